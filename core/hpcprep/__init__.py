@@ -1,0 +1,52 @@
+"""hpcprep: prepare scientific data for machine learning and simulation at HPC scale, on Ray."""
+
+__version__ = "0.1.0"
+
+from .hookspecs import hookimpl  # noqa: E402
+from .placement import ClusterInfo, Placement  # noqa: E402
+from .stages import (  # noqa: E402
+    Column,
+    Encoder,
+    ErrorRecord,
+    InputItem,
+    Params,
+    Reader,
+    RecordError,
+    Sink,
+    SinkContext,
+    SinkWriter,
+    StageExamples,
+    record_id,
+)
+
+
+def run(spec, **kwargs):
+    """Validate and run a pipeline spec (TOML path or dict); returns a ``RunResult``.
+
+    Keyword arguments: ``overrides`` (list of ``"encoders.0.k=5"``), ``overwrite``,
+    ``resume``, ``address``, ``plugins`` (extra plugin objects), ``progress``.
+    """
+    from .runner import run as _run
+
+    return _run(spec, **kwargs)
+
+
+__all__ = [
+    "ClusterInfo",
+    "Column",
+    "Encoder",
+    "ErrorRecord",
+    "InputItem",
+    "Params",
+    "Placement",
+    "Reader",
+    "RecordError",
+    "Sink",
+    "SinkContext",
+    "SinkWriter",
+    "StageExamples",
+    "hookimpl",
+    "record_id",
+    "run",
+    "__version__",
+]

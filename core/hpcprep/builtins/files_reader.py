@@ -1,0 +1,60 @@
+"""``files``: each file becomes one record with its raw bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..stages import Column, InputItem, Params, Reader, StageExamples, record_id
+from ..storage import S3Options, expand_paths, open_input
+
+
+class FilesParams(Params):
+    paths: list[str] = Field(description="files, directories, globs or s3:// URIs")
+    suffixes: list[str] | None = Field(None, description="keep only files ending in one of these (directories and globs)")
+    max_bytes: int = Field(1 << 30, ge=1, description="a larger file is an error, not a record")
+    endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
+
+
+class FilesReader(Reader):
+    """Raw bytes and path of each file, one record per file."""
+
+    name = "files"
+    Params = FilesParams
+    outputs = (
+        Column("source", "string", "path or URI of the file"),
+        Column("record_id", "string", "stable id from the source"),
+        Column("path", "string", "same as source, for readability in tables"),
+        Column("size", "int64", "file size in bytes"),
+        Column("bytes", "binary", "file contents"),
+    )
+
+    def _s3(self) -> S3Options:
+        return S3Options(endpoint_url=self.params.endpoint_url)
+
+    def plan(self) -> list[InputItem]:
+        suffixes = tuple(self.params.suffixes) if self.params.suffixes else None
+        found = expand_paths(self.params.paths, suffixes, self._s3())
+        return [InputItem(source=p, index=i, size=s) for i, (p, s) in enumerate(found)]
+
+    def read(self, item: InputItem):
+        if item.size is not None and item.size > self.params.max_bytes:
+            raise ValueError(f"{item.source}: {item.size} bytes is over max_bytes={self.params.max_bytes}")
+        with open_input(item.source, self._s3()) as f:
+            data = f.read()
+        payload = np.empty(1, dtype=object)
+        payload[0] = bytes(data)
+        yield {
+            "source": np.array([item.source], dtype=object),
+            "record_id": np.array([record_id(item.source)], dtype=object),
+            "path": np.array([item.source], dtype=object),
+            "size": np.array([len(data)], dtype=np.int64),
+            "bytes": payload,
+        }
+
+    @classmethod
+    def examples(cls, workdir):
+        good = workdir / "good.txt"
+        good.write_text("hello\n")
+        return StageExamples(params={"paths": [str(good)]}, good={"paths": [str(good)]},
+                             bad={"paths": [str(good)], "max_bytes": 1})

@@ -1,0 +1,166 @@
+"""The run manifest: what ran, on what, with which plugins, and how the books balance.
+
+Written next to the outputs after every commit group (``finished`` is null until
+the run ends), so an interrupted run still says how far it got.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections import Counter
+from pathlib import Path
+
+from . import errors_table
+
+#: Inputs up to this size are hashed for the manifest; larger ones only list their size.
+HASH_LIMIT = 64 * 1024 * 1024
+STAT_KEYS = ("items", "rows_in", "rows_out", "errors", "seconds")
+
+
+def _sha256(path: str, size: int | None) -> str | None:
+    if size is None or size > HASH_LIMIT or "://" in path or not os.path.isfile(path):
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sum_stages(commits: dict) -> dict[str, dict]:
+    total: dict[str, dict] = {}
+    for rec in commits.values():
+        for key, row in rec["stages"].items():
+            t = total.setdefault(key, {})
+            for k, v in row.items():
+                t[k] = t.get(k, 0) + v
+    return total
+
+
+def _stage_rows(resolved, totals: dict, placements) -> list[dict]:
+    rows = []
+    reader_key = f"reader:{resolved.reader.name}"
+    r = totals.get(reader_key, {})
+    rows.append(
+        {
+            "stage": resolved.reader.name,
+            "where": "reader",
+            "inputs": int(r.get("items", 0)),
+            "rows_out": int(r.get("rows_out", 0)),
+            "errors": int(r.get("errors", 0)),
+            "seconds": round(r.get("seconds", 0.0), 3),
+        }
+    )
+    for cs, placement in zip(resolved.encoders, placements):
+        e = totals.get(f"{cs.where}:{cs.name}", {})
+        rows.append(
+            {
+                "stage": cs.name,
+                "where": cs.where,
+                "rows_in": int(e.get("rows_in", 0)),
+                "rows_out": int(e.get("rows_out", 0)),
+                "errors": int(e.get("errors", 0)),
+                "fanout": bool(cs.stage.fanout),
+                "seconds": round(e.get("seconds", 0.0), 3),
+                "placement": placement.to_dict(),
+            }
+        )
+    s = totals.get("sinks", {})
+    for cs in resolved.sinks:
+        rows.append(
+            {
+                "stage": cs.name,
+                "where": cs.where,
+                "rows_in": int(s.get("rows_in", 0)),
+                "target": cs.stage.target(),
+                "seconds": round(s.get("seconds", 0.0), 3),
+            }
+        )
+    return rows
+
+
+def balance(stages: list[dict]) -> tuple[dict, bool]:
+    """Overall counts and whether the books balance, stage by stage."""
+    reader = stages[0]
+    encoders = [s for s in stages if s["where"].startswith("encoders")]
+    sinks = [s for s in stages if s["where"].startswith("sinks")]
+    errors = reader["errors"] + sum(e["errors"] for e in encoders)
+    inputs = reader["rows_out"] + reader["errors"]
+    outputs = sinks[0]["rows_in"] if sinks else (encoders[-1]["rows_out"] if encoders else reader["rows_out"])
+    ok = True
+    upstream = reader["rows_out"]
+    for e in encoders:
+        ok &= e["rows_in"] == upstream
+        if not e["fanout"]:
+            ok &= e["rows_in"] == e["rows_out"] + e["errors"]
+        upstream = e["rows_out"]
+    ok &= all(s["rows_in"] == upstream for s in sinks)
+    if not any(e["fanout"] for e in encoders):
+        ok &= inputs == outputs + errors
+    counts = {"inputs": inputs, "outputs": outputs, "errors": errors, "balanced": bool(ok)}
+    if any(e["fanout"] for e in encoders):
+        counts["note"] = "a fan-out stage changes row counts; the books balance stage by stage"
+    return counts, bool(ok)
+
+
+def build_manifest(
+    *, resolved, registry, cluster, placements, state, started, finished, mode, sink_reports=None
+) -> dict:
+    import numpy
+    import pyarrow
+    import ray
+
+    from . import __version__
+
+    totals = _sum_stages(state.commits)
+    stages = _stage_rows(resolved, totals, placements)
+    counts, _ = balance(stages)
+    errs = errors_table.read_errors(str(resolved.output_dir.absolute()))
+    by_kind = Counter(zip(errs.column("stage").to_pylist(), errs.column("error_type").to_pylist()))
+    return {
+        "hpcprep_version": __version__,
+        "name": resolved.run.name,
+        "status": "complete" if finished else "incomplete",
+        "mode": mode,
+        "started": started,
+        "finished": finished,
+        "spec_source": resolved.source,
+        "spec": resolved.to_dict(redact=True),
+        "plugins": registry.versions(),
+        "inputs": [
+            {
+                "source": i.source,
+                "size": i.size,
+                "offset": i.offset,
+                "length": i.length,
+                "sha256": _sha256(i.source, i.size) if i.offset == 0 and i.length is None else None,
+            }
+            for i in resolved.inputs
+        ],
+        "counts": counts,
+        "stages": stages,
+        "groups": {"total": len(state.read_plan()["groups"]), "committed": len(state.commits)},
+        "errors": {
+            "table": str(resolved.output_dir.absolute() / errors_table.ERRORS_DIR),
+            "by_stage": [{"stage": s, "error_type": t, "count": n} for (s, t), n in sorted(by_kind.items())],
+            "first": errs.slice(0, 20).to_pylist(),
+        },
+        "sinks": sink_reports or {},
+        "cluster": cluster.to_dict(),
+        "software": {
+            "python": platform.python_version(),
+            "ray": ray.__version__,
+            "pyarrow": pyarrow.__version__,
+            "numpy": numpy.__version__,
+            "platform": platform.platform(),
+        },
+    }
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(out / "manifest.json")

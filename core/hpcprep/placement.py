@@ -1,0 +1,142 @@
+"""Device placement: where and how each encoder runs, and why.
+
+The ``hpcprep_place`` hook asks every plugin in turn; the first non-None answer
+wins and the default policy below answers last. The spec's ``placement`` table for
+a stage then overrides single fields, and the reason records that it did.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .hookspecs import hookimpl
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What the Ray cluster offers, as the placement policy sees it."""
+
+    cpus: float
+    gpus: float = 0.0
+    nodes: int = 1
+    resources: dict = field(default_factory=dict)
+    address: str | None = None
+
+    @classmethod
+    def from_ray(cls, address: str | None = None) -> "ClusterInfo":
+        import ray
+
+        res = ray.cluster_resources()
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        return cls(
+            cpus=float(res.get("CPU", 0.0)),
+            gpus=float(res.get("GPU", 0.0)),
+            nodes=nodes,
+            resources={k: v for k, v in res.items() if not k.startswith("node:")},
+            address=address,
+        )
+
+    @classmethod
+    def local(cls, num_cpus: int | None = None, num_gpus: float = 0.0) -> "ClusterInfo":
+        """The machine itself, as a local Ray started by the runner would see it."""
+        cpus = float(num_cpus or os.cpu_count() or 1)
+        return cls(cpus=cpus, gpus=num_gpus, nodes=1, resources={"CPU": cpus}, address=None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How an encoder stage runs on the cluster."""
+
+    compute: Literal["tasks", "actors"] = "tasks"
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    #: Number of actors (actors) or maximum concurrent tasks (tasks); None lets Ray choose.
+    concurrency: int | None = None
+    batch_size: int = 1024
+    variant: str = "cpu"
+    reason: str = ""
+    decided_by: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PlacementOverride(BaseModel):
+    """Fields of a stage's ``placement`` table in the spec; any subset may be given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    compute: Literal["tasks", "actors"] | None = Field(None, description="tasks or actors")
+    num_cpus: float | None = Field(None, ge=0, description="CPUs per task or actor")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per task or actor (fractions allowed)")
+    concurrency: int | None = Field(None, ge=1, description="actors, or concurrent tasks")
+    batch_size: int | None = Field(None, ge=1, description="rows per batch")
+    variant: str | None = Field(None, description="kernel variant, e.g. cpu or cuda")
+
+
+def apply_override(placement: Placement, override: PlacementOverride | None, stage) -> Placement:
+    if override is None:
+        return placement
+    given = override.model_dump(exclude_none=True)
+    if not given:
+        return placement
+    if "variant" in given and given["variant"] not in stage.variants:
+        raise ValueError(
+            f"placement.variant {given['variant']!r} is not one of the stage's variants "
+            f"{list(stage.variants)}"
+        )
+    if given.get("variant") == "cuda" and "num_gpus" not in given and placement.num_gpus == 0:
+        given["num_gpus"] = 1.0
+    note = "overridden by spec: " + ", ".join(f"{k}={v}" for k, v in given.items())
+    reason = f"{placement.reason}; {note}" if placement.reason else note
+    return replace(placement, **given, reason=reason)
+
+
+class DefaultPlacementPolicy:
+    """The core's policy; it always answers, and it answers last."""
+
+    @hookimpl(trylast=True)
+    def hpcprep_place(self, stage, cluster: ClusterInfo):
+        batch_size = stage.batch_size
+        if "cuda" in stage.variants and cluster.gpus >= 1:
+            return Placement(
+                compute="actors",
+                num_cpus=1.0,
+                num_gpus=1.0,
+                concurrency=int(cluster.gpus),
+                batch_size=batch_size,
+                variant="cuda",
+                reason=f"has a CUDA variant and the cluster has {cluster.gpus:g} GPU(s): "
+                "one actor per GPU",
+                decided_by="hpcprep (default policy)",
+            )
+        gpu_note = ""
+        if "cuda" in stage.variants:
+            gpu_note = "has a CUDA variant but the cluster has no GPU, so its CPU variant; "
+        if stage.needs_setup:
+            actors = max(1, int(cluster.cpus))
+            return Placement(
+                compute="actors",
+                num_cpus=1.0,
+                concurrency=actors,
+                batch_size=batch_size,
+                variant="cpu",
+                reason=gpu_note + f"needs setup (models, compiled kernels or files), so "
+                f"{actors} actor(s) that set up once, one per CPU",
+                decided_by="hpcprep (default policy)",
+            )
+        return Placement(
+            compute="tasks",
+            num_cpus=1.0,
+            batch_size=batch_size,
+            variant="cpu",
+            reason=gpu_note + "stateless CPU stage: Ray tasks, one CPU each",
+            decided_by="hpcprep (default policy)",
+        )

@@ -1,0 +1,84 @@
+"""``hpcprep plan``: every stage, who serves it, its parameters and its placement, with reasons."""
+
+from __future__ import annotations
+
+import json
+
+from .placement import ClusterInfo
+from .plugins import PluginRegistry
+from .runner import decide_placements
+from .spec import ResolvedSpec
+
+
+def build_plan(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> dict:
+    placements = decide_placements(resolved, registry, cluster)
+    spec = resolved.to_dict(redact=True)
+
+    def row(cs, params, placement=None):
+        d = {
+            "where": cs.where,
+            "stage": cs.name,
+            "kind": cs.entry.kind,
+            "plugin": cs.entry.plugin,
+            "version": cs.entry.version,
+            "params": {k: v for k, v in params.items() if k not in ("stage", "placement")},
+            "outputs": [c.name for c in cs.entry.cls.outputs],
+        }
+        if placement is not None:
+            d["placement"] = placement.to_dict()
+        return d
+
+    stages = [row(resolved.reader, spec["reader"])]
+    stages += [row(cs, p, pl) for cs, p, pl in zip(resolved.encoders, spec["encoders"], placements)]
+    stages += [row(cs, p) for cs, p in zip(resolved.sinks, spec["sinks"])]
+    return {
+        "spec": resolved.source,
+        "run": spec["run"],
+        "inputs": {"count": len(resolved.inputs), "bytes": sum(i.size or 0 for i in resolved.inputs)},
+        "cluster": cluster.to_dict(),
+        "stages": stages,
+    }
+
+
+def format_text(plan: dict) -> str:
+    c = plan["cluster"]
+    where = c["address"] or "local Ray (started by the run)"
+    lines = [
+        f"plan for {plan['spec']}",
+        f"  output:  {plan['run']['output']}",
+        f"  inputs:  {plan['inputs']['count']} item(s), {plan['inputs']['bytes']} bytes",
+        f"  cluster: {where}: {c['cpus']:g} CPU, {c['gpus']:g} GPU, {c['nodes']} node(s)",
+        "",
+    ]
+    for i, s in enumerate(plan["stages"], 1):
+        lines.append(f"{i}. {s['where']}: {s['stage']} ({s['kind']}) from {s['plugin']} {s['version']}")
+        for k, v in s["params"].items():
+            lines.append(f"     {k} = {json.dumps(v)}")
+        if s["outputs"]:
+            lines.append(f"     outputs: {', '.join(s['outputs'])}")
+        p = s.get("placement")
+        if p:
+            lines.append(
+                f"     placement: {p['compute']}, num_cpus={p['num_cpus']:g}, num_gpus={p['num_gpus']:g}, "
+                f"concurrency={p['concurrency'] or 'auto'}, batch_size={p['batch_size']}, variant={p['variant']}"
+            )
+            lines.append(f"     why: {p['reason']} [{p['decided_by']}]")
+    return "\n".join(lines)
+
+
+def format_mermaid(plan: dict) -> str:
+    lines = ["flowchart LR"]
+    for i, s in enumerate(plan["stages"]):
+        label = f"{s['stage']}<br/>{s['kind']}"
+        p = s.get("placement")
+        if p:
+            label += f"<br/>{p['compute']} · {p['variant']} · cpu {p['num_cpus']:g} gpu {p['num_gpus']:g}"
+        lines.append(f'    s{i}["{label}"]')
+    kinds = [s["kind"] for s in plan["stages"]]
+    last_non_sink = max(i for i, k in enumerate(kinds) if k != "sink")
+    for i in range(last_non_sink):
+        lines.append(f"    s{i} --> s{i + 1}")
+    for i, k in enumerate(kinds):
+        if k == "sink":
+            lines.append(f"    s{last_non_sink} --> s{i}")
+    return "\n".join(lines)

@@ -1,0 +1,238 @@
+"""Plugin discovery and the stage registry.
+
+Installed packages announce plugins in the ``hpcprep`` entry-point group.
+``HPCPREP_LOAD_PLUGINS`` (comma-separated names; empty = none) allows only those,
+``HPCPREP_DISABLE_PLUGINS`` blocks some. A plugin that fails to import, or whose
+registration hook raises, is recorded as broken with its error; it never takes the
+command line down with it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .stages import STAGE_KINDS, Stage
+
+ENTRY_POINT_GROUP = "hpcprep"
+BUILTIN = "hpcprep"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    distribution: str
+    status: str = "ok"  # ok | broken
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    cls: type[Stage]
+    plugin: str
+    version: str
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    @property
+    def kind(self) -> str:
+        return self.cls.kind
+
+
+class UnknownStageError(LookupError):
+    pass
+
+
+def _env_list(name: str) -> list[str] | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+class PluginRegistry:
+    """The plugin manager plus everything the plugins registered, resolved on the driver."""
+
+    def __init__(self, extra_plugins: list | None = None, load_entry_points: bool = True):
+        self.pm = pluggy.PluginManager("hpcprep")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        #: (kind, name) -> entry; a reader and a sink may share a name (``parquet``).
+        self.stages: dict[tuple[str, str], StageEntry] = {}
+        self._register_builtins()
+        if load_entry_points:
+            self._load_entry_points()
+        for i, obj in enumerate(extra_plugins or []):
+            name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
+            self._add(obj, PluginInfo(name=name, version="0", distribution="(in process)"))
+        self._collect_stages()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _register_builtins(self) -> None:
+        from . import __version__
+        from .builtins import plugin as builtin_plugin
+        from .placement import DefaultPlacementPolicy
+
+        info = PluginInfo(name=BUILTIN, version=__version__, distribution="hpcprep")
+        self._add(builtin_plugin, info)
+        self.pm.register(DefaultPlacementPolicy(), name="hpcprep.placement")
+        info.hooks.append("hpcprep_place")
+
+    def _load_entry_points(self) -> None:
+        allow = _env_list("HPCPREP_LOAD_PLUGINS")
+        block = set(_env_list("HPCPREP_DISABLE_PLUGINS") or [])
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            names = {ep.name, dist}
+            if allow is not None and not names & set(allow):
+                continue
+            if names & block:
+                continue
+            info = PluginInfo(name=ep.name, version=version, distribution=dist)
+            try:
+                obj = ep.load()
+            except Exception as exc:  # any import failure marks the plugin broken
+                info.status = "broken"
+                info.error = f"{type(exc).__name__}: {exc}"
+                self.plugins[info.name] = info
+                continue
+            self._add(obj, info)
+
+    def _add(self, obj, info: PluginInfo) -> None:
+        if info.name in self.plugins:
+            info.status = "broken"
+            info.error = f"another plugin is already registered as {info.name!r}"
+            self.plugins[info.name + f" ({info.distribution})"] = info
+            return
+        self.pm.register(obj, name=info.name)
+        info.hooks = sorted(
+            {impl for impl in dir(obj) if impl.startswith("hpcprep_") and callable(getattr(obj, impl))}
+        )
+        self.plugins[info.name] = info
+
+    def _collect_stages(self) -> None:
+        for hook_name, kind in (
+            ("hpcprep_register_readers", "reader"),
+            ("hpcprep_register_encoders", "encoder"),
+            ("hpcprep_register_sinks", "sink"),
+        ):
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                info = self.plugins.get(impl.plugin_name)
+                if info is None or info.status != "ok":
+                    continue
+                added: list[StageEntry] = []
+
+                def register(cls, _kind=kind, _info=info, _added=added):
+                    self._check_stage_class(cls, _kind, _info)
+                    _added.append(StageEntry(cls, _info.name, _info.version))
+
+                try:
+                    impl.function(register=register)
+                except Exception as exc:
+                    info.status = "broken"
+                    info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                    info.stages = []
+                    self.stages = {k: v for k, v in self.stages.items() if v.plugin != info.name}
+                    continue
+                for entry in added:
+                    key = (entry.kind, entry.name)
+                    if key in self.stages:
+                        other = self.stages[key].plugin
+                        info.status = "broken"
+                        info.error = f"stage {entry.name!r} is already provided by plugin {other!r}"
+                        continue
+                    self.stages[key] = entry
+                    info.stages.append(entry.name)
+
+    @staticmethod
+    def _check_stage_class(cls, kind: str, info: PluginInfo) -> None:
+        base = STAGE_KINDS[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"{cls!r} registered as a {kind} is not a subclass of hpcprep.{base.__name__}")
+        if not cls.name:
+            raise TypeError(f"{cls.__name__} has no stage name")
+        if info.name != BUILTIN and "." not in cls.name:
+            raise TypeError(
+                f"stage name {cls.name!r} needs a domain prefix (domain.name); bare names are the core's"
+            )
+
+    # -- queries -----------------------------------------------------------------
+
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins.values() if p.status == "broken"]
+
+    def find(self, name: str) -> list[StageEntry]:
+        """Every stage called ``name``, of any kind."""
+        return [e for (k, n), e in sorted(self.stages.items()) if n == name]
+
+    def get(self, name: str, kind: str) -> StageEntry:
+        entry = self.stages.get((kind, name))
+        if entry is not None:
+            return entry
+        raise UnknownStageError(self.explain_unknown(name, kind))
+
+    def explain_unknown(self, name: str, kind: str | None) -> str:
+        others = self.find(name)
+        if others:
+            return f"stage {name!r} is a {others[0].kind}, not a {kind}"
+        domain = name.split(".", 1)[0] if "." in name else None
+        for info in self.broken():
+            if domain and domain in (info.name, info.distribution, info.distribution.replace("hpcprep-", "")):
+                return (
+                    f"stage {name!r} comes from plugin {info.name!r} ({info.distribution} "
+                    f"{info.version}), which is broken: {info.error}"
+                )
+        candidates = sorted({n for (k, n) in self.stages if kind is None or k == kind})
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+        msg = f"unknown {kind or 'stage'} {name!r}"
+        if close:
+            msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        else:
+            msg += f"; known {kind or 'stage'}s: " + ", ".join(sorted(candidates))
+        broken = self.broken()
+        if broken:
+            msg += "; broken plugins: " + ", ".join(f"{b.name} ({b.error})" for b in broken)
+        return msg
+
+    def place(self, stage, cluster):
+        return self.pm.hook.hpcprep_place(stage=stage, cluster=cluster)
+
+    def placement_impls(self) -> list[str]:
+        return [i.plugin_name for i in reversed(self.pm.hook.hpcprep_place.get_hookimpls())]
+
+    def register_commands(self, cli) -> list[tuple[str, str]]:
+        """Let plugins add CLI commands; returns (plugin, error) for those that failed."""
+        failures = []
+        for impl in self.pm.hook.hpcprep_register_commands.get_hookimpls():
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
+                info = self.plugins.get(impl.plugin_name)
+                if info:
+                    info.status = "broken"
+                    info.error = f"hpcprep_register_commands raised {type(exc).__name__}: {exc}"
+        return failures
+
+    def versions(self) -> dict[str, str]:
+        return {p.name: p.version for p in self.plugins.values() if p.status == "ok"}
+
+
+def format_exception(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

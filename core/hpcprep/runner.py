@@ -1,0 +1,327 @@
+"""Runs a resolved spec on Ray Data, one commit group at a time.
+
+Inputs are split into commit groups. Each group streams through reader, encoders
+and sinks as one Ray Data pipeline; when it has been written, the sinks commit and
+the group is recorded in ``_state/commits.jsonl``. ``--resume`` skips recorded
+groups and discards whatever an unfinished group left behind, so an interrupted
+run resumed ends with the same outputs as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import errors_table
+from .manifest import build_manifest, write_manifest
+from .placement import ClusterInfo, Placement, apply_override
+from .plugins import PluginRegistry
+from .spec import ResolvedSpec, SpecError, resolve
+from .stages import InputItem, SinkContext
+
+STATE_DIR = "_state"
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunResult:
+    output_dir: Path
+    manifest: dict
+    errors_path: Path
+
+    @property
+    def counts(self) -> dict:
+        return self.manifest["counts"]
+
+    def errors(self):
+        """The errors table as a pyarrow Table."""
+        return errors_table.read_errors(str(self.output_dir))
+
+
+@dataclass
+class RunState:
+    """What has been committed, kept in the run directory so a later process can resume."""
+
+    root: Path
+    commits: dict[int, dict] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def load(self) -> None:
+        path = self.dir / "commits.jsonl"
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    self.commits[rec["group"]] = rec
+
+    def record(self, rec: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "commits.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.commits[rec["group"]] = rec
+
+    def write_plan(self, plan: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "plan.json").write_text(json.dumps(plan, indent=1))
+
+    def read_plan(self) -> dict | None:
+        path = self.dir / "plan.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def fingerprint(resolved: ResolvedSpec) -> str:
+    """What must not change between an interrupted run and its resume."""
+    spec = resolved.to_dict(redact=True)
+    spec["run"].pop("address", None)
+    payload = json.dumps(
+        {"spec": spec, "inputs": [(i.source, i.size, i.offset, i.length) for i in resolved.inputs]},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def commit_groups(items: list[InputItem], commit_every: int, cpus: float) -> list[list[InputItem]]:
+    """Split inputs into commit groups; automatic sizing keeps at most ~16 groups
+    while giving each group enough inputs to keep every CPU busy."""
+    if not items:
+        return []
+    size = commit_every or max(int(2 * max(cpus, 1)), math.ceil(len(items) / 16))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def prepare_output(out: Path, overwrite: bool, resume: bool) -> str:
+    if overwrite and resume:
+        raise RunError("--overwrite and --resume exclude each other")
+    nonempty = out.exists() and any(out.iterdir())
+    if not nonempty:
+        out.mkdir(parents=True, exist_ok=True)
+        return "new"
+    if resume:
+        if not (out / STATE_DIR / "plan.json").exists():
+            raise RunError(f"--resume: {out} holds no interrupted hpcprep run (no {STATE_DIR}/plan.json)")
+        return "resume"
+    if overwrite:
+        if not ((out / "manifest.json").exists() or (out / STATE_DIR).exists()):
+            raise RunError(
+                f"--overwrite: {out} is not empty and does not look like an hpcprep run "
+                "directory (no manifest.json); refusing to delete it"
+            )
+        shutil.rmtree(out)
+        out.mkdir(parents=True)
+        return "overwrite"
+    raise RunError(f"output directory {out} is not empty: pass --overwrite to replace it or --resume to continue it")
+
+
+def start_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Join ``address`` or start a local Ray sized for the machine; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def decide_placements(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> list[Placement]:
+    out = []
+    for cs in resolved.encoders:
+        placement = registry.place(cs.stage, cluster)
+        if placement is None:  # only if someone unregistered the default policy
+            placement = Placement(batch_size=cs.stage.batch_size, reason="no policy answered")
+        try:
+            out.append(apply_override(placement, cs.placement, cs.stage))
+        except ValueError as exc:
+            raise SpecError([f"{cs.where} ({cs.name}): {exc}"], resolved.source) from None
+    return out
+
+
+def _log(msg: str, progress: bool) -> None:
+    if progress:
+        print(f"[hpcprep] {msg}", file=sys.stderr, flush=True)
+
+
+def _register_by_value(resolved: ResolvedSpec, registry: PluginRegistry) -> None:
+    """Stages of in-process plugins (not installed packages) travel to workers by value."""
+    from ray import cloudpickle
+
+    for cs in resolved.stages():
+        info = registry.plugins.get(cs.entry.plugin)
+        module = sys.modules.get(cs.entry.cls.__module__)
+        if info and info.distribution == "(in process)" and module and module.__name__ != "__main__":
+            cloudpickle.register_pickle_by_value(module)
+
+
+def run(
+    spec,
+    *,
+    overrides: list[str] | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    address: str | None = None,
+    plugins: list | None = None,
+    registry: PluginRegistry | None = None,
+    progress: bool = True,
+    stop_after_groups: int | None = None,
+) -> RunResult:
+    """Validate ``spec`` (a TOML path or a dict), run it, and return the manifest.
+
+    ``stop_after_groups`` stops after that many commit groups, as an interruption
+    would (used to test ``resume``).
+    """
+    import ray
+
+    from .execution import RunStats
+
+    registry = registry or PluginRegistry(extra_plugins=plugins)
+    resolved = resolve(spec, registry, overrides)
+    out = resolved.output_dir.absolute()
+    address = address or resolved.run.address
+    mode = prepare_output(out, overwrite, resume)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+
+    state = RunState(out)
+    fp = fingerprint(resolved)
+    if mode == "resume":
+        plan = state.read_plan()
+        if plan["fingerprint"] != fp:
+            raise RunError(
+                f"--resume: the spec or its inputs changed since the interrupted run in {out}; "
+                "use --overwrite to start again"
+            )
+        state.load()
+        started = plan.get("started", started)
+
+    we_started = start_ray(address, resolved.run.num_cpus)
+    try:
+        cluster = ClusterInfo.from_ray(address)
+        placements = decide_placements(resolved, registry, cluster)
+        groups = commit_groups(resolved.inputs, resolved.run.commit_every, cluster.cpus)
+        if mode != "resume":
+            state.write_plan(
+                {"fingerprint": fp, "started": started, "groups": [[i.source for i in g] for g in groups]}
+            )
+        _register_by_value(resolved, registry)
+
+        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode)
+        for cs in resolved.sinks:
+            cs.stage.prepare(sink_ctx)
+
+        manifest_args = dict(
+            resolved=resolved,
+            registry=registry,
+            cluster=cluster,
+            placements=placements,
+            started=started,
+            mode=mode,
+        )
+        done_before = len(state.commits)
+        _log(
+            f"{len(resolved.inputs)} input(s) in {len(groups)} commit group(s) on "
+            f"{cluster.cpus:g} CPU(s), {cluster.gpus:g} GPU(s)"
+            + (f"; resuming, {done_before} group(s) already committed" if mode == "resume" else ""),
+            progress,
+        )
+        stats = RunStats.remote()
+        ran = 0
+        for g, items in enumerate(groups):
+            if g in state.commits:
+                continue
+            if stop_after_groups is not None and ran >= stop_after_groups:
+                write_manifest(out, build_manifest(state=state, finished=None, **manifest_args))
+                return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
+            _run_group(g, items, resolved, placements, stats, state, sink_ctx)
+            ran += 1
+            rec = state.commits[g]
+            _log(
+                f"group {g + 1}/{len(groups)} committed: {rec['stages'].get('sinks', {}).get('rows_in', 0):.0f} "
+                f"rows, {sum(s.get('errors', 0) for s in rec['stages'].values()):.0f} errors "
+                f"({time.perf_counter() - t0:.1f} s)",
+                progress,
+            )
+            write_manifest(out, build_manifest(state=state, finished=None, **manifest_args))
+
+        sink_reports = {}
+        for cs in resolved.sinks:
+            sink_ctx.group = len(groups)
+            sink_reports[cs.where] = cs.stage.finish(sink_ctx) or {}
+        finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest = build_manifest(state=state, finished=finished, sink_reports=sink_reports, **manifest_args)
+        write_manifest(out, manifest)
+        c = manifest["counts"]
+        _log(
+            f"done: inputs {c['inputs']} = outputs {c['outputs']} + errors {c['errors']}"
+            + (" (balanced)" if c["balanced"] else " (NOT balanced: see manifest stages)")
+            + f"; {out / 'manifest.json'}",
+            progress,
+        )
+        return RunResult(out, manifest, out / errors_table.ERRORS_DIR)
+    finally:
+        if we_started:
+            ray.shutdown()
+
+
+def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx):
+    import ray
+    import ray.data
+
+    from .execution import EncoderRunner, FanOutDatasink, GroupContext, StageDatasource, map_batches_args
+
+    out = str(resolved.output_dir.absolute())
+    errors_table.discard_group(out, g)
+    sources = [i.source for i in items]
+    sink_ctx.group = g
+    for cs in resolved.sinks:
+        cs.stage.discard_group(sink_ctx, sources)
+    ray.get(stats.take.remote())
+
+    ctx = GroupContext(run_dir=out, group=g, stats=stats)
+    reader_label = f"reader:{resolved.reader.name}"
+    ds = ray.data.read_datasource(
+        StageDatasource(resolved.reader.stage, items, ctx, reader_label),
+        override_num_blocks=len(items),
+    )
+    for cs, placement in zip(resolved.encoders, placements):
+        label = f"{cs.where}:{cs.name}"
+        fn, kwargs = map_batches_args(EncoderRunner(cs.stage, placement, ctx, label), placement)
+        ds = ds.map_batches(fn, **kwargs)
+    sink = FanOutDatasink([(cs.where, cs.stage) for cs in resolved.sinks], ctx, sink_ctx)
+    t = time.perf_counter()
+    ds.write_datasink(sink)
+    wall = time.perf_counter() - t
+
+    sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}
+    for res in sink.results:
+        for where, r in res["results"].items():
+            sink_results[where].append(r)
+    commits = {cs.where: cs.stage.commit(sink_ctx, sink_results[cs.where]) or {} for cs in resolved.sinks}
+    stage_rows = ray.get(stats.take.remote())
+    state.record(
+        {
+            "group": g,
+            "sources": sources,
+            "stages": stage_rows,
+            "sinks": commits,
+            "wall_seconds": wall,
+        }
+    )

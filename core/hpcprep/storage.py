@@ -1,0 +1,116 @@
+"""Local paths and s3:// URIs behind one interface (pyarrow filesystems).
+
+S3 endpoint and credentials come from the spec or from the environment
+(``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_REGION``); they are passed to pyarrow and never logged or written to a manifest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+
+@dataclass(frozen=True)
+class S3Options:
+    endpoint_url: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str | None = None
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def filesystem_for(uri: str, s3: S3Options | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem for ``uri`` and the path inside it."""
+    if not is_s3(uri):
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    s3 = s3 or S3Options()
+    endpoint = s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    kwargs: dict = {}
+    if endpoint:
+        parsed = urlparse(endpoint)
+        kwargs["endpoint_override"] = parsed.netloc or parsed.path
+        kwargs["scheme"] = parsed.scheme or "https"
+    access = s3.access_key or os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = s3.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if access and secret:
+        kwargs["access_key"] = access
+        kwargs["secret_key"] = secret
+    region = s3.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        kwargs["region"] = region
+    return pafs.S3FileSystem(**kwargs), uri[len("s3://"):]
+
+
+def _has_magic(p: str) -> bool:
+    return any(c in p for c in "*?[")
+
+
+def expand_paths(
+    patterns: list[str], suffixes: tuple[str, ...] | None = None, s3: S3Options | None = None
+) -> list[tuple[str, int]]:
+    """Expand globs, directories and s3:// URIs into sorted ``(path, size)`` pairs.
+
+    A directory contributes its files recursively (filtered by ``suffixes`` when
+    given). A pattern that matches nothing raises ``FileNotFoundError`` naming it.
+    """
+    found: dict[str, int] = {}
+    for pattern in patterns:
+        matches = _expand_s3(pattern, suffixes, s3) if is_s3(pattern) else _expand_local(pattern, suffixes)
+        if not matches:
+            raise FileNotFoundError(f"nothing matches {pattern!r}")
+        found.update(matches)
+    return sorted(found.items())
+
+
+def _wanted(name: str, suffixes: tuple[str, ...] | None) -> bool:
+    return suffixes is None or name.lower().endswith(tuple(s.lower() for s in suffixes))
+
+
+def _expand_local(pattern: str, suffixes) -> dict[str, int]:
+    out: dict[str, int] = {}
+    candidates = glob.glob(pattern, recursive=True) if _has_magic(pattern) else [pattern]
+    for cand in candidates:
+        p = Path(cand)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and _wanted(f.name, suffixes):
+                    out[str(f.absolute())] = f.stat().st_size
+        elif p.is_file():
+            out[str(p.absolute())] = p.stat().st_size
+    return out
+
+
+def _expand_s3(pattern: str, suffixes, s3) -> dict[str, int]:
+    fs, path = filesystem_for(pattern, s3)
+    out: dict[str, int] = {}
+    if _has_magic(path):
+        base = path.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0].rsplit("/", 1)[0]
+        infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        for info in infos:
+            if info.type == pafs.FileType.File and fnmatch.fnmatch(info.path, path):
+                out["s3://" + info.path] = info.size
+        return out
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        out["s3://" + path] = info.size
+    elif info.type == pafs.FileType.Directory:
+        for sub in fs.get_file_info(pafs.FileSelector(path, recursive=True)):
+            if sub.type == pafs.FileType.File and _wanted(sub.base_name, suffixes):
+                out["s3://" + sub.path] = sub.size
+    return out
+
+
+def open_input(uri: str, s3: S3Options | None = None):
+    """A binary file object for a local path or an s3:// URI."""
+    fs, path = filesystem_for(uri, s3)
+    return fs.open_input_file(path)

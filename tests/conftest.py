@@ -1,0 +1,32 @@
+"""Shared fixtures: one local Ray with two CPUs for the whole session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray with 2 CPUs (≥ 2 workers), shared by every test that runs a pipeline."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; skip without it on a user's machine, fail in CI."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; `make test` installs it")
+    pytest.skip(f"{name} is not installed")
