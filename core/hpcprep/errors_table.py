@@ -1,8 +1,9 @@
 """The run's errors table: one Parquet file per batch that had bad records.
 
 Workers write their own error rows next to the run's manifest, so bad records
-never travel through the driver. Files are named by commit group so that a resumed
-run can drop what an interrupted group left behind.
+never travel through the driver. Files are named by commit group and attempt
+(``g00002-<attempt>-<uuid>.parquet``): a resumed run drops what an unfinished
+attempt left behind, including files that a dying worker of a killed run wrote late.
 """
 
 from __future__ import annotations
@@ -44,27 +45,42 @@ def group_prefix(group: int) -> str:
     return f"g{group:05d}-"
 
 
-def write_errors(run_dir: str, group: int, rows: list[dict]) -> None:
+def parse_name(name: str) -> tuple[int, str] | None:
+    """(group, attempt) of a file named ``[part-]g00002-<attempt>-<uuid>.parquet``."""
+    stem = name.removeprefix("part-")
+    parts = stem.split("-")
+    if len(parts) < 3 or not parts[0].startswith("g") or not parts[0][1:].isdigit():
+        return None
+    return int(parts[0][1:]), parts[1]
+
+
+def write_errors(run_dir: str, group: int, attempt: str, rows: list[dict]) -> None:
     if not rows:
         return
     folder = Path(run_dir) / ERRORS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    name = f"{group_prefix(group)}{uuid.uuid4().hex}.parquet"
+    name = f"{group_prefix(group)}{attempt}-{uuid.uuid4().hex}.parquet"
     tmp = folder / ("." + name)
     pq.write_table(table, tmp)
     tmp.rename(folder / name)  # readers of the folder never see half a file
 
 
-def discard_group(run_dir: str, group: int) -> None:
+def discard_group(run_dir: str, group: int, keep_attempt: str | None = None) -> None:
+    """Remove the group's error files, except those of ``keep_attempt``."""
     folder = Path(run_dir) / ERRORS_DIR
     for f in folder.glob(group_prefix(group) + "*.parquet"):
-        f.unlink()
+        parsed = parse_name(f.name)
+        if parsed is None or parsed[1] != keep_attempt:
+            f.unlink(missing_ok=True)
 
 
-def read_errors(run_dir: str) -> pa.Table:
+def read_errors(run_dir: str, committed: dict[int, str] | None = None) -> pa.Table:
+    """The errors table; with ``committed`` (group -> attempt), only committed attempts."""
     folder = Path(run_dir) / ERRORS_DIR
     files = sorted(folder.glob("g*.parquet")) if folder.exists() else []
+    if committed is not None:
+        files = [f for f in files if (parse_name(f.name) or (None, None)) in committed.items()]
     if not files:
         return SCHEMA.empty_table()
     return pa.concat_tables(pq.read_table(f, schema=SCHEMA) for f in files)

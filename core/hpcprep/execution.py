@@ -49,6 +49,7 @@ class RunStats:
 class GroupContext:
     run_dir: str
     group: int
+    attempt: str  # unique per run() call: tells a committed attempt's files from strays
     stats: Any  # RunStats actor handle
 
 
@@ -144,7 +145,7 @@ class StageDatasource(Datasource):
                 errors.append(
                     errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
                 )
-            errors_table.write_errors(ctx.run_dir, ctx.group, errors)
+            errors_table.write_errors(ctx.run_dir, ctx.group, ctx.attempt, errors)
             ray.get(
                 ctx.stats.add.remote(
                     label,
@@ -191,7 +192,7 @@ class EncoderRunner:
             out = None
         if out is None:
             out = self._row_by_row(batch, errors)
-        errors_table.write_errors(self.ctx.run_dir, self.ctx.group, errors)
+        errors_table.write_errors(self.ctx.run_dir, self.ctx.group, self.ctx.attempt, errors)
         ray.get(
             self.ctx.stats.add.remote(
                 self.label,

@@ -118,7 +118,7 @@ def build_manifest(
     totals = _sum_stages(state.commits)
     stages = _stage_rows(resolved, totals, placements)
     counts, _ = balance(stages)
-    errs = errors_table.read_errors(str(resolved.output_dir.absolute()))
+    errs = errors_table.read_errors(str(resolved.output_dir.absolute()), state.committed_attempts())
     by_kind = Counter(zip(errs.column("stage").to_pylist(), errs.column("error_type").to_pylist()))
     return {
         "hpcprep_version": __version__,

@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,8 +45,10 @@ class RunResult:
         return self.manifest["counts"]
 
     def errors(self):
-        """The errors table as a pyarrow Table."""
-        return errors_table.read_errors(str(self.output_dir))
+        """The errors table (committed attempts only) as a pyarrow Table."""
+        state = RunState(self.output_dir)
+        state.load()
+        return errors_table.read_errors(str(self.output_dir), state.committed_attempts())
 
 
 @dataclass
@@ -75,6 +77,9 @@ class RunState:
             f.flush()
             os.fsync(f.fileno())
         self.commits[rec["group"]] = rec
+
+    def committed_attempts(self) -> dict[int, str]:
+        return {g: rec["attempt"] for g, rec in self.commits.items()}
 
     def write_plan(self, plan: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -188,6 +193,8 @@ def run(
     ``stop_after_groups`` stops after that many commit groups, as an interruption
     would (used to test ``resume``).
     """
+    import uuid
+
     import ray
 
     from .execution import RunStats
@@ -223,7 +230,10 @@ def run(
             )
         _register_by_value(resolved, registry)
 
-        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode)
+        attempt = uuid.uuid4().hex[:10]
+        sink_ctx = SinkContext(
+            run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=attempt
+        )
         for cs in resolved.sinks:
             cs.stage.prepare(sink_ctx)
 
@@ -261,6 +271,11 @@ def run(
             )
             write_manifest(out, build_manifest(state=state, finished=None, **manifest_args))
 
+        # Workers of an interrupted run may have written late; keep only committed attempts.
+        for g, rec in state.commits.items():
+            errors_table.discard_group(str(out), g, keep_attempt=rec["attempt"])
+            for cs in resolved.sinks:
+                cs.stage.discard_group(replace(sink_ctx, group=g, attempt=rec["attempt"]), rec["sources"])
         sink_reports = {}
         for cs in resolved.sinks:
             sink_ctx.group = len(groups)
@@ -288,14 +303,19 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
     from .execution import EncoderRunner, FanOutDatasink, GroupContext, StageDatasource, map_batches_args
 
     out = str(resolved.output_dir.absolute())
-    errors_table.discard_group(out, g)
+    attempt = sink_ctx.attempt
     sources = [i.source for i in items]
     sink_ctx.group = g
-    for cs in resolved.sinks:
-        cs.stage.discard_group(sink_ctx, sources)
+
+    def discard_others():
+        errors_table.discard_group(out, g, keep_attempt=attempt)
+        for cs in resolved.sinks:
+            cs.stage.discard_group(sink_ctx, sources)
+
+    discard_others()
     ray.get(stats.take.remote())
 
-    ctx = GroupContext(run_dir=out, group=g, stats=stats)
+    ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"
     ds = ray.data.read_datasource(
         StageDatasource(resolved.reader.stage, items, ctx, reader_label),
@@ -316,9 +336,11 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
             sink_results[where].append(r)
     commits = {cs.where: cs.stage.commit(sink_ctx, sink_results[cs.where]) or {} for cs in resolved.sinks}
     stage_rows = ray.get(stats.take.remote())
+    discard_others()
     state.record(
         {
             "group": g,
+            "attempt": attempt,
             "sources": sources,
             "stages": stage_rows,
             "sinks": commits,

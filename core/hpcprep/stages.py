@@ -187,6 +187,9 @@ class SinkContext:
     run_name: str
     group: int = 0
     mode: str = "new"  # new | overwrite | resume
+    #: Unique per run() call; writers put it in what they write so that the driver can
+    #: tell the committed attempt of a group from leftovers of an interrupted one.
+    attempt: str = ""
 
 
 class SinkWriter:
@@ -202,10 +205,12 @@ class SinkWriter:
 class Sink(Stage):
     """Writes the records somewhere.
 
-    Driver side: ``prepare`` once per run (create or clear the target),
-    ``discard_group`` before a commit group is re-run on resume, ``commit`` after each
-    commit group with the writers' results, ``finish`` once at the end (build indexes).
-    Worker side: ``open_writer`` per write task.
+    Driver side: ``prepare`` once per run (create or clear the target); ``commit``
+    after each commit group with the writers' results; ``discard_group`` removes what
+    was written for ``ctx.group`` by any attempt other than ``ctx.attempt`` (called
+    before a group runs, after it commits, and for every group at the end, so leftovers
+    of an interrupted run never survive a resume); ``finish`` once at the end (build
+    indexes). Worker side: ``open_writer`` per write task.
     """
 
     kind: ClassVar[str] = "sink"

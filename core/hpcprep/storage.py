@@ -15,6 +15,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
+from pydantic import Field
+
+from .stages import Params
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,18 @@ class S3Options:
     access_key: str | None = None
     secret_key: str | None = None
     region: str | None = None
+
+
+class S3Params(Params):
+    """Parameters shared by every stage that reads or writes s3:// URIs."""
+
+    endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
+    access_key: str | None = Field(None, description="S3 access key (default: AWS_ACCESS_KEY_ID); never logged")
+    secret_key: str | None = Field(None, description="S3 secret key (default: AWS_SECRET_ACCESS_KEY); never logged")
+    region: str | None = Field(None, description="S3 region (default: AWS_REGION)")
+
+    def s3(self) -> S3Options:
+        return S3Options(self.endpoint_url, self.access_key, self.secret_key, self.region)
 
 
 def is_s3(uri: str) -> bool:

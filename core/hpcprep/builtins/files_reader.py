@@ -6,14 +6,13 @@ import numpy as np
 from pydantic import Field
 
 from ..stages import Column, InputItem, Params, Reader, StageExamples, record_id
-from ..storage import S3Options, expand_paths, open_input
+from ..storage import S3Params, expand_paths, open_input
 
 
-class FilesParams(Params):
+class FilesParams(S3Params):
     paths: list[str] = Field(description="files, directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(None, description="keep only files ending in one of these (directories and globs)")
     max_bytes: int = Field(1 << 30, ge=1, description="a larger file is an error, not a record")
-    endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
 
 
 class FilesReader(Reader):
@@ -29,18 +28,16 @@ class FilesReader(Reader):
         Column("bytes", "binary", "file contents"),
     )
 
-    def _s3(self) -> S3Options:
-        return S3Options(endpoint_url=self.params.endpoint_url)
 
     def plan(self) -> list[InputItem]:
         suffixes = tuple(self.params.suffixes) if self.params.suffixes else None
-        found = expand_paths(self.params.paths, suffixes, self._s3())
+        found = expand_paths(self.params.paths, suffixes, self.params.s3())
         return [InputItem(source=p, index=i, size=s) for i, (p, s) in enumerate(found)]
 
     def read(self, item: InputItem):
         if item.size is not None and item.size > self.params.max_bytes:
             raise ValueError(f"{item.source}: {item.size} bytes is over max_bytes={self.params.max_bytes}")
-        with open_input(item.source, self._s3()) as f:
+        with open_input(item.source, self.params.s3()) as f:
             data = f.read()
         payload = np.empty(1, dtype=object)
         payload[0] = bytes(data)

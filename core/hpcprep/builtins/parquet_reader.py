@@ -7,15 +7,14 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from ..stages import Column, InputItem, Params, Reader, record_id
-from ..storage import S3Options, expand_paths, filesystem_for
+from ..storage import S3Params, expand_paths, filesystem_for
 
 
-class ParquetParams(Params):
+class ParquetParams(S3Params):
     paths: list[str] = Field(description="Parquet files, directories, globs or s3:// URIs")
     columns: list[str] | None = Field(None, description="read only these columns (source and record_id always)")
     batch_rows: int = Field(65536, ge=1, description="rows per batch handed to the pipeline")
     split_row_groups: bool = Field(True, description="one read task per row group, so large files read in parallel")
-    endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
 
 
 class ParquetReader(Reader):
@@ -28,15 +27,13 @@ class ParquetReader(Reader):
         Column("record_id", "string", "kept from the file, or derived from path and row"),
     )
 
-    def _s3(self) -> S3Options:
-        return S3Options(endpoint_url=self.params.endpoint_url)
 
     def plan(self) -> list[InputItem]:
         items: list[InputItem] = []
-        for path, size in expand_paths(self.params.paths, (".parquet", ".pq"), self._s3()):
+        for path, size in expand_paths(self.params.paths, (".parquet", ".pq"), self.params.s3()):
             groups = None
             if self.params.split_row_groups:
-                fs, inner = filesystem_for(path, self._s3())
+                fs, inner = filesystem_for(path, self.params.s3())
                 try:
                     with fs.open_input_file(inner) as f:
                         groups = pq.ParquetFile(f).metadata.num_row_groups
@@ -50,7 +47,7 @@ class ParquetReader(Reader):
         return items
 
     def read(self, item: InputItem):
-        fs, inner = filesystem_for(item.source, self._s3())
+        fs, inner = filesystem_for(item.source, self.params.s3())
         with fs.open_input_file(inner) as f:
             pf = pq.ParquetFile(f)
             columns = None

@@ -16,22 +16,18 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from ..errors_table import group_prefix
+from ..errors_table import group_prefix, parse_name
 from ..stages import Params, Sink, SinkContext, SinkWriter
-from ..storage import S3Options, filesystem_for, is_s3
+from ..storage import S3Params, filesystem_for, is_s3
 
 MARKER = "_hpcprep_sink.json"
 
 
-class ParquetSinkParams(Params):
+class ParquetSinkParams(S3Params):
     path: str = Field(description="directory for the Parquet files: local path or s3://bucket/prefix")
     row_group_size: int = Field(65536, ge=1, description="rows per Parquet row group")
     partition_cols: list[str] = Field(default_factory=list, description="hive-style partition columns (col=value/)")
     compression: str = Field("zstd", description="Parquet compression codec")
-    endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
-    access_key: str | None = Field(None, description="S3 access key (default: AWS_ACCESS_KEY_ID); never logged")
-    secret_key: str | None = Field(None, description="S3 secret key (default: AWS_SECRET_ACCESS_KEY); never logged")
-    region: str | None = Field(None, description="S3 region (default: AWS_REGION)")
 
 
 class ParquetSink(Sink):
@@ -40,9 +36,6 @@ class ParquetSink(Sink):
     name = "parquet"
     Params = ParquetSinkParams
 
-    def _s3(self) -> S3Options:
-        p = self.params
-        return S3Options(p.endpoint_url, p.access_key, p.secret_key, p.region)
 
     def target(self) -> str:
         return self.params.path
@@ -57,7 +50,7 @@ class ParquetSink(Sink):
         return [f"path: {why}"] if why else []
 
     def _fs(self):
-        fs, root = filesystem_for(self.params.path, self._s3())
+        fs, root = filesystem_for(self.params.path, self.params.s3())
         return fs, root.rstrip("/")
 
     def prepare(self, ctx: SinkContext) -> None:
@@ -86,9 +79,11 @@ class ParquetSink(Sink):
 
     def discard_group(self, ctx: SinkContext, sources: list[str]) -> None:
         fs, root = self._fs()
-        prefix = group_prefix(ctx.group)
         for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
-            if info.type == pafs.FileType.File and info.base_name.startswith("part-" + prefix):
+            if info.type != pafs.FileType.File:
+                continue
+            parsed = parse_name(info.base_name)
+            if parsed and parsed[0] == ctx.group and parsed[1] != ctx.attempt:
                 fs.delete_file(info.path)
 
     def open_writer(self, ctx: SinkContext) -> SinkWriter:
@@ -106,7 +101,7 @@ class _ParquetWriter(SinkWriter):
     def __init__(self, sink: ParquetSink, ctx: SinkContext):
         self.sink = sink
         self.fs, self.root = sink._fs()
-        self.base = f"part-{group_prefix(ctx.group)}{uuid.uuid4().hex}"
+        self.base = f"part-{group_prefix(ctx.group)}{ctx.attempt}-{uuid.uuid4().hex}"
         self.writers: dict[str, tuple[pq.ParquetWriter, object, str]] = {}
         self.rows = 0
 

@@ -1,0 +1,166 @@
+"""Plugin discovery: entry points, allow/block lists, broken plugins that never crash the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from hpcprep.cli import cli
+from hpcprep.plugins import PluginRegistry
+from hpcprep.spec import SpecError, resolve
+
+GOOD = '''
+import numpy as np
+import hpcprep
+
+class Echo(hpcprep.Encoder):
+    """Copies the size column."""
+    name = "good.echo"
+    outputs = (hpcprep.Column("echo", "int64", "copy of size"),)
+    def encode(self, batch):
+        return {"echo": batch["size"].copy()}
+
+@hpcprep.hookimpl
+def hpcprep_register_encoders(register):
+    register(Echo)
+
+@hpcprep.hookimpl
+def hpcprep_register_commands(cli):
+    @cli.command("good-hello")
+    def hello():
+        """Says hello."""
+        print("hello from good")
+'''
+
+BROKEN = '''
+import numpy_that_does_not_exist  # the import error under test
+'''
+
+RAISING = '''
+import hpcprep
+
+@hpcprep.hookimpl
+def hpcprep_register_encoders(register):
+    raise RuntimeError("registration exploded")
+'''
+
+
+def _dist(site, dist_name, module, source, ep_name):
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist_name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[hpcprep]\n{ep_name} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    _dist(site, "hpcprep-good", "hpx_good", GOOD, "good")
+    _dist(site, "hpcprep-broken", "hpx_broken", BROKEN, "broken")
+    _dist(site, "hpcprep-raising", "hpx_raising", RAISING, "raising")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("HPCPREP_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("HPCPREP_DISABLE_PLUGINS", raising=False)
+    yield site
+    for m in ("hpx_good", "hpx_broken", "hpx_raising"):
+        sys.modules.pop(m, None)
+
+
+def test_entry_points_are_discovered_and_broken_ones_recorded(site):
+    reg = PluginRegistry()
+    assert reg.plugins["good"].status == "ok"
+    assert reg.plugins["good"].version == "1.2.3"
+    assert reg.plugins["good"].stages == ["good.echo"]
+    assert reg.get("good.echo", "encoder").plugin == "good"
+    broken = reg.plugins["broken"]
+    assert broken.status == "broken"
+    assert "ModuleNotFoundError" in broken.error and "numpy_that_does_not_exist" in broken.error
+    raising = reg.plugins["raising"]
+    assert raising.status == "broken" and "registration exploded" in raising.error
+    # The core's own stages are there regardless.
+    assert reg.get("parquet", "sink").plugin == "hpcprep"
+
+
+def test_load_plugins_allow_list(site, monkeypatch):
+    monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "good")
+    reg = PluginRegistry()
+    assert set(reg.plugins) == {"hpcprep", "good"}
+    monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "")
+    reg = PluginRegistry()
+    assert set(reg.plugins) == {"hpcprep"}, "empty allow-list loads no external plugins"
+    # The distribution name works too.
+    monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "hpcprep-broken")
+    assert set(PluginRegistry().plugins) == {"hpcprep", "broken"}
+
+
+def test_disable_plugins_block_list(site, monkeypatch):
+    monkeypatch.setenv("HPCPREP_DISABLE_PLUGINS", "broken, raising")
+    reg = PluginRegistry()
+    assert set(reg.plugins) == {"hpcprep", "good"}
+    assert not reg.broken()
+
+
+def test_cli_plugins_lists_broken_plugins_without_crashing(site):
+    reg = PluginRegistry()
+    result = CliRunner().invoke(cli, ["plugins", "--json"], obj={"registry": reg})
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["good"]["stages"] == ["good.echo"]
+    assert "hpcprep_register_encoders" in rows["good"]["hooks"]
+    assert rows["broken"]["status"] == "broken"
+    assert "numpy_that_does_not_exist" in rows["broken"]["error"]
+    text = CliRunner().invoke(cli, ["plugins"], obj={"registry": reg}).output
+    assert "broken 1.2.3 (hpcprep-broken): BROKEN: ModuleNotFoundError" in text
+
+
+def test_plugin_commands_are_added(site):
+    from hpcprep.cli import build_cli
+
+    group, reg = build_cli()
+    result = CliRunner().invoke(group, ["good-hello"], obj={"registry": reg})
+    assert result.exit_code == 0 and "hello from good" in result.output
+
+
+def _spec(tmp_path, stage):
+    data = tmp_path / "d"
+    data.mkdir(exist_ok=True)
+    (data / "a.txt").write_text("abc")
+    return {
+        "run": {"output": str(tmp_path / "out")},
+        "reader": {"stage": "files", "paths": [str(data)]},
+        "encoders": [{"stage": stage}],
+        "sinks": [{"stage": "parquet", "path": str(tmp_path / "out" / "t")}],
+    }
+
+
+def test_spec_needing_a_broken_plugin_names_plugin_stage_and_error(site, tmp_path):
+    with pytest.raises(SpecError) as info:
+        resolve(_spec(tmp_path, "broken.thing"), PluginRegistry())
+    msg = str(info.value)
+    assert "'broken.thing'" in msg and "plugin 'broken'" in msg
+    assert "ModuleNotFoundError" in msg and "numpy_that_does_not_exist" in msg
+
+
+def test_run_with_a_broken_plugin_installed_still_works(site, tmp_path, ray_local):
+    import pyarrow.parquet as pq
+
+    import hpcprep
+
+    from ray import cloudpickle
+
+    reg = PluginRegistry()
+    assert reg.broken()
+    # The fake site directory exists only on this process's path, not on the session's
+    # already-running Ray workers; a real install is in site-packages on every worker.
+    cloudpickle.register_pickle_by_value(sys.modules["hpx_good"])
+    result = hpcprep.run(_spec(tmp_path, "good.echo"), registry=reg, progress=False)
+    table = pq.read_table(tmp_path / "out" / "t")
+    assert table.column("echo").to_pylist() == [3]
+    assert result.manifest["plugins"]["good"] == "1.2.3"
+    assert "broken" not in result.manifest["plugins"]

@@ -1,0 +1,170 @@
+"""Placement decisions (default policy, plugin policies, spec overrides) and `hpcprep plan`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from click.testing import CliRunner
+
+import hpcprep
+from hpcprep.cli import cli
+from hpcprep.placement import ClusterInfo
+from hpcprep.plugins import PluginRegistry
+from hpcprep.runner import decide_placements
+from hpcprep.spec import resolve
+
+from . import sample_plugin
+
+SPEC = """
+[run]
+output = "{out}"
+[reader]
+stage = "files"
+paths = ["{data}"]
+[[encoders]]
+stage = "test.count"
+k = 3
+[[encoders]]
+stage = "test.embed"
+[[encoders]]
+stage = "test.variant"
+[encoders.placement]
+batch_size = 7
+[[sinks]]
+stage = "parquet"
+path = "{out}/table"
+"""
+
+
+def write_spec(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("abc")
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.format(out=tmp_path / "out", data=data))
+    return path
+
+
+def registry(*extra):
+    return PluginRegistry(extra_plugins=[sample_plugin, *extra], load_entry_points=False)
+
+
+def test_default_policy_by_stage_and_cluster(tmp_path):
+    reg = registry()
+    resolved = resolve(write_spec(tmp_path), reg)
+    cpu_only = decide_placements(resolved, reg, ClusterInfo(cpus=8))
+    count, embed, variant = cpu_only
+    assert (count.compute, count.variant, count.num_gpus) == ("tasks", "cpu", 0)
+    assert "stateless" in count.reason
+    assert (embed.compute, embed.concurrency) == ("actors", 8) and "needs setup" in embed.reason
+    assert (variant.variant, variant.num_gpus) == ("cpu", 0) and "no GPU" in variant.reason
+    assert variant.batch_size == 7 and "overridden by spec: batch_size=7" in variant.reason
+
+    with_gpus = decide_placements(resolved, reg, ClusterInfo(cpus=8, gpus=2))
+    v = with_gpus[2]
+    assert (v.compute, v.variant, v.num_gpus, v.concurrency) == ("actors", "cuda", 1.0, 2)
+    assert "2 GPU(s)" in v.reason
+    assert with_gpus[0].variant == "cpu", "a stage without a CUDA variant stays on CPU"
+
+
+def test_plugin_policy_answers_before_the_default(tmp_path):
+    class Policy:
+        @hpcprep.hookimpl
+        def hpcprep_place(self, stage, cluster):
+            if stage.name == "test.count":
+                return hpcprep.Placement(compute="tasks", num_cpus=0.5, batch_size=99,
+                                         reason="half a CPU is enough", decided_by="site policy")
+            return None
+
+    reg = registry(Policy())
+    resolved = resolve(write_spec(tmp_path), reg, ["encoders.0.placement.num_cpus=2"])
+    count, embed, _ = decide_placements(resolved, reg, ClusterInfo(cpus=4))
+    assert count.decided_by == "site policy" and count.batch_size == 99
+    assert count.num_cpus == 2 and "overridden by spec: num_cpus=2" in count.reason
+    assert embed.decided_by == "hpcprep (default policy)"
+
+
+def test_plan_in_all_formats(tmp_path):
+    spec = write_spec(tmp_path)
+    reg = registry()
+    runner = CliRunner()
+    text = runner.invoke(cli, ["plan", str(spec)], obj={"registry": reg})
+    assert text.exit_code == 0, text.output
+    assert "2. encoders[0]: test.count (encoder) from tests.core.sample_plugin 0" in text.output
+    assert "k = 3" in text.output
+    assert "placement: tasks, num_cpus=1" in text.output and "why: stateless CPU stage" in text.output
+    assert "4. encoders[2]: test.variant" in text.output and "batch_size=7" in text.output
+
+    js = runner.invoke(cli, ["plan", str(spec), "--format", "json"], obj={"registry": reg})
+    plan = json.loads(js.output)
+    assert [s["stage"] for s in plan["stages"]] == ["files", "test.count", "test.embed", "test.variant", "parquet"]
+    assert plan["stages"][0]["plugin"] == "hpcprep" and plan["stages"][0]["version"] == hpcprep.__version__
+    assert plan["stages"][2]["placement"]["compute"] == "actors"
+    assert plan["stages"][1]["params"]["k"] == 3
+    assert plan["inputs"]["count"] == 1
+
+    mm = runner.invoke(cli, ["plan", str(spec), "--format", "mermaid"], obj={"registry": reg})
+    lines = mm.output.splitlines()
+    assert lines[0] == "flowchart LR"
+    assert "s0 --> s1" in mm.output and "s3 --> s4" in mm.output
+    assert any("test.embed" in ln and "actors" in ln for ln in lines)
+
+
+def test_plan_reports_spec_errors(tmp_path):
+    spec = write_spec(tmp_path)
+    result = CliRunner().invoke(cli, ["plan", str(spec), "--set", "encoders.0.k=-1"], obj={"registry": registry()})
+    assert result.exit_code == 2
+    assert "encoders[0] (test.count): parameter 'k'" in result.output
+
+
+def test_describe_prints_parameters_and_outputs():
+    result = CliRunner().invoke(cli, ["describe", "test.count"], obj={"registry": registry()})
+    assert result.exit_code == 0
+    assert "k: int (default 1)  multiplier for the count" in result.output
+    assert "n: int64  bytes in the record times k" in result.output
+    both = CliRunner().invoke(cli, ["describe", "parquet", "--json"], obj={"registry": registry()})
+    kinds = sorted(d["kind"] for d in json.loads(both.output))
+    assert kinds == ["reader", "sink"]
+    missing = CliRunner().invoke(cli, ["describe", "test.cont"], obj={"registry": registry()})
+    assert missing.exit_code == 2 and "did you mean 'test.count'" in missing.output
+
+
+GPU_SCRIPT = """
+import sys, json
+sys.path.insert(0, {root!r})
+import ray, hpcprep, pyarrow.parquet as pq
+from tests.core import sample_plugin
+ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)  # logical GPU
+r = hpcprep.run({spec!r}, plugins=[sample_plugin], progress=False)
+print(json.dumps({{"variants": sorted(set(pq.read_table({table!r}).column("variant").to_pylist())),
+                  "placement": r.manifest["stages"][1]["placement"]}}))
+"""
+
+
+def test_cuda_variant_runs_on_logical_gpus(tmp_path):
+    """Ray's logical GPU resources exercise the GPU path on a machine without one."""
+    import os
+    from pathlib import Path
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        (data / f"{i}.txt").write_text(str(i))
+    spec = {
+        "run": {"output": str(tmp_path / "out")},
+        "reader": {"stage": "files", "paths": [str(data)]},
+        "encoders": [{"stage": "test.variant"}],
+        "sinks": [{"stage": "parquet", "path": str(tmp_path / "out" / "t")}],
+    }
+    root = str(Path(__file__).resolve().parents[2])
+    script = GPU_SCRIPT.format(root=root, spec=spec, table=str(tmp_path / "out" / "t"))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["variants"] == ["cuda"]
+    assert out["placement"]["num_gpus"] == 1.0 and out["placement"]["compute"] == "actors"

@@ -1,0 +1,144 @@
+"""Specs that cannot run are refused before Ray starts, with a message naming the place."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from hpcprep.plugins import PluginRegistry
+from hpcprep.spec import SpecError, resolve
+
+from . import sample_plugin
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return PluginRegistry(extra_plugins=[sample_plugin], load_entry_points=False)
+
+
+@pytest.fixture
+def good(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("hello\n")
+    return {
+        "run": {"output": str(tmp_path / "out")},
+        "reader": {"stage": "files", "paths": [str(data)]},
+        "encoders": [{"stage": "test.count", "k": 2}],
+        "sinks": [{"stage": "parquet", "path": str(tmp_path / "out" / "table")}],
+    }
+
+
+def problems_of(spec, registry, overrides=None) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        resolve(spec, registry, overrides)
+    return info.value.problems
+
+
+def test_good_spec_resolves_with_defaults(good, registry):
+    r = resolve(good, registry)
+    assert [cs.name for cs in r.stages()] == ["files", "test.count", "parquet"]
+    d = r.to_dict()
+    assert d["encoders"][0] == {"stage": "test.count", "poison": "POISON", "k": 2, "sleep": 0.0}
+    assert d["sinks"][0]["row_group_size"] == 65536
+    assert len(r.inputs) == 1 and r.inputs[0].size == 6
+
+
+def _mutate(good, fn):
+    spec = copy.deepcopy(good)
+    fn(spec)
+    return spec
+
+
+INVALID = [
+    # (id, mutation, expected fragments of one problem)
+    ("unknown-stage-close-match", lambda s: s["encoders"][0].update(stage="test.cont"),
+     ["encoders[0]", "unknown encoder 'test.cont'", "did you mean 'test.count'"]),
+    ("unknown-parameter", lambda s: s["encoders"][0].update(kk=3),
+     ["encoders[0] (test.count)", "unknown parameter 'kk'"]),
+    ("mistyped-parameter", lambda s: s["encoders"][0].update(k="five"),
+     ["encoders[0] (test.count)", "parameter 'k'", "valid integer", "'five'"]),
+    ("out-of-range-parameter", lambda s: s["encoders"][0].update(k=0),
+     ["parameter 'k'", "greater than or equal to 1"]),
+    ("missing-inputs", lambda s: s["reader"].update(paths=["/nonexistent/dir/*.fa"]),
+     ["reader (files)", "nothing matches '/nonexistent/dir/*.fa'"]),
+    ("output-not-writable", lambda s: s["run"].update(output="/proc/sys/hpcprep-out"),
+     ["run.output", "/proc/sys", "not writable"]),
+    ("output-under-a-file", lambda s: s["run"].update(output="/etc/hostname/out"),
+     ["run.output", "/etc/hostname is a file"]),
+    ("missing-output", lambda s: s["run"].pop("output"),
+     ["run", "'output' is required"]),
+    ("unknown-run-key", lambda s: s["run"].update(ouptut="x"),
+     ["run", "unknown key 'ouptut'"]),
+    ("unknown-top-level-table", lambda s: s.update(encoder=[]),
+     ["unknown top-level table [encoder]", "did you mean 'encoders'"]),
+    ("wrong-kind", lambda s: s["reader"].update(stage="lancedb"),
+     ["reader", "stage 'lancedb' is a sink, not a reader"]),
+    ("no-sinks", lambda s: s.pop("sinks"),
+     ["no [[sinks]]"]),
+    ("missing-stage-key", lambda s: s["encoders"][0].pop("stage"),
+     ["encoders[0]", "missing 'stage'"]),
+    ("bad-placement-field", lambda s: s["encoders"][0].update(placement={"num_gpu": 1}),
+     ["encoders[0] (test.count)", "placement field 'num_gpu'"]),
+    ("unsupported-variant", lambda s: s["encoders"][0].update(placement={"variant": "cuda"}),
+     ["encoders[0] (test.count)", "variant 'cuda' is not one of ['cpu']"]),
+    ("sink-path-not-writable", lambda s: s["sinks"][0].update(path="/proc/sys/table"),
+     ["sinks[0] (parquet)", "path:", "not writable"]),
+    ("placement-on-sink", lambda s: s["sinks"][0].update(placement={"num_cpus": 2}),
+     ["sinks[0] (parquet)", "'placement' applies to encoders only"]),
+]
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_spec_is_refused_with_a_clear_message(case, good, registry):
+    _, mutate, fragments = case
+    problems = problems_of(_mutate(good, mutate), registry)
+    matching = [p for p in problems if all(f in p for f in fragments)]
+    assert matching, f"no problem mentions all of {fragments}; got {problems}"
+
+
+def test_all_problems_are_reported_at_once(good, registry):
+    spec = _mutate(good, lambda s: (s["encoders"][0].update(k="x"), s["sinks"][0].update(stage="parqet")))
+    problems = problems_of(spec, registry)
+    assert any("parameter 'k'" in p for p in problems)
+    assert any("unknown sink 'parqet'" in p and "did you mean 'parquet'" in p for p in problems)
+
+
+def test_set_override_changes_a_value(good, registry):
+    r = resolve(good, registry, ["encoders.0.k=5", "run.name='renamed'"])
+    assert r.encoders[0].stage.params.k == 5
+    assert r.run.name == "renamed"
+
+
+def test_set_override_is_validated(good, registry):
+    problems = problems_of(good, registry, ["encoders.3.k=5"])
+    assert any("--set encoders.3.k" in p and "no such place" in p for p in problems)
+    problems = problems_of(good, registry, ["encoders.0.k=abc"])
+    assert any("parameter 'k'" in p and "'abc'" in p for p in problems)
+    problems = problems_of(good, registry, ["encoders.0.k"])
+    assert any("expected KEY=VALUE" in p for p in problems)
+
+
+def test_spec_file_errors_name_the_file(tmp_path, registry):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\noutput = 'x\n")
+    with pytest.raises(SpecError) as info:
+        resolve(bad, registry)
+    assert str(bad) in str(info.value) and "not valid TOML" in str(info.value)
+    with pytest.raises(SpecError, match="spec file not found"):
+        resolve(tmp_path / "missing.toml", registry)
+
+
+def test_toml_file_and_dict_resolve_the_same(tmp_path, good, registry):
+    import json
+
+    path = tmp_path / "spec.toml"
+    lines = [
+        "[run]", f"output = {json.dumps(good['run']['output'])}",
+        "[reader]", 'stage = "files"', f"paths = {json.dumps(good['reader']['paths'])}",
+        "[[encoders]]", 'stage = "test.count"', "k = 2",
+        "[[sinks]]", 'stage = "parquet"', f"path = {json.dumps(good['sinks'][0]['path'])}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    assert resolve(path, registry).to_dict() == resolve(good, registry).to_dict()
