@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from .hookspecs import hookimpl  # noqa: E402
-from .placement import ClusterInfo, Placement  # noqa: E402
-from .stages import (  # noqa: E402
+from .hookspecs import hookimpl
+from .placement import ClusterInfo, Placement
+from .stages import (
     Column,
     Encoder,
     ErrorRecord,
@@ -45,8 +45,8 @@ __all__ = [
     "SinkContext",
     "SinkWriter",
     "StageExamples",
+    "__version__",
     "hookimpl",
     "record_id",
     "run",
-    "__version__",
 ]

@@ -33,7 +33,8 @@ def cli():
 @click.pass_context
 def run(ctx, spec, overrides, overwrite, resume, address, quiet):
     """Validate SPEC and run it."""
-    from .runner import RunError, run as do_run
+    from .runner import RunError
+    from .runner import run as do_run
     from .spec import SpecError
 
     try:

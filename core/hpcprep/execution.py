@@ -9,8 +9,9 @@ table, so neither data nor errors ever gather on the driver.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import ray

@@ -27,7 +27,7 @@ class ClusterInfo:
     address: str | None = None
 
     @classmethod
-    def from_ray(cls, address: str | None = None) -> "ClusterInfo":
+    def from_ray(cls, address: str | None = None) -> ClusterInfo:
         import ray
 
         res = ray.cluster_resources()
@@ -41,7 +41,7 @@ class ClusterInfo:
         )
 
     @classmethod
-    def local(cls, num_cpus: int | None = None, num_gpus: float = 0.0) -> "ClusterInfo":
+    def local(cls, num_cpus: int | None = None, num_gpus: float = 0.0) -> ClusterInfo:
         """The machine itself, as a local Ray started by the runner would see it."""
         cpus = float(num_cpus or os.cpu_count() or 1)
         return cls(cpus=cpus, gpus=num_gpus, nodes=1, resources={"CPU": cpus}, address=None)

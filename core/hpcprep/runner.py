@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import errors_table
@@ -204,7 +204,7 @@ def run(
     out = resolved.output_dir.absolute()
     address = address or resolved.run.address
     mode = prepare_output(out, overwrite, resume)
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
 
     state = RunState(out)
@@ -280,7 +280,7 @@ def run(
         for cs in resolved.sinks:
             sink_ctx.group = len(groups)
             sink_reports[cs.where] = cs.stage.finish(sink_ctx) or {}
-        finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finished = datetime.now(UTC).isoformat(timespec="seconds")
         manifest = build_manifest(state=state, finished=finished, sink_reports=sink_reports, **manifest_args)
         write_manifest(out, manifest)
         c = manifest["counts"]
@@ -300,7 +300,13 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
     import ray
     import ray.data
 
-    from .execution import EncoderRunner, FanOutDatasink, GroupContext, StageDatasource, map_batches_args
+    from .execution import (
+        EncoderRunner,
+        FanOutDatasink,
+        GroupContext,
+        StageDatasource,
+        map_batches_args,
+    )
 
     out = str(resolved.output_dir.absolute())
     attempt = sink_ctx.attempt

@@ -20,7 +20,7 @@ from .placement import PlacementOverride
 from .plugins import PluginRegistry, StageEntry, UnknownStageError
 from .stages import InputItem, Stage
 
-SECRET_KEY = re.compile(r"(secret|password|passwd|token|access_key|session_key|credential|api_key)", re.I)
+SECRET_KEY = re.compile(r"(secret|password|passwd|token|access_key|session_key|credential|api_key)", re.IGNORECASE)
 TOP_LEVEL = ("run", "reader", "encoders", "sinks")
 
 
@@ -144,7 +144,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> list[str]:
         parts = key.strip().split(".")
         node: Any = data
         try:
-            for i, part in enumerate(parts[:-1]):
+            for part in parts[:-1]:
                 if isinstance(node, list):
                     node = node[int(part)]
                 else:

@@ -10,8 +10,9 @@ in ``__init__``; open them in ``setup`` (encoders) or ``open_writer`` (sinks).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -111,7 +112,7 @@ class Stage:
         return doc.splitlines()[0] if doc else ""
 
     @classmethod
-    def examples(cls, workdir) -> "StageExamples | None":
+    def examples(cls, workdir) -> StageExamples | None:
         """Inputs for the plugin test kit; see ``hpcprep.testing``."""
         return None
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
+import hpcprep
 import numpy as np
 from pydantic import Field
-
-import hpcprep
 
 
 class CountParams(hpcprep.Params):

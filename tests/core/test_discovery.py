@@ -8,7 +8,6 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-
 from hpcprep.cli import cli
 from hpcprep.plugins import PluginRegistry
 from hpcprep.spec import SpecError, resolve
@@ -102,7 +101,7 @@ def test_load_plugins_allow_list(site, monkeypatch):
 def test_disable_plugins_block_list(site, monkeypatch):
     monkeypatch.setenv("HPCPREP_DISABLE_PLUGINS", "broken, raising")
     reg = PluginRegistry()
-    assert set(reg.plugins) == {"hpcprep", "good"}
+    assert "good" in reg.plugins and not {"broken", "raising"} & set(reg.plugins)
     assert not reg.broken()
 
 
@@ -148,10 +147,8 @@ def test_spec_needing_a_broken_plugin_names_plugin_stage_and_error(site, tmp_pat
 
 
 def test_run_with_a_broken_plugin_installed_still_works(site, tmp_path, ray_local):
-    import pyarrow.parquet as pq
-
     import hpcprep
-
+    import pyarrow.parquet as pq
     from ray import cloudpickle
 
     reg = PluginRegistry()

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from click.testing import CliRunner
-
 import hpcprep
+from click.testing import CliRunner
 from hpcprep.cli import cli
 from hpcprep.placement import ClusterInfo
 from hpcprep.plugins import PluginRegistry

@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import hpcprep
 import pyarrow.parquet as pq
 import pytest
-
-import hpcprep
 from hpcprep.runner import RunError
 
 from . import sample_plugin

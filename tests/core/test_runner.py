@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+import hpcprep
 import pyarrow.parquet as pq
 import pytest
-
-import hpcprep
 from hpcprep.runner import RunError
 
 from . import sample_plugin
@@ -52,7 +51,7 @@ def test_poisoned_batch_goes_to_errors_and_counts_reconcile(tmp_path, ray_local)
 
     table = pq.read_table(tmp_path / "out" / "table")
     assert table.num_rows == 17
-    for src, n, raw in zip(table["source"].to_pylist(), table["n"].to_pylist(), table["bytes"].to_pylist()):
+    for n, raw in zip(table["n"].to_pylist(), table["bytes"].to_pylist()):
         assert n == 3 * len(raw)
     c = result.counts
     assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (21, 17, 4, True)
@@ -139,7 +138,7 @@ def test_parquet_round_trip_with_partitions(tmp_path, ray_local):
     }
     result = hpcprep.run(back, progress=False)
     again = pq.read_table(tmp_path / "back" / "table")
-    key = lambda t: sorted(zip(t["record_id"].to_pylist(), t["n"].to_pylist(), t["source"].to_pylist()))  # noqa: E731
+    key = lambda t: sorted(zip(t["record_id"].to_pylist(), t["n"].to_pylist(), t["source"].to_pylist()))
     assert key(again) == key(written) and len(key(again)) == 6
     assert result.counts["inputs"] == 6
 

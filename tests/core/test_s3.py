@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import socket
 
+import hpcprep
 import pyarrow.parquet as pq
 import pytest
-
-import hpcprep
 from hpcprep.storage import S3Options, filesystem_for
 
 from . import sample_plugin
@@ -65,7 +64,7 @@ def test_parquet_round_trip_on_s3(tmp_path, s3_endpoint, ray_local):
     }
     hpcprep.run(back, progress=False)
     again = pq.read_table(tmp_path / "back" / "t")
-    key = lambda t: sorted(zip(t["record_id"].to_pylist(), t["n"].to_pylist()))  # noqa: E731
+    key = lambda t: sorted(zip(t["record_id"].to_pylist(), t["n"].to_pylist()))
     assert key(again) == key(table)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from hpcprep.plugins import PluginRegistry
 from hpcprep.spec import SpecError, resolve
 

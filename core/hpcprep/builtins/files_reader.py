@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..stages import Column, InputItem, Params, Reader, StageExamples, record_id
+from ..stages import Column, InputItem, Reader, RecordError, StageExamples, record_id
 from ..storage import S3Params, expand_paths, open_input
 
 
@@ -36,7 +36,7 @@ class FilesReader(Reader):
 
     def read(self, item: InputItem):
         if item.size is not None and item.size > self.params.max_bytes:
-            raise ValueError(f"{item.source}: {item.size} bytes is over max_bytes={self.params.max_bytes}")
+            raise RecordError(f"{item.source}: {item.size} bytes is over max_bytes={self.params.max_bytes}")
         with open_input(item.source, self.params.s3()) as f:
             data = f.read()
         payload = np.empty(1, dtype=object)

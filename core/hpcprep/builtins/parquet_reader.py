@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from ..stages import Column, InputItem, Params, Reader, record_id
+from ..stages import Column, InputItem, Reader, record_id
 from ..storage import S3Params, expand_paths, filesystem_for
 
 

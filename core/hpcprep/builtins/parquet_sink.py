@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from ..errors_table import group_prefix, parse_name
-from ..stages import Params, Sink, SinkContext, SinkWriter
+from ..stages import Sink, SinkContext, SinkWriter
 from ..storage import S3Params, filesystem_for, is_s3
 
 MARKER = "_hpcprep_sink.json"
@@ -43,8 +43,9 @@ class ParquetSink(Sink):
     def problems(self) -> list[str]:
         if is_s3(self.params.path):
             return []
-        from ..spec import check_writable
         from pathlib import Path
+
+        from ..spec import check_writable
 
         why = check_writable(Path(self.params.path))
         return [f"path: {why}"] if why else []
