@@ -233,7 +233,7 @@ def new_plugin(name, dest):
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(f"created {path}")
-    click.echo(f"next: pip install -e {path} && hpcprep run {path}/example.toml")
+    click.echo(f"next: cd {path} && pip install -e . && hpcprep run example.toml")
 
 
 def build_cli() -> tuple[click.Group, PluginRegistry]:

@@ -9,18 +9,19 @@ table, so neither data nor errors ever gather on the driver.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import ray
 from ray.data.block import BlockAccessor, BlockMetadata
 from ray.data.datasource import Datasink, Datasource, ReadTask
 
 from . import errors_table
 from .placement import Placement
-from .stages import Encoder, ErrorRecord, InputItem, Reader, RecordError, Sink, SinkContext
+from .stages import Encoder, ErrorRecord, InputItem, Reader, Sink, SinkContext
 
 REQUIRED_COLUMNS = ("source", "record_id")
 
@@ -54,32 +55,65 @@ class GroupContext:
     stats: Any  # RunStats actor handle
 
 
-def _batch_len(batch: dict) -> int:
+def _batch_len(batch) -> int:
+    if isinstance(batch, pa.Table):
+        return batch.num_rows
     for v in batch.values():
         return len(v)
     return 0
 
 
-def _slice(batch: dict, start: int, stop: int) -> dict:
-    return {k: v[start:stop] for k, v in batch.items()}
+def to_arrow_column(values) -> pa.Array | pa.ChunkedArray:
+    """One column for an Arrow block: plain Arrow for 1-D data (fast, no per-value
+    Python checks), Ray's tensor types for n-d arrays and anything Arrow cannot infer."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if arr.ndim == 1:
+        try:
+            return pa.array(arr)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    return BlockAccessor.batch_to_block({"c": arr}).column("c")
 
 
-def _concat(batches: list[dict]) -> dict:
-    keys = batches[0].keys()
-    out = {}
-    for k in keys:
-        parts = [b[k] for b in batches]
-        if any(p.dtype == object for p in parts) or any(p.ndim != parts[0].ndim for p in parts):
-            merged = np.empty(sum(len(p) for p in parts), dtype=object)
-            i = 0
-            for p in parts:
-                for v in p:
-                    merged[i] = v
-                    i += 1
-            out[k] = merged
-        else:
-            out[k] = np.concatenate(parts)
-    return out
+def to_arrow_table(batch) -> pa.Table:
+    if isinstance(batch, pa.Table):
+        return batch
+    return pa.table({k: to_arrow_column(v) for k, v in batch.items()})
+
+
+def column_to_numpy(table: pa.Table, name: str) -> np.ndarray:
+    col = table.column(name)
+    if isinstance(col.type, pa.ExtensionType):  # Ray tensor columns
+        return BlockAccessor.for_block(table.select([name])).to_numpy(name)
+    return col.to_numpy(zero_copy_only=False)
+
+
+class LazyBatch(Mapping):
+    """An Arrow batch seen as ``dict[str, np.ndarray]``; a column becomes NumPy only
+    when the stage reads it, so columns it never touches (ids, paths, payloads it
+    carries through) cost nothing."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            if name not in self.table.column_names:
+                raise KeyError(name)
+            self._cache[name] = column_to_numpy(self.table, name)
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self.table.column_names)
+
+    def __len__(self) -> int:
+        return self.table.num_columns
+
+    def __contains__(self, name) -> bool:
+        return name in self.table.column_names
 
 
 # -- reading -------------------------------------------------------------------------
@@ -136,7 +170,7 @@ class StageDatasource(Datasource):
                     if n == 0:
                         continue
                     rows += n
-                    yield BlockAccessor.batch_to_block(out)
+                    yield to_arrow_table(out)
             except StageContractError:
                 raise
             except Exception as exc:
@@ -169,6 +203,7 @@ class EncoderRunner:
     def __init__(self, stage: Encoder, placement: Placement, ctx: GroupContext, label: str):
         self.stage = stage
         self.stage.variant = placement.variant
+        self.batch_size = placement.batch_size
         self.ctx = ctx
         self.label = label
         self._ready = False
@@ -178,36 +213,41 @@ class EncoderRunner:
             self.stage.setup()
             self._ready = True
 
-    def __call__(self, batch: dict) -> dict:
+    def __call__(self, batch: pa.Table) -> pa.Table:
         self._setup()
+        table = to_arrow_table(batch)
+        size = self.batch_size
+        if table.num_rows <= size:
+            return self._run_batch(table)
+        # Ray hands over whole blocks when batches are not coalesced: cut them here, so
+        # a stage never sees more than its batch size.
+        parts = [self._run_batch(table.slice(i, size)) for i in range(0, table.num_rows, size)]
+        return pa.concat_tables(parts, promote_options="permissive")
+
+    def _run_batch(self, table: pa.Table) -> pa.Table:
         start = time.perf_counter()
-        n = _batch_len(batch)
         errors: list[dict] = []
         try:
-            out = self._encode(batch)
-        except RecordError:
-            out = None
+            out = self._encode(table)
         except StageContractError:
             raise
-        except Exception:
-            out = None
-        if out is None:
-            out = self._row_by_row(batch, errors)
+        except Exception:  # RecordError or a crash: find the bad records one by one
+            out = self._row_by_row(table, errors)
         errors_table.write_errors(self.ctx.run_dir, self.ctx.group, self.ctx.attempt, errors)
         ray.get(
             self.ctx.stats.add.remote(
                 self.label,
-                rows_in=n,
-                rows_out=_batch_len(out),
+                rows_in=table.num_rows,
+                rows_out=out.num_rows,
                 errors=len(errors),
                 seconds=time.perf_counter() - start,
             )
         )
         return out
 
-    def _encode(self, batch: dict) -> dict:
-        new = self.stage.encode(batch)
-        if not isinstance(new, dict):
+    def _encode(self, table: pa.Table) -> pa.Table:
+        new = self.stage.encode(LazyBatch(table))
+        if not isinstance(new, Mapping):
             raise StageContractError(f"{self.stage.name}.encode returned {type(new).__name__}, not a dict")
         missing = [c.name for c in self.stage.outputs if c.name not in new]
         if missing:
@@ -216,39 +256,44 @@ class EncoderRunner:
             lacking = [c for c in REQUIRED_COLUMNS if c not in new]
             if lacking:
                 raise StageContractError(f"fan-out stage {self.stage.name} must return {lacking}")
-            return new
-        n = _batch_len(batch)
-        for k, v in new.items():
-            if len(v) != n:
+            return to_arrow_table(dict(new))
+        n = table.num_rows
+        for name, values in new.items():
+            if len(values) != n:
                 raise StageContractError(
-                    f"{self.stage.name}.encode returned {len(v)} rows in {k!r} for {n} input rows; "
+                    f"{self.stage.name}.encode returned {len(values)} rows in {name!r} for {n} input rows; "
                     "a stage that changes the number of rows sets fanout = True"
                 )
-        return {**batch, **new}
+            column = to_arrow_column(values)
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, column)
+            else:
+                table = table.append_column(name, column)
+        return table
 
-    def _row_by_row(self, batch: dict, errors: list[dict]) -> dict:
+    def _row_by_row(self, table: pa.Table, errors: list[dict]) -> pa.Table:
         """Re-run a failed batch one record at a time; only the bad ones are lost."""
         good = []
-        for i in range(_batch_len(batch)):
-            row = _slice(batch, i, i + 1)
+        for i in range(table.num_rows):
+            row = table.slice(i, 1)
             try:
                 good.append(self._encode(row))
             except StageContractError:
                 raise
             except Exception as exc:
                 errors.append(
-                    errors_table.error_row(row["source"][0], row["record_id"][0], self.label, exc)
+                    errors_table.error_row(row["source"][0].as_py(), row["record_id"][0].as_py(), self.label, exc)
                 )
         if good:
-            return _concat(good)
-        return self._encode(_slice(batch, 0, 0))
+            return pa.concat_tables(good, promote_options="permissive")
+        return self._encode(table.slice(0, 0))
 
 
 def map_batches_args(runner: EncoderRunner, placement: Placement) -> tuple[Any, dict]:
     """The callable and keyword arguments for ``Dataset.map_batches``."""
     kwargs: dict = {
-        "batch_size": placement.batch_size,
-        "batch_format": "numpy",
+        "batch_size": placement.batch_size if placement.coalesce else None,
+        "batch_format": "pyarrow",
         "num_cpus": placement.num_cpus,
         "zero_copy_batch": True,
     }
@@ -260,7 +305,8 @@ def map_batches_args(runner: EncoderRunner, placement: Placement) -> tuple[Any, 
         # The pool grows from one actor to the decided size as CPUs free up; a fixed
         # pool holding every CPU would starve the read tasks feeding it.
         kwargs["fn_constructor_args"] = (runner.stage, placement, runner.ctx, runner.label)
-        kwargs["compute"] = ActorPoolStrategy(min_size=1, max_size=placement.concurrency or 1)
+        size = placement.concurrency or 1
+        kwargs["compute"] = ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
         return EncoderActor, kwargs
     if placement.concurrency:
         from ray.data import TaskPoolStrategy

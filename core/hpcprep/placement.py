@@ -59,7 +59,12 @@ class Placement:
     num_gpus: float = 0.0
     #: Number of actors (actors) or maximum concurrent tasks (tasks); None lets Ray choose.
     concurrency: int | None = None
+    #: Most rows per ``encode`` call.
     batch_size: int = 1024
+    #: Gather rows from several blocks into full batches before encoding. GPUs want
+    #: full batches; without it the encoder runs inside the read tasks (Ray fuses
+    #: them), which saves a pass through the object store.
+    coalesce: bool = False
     variant: str = "cpu"
     reason: str = ""
     decided_by: str = ""
@@ -77,7 +82,8 @@ class PlacementOverride(BaseModel):
     num_cpus: float | None = Field(None, ge=0, description="CPUs per task or actor")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per task or actor (fractions allowed)")
     concurrency: int | None = Field(None, ge=1, description="actors, or concurrent tasks")
-    batch_size: int | None = Field(None, ge=1, description="rows per batch")
+    batch_size: int | None = Field(None, ge=1, description="most rows per encode call")
+    coalesce: bool | None = Field(None, description="gather full batches across blocks (GPU stages)")
     variant: str | None = Field(None, description="kernel variant, e.g. cpu or cuda")
 
 
@@ -112,6 +118,7 @@ class DefaultPlacementPolicy:
                 num_gpus=1.0,
                 concurrency=int(cluster.gpus),
                 batch_size=batch_size,
+                coalesce=True,
                 variant="cuda",
                 reason=f"has a CUDA variant and the cluster has {cluster.gpus:g} GPU(s): "
                 "one actor per GPU",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import sys
@@ -101,13 +100,33 @@ def fingerprint(resolved: ResolvedSpec) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+#: Automatic commit groups close at this much input: each group is one Ray Data
+#: execution (a few seconds of start-up and drain), so groups must hold real work.
+GROUP_BYTES = 2 << 30
+
+
 def commit_groups(items: list[InputItem], commit_every: int, cpus: float) -> list[list[InputItem]]:
-    """Split inputs into commit groups; automatic sizing keeps at most ~16 groups
-    while giving each group enough inputs to keep every CPU busy."""
+    """Split inputs into commit groups, the unit that ``--resume`` skips.
+
+    ``commit_every`` fixes the number of inputs per group. Automatic sizing closes a
+    group once it holds ``GROUP_BYTES`` of input and enough items to keep every CPU
+    busy; inputs of unknown size count as nothing, so such runs are one group.
+    """
     if not items:
         return []
-    size = commit_every or max(int(2 * max(cpus, 1)), math.ceil(len(items) / 16))
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    if commit_every:
+        return [items[i : i + commit_every] for i in range(0, len(items), commit_every)]
+    groups, current, size = [], [], 0
+    min_items = int(2 * max(cpus, 1))
+    for item in items:
+        current.append(item)
+        size += (item.length if item.length is not None else item.size) or 0
+        if size >= GROUP_BYTES and len(current) >= min_items:
+            groups.append(current)
+            current, size = [], 0
+    if current:
+        groups.append(current)
+    return groups
 
 
 def prepare_output(out: Path, overwrite: bool, resume: bool) -> str:
@@ -235,7 +254,10 @@ def run(
             run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=attempt
         )
         for cs in resolved.sinks:
-            cs.stage.prepare(sink_ctx)
+            try:
+                cs.stage.prepare(sink_ctx)
+            except Exception as exc:
+                raise RunError(f"{cs.where} ({cs.name}): {exc}") from exc
 
         manifest_args = dict(
             resolved=resolved,
@@ -333,7 +355,9 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
         ds = ds.map_batches(fn, **kwargs)
     sink = FanOutDatasink([(cs.where, cs.stage) for cs in resolved.sinks], ctx, sink_ctx)
     t = time.perf_counter()
-    ds.write_datasink(sink)
+    # Writers take no CPU slot of their own: they mostly wait on storage, and a slot
+    # held by each would keep a small cluster from running one encoder per CPU.
+    ds.write_datasink(sink, ray_remote_args={"num_cpus": 0})
     wall = time.perf_counter() - t
 
     sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}

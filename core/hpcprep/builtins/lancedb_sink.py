@@ -1,8 +1,620 @@
-"""``lancedb``: placeholder replaced by the LanceDB sink."""
-from ..stages import Sink
+"""``lancedb``: records into a LanceDB table (local or s3://), with its ANN index built at the end.
+
+How the rows get in
+-------------------
+Each Ray write task appends its own rows with ``table.add``; no data passes through
+the driver. This is safe because Lance commits appends optimistically: a writer that
+loses a commit race rebases its append on the newer version and retries, and appends
+never conflict with one another (checked with 8 processes appending at once). The
+alternative, staging files on workers and committing them on the driver, needs
+pylance's fragment API (not installed) or would stream every row through the driver.
+What is *not* safe is creating a table concurrently: lancedb turns a losing
+``create_table`` into an Overwrite, losing rows already appended (seen with 8
+processes). So the table is created exactly once, from the first block's schema, by
+one small Ray actor that every writer asks first.
+
+On S3, Lance needs conditional writes (``If-None-Match``, which AWS S3 has) for these
+concurrent commits; for a store without them, use a ``s3+ddb://`` URI (DynamoDB commit
+lock), which Lance understands.
+
+How a resumed run stays exact
+-----------------------------
+Every row carries ``_hpcprep_write`` = ``<run>:g<group>:<attempt>:<task>``: the run
+(stable across ``--resume``, new on ``--overwrite``), the commit group, the runner's
+attempt and the write task. ``discard_group`` deletes this run's rows of a group
+written by any other attempt (an interrupted one, or a dying worker's late write);
+``commit`` deletes rows of write tasks that failed and were retried (their task id
+is not among the results) and then checks that the table holds exactly the rows the
+writers reported. Rows of other runs (``mode = "append"``) are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from ..stages import Params, Sink, SinkContext, SinkWriter, StageExamples
+
+log = logging.getLogger("hpcprep.lancedb")
+
+WRITE_COLUMN = "_hpcprep_write"
+META_RUN_DIR = "hpcprep.run_dir"
+META_METRIC = "hpcprep.metric"
+META_VECTOR = "hpcprep.vector_column"
+
+INDEX_TYPES = ("IVF_PQ", "IVF_FLAT", "IVF_SQ", "IVF_RQ", "IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT")
+PQ_TYPES = ("IVF_PQ", "IVF_HNSW_PQ")
+HNSW_TYPES = ("IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT")
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class LanceDBSinkParams(Params):
+    uri: str = Field(description="LanceDB database: a local directory (shared by all nodes of a cluster) or s3://bucket/prefix")
+    table: str = Field(description="table name in the database (letters, digits, _ . -)")
+    mode: Literal["create", "overwrite", "append"] = Field(
+        "create",
+        description="create: fail if the table exists (unless resuming); overwrite: replace it; "
+        "append: add rows, creating it if missing",
+    )
+    vector_column: str = Field(
+        "vector", description="column of fixed-length float vectors (stored as float32) to index and search"
+    )
+    index: Literal[INDEX_TYPES] | None = Field(  # type: ignore[valid-type]
+        None, description="ANN index to build at the end: " + ", ".join(INDEX_TYPES) + "; none if unset"
+    )
+    metric: Literal["l2", "cosine", "dot"] = Field(
+        "l2", description="distance of the index and of `hpcprep search` (l2 is squared Euclidean)"
+    )
+    num_partitions: int | None = Field(None, ge=1, description="IVF partitions (default: LanceDB's, ~sqrt(rows))")
+    num_sub_vectors: int | None = Field(
+        None, ge=1, description="PQ sub-vectors, must divide the dimension (PQ indexes; default: LanceDB's)"
+    )
+    num_bits: int | None = Field(
+        None, ge=1, le=8, description="bits per PQ code (4 or 8) or per RQ dimension (default: LanceDB's)"
+    )
+    max_iterations: int = Field(50, ge=1, description="k-means iterations when training the IVF partitions")
+    sample_rate: int = Field(
+        256,
+        ge=1,
+        description="training vectors sampled per partition; LanceDB trains at most rows / sample_rate partitions",
+    )
+    hnsw_m: int = Field(20, ge=2, description="HNSW edges per node (IVF_HNSW_* indexes)")
+    hnsw_ef_construction: int = Field(300, ge=1, description="HNSW candidate list size while building")
+    accelerator: Literal["cuda", "mps"] | None = Field(
+        None, description="train the IVF/PQ index on this device (needs torch); default: CPU"
+    )
+    compact: bool = Field(True, description="compact the small fragments of parallel writers before indexing")
+    report_recall: int = Field(
+        0, ge=0, description="sample this many rows as queries and report the index's recall@10 (0: off)"
+    )
+    write_buffer_mb: int = Field(
+        256, ge=1, description="a write task appends to the table each time it holds this many MiB"
+    )
+    endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
+    access_key: str | None = Field(None, description="S3 access key (default: AWS_ACCESS_KEY_ID); never logged")
+    secret_key: str | None = Field(None, description="S3 secret key (default: AWS_SECRET_ACCESS_KEY); never logged")
+    region: str | None = Field(None, description="S3 region (default: AWS_REGION)")
 
 
 class LanceDBSink(Sink):
-    """LanceDB table (in progress)."""
+    """LanceDB table for vector search, local or s3://, with an optional ANN index."""
 
     name = "lancedb"
+    Params = LanceDBSinkParams
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self._run_id = ""  # set by prepare; travels to the workers with the sink
+        self._keeper = None  # actor handle that creates the table once
+
+    # -- configuration ---------------------------------------------------------------
+
+    def target(self) -> str:
+        return f"{self.params.uri} (table {self.params.table})"
+
+    def problems(self) -> list[str]:
+        p = self.params
+        out = []
+        if not TABLE_NAME.match(p.table):
+            out.append(f"table: {p.table!r} is not a valid LanceDB table name (use letters, digits, _ . -)")
+        if "://" not in p.uri:
+            from ..spec import check_writable
+
+            why = check_writable(Path(p.uri))
+            if why:
+                out.append(f"uri: {why}")
+        if p.vector_column == WRITE_COLUMN:
+            out.append(f"vector_column: {WRITE_COLUMN} is the sink's own provenance column")
+        index = p.index
+        if p.num_sub_vectors is not None and index not in PQ_TYPES:
+            out.append(f"num_sub_vectors applies to {' and '.join(PQ_TYPES)} indexes, not index = {index!r}")
+        if p.num_bits is not None and index not in (*PQ_TYPES, "IVF_RQ"):
+            out.append(f"num_bits applies to PQ and IVF_RQ indexes, not index = {index!r}")
+        if p.num_bits is not None and index in PQ_TYPES and p.num_bits not in (4, 8):
+            out.append(f"num_bits: PQ codes have 4 or 8 bits, got {p.num_bits}")
+        if p.report_recall and index is None:
+            out.append("report_recall needs an index to measure")
+        return out
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Object-store options for lancedb (secrets included: never log them)."""
+        from ..search import s3_storage_options
+
+        p = self.params
+        return s3_storage_options(p.uri, p.endpoint_url, p.access_key, p.secret_key, p.region)
+
+    def _db(self):
+        import lancedb
+
+        return lancedb.connect(self.params.uri, storage_options=self.storage_options())
+
+    def _open(self, db=None):
+        """The table, or None if it does not exist."""
+        from ..search import table_names
+
+        db = db or self._db()
+        if self.params.table not in table_names(db):
+            return None
+        return db.open_table(self.params.table)
+
+    def _where(self, *prefixes: str, exclude: str | None = None) -> str:
+        parts = [f"{WRITE_COLUMN} LIKE '{p}%'" for p in prefixes]
+        if exclude:
+            parts.append(f"{WRITE_COLUMN} NOT LIKE '{exclude}%'")
+        return " AND ".join(parts)
+
+    def _group_prefix(self, group: int) -> str:
+        return f"{self._run_id}:g{group:05d}:"
+
+    # -- driver side ------------------------------------------------------------------
+
+    def prepare(self, ctx: SinkContext) -> None:
+        p = self.params
+        self._run_id = self._load_run_id(ctx)
+        db = self._db()
+        table = self._open(db)
+        where = f"lancedb sink: table {p.table!r} in {p.uri}"
+        if table is not None and ctx.mode != "resume":
+            if p.mode == "create":
+                meta = table.schema.metadata or {}
+                ours = meta.get(META_RUN_DIR.encode(), b"").decode() == ctx.run_dir
+                if not (ctx.mode == "overwrite" and ours):
+                    raise FileExistsError(
+                        f'{where} already exists; set mode = "overwrite" to replace it or '
+                        'mode = "append" to add rows to it'
+                    )
+                db.drop_table(p.table)
+                table = None
+            elif p.mode == "overwrite":
+                db.drop_table(p.table)
+                table = None
+        if table is not None:
+            self._check_existing(table, where)
+        self._keeper = None
+        if table is None:
+            import ray
+
+            if ray.is_initialized():
+                keeper = ray.remote(num_cpus=0, max_concurrency=1)(_TableKeeper)
+                self._keeper = keeper.remote(self, ctx.run_dir)
+
+    def _check_existing(self, table, where: str) -> None:
+        schema = table.schema
+        vc = self.params.vector_column
+        if vc not in schema.names:
+            raise ValueError(f"{where} has no column {vc!r} (it has {schema.names}); set vector_column")
+        t = schema.field(vc).type
+        if not (pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type)):
+            raise ValueError(f"{where}: column {vc!r} is {t}, not a fixed-size list of floats")
+        if WRITE_COLUMN not in schema.names:
+            # A table hpcprep did not create: give it the provenance column (all null).
+            table.add_columns(pa.field(WRITE_COLUMN, pa.string()))
+
+    def _load_run_id(self, ctx: SinkContext) -> str:
+        """A run id kept in the run directory: the same on --resume, new otherwise."""
+        key = hashlib.blake2b(f"{self.params.uri}\0{self.params.table}".encode(), digest_size=6).hexdigest()
+        path = Path(ctx.run_dir) / "_state" / f"lancedb-{key}.json"
+        if ctx.mode == "resume" and path.exists():
+            return json.loads(path.read_text())["run_id"]
+        run_id = uuid.uuid4().hex[:12]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"run_id": run_id, "uri": self.params.uri, "table": self.params.table}))
+        return run_id
+
+    def discard_group(self, ctx: SinkContext, sources: list[str]) -> None:
+        # In a new or overwritten run the run id is fresh: no other attempt of it exists.
+        if ctx.mode != "resume":
+            return
+        table = self._open()
+        if table is None:
+            return
+        prefix = self._group_prefix(ctx.group)
+        where = self._where(prefix, exclude=f"{prefix}{_attempt(ctx)}:")
+        stale = table.count_rows(where)
+        if stale:
+            table.delete(where)
+            log.info("lancedb sink: removed %d rows of an interrupted attempt of group %d", stale, ctx.group)
+
+    def commit(self, ctx: SinkContext, results: list) -> dict:
+        rows = sum(r["rows"] for r in results)
+        tags = [t for r in results for t in r["tags"]]
+        table = self._open()
+        if table is None:
+            if rows:
+                raise RuntimeError(
+                    f"lancedb sink: writers reported {rows} rows but table {self.params.table!r} is missing"
+                )
+            return {"rows": 0}
+        mine = self._where(f"{self._group_prefix(ctx.group)}{_attempt(ctx)}:")
+        held = table.count_rows(mine)
+        if held != rows:
+            # A write task that failed after appending was retried under a new task id:
+            # its rows are not in any result.
+            quoted = ", ".join(_sql_str(t) for t in tags) or "''"
+            table.delete(f"{mine} AND {WRITE_COLUMN} NOT IN ({quoted})")
+            held = table.count_rows(mine)
+        if held != rows:
+            raise RuntimeError(
+                f"lancedb sink: table {self.params.table!r} holds {held} rows written for commit group "
+                f"{ctx.group}, but its write tasks reported {rows}; run again with --resume to redo the group"
+            )
+        return {"rows": rows, "appends": sum(r["appends"] for r in results), "version": table.version}
+
+    def finish(self, ctx: SinkContext) -> dict:
+        p = self.params
+        if self._keeper is not None:
+            import ray
+
+            ray.kill(self._keeper)
+            self._keeper = None
+        report: dict[str, Any] = {"uri": p.uri, "table": p.table, "mode": p.mode}
+        table = self._open()
+        if table is None:
+            report.update(rows=0, note="no rows were written, so the table was not created")
+            return report
+        if p.compact:
+            t = time.perf_counter()
+            table.optimize()
+            report["compact_seconds"] = round(time.perf_counter() - t, 3)
+        rows = table.count_rows()
+        # rows: the whole table (earlier runs too, in append mode); rows_written: this run's.
+        report.update(rows=rows, rows_written=table.count_rows(self._where(f"{self._run_id}:")))
+        report["vector_column"] = p.vector_column
+        vc_type = table.schema.field(p.vector_column).type
+        report["dimension"] = vc_type.list_size
+        if p.index:
+            report["index"] = self._build_index(table, vc_type.list_size)
+            if p.report_recall and rows:
+                from ..search import index_recall
+
+                report["recall"] = index_recall(table, p.vector_column, queries=p.report_recall, k=10)
+        report["version"] = table.version
+        return report
+
+    def _index_config(self, dim: int):
+        from lancedb import index as li
+
+        p = self.params
+        common = dict(
+            distance_type=p.metric,
+            num_partitions=p.num_partitions,
+            max_iterations=p.max_iterations,
+            sample_rate=p.sample_rate,
+        )
+        if p.accelerator:
+            common["accelerator"] = p.accelerator
+        pq_args = {}
+        if p.index in PQ_TYPES:
+            if p.num_sub_vectors is not None:
+                if dim % p.num_sub_vectors:
+                    raise ValueError(
+                        f"lancedb sink: num_sub_vectors = {p.num_sub_vectors} does not divide the "
+                        f"dimension {dim} of {p.vector_column!r}"
+                    )
+                pq_args["num_sub_vectors"] = p.num_sub_vectors
+            if p.num_bits is not None:
+                pq_args["num_bits"] = p.num_bits
+        hnsw = dict(m=p.hnsw_m, ef_construction=p.hnsw_ef_construction)
+        if p.index == "IVF_PQ":
+            return li.IvfPq(**common, **pq_args)
+        if p.index == "IVF_FLAT":
+            return li.IvfFlat(**common)
+        if p.index == "IVF_SQ":
+            return li.IvfSq(**common)
+        if p.index == "IVF_RQ":
+            return li.IvfRq(**common, **({"num_bits": p.num_bits} if p.num_bits else {}))
+        if p.index == "IVF_HNSW_SQ":
+            return li.IvfHnswSq(**common, **hnsw)
+        if p.index == "IVF_HNSW_PQ":
+            return li.IvfHnswPq(**common, **pq_args, **hnsw)
+        common.pop("accelerator", None)
+        return li.IvfHnswFlat(**common, **hnsw)
+
+    def _build_index(self, table, dim: int) -> dict:
+        p = self.params
+        config = self._index_config(dim)
+        t = time.perf_counter()
+        table.create_index(p.vector_column, config=config, replace=True)
+        seconds = time.perf_counter() - t
+        info: dict[str, Any] = {"type": p.index, "metric": p.metric, "seconds": round(seconds, 3)}
+        for name in ("num_partitions", "num_sub_vectors", "num_bits"):
+            if getattr(p, name) is not None:
+                info[name] = getattr(p, name)
+        rows = table.count_rows()
+        if p.num_partitions and rows // p.sample_rate < p.num_partitions:
+            info["note"] = (
+                f"LanceDB trains at most rows / sample_rate = {rows // p.sample_rate} of the "
+                f"{p.num_partitions} partitions asked for; lower sample_rate or num_partitions"
+            )
+        if p.index in HNSW_TYPES:
+            info.update(m=p.hnsw_m, ef_construction=p.hnsw_ef_construction)
+        for idx in table.list_indices():
+            if list(idx.columns) == [p.vector_column]:
+                stats = table.index_stats(idx.name)
+                info["name"] = idx.name
+                if stats is not None:
+                    info["indexed_rows"] = stats.num_indexed_rows
+                    info["unindexed_rows"] = stats.num_unindexed_rows
+                details = getattr(idx, "index_details", None) or {}
+                comp = details.get("compression") or {}
+                if "num_sub_vectors" in comp:
+                    info["num_sub_vectors"] = comp["num_sub_vectors"]
+        return info
+
+    # -- worker side ------------------------------------------------------------------
+
+    def open_writer(self, ctx: SinkContext) -> SinkWriter:
+        return _LanceWriter(self, ctx)
+
+    def _table_for(self, schema: pa.Schema, run_dir: str):
+        """Open the table, having it created first (once, by the keeper) if needed."""
+        if self._keeper is not None:
+            import ray
+
+            ray.get(self._keeper.ensure.remote(schema))
+        else:
+            _TableKeeper(self, run_dir).ensure(schema)
+        return self._db().open_table(self.params.table)
+
+    @classmethod
+    def examples(cls, workdir):
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        good = {
+            "source": np.array(["a.txt", "b.txt", "c.txt"], dtype=object),
+            "record_id": np.array(["a", "b", "c"], dtype=object),
+            "vector": rng.standard_normal((3, 8)).astype(np.float32),
+        }
+        return StageExamples(params={"uri": str(Path(workdir) / "lancedb"), "table": "kit"}, good=good)
+
+
+class _TableKeeper:
+    """Creates the table once, from the first schema a writer brings (a Ray actor in runs)."""
+
+    def __init__(self, sink: LanceDBSink, run_dir: str):
+        self.sink = sink
+        self.run_dir = run_dir
+        self.schema: pa.Schema | None = None
+
+    def ensure(self, schema: pa.Schema) -> None:
+        if self.schema is not None:
+            return
+        db = self.sink._db()
+        table = self.sink._open(db)
+        if table is None:
+            p = self.sink.params
+            meta = {META_RUN_DIR: self.run_dir, META_METRIC: p.metric, META_VECTOR: p.vector_column}
+            table = db.create_table(p.table, schema=schema.with_metadata(meta))
+        self.schema = table.schema
+
+
+class _LanceWriter(SinkWriter):
+    def __init__(self, sink: LanceDBSink, ctx: SinkContext):
+        self.sink = sink
+        self.ctx = ctx
+        self.tag = f"{sink._run_id}:g{ctx.group:05d}:{_attempt(ctx)}:{uuid.uuid4().hex[:12]}"
+        self.limit = sink.params.write_buffer_mb << 20
+        self.table = None
+        self.schema: pa.Schema | None = None
+        self.pending: list[pa.Table] = []
+        self.pending_bytes = 0
+        self.rows = 0
+        self.appends = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        data = to_lance_table(table, self.sink.params.vector_column)
+        if WRITE_COLUMN in data.column_names:
+            data = data.drop_columns([WRITE_COLUMN])  # e.g. records read back from a LanceDB table
+        data = data.append_column(WRITE_COLUMN, pa.repeat(pa.scalar(self.tag, pa.string()), data.num_rows))
+        if self.table is None:
+            self.table = self.sink._table_for(data.schema, self.ctx.run_dir)
+            self.schema = self.table.schema
+        self.pending.append(conform(data, self.schema, self.sink.params))
+        self.pending_bytes += data.nbytes
+        if self.pending_bytes >= self.limit:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        data = pa.concat_tables(self.pending)
+        self.pending, self.pending_bytes = [], 0
+        self.table.add(data)
+        self.rows += data.num_rows
+        self.appends += 1
+
+    def close(self) -> dict:
+        self._flush()
+        return {"rows": self.rows, "appends": self.appends, "tags": [self.tag] if self.rows else []}
+
+
+# -- Arrow conversion -------------------------------------------------------------------
+
+
+def _attempt(ctx: SinkContext) -> str:
+    # Keep LIKE patterns and SQL literals safe whatever the runner puts in the attempt.
+    return re.sub(r"[^0-9A-Za-z-]", "-", ctx.attempt or "none")
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _chunks(col: pa.ChunkedArray, fn) -> pa.ChunkedArray:
+    if not col.chunks:
+        return col
+    return pa.chunked_array([fn(c) for c in col.chunks])
+
+
+def _is_ray_tensor(t) -> bool:
+    return isinstance(t, pa.ExtensionType) and t.extension_name.startswith("ray.data.arrow_tensor")
+
+
+def _is_variable_tensor(t) -> bool:
+    return isinstance(t, pa.ExtensionType) and t.extension_name.startswith("ray.data.arrow_variable_shaped_tensor")
+
+
+def _vector_chunk(arr: pa.Array, name: str) -> pa.Array:
+    """One chunk of the vector column as FixedSizeList<float32>."""
+    t = arr.type
+    if _is_ray_tensor(t) or (isinstance(t, pa.ExtensionType) and t.extension_name == "arrow.fixed_shape_tensor"):
+        shape = tuple(t.shape)
+        if len(shape) != 1:
+            raise ValueError(
+                f"lancedb sink: vector column {name!r} must hold one 1-D vector per row, not arrays of shape {shape}"
+            )
+        arr = arr.storage
+        if pa.types.is_fixed_size_list(arr.type):
+            return _float_fsl(arr, arr.type.list_size, name)
+        return _float_fsl(arr, shape[0], name)
+    if _is_variable_tensor(t):
+        if t.ndim != 1:
+            raise ValueError(f"lancedb sink: vector column {name!r} must hold 1-D vectors, not {t.ndim}-D arrays")
+        storage = arr.storage
+        arr = storage.flatten()[storage.type.get_field_index("data")]
+        t = arr.type
+    elif isinstance(t, pa.ExtensionType):
+        arr = arr.storage
+        t = arr.type
+    if pa.types.is_fixed_size_list(t):
+        return _float_fsl(arr, t.list_size, name)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        lengths = pc.unique(pc.drop_null(pc.list_value_length(arr))).to_pylist()
+        if len(lengths) > 1:
+            raise ValueError(
+                f"lancedb sink: vector column {name!r} holds vectors of different lengths {sorted(lengths)[:5]}; "
+                "every vector must have the same dimension"
+            )
+        return _float_fsl(arr, lengths[0] if lengths else 0, name)
+    raise ValueError(
+        f"lancedb sink: vector column {name!r} is {t}; expected fixed-length float vectors "
+        "(a 2-D numpy array from the encoder, or a fixed-size list)"
+    )
+
+
+def _float_fsl(arr: pa.Array, dim: int, name: str) -> pa.Array:
+    value_type = arr.type.value_type
+    if not pa.types.is_floating(value_type):
+        raise ValueError(f"lancedb sink: vector column {name!r} holds {value_type} values, not floats")
+    if dim < 1:
+        raise ValueError(f"lancedb sink: vector column {name!r} holds empty vectors")
+    return arr.cast(pa.list_(pa.float32(), dim))
+
+
+def _plain_chunk(arr: pa.Array, name: str) -> pa.Array:
+    """One chunk of another column, without extension types Lance cannot store."""
+    t = arr.type
+    if not isinstance(t, pa.ExtensionType):
+        return arr
+    ext = t.extension_name
+    if _is_ray_tensor(t) or ext == "arrow.fixed_shape_tensor":
+        shape = tuple(t.shape)
+        storage = arr.storage
+        flat = storage.cast(pa.list_(storage.type.value_type, math.prod(shape)))
+        if len(shape) == 1 or flat.null_count:
+            return flat
+        # Nested fixed-size lists keep the row shape (e.g. an image as rows of pixels).
+        out = flat.flatten()
+        for size in reversed(shape):
+            out = pa.FixedSizeListArray.from_arrays(out, size)
+        return out
+    if _is_variable_tensor(t) and t.ndim == 1:
+        storage = arr.storage
+        return storage.flatten()[storage.type.get_field_index("data")]
+    if "pickled" in ext or "python_object" in ext:
+        raise ValueError(
+            f"lancedb sink: column {name!r} holds pickled Python objects, which LanceDB cannot store; "
+            "encoders should return numbers, strings, bytes or numeric arrays"
+        )
+    return arr.storage
+
+
+def to_lance_table(table: pa.Table, vector_column: str) -> pa.Table:
+    """A Ray Data block as LanceDB stores it: the vector column as FixedSizeList<float32>,
+    Ray tensor columns as (nested) fixed-size lists."""
+    if vector_column not in table.column_names:
+        raise KeyError(
+            f"lancedb sink: the records have no column {vector_column!r} (they have {table.column_names}); "
+            "set vector_column to the encoder's vector output"
+        )
+    cols, names = [], []
+    for name, col in zip(table.column_names, table.columns):
+        if name == vector_column:
+            col = _chunks(col, lambda c, n=name: _vector_chunk(c, n))
+        else:
+            col = _chunks(col, lambda c, n=name: _plain_chunk(c, n))
+        cols.append(col)
+        names.append(name)
+    return pa.Table.from_arrays(cols, names=names)
+
+
+def conform(data: pa.Table, schema: pa.Schema, params) -> pa.Table:
+    """``data`` in the table's schema, or an error that says which column does not fit."""
+    table = params.table
+    extra = [n for n in data.column_names if n not in schema.names]
+    if extra:
+        raise ValueError(
+            f"lancedb sink: column(s) {extra} are not in table {table!r} (it has {schema.names}); "
+            "a LanceDB table keeps the columns it was created with"
+        )
+    cols = []
+    for field in schema:
+        if field.name not in data.column_names:
+            if not field.nullable:
+                raise ValueError(f"lancedb sink: the records lack column {field.name!r} of table {table!r}")
+            cols.append(pa.nulls(data.num_rows, field.type))
+            continue
+        col = data.column(field.name)
+        if col.type != field.type:
+            if (
+                field.name == params.vector_column
+                and pa.types.is_fixed_size_list(col.type)
+                and (col.type.list_size != field.type.list_size)
+            ):
+                raise ValueError(
+                    f"lancedb sink: vectors in {field.name!r} have dimension {col.type.list_size}, but table "
+                    f"{table!r} holds dimension {field.type.list_size}"
+                )
+            try:
+                col = col.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ValueError(
+                    f"lancedb sink: column {field.name!r} is {col.type}, which does not fit the table's "
+                    f"{field.type}: {exc}"
+                ) from None
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema.remove_metadata())

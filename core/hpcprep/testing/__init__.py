@@ -20,8 +20,9 @@ The kit feeds each stage the inputs its ``examples(workdir)`` classmethod gives 
 ``outputs``      encoders and readers declare their output columns
 ``pickle``       a configured instance survives pickle and cloudpickle (it travels to workers)
 ``setup``        ``Encoder.setup`` runs
-``encode``       the good batch encodes: a dict, one row per input row
-``columns``      every declared column is produced, nothing undeclared is
+``encode``       the good batch encodes: a dict, one row per input row (the kit hands
+                 encoders read-only arrays, as Ray's zero-copy batches are)
+``columns``      every declared column is produced; encoders produce nothing undeclared
 ``types``        produced columns match their declared types (numbers, strings, bytes, vectors)
 ``arrow``        produced columns convert to Arrow without pickled Python objects
 ``determinism``  the same input twice (and on a second worker copy) gives the same output
@@ -41,9 +42,11 @@ import logging
 import pickle
 import re
 import traceback
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -125,6 +128,7 @@ class _StageChecker:
         self.skip = skip
         self.name = getattr(cls, "name", "") or getattr(cls, "__name__", repr(cls))
         self.problems: list[Problem] = []
+        self.missing_columns: set[str] = set()  # reported once, not again by later checks
 
     def add(self, check: str, message: str) -> None:
         if check not in self.skip:
@@ -270,6 +274,7 @@ class _StageChecker:
         """Declared columns present, declared types kept, Arrow-convertible."""
         declared = {c.name: c for c in self.cls.outputs}
         missing = [c for c in declared if c not in out]
+        self.missing_columns.update(missing)
         if missing:
             self.add("columns", f"{what}: declared column(s) {missing} missing from the output {sorted(out)}")
         # Readers may pass through columns they cannot know in advance (Parquet files).
@@ -322,7 +327,10 @@ class _StageChecker:
         try:
             out = worker.encode(_read_only(batch))
         except Exception as exc:
-            self.add(check, f"{what} ({n} rows) raised {_describe(exc)}")
+            hint = ""
+            if "read-only" in str(exc):
+                hint = "; Ray hands encoders read-only (zero-copy) arrays: copy before writing to one"
+            self.add(check, f"{what} ({n} rows) raised {_describe(exc)}{hint}")
             return None
         if not isinstance(out, dict):
             self.add(check, f"encode returned {type(out).__name__} for {what}, not a dict of columns")
@@ -379,7 +387,7 @@ class _StageChecker:
         out = self.encode(worker, empty, "an empty batch", check="empty_batch")
         if out is None or len(self.problems) > before:
             return
-        missing = [c.name for c in self.cls.outputs if c.name not in out]
+        missing = [c.name for c in self.cls.outputs if c.name not in out and c.name not in self.missing_columns]
         if missing:
             self.add("empty_batch", f"an empty batch (0 rows) gave no declared column(s) {missing}")
         rows = {k: len(v) for k, v in out.items() if len(v)}
@@ -554,7 +562,7 @@ class _StageChecker:
         if ex.good is None or not self.wants("sink"):
             return
         self.check_batch(ex.good, "good")
-        ctx = SinkContext(run_dir=str(self.workdir / "run"), run_name="hpcprep-kit")
+        ctx = SinkContext(run_dir=str(self.workdir / "run"), run_name="hpcprep-kit", attempt="kit")
         step = "prepare"
         try:
             sink.prepare(ctx)
@@ -918,9 +926,11 @@ def _quiet_logging():
 
 
 def _to_arrow(batch: dict):
-    from ray.data.block import BlockAccessor
+    """The Arrow table Ray makes of a batch, as the runner's blocks are made."""
+    with warnings.catch_warnings(), _quiet_logging():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Ray's own, not the plugin's
+        from ray.data.block import BlockAccessor
 
-    with _quiet_logging():
         return BlockAccessor.batch_to_block(batch)
 
 
