@@ -346,8 +346,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--encoder-num-cpus",
         type=float,
-        default=0.25,
-        help="placement num_cpus per encoder actor (default 0.25; see README for why)",
+        default=None,
+        help="placement num_cpus per encoder actor (default: the core's placement)",
     )
     ap.add_argument("--encoder-concurrency", type=int, default=None, help="placement concurrency")
     ap.add_argument(
