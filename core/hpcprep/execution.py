@@ -21,7 +21,7 @@ from ray.data.datasource import Datasink, Datasource, ReadTask
 
 from . import errors_table
 from .placement import Placement
-from .stages import Encoder, ErrorRecord, InputItem, Reader, Sink, SinkContext
+from .stages import Encoder, ErrorRecord, InputItem, Reader, Sink, SinkContext, record_id
 
 REQUIRED_COLUMNS = ("source", "record_id")
 
@@ -55,9 +55,7 @@ class GroupContext:
     stats: Any  # RunStats actor handle
 
 
-def _batch_len(batch) -> int:
-    if isinstance(batch, pa.Table):
-        return batch.num_rows
+def _batch_len(batch: dict) -> int:
     for v in batch.values():
         return len(v)
     return 0
@@ -175,8 +173,6 @@ class StageDatasource(Datasource):
                 raise
             except Exception as exc:
                 # The item could not be read (to the end): one error row names it.
-                from .stages import record_id
-
                 errors.append(
                     errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
                 )

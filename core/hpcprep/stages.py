@@ -155,8 +155,9 @@ class Reader(Stage):
 class Encoder(Stage):
     """A batch of records in, the same records with new columns out.
 
-    ``encode`` returns the new columns (input columns it does not return are carried
-    through). A stage whose output rows are not its input rows one for one (windows,
+    ``encode`` receives a read-only mapping of column name to NumPy array (a column is
+    converted from Arrow only when read; copy an array before writing to it) and returns
+    the new columns (input columns it does not return are carried through). A stage whose output rows are not its input rows one for one (windows,
     chunks, merges) sets ``fanout = True`` and returns whole rows, each with
     ``source`` and ``record_id``.
     """
