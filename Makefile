@@ -10,12 +10,19 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # Debian packages the tests and the demo use (real data and reference tools).
-APT_PACKAGES :=
+# genomics: jellyfish and kmc (k-mer counters to compare against), genomes from
+# kmer-examples (M. tuberculosis, M. leprae) and bowtie2-examples (lambda phage).
+APT_PACKAGES := jellyfish kmc kmer-examples bowtie2-examples
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
 
-.PHONY: all install sysdeps test demo bench lint clean
+# The DGL backend of genomics.gnn_embed needs an older torch/numpy stack than the main
+# environment (see plugins/genomics/dgl-env/README.md), so it gets its own.
+DGL_VENV := .venv-dgl
+DGL_STAMP := $(DGL_VENV)/.installed
+
+.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics bench lint clean
 
 all: test
 
@@ -23,7 +30,11 @@ $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q -e ".[test,lint]"
+	# The CPU build of torch that lies on these machines, pinned before any plugin
+	# asks for torch (an unpinned "torch" would pull a CUDA build of several GB).
+	$(PIP) install -q "torch==2.13.0"
 	for p in $(dir $(PLUGIN_PROJECTS)); do $(PIP) install -q -e "$$p" || exit 1; done
+	test ! -f plugins/genomics/pyproject.toml || $(PIP) install -q -e "plugins/genomics[pyg]"
 	touch $(STAMP)
 
 $(APT_STAMP): Makefile
@@ -35,15 +46,25 @@ $(APT_STAMP): Makefile
 
 install: $(STAMP)
 
+$(DGL_STAMP): plugins/genomics/dgl-env/requirements.txt
+	test -x $(DGL_VENV)/bin/python || $(PYTHON) -m venv $(DGL_VENV)
+	$(DGL_VENV)/bin/pip install -q -r plugins/genomics/dgl-env/requirements.txt
+	PYTHONPATH=plugins/genomics DGLBACKEND=pytorch $(DGL_VENV)/bin/python -c "import dgl, torch, hpcprep_genomics.gnn.model_dgl"
+	touch $(DGL_STAMP)
+
+dgl-env: $(DGL_STAMP)
+
 sysdeps: $(APT_STAMP)
 
-test: $(APT_STAMP) $(STAMP)
+test: $(APT_STAMP) $(STAMP) $(DGL_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
-# The core-only demo: scaffold a plugin the way a user would, install it beside the
+demo: demo-core demo-genomics
+
+# The core on its own: scaffold a plugin the way a user would, install it beside the
 # core, run examples/core_files.toml (real files -> Numba byte histograms -> Parquet
 # and LanceDB), then search the vectors.
-demo: $(APT_STAMP) $(STAMP)
+demo-core: $(APT_STAMP) $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(VENV)/bin/hpcprep new-plugin bytes --dir $(DEMO)
 	$(PIP) install -q --no-deps --no-build-isolation --target $(DEMO)/site $(DEMO)/hpcprep-bytes
@@ -53,11 +74,25 @@ demo: $(APT_STAMP) $(STAMP)
 	$(DEMO_ENV) $(VENV)/bin/hpcprep search out/core_files/vectors --table files -k 5 \
 		--id $$($(PY) -c "import hpcprep; print(hpcprep.record_id('/usr/share/common-licenses/GPL-3'))")
 
+# Genomics: fragments of three real genomes and a simulated one -> de Bruijn graphs ->
+# a GNN trained on them -> k-mer spectra and GNN embeddings in LanceDB -> held-out
+# fragments searched against them, accuracy of the organism label for both vectors.
+GENOMICS := build/genomics
+demo-genomics: $(APT_STAMP) $(STAMP)
+	$(PY) examples/genomics_prepare.py $(GENOMICS)
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_fragments.toml --overwrite
+	$(VENV)/bin/hpcprep genomics train-gnn out/genomics/fragments/table --label-column label --out $(GENOMICS)/gnn.npz
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_search.toml --overwrite
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_queries.toml --overwrite
+	$(PY) examples/genomics_eval.py out/genomics
+	$(VENV)/bin/hpcprep search out/genomics/vectors --table gnn --vector-file out/genomics/query0.npy -k 5
+
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py
+	$(PY) benchmarks/genomics.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check core tests benchmarks
+	$(VENV)/bin/ruff check core plugins tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) build out .pytest_cache
+	rm -rf $(VENV) $(DGL_VENV) build out .pytest_cache

@@ -106,6 +106,12 @@ def balance(stages: list[dict]) -> tuple[dict, bool]:
     return counts, bool(ok)
 
 
+def stage_notes(resolved) -> list[str]:
+    """Each configured stage's notes, prefixed with where it sits in the spec."""
+    placed = [resolved.reader, *resolved.encoders, *resolved.sinks]
+    return [f"{cs.where} ({cs.name}): {note}" for cs in placed for note in cs.stage.notes()]
+
+
 def build_manifest(
     *, resolved, registry, cluster, placements, state, started, finished, mode, sink_reports=None
 ) -> dict:
@@ -141,6 +147,7 @@ def build_manifest(
             for i in resolved.inputs
         ],
         "counts": counts,
+        "notes": stage_notes(resolved),
         "stages": stages,
         "groups": {"total": len(state.read_plan()["groups"]), "committed": len(state.commits)},
         "errors": {

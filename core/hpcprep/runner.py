@@ -312,6 +312,8 @@ def run(
             + f"; {out / 'manifest.json'}",
             progress,
         )
+        for note in manifest["notes"]:
+            _log(f"note: {note}", progress)
         return RunResult(out, manifest, out / errors_table.ERRORS_DIR)
     finally:
         if we_started:

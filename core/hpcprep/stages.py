@@ -10,12 +10,13 @@ in ``__init__``; open them in ``setup`` (encoders) or ``open_writer`` (sinks).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Batch = dict[str, np.ndarray]
 
@@ -24,6 +25,18 @@ class Params(BaseModel):
     """Base for stage parameter models: unknown fields are errors, every field has a doc."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _absolute_local(value: str) -> str:
+    if not value or "://" in value:
+        return value
+    return os.path.abspath(os.path.expanduser(value))
+
+
+#: A parameter naming a local file, directory or glob (or a URI, left as it is). It is
+#: made absolute against the working directory of the process that validates the spec,
+#: so that Ray workers, whose working directory may differ, see the same file.
+LocalPath = Annotated[str, AfterValidator(_absolute_local)]
 
 
 class NoParams(Params):
@@ -115,6 +128,12 @@ class Stage:
     def examples(cls, workdir) -> StageExamples | None:
         """Inputs for the plugin test kit; see ``hpcprep.testing``."""
         return None
+
+    def notes(self) -> list[str]:
+        """What a reader of the manifest must know about this configured stage that the
+        parameters alone do not make plain (e.g. "embeddings from untrained weights").
+        The runner copies them into ``manifest.json`` and the run summary."""
+        return []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.params!r}>"

@@ -61,6 +61,9 @@ class Embed(hpcprep.Encoder):
     def setup(self):
         self.weights = np.arange(1, 5, dtype=np.float32)
 
+    def notes(self):
+        return ["toy weights, not trained"]
+
     def encode(self, batch):
         vecs = np.stack([self.weights * len(b) for b in batch["bytes"]]) if len(batch["bytes"]) else np.zeros((0, 4), np.float32)
         return {"vector": vecs.astype(np.float32)}

@@ -73,6 +73,7 @@ def test_manifest_contents(tmp_path, ray_local):
     for key in ("spec", "plugins", "counts", "stages", "cluster", "started", "finished", "inputs"):
         assert key in m, key
     assert "hunter2" not in text, "secrets never reach the manifest"
+    assert m["notes"] == ["encoders[1] (test.embed): toy weights, not trained"]
     assert m["spec"]["sinks"][0]["secret_key"] == "***"
     assert m["spec"]["encoders"][0] == {"stage": "test.count", "poison": "POISON", "k": 1, "sleep": 0.0}
     assert m["plugins"]["hpcprep"] == hpcprep.__version__

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..stages import Column, InputItem, Reader, RecordError, StageExamples, record_id
+from ..stages import Column, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from ..storage import S3Params, expand_paths, open_input
 
 
 class FilesParams(S3Params):
-    paths: list[str] = Field(description="files, directories, globs or s3:// URIs")
+    paths: list[LocalPath] = Field(description="files, directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(None, description="keep only files ending in one of these (directories and globs)")
     max_bytes: int = Field(1 << 30, ge=1, description="a larger file is an error, not a record")
 

@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from ..stages import Params, Sink, SinkContext, SinkWriter, StageExamples
+from ..stages import LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
 
 log = logging.getLogger("hpcprep.lancedb")
 
@@ -60,7 +60,7 @@ TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class LanceDBSinkParams(Params):
-    uri: str = Field(description="LanceDB database: a local directory (shared by all nodes of a cluster) or s3://bucket/prefix")
+    uri: LocalPath = Field(description="LanceDB database: a local directory (shared by all nodes of a cluster) or s3://bucket/prefix")
     table: str = Field(description="table name in the database (letters, digits, _ . -)")
     mode: Literal["create", "overwrite", "append"] = Field(
         "create",

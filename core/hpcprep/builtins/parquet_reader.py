@@ -6,12 +6,12 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from ..stages import Column, InputItem, Reader, record_id
+from ..stages import Column, InputItem, LocalPath, Reader, record_id
 from ..storage import S3Params, expand_paths, filesystem_for
 
 
 class ParquetParams(S3Params):
-    paths: list[str] = Field(description="Parquet files, directories, globs or s3:// URIs")
+    paths: list[LocalPath] = Field(description="Parquet files, directories, globs or s3:// URIs")
     columns: list[str] | None = Field(None, description="read only these columns (source and record_id always)")
     batch_rows: int = Field(65536, ge=1, description="rows per batch handed to the pipeline")
     split_row_groups: bool = Field(True, description="one read task per row group, so large files read in parallel")

@@ -17,14 +17,14 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from ..errors_table import group_prefix, parse_name
-from ..stages import Sink, SinkContext, SinkWriter
+from ..stages import LocalPath, Sink, SinkContext, SinkWriter
 from ..storage import S3Params, filesystem_for, is_s3
 
 MARKER = "_hpcprep_sink.json"
 
 
 class ParquetSinkParams(S3Params):
-    path: str = Field(description="directory for the Parquet files: local path or s3://bucket/prefix")
+    path: LocalPath = Field(description="directory for the Parquet files: local path or s3://bucket/prefix")
     row_group_size: int = Field(65536, ge=1, description="rows per Parquet row group")
     partition_cols: list[str] = Field(default_factory=list, description="hive-style partition columns (col=value/)")
     compression: str = Field("zstd", description="Parquet compression codec")

@@ -129,6 +129,11 @@ class _StageChecker:
         self.name = getattr(cls, "name", "") or getattr(cls, "__name__", repr(cls))
         self.problems: list[Problem] = []
         self.missing_columns: set[str] = set()  # reported once, not again by later checks
+        # What the configured stage declares: a stage may set its own ``outputs`` and
+        # ``fanout`` in ``__init__`` from its parameters (a vector's length from k).
+        self.outputs = tuple(getattr(cls, "outputs", ()))
+        self.fanout = bool(getattr(cls, "fanout", False))
+        self.arrow_columns: set[str] = set()  # returned as Arrow arrays: convertible by construction
 
     def add(self, check: str, message: str) -> None:
         if check not in self.skip:
@@ -203,7 +208,9 @@ class _StageChecker:
             model(**defaults)
         except ValidationError as exc:
             for err in exc.errors():
-                if err["type"] == "missing":
+                # A required field, or a rule across fields (one of two must be set), asks the
+                # user for configuration; neither makes a default wrong.
+                if err["type"] == "missing" or not err["loc"]:
                     continue
                 loc = ".".join(str(p) for p in err["loc"])
                 self.add("params", f"the default of parameter {loc!r} is not valid: {err['msg']} (got {err.get('input')!r})")
@@ -272,7 +279,7 @@ class _StageChecker:
 
     def check_produced(self, out: dict, n_in: int | None, what: str, input_cols: Iterable[str] = ()) -> None:
         """Declared columns present, declared types kept, Arrow-convertible."""
-        declared = {c.name: c for c in self.cls.outputs}
+        declared = {c.name: c for c in self.outputs}
         missing = [c for c in declared if c not in out]
         self.missing_columns.update(missing)
         if missing:
@@ -287,7 +294,7 @@ class _StageChecker:
                 if why:
                     self.add("types", f"{what}: column {name!r} is declared {col.type} but {why}")
         if self.wants("arrow") and n_in != 0:
-            why = _arrow_problem({k: v for k, v in out.items() if k in declared})
+            why = _arrow_problem({k: v for k, v in out.items() if k in declared and k not in self.arrow_columns})
             if why:
                 self.add("arrow", f"{what}: {why}")
 
@@ -295,6 +302,7 @@ class _StageChecker:
 
     def check_encoder(self, ex: StageExamples) -> None:
         stage = self.configure(ex.params, "example params")
+        self.outputs, self.fanout = tuple(stage.outputs), bool(stage.fanout)
         self.check_pickle(stage)
         if ex.good is None:
             self.add("examples", "gives no good batch (StageExamples.good)")
@@ -335,11 +343,16 @@ class _StageChecker:
         if not isinstance(out, dict):
             self.add(check, f"encode returned {type(out).__name__} for {what}, not a dict of columns")
             return None
+        out = dict(out)
         for k, v in out.items():
-            if not isinstance(v, np.ndarray):
-                self.add(check, f"encode returned column {k!r} as {type(v).__name__}, not a numpy array")
+            if _is_arrow(v):
+                # The runner takes Arrow arrays as they are; check them as NumPy would see them.
+                self.arrow_columns.add(k)
+                out[k] = v.to_numpy(zero_copy_only=False)
+            elif not isinstance(v, np.ndarray):
+                self.add(check, f"encode returned column {k!r} as {type(v).__name__}, not a numpy or Arrow array")
                 return None
-        if self.cls.fanout:
+        if self.fanout:
             lacking = [c for c in REQUIRED_COLUMNS if c not in out]
             if lacking:
                 self.add(check, f"a fan-out stage returns whole rows, but {what} gave no {lacking}")
@@ -373,7 +386,11 @@ class _StageChecker:
             except Exception as exc:
                 self.add("determinism", f"encoding the good batch again on {label} raised {_describe(exc)}")
                 return
-            diff = _difference(first, again) if isinstance(again, dict) else f"returned {type(again).__name__}"
+            if isinstance(again, dict):
+                again = {k: v.to_numpy(zero_copy_only=False) if _is_arrow(v) else v for k, v in again.items()}
+                diff = _difference(first, again)
+            else:
+                diff = f"returned {type(again).__name__}"
             if diff:
                 self.add(
                     "determinism",
@@ -387,7 +404,7 @@ class _StageChecker:
         out = self.encode(worker, empty, "an empty batch", check="empty_batch")
         if out is None or len(self.problems) > before:
             return
-        missing = [c.name for c in self.cls.outputs if c.name not in out and c.name not in self.missing_columns]
+        missing = [c.name for c in self.outputs if c.name not in out and c.name not in self.missing_columns]
         if missing:
             self.add("empty_batch", f"an empty batch (0 rows) gave no declared column(s) {missing}")
         rows = {k: len(v) for k, v in out.items() if len(v)}
@@ -932,6 +949,12 @@ def _to_arrow(batch: dict):
         from ray.data.block import BlockAccessor
 
         return BlockAccessor.batch_to_block(batch)
+
+
+def _is_arrow(values) -> bool:
+    import pyarrow as pa
+
+    return isinstance(values, (pa.Array, pa.ChunkedArray))
 
 
 def _arrow_problem(columns: dict) -> str | None:

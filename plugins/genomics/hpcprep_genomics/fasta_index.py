@@ -1,0 +1,292 @@
+"""Driver-side FASTA indexing: one scan per file, one ``.fai`` written once, never by workers.
+
+``index_fasta(path, ...)`` reads a local FASTA file once (decompressing gzip/BGZF on the
+fly), records every record's layout, and writes the samtools-style ``.fai`` (and, for
+BGZF, the htslib ``.gzi``) that pyfaidx then uses for random access in the read tasks.
+
+Where the index goes:
+
+- beside the FASTA (``x.fa.fai``) when ``beside`` is true, the directory is writable and
+  the index is *complete* — every record regular and without problems, so it is exactly
+  what ``samtools faidx`` would write; an identical existing file is left untouched;
+- otherwise in ``cache_dir/<key>/``, where ``key`` hashes the absolute path, size and
+  modification time, so a changed file gets a fresh index.
+
+Plain gzip cannot be read at random, so it is decompressed once into the cache while it
+is scanned (the copy is reused by later runs). BGZF is read in place through pyfaidx when
+Biopython is installed and the file is intact; otherwise it is decompressed like gzip.
+The scan result is kept in ``cache_dir/<key>/scan.json`` so a re-run does not rescan.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fastx import BgzfError, FastaLayout, FastaScanner, compression_of, gzi_bytes, gzi_entries
+
+SCAN_VERSION = 1
+
+
+@dataclass
+class FastaIndex:
+    """What the driver learnt about one FASTA file, and where the read tasks find it."""
+
+    source: str
+    size: int
+    mtime_ns: int
+    compression: str  # plain | gzip | bgzf
+    mode: str  # faidx (pyfaidx on open_path) | stream (no index) | fatal
+    open_path: str | None = None
+    fai: str | None = None
+    gzi: str | None = None
+    location: str | None = None  # beside | cache
+    records: list[FastaLayout] = field(default_factory=list)
+    fatal: str | None = None
+    truncated: str | None = None
+    truncated_line: int = 0
+    truncated_in_record: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "records"}
+        d["records"] = [r.to_dict() for r in self.records]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FastaIndex:
+        d = dict(d)
+        records = [FastaLayout.from_dict(r) for r in d.pop("records")]
+        return cls(records=records, **d)
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("HPCPREP_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hpcprep"
+    )
+    return os.path.join(base, "genomics", "fasta")
+
+
+def bgzf_readable() -> bool:
+    """pyfaidx reads BGZF through Biopython's ``Bio.bgzf``."""
+    try:
+        return importlib.util.find_spec("Bio") is not None and importlib.util.find_spec("Bio.bgzf") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _dir_writable(directory: str) -> bool:
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
+def _write_if_changed(path: str, data: bytes) -> bool:
+    """Atomically write ``data`` unless ``path`` already holds it; False when it cannot be written."""
+    try:
+        with open(path, "rb") as f:
+            if f.read() == data:
+                return True
+    except OSError:
+        pass
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+
+
+def fai_bytes(records: list[FastaLayout]) -> bytes:
+    """The ``.fai`` lines of the indexable records: name, length, offset, linebases, linewidth."""
+    lines = []
+    for r in records:
+        geometry = r.geometry()
+        if r.problem is None and geometry is not None:
+            lines.append(f"{r.name}\t{r.length}\t{r.offset}\t{geometry[0]}\t{geometry[1]}\n")
+    return "".join(lines).encode()
+
+
+def _cache_key(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.blake2b(f"{path}\0{size}\0{mtime_ns}".encode(), digest_size=10).hexdigest()
+
+
+def _decompressed_name(path: str) -> str:
+    name = os.path.basename(path)
+    for suffix in (".gz", ".bgz"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or "sequence.fa"
+    return name + ".fa"
+
+
+def _tee(lines, out):
+    for line in lines:
+        out.write(line)
+        yield line
+
+
+def _scan(path: str, compression: str, copy_to: str | None) -> tuple[list[FastaLayout], FastaScanner]:
+    """Scan ``path``; with ``copy_to`` write the decompressed text there (atomically)."""
+    with open(path, "rb") as raw:
+        stream: io.BufferedIOBase = raw
+        if compression != "plain":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # not buffered again: see fastx.open_text_stream
+        if copy_to is None:
+            scanner = FastaScanner(stream, where=path)
+            return list(scanner), scanner
+        tmp = f"{copy_to}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as out:
+                scanner = FastaScanner(_tee(stream, out), where=path)
+                records = list(scanner)
+            os.replace(tmp, copy_to)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return records, scanner
+
+
+def _load_cached(scan_json: str, st: os.stat_result, path: str) -> FastaIndex | None:
+    try:
+        with open(scan_json) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if data.get("version") != SCAN_VERSION:
+        return None
+    try:
+        idx = FastaIndex.from_dict(data["index"])
+    except (KeyError, TypeError):
+        return None
+    if (idx.source, idx.size, idx.mtime_ns) != (path, st.st_size, st.st_mtime_ns):
+        return None
+    needed = [p for p in (idx.open_path, idx.fai, idx.gzi) if p]
+    if not all(os.path.exists(p) for p in needed):
+        return None
+    if idx.fai:
+        try:
+            with open(idx.fai, "rb") as f:
+                if f.read() != fai_bytes(idx.records):
+                    return None
+        except OSError:
+            return None
+    return idx
+
+
+def index_fasta(
+    path: str,
+    *,
+    cache_dir: str | None = None,
+    beside: bool = True,
+    decompress_gzip: bool = True,
+    bgzf_random_access: bool | None = None,
+) -> FastaIndex:
+    """Scan and index one local FASTA file on the driver; see the module docstring for the policy."""
+    path = os.path.abspath(path)
+    st = os.stat(path)
+    cache_root = cache_dir or default_cache_dir()
+    cdir = os.path.join(cache_root, _cache_key(path, st.st_size, st.st_mtime_ns))
+    scan_json = os.path.join(cdir, "scan.json")
+    with open(path, "rb") as f:
+        head = f.read(18)
+    compression = compression_of(head)
+    idx = FastaIndex(source=path, size=st.st_size, mtime_ns=st.st_mtime_ns, compression=compression, mode="faidx")
+    if compression == "gzip" and not decompress_gzip:
+        idx.mode = "stream"
+        idx.notes.append("plain gzip is streamed in one read task (decompress_gzip = false)")
+        return idx
+    cached = _load_cached(scan_json, st, path)
+    if cached is not None and cached.mode == "faidx" and (beside or cached.location != "beside"):
+        return cached
+
+    try:
+        Path(cdir).mkdir(parents=True, exist_ok=True)
+        cache_ok = _dir_writable(cdir)
+    except OSError:
+        cache_ok = False
+
+    entries, has_eof = None, True
+    if compression == "bgzf":
+        try:
+            entries, has_eof = gzi_entries(path)
+        except BgzfError:
+            entries = None  # not walkable block by block: decompress it (the gzip stream tells if it is damaged)
+    use_bgzf = (
+        entries is not None
+        and (bgzf_readable() if bgzf_random_access is None else bgzf_random_access)
+        and path.lower().endswith((".gz", ".bgz"))
+    )
+    decompress = compression == "gzip" or (compression == "bgzf" and not use_bgzf)
+    if decompress and not cache_ok:
+        idx.mode = "stream"
+        idx.notes.append(f"cache_dir {cache_root} is not writable, so the compressed file is streamed")
+        return idx
+
+    copy_to = os.path.join(cdir, _decompressed_name(path)) if decompress else None
+    records, scanner = _scan(path, compression, copy_to)
+    if scanner.fatal:
+        idx.mode, idx.fatal = "fatal", scanner.fatal
+        return idx
+    gzi = None
+    if use_bgzf:
+        if not scanner.truncated and all(r.regular for r in records):
+            gzi = gzi_bytes(entries)
+        elif not cache_ok:
+            idx.mode = "stream"
+            idx.notes.append(f"cache_dir {cache_root} is not writable, so the BGZF file is streamed")
+            return idx
+        else:  # damaged or irregular: read from a decompressed copy instead
+            copy_to = os.path.join(cdir, _decompressed_name(path))
+            records, scanner = _scan(path, compression, copy_to)
+            use_bgzf = False
+    idx.truncated, idx.truncated_line = scanner.truncated, scanner.truncated_line
+    idx.truncated_in_record = scanner.truncated_in_record
+    if not has_eof and not idx.truncated and records and records[-1].problem is None:
+        last = records[-1]
+        last.problem = (
+            f"record {last.name!r} (line {last.header_line}) may be cut off: {path} ends without the "
+            "BGZF end-of-file block, so the file was probably truncated"
+        )
+    idx.records = records
+    idx.open_path = copy_to if copy_to is not None and not use_bgzf else path
+    if idx.open_path != path:
+        idx.notes.append(f"{idx.compression} file decompressed once to {idx.open_path} for random access")
+
+    fai = fai_bytes(records)
+    complete = not idx.truncated and all(r.problem is None and r.regular for r in records)
+    idx.location = None
+    if beside and complete and idx.open_path == path and _dir_writable(os.path.dirname(path)):
+        fai_path, gzi_path = path + ".fai", (path + ".gzi" if gzi is not None else None)
+        if _write_if_changed(fai_path, fai) and (gzi_path is None or _write_if_changed(gzi_path, gzi)):
+            idx.fai, idx.gzi, idx.location = fai_path, gzi_path, "beside"
+    if idx.location is None:
+        if not cache_ok:
+            idx.mode = "stream"
+            idx.notes.append(f"no writable place for the index (cache_dir {cache_root}), so the file is streamed")
+            idx.records = []
+            return idx
+        base = os.path.join(cdir, os.path.basename(idx.open_path))
+        fai_path, gzi_path = base + ".fai", (base + ".gzi" if gzi is not None else None)
+        if not (_write_if_changed(fai_path, fai) and (gzi_path is None or _write_if_changed(gzi_path, gzi))):
+            idx.mode = "stream"
+            idx.notes.append(f"cannot write the index in {cdir}, so the file is streamed")
+            idx.records = []
+            return idx
+        idx.fai, idx.gzi, idx.location = fai_path, gzi_path, "cache"
+    if cache_ok:
+        _write_if_changed(scan_json, json.dumps({"version": SCAN_VERSION, "index": idx.to_dict()}).encode())
+    return idx

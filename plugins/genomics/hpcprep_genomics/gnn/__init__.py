@@ -1,0 +1,132 @@
+"""GNN embeddings of de Bruijn graphs, with two backends that share one weights file.
+
+Input
+    A graph is ``(node_codes, src, dst, edge_counts)`` as ``hpcprep_genomics.kernels.debruijn_graph(
+    seq, k)`` returns it: nodes are the distinct (k-1)-mers (uint64 base-4 codes, A=0 C=1 G=2 T=3,
+    first base most significant, ascending), edges the distinct k-mers from prefix node to suffix
+    node (int32 indices) with their counts (uint32). ``GnnConfig.k`` must be the k of the graphs.
+
+Features (:mod:`.features`)
+    21 per node, from the (k-1)-mer alone: A/C/G/T fractions, GC fraction, the 16 dinucleotide
+    frequencies. Edge weight ``w = log1p(count)``.
+
+Model (``GnnConfig``: k, hidden_dim H=64, embed_dim E=64, layers L=2, n_classes for the head)
+    Edges are undirected: each k-mer edge is used in both directions (a self-loop twice).
+
+    - ``h0 = relu(W_in x + b_in)``
+    - L times: ``h' = relu(W_self h + b_self + W_nbr a)``, ``a_i = Σ_j w_ij h_j / Σ_j w_ij`` over
+      the neighbours j of i (``a_i = 0`` for a node without edges)
+    - ``z = W_out [mean_i h_i ‖ max_i h_i] + b_out``; embedding ``z / ||z||`` (L2, dim E)
+    - training only: ``logits = W_head (10 · embedding) + b_head`` (stored in the file, unused here)
+
+    An empty graph (no nodes, e.g. a fragment without a valid k-mer) embeds as the zero vector.
+
+Backends
+    ``pyg`` (default, :mod:`.model_pyg`): PyTorch Geometric ``MessagePassing`` and global pools,
+    current torch (CPU build ``torch==2.13.0``). ``dgl`` (:mod:`.model_dgl`): ``update_all`` with
+    ``u_mul_e``/``sum`` on a ``dgl.batch``, ``mean_nodes``/``max_nodes``. DGL 2.1.0 needs torch
+    2.2.1 and numpy < 2, so it lives in its own environment: ``make dgl-env`` builds ``.venv-dgl``
+    (``plugins/genomics/dgl-env/README.md``), where ``python -m hpcprep_genomics.gnn.cli_dgl``
+    embeds a graph bundle, and where ``hpcprep run`` can use ``backend = "dgl"`` once hpcprep and
+    this plugin are installed into it. Both backends build their modules from the same arrays and
+    agree within 1e-5.
+
+Weights (:mod:`.weights`)
+    ``.npz`` with a JSON ``__config__`` and float32 arrays named ``input.*``, ``layers.<i>.self.*``,
+    ``layers.<i>.neighbor.weight``, ``readout.*``, ``head.*`` (torch ``Linear`` layout).
+    ``random_weights(config, seed)`` gives deterministic untrained weights; ``hpcprep genomics
+    train-gnn`` (:mod:`.train`) trains them as a classifier.
+
+This package imports only NumPy eagerly: the DGL environment imports it too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import N_FEATURES, check_graph, edge_weights, node_features
+from .weights import (
+    DEFAULT_CONFIG,
+    GnnConfig,
+    load_graphs,
+    load_weights,
+    param_shapes,
+    random_weights,
+    save_graphs,
+    save_weights,
+    weights_meta,
+)
+
+BACKENDS = ("pyg", "dgl")
+
+_DGL_HELP = (
+    "the dgl GNN backend needs DGL 2.1.0, which imports only with torch 2.2.1 and numpy < 2, so it "
+    "lives in its own virtual environment: `make dgl-env` builds .venv-dgl (steps in "
+    "plugins/genomics/dgl-env/README.md). There, `python -m hpcprep_genomics.gnn.cli_dgl --weights W.npz "
+    "--graphs G.npz --out E.npy` embeds graphs, and `hpcprep run` can use backend = \"dgl\" once hpcprep "
+    "and hpcprep-genomics are installed into it; elsewhere use backend = \"pyg\" (same weights, same "
+    "embeddings within 1e-5)"
+)
+_PYG_HELP = (
+    "the pyg GNN backend needs torch and torch-geometric: pip install 'hpcprep-genomics[pyg]' "
+    "(pin torch==2.13.0 for the CPU build)"
+)
+
+
+def backend_embedder(backend: str, config: GnnConfig, arrays: dict):
+    """An object with ``embed(graphs) -> (n, embed_dim)`` for checked, non-empty graphs."""
+    if backend == "pyg":
+        try:
+            from .model_pyg import PygEmbedder
+        except ImportError as exc:
+            raise RuntimeError(f"{_PYG_HELP} ({exc})") from exc
+        return PygEmbedder(config, arrays)
+    if backend == "dgl":
+        try:
+            from .model_dgl import DglEmbedder
+        except ImportError as exc:
+            raise RuntimeError(f"{_DGL_HELP} (import failed here: {exc})") from exc
+        return DglEmbedder(config, arrays)
+    raise ValueError(f"unknown GNN backend {backend!r}; choose one of {list(BACKENDS)}")
+
+
+def embed_graphs(graphs, config: GnnConfig, arrays: dict, backend: str = "pyg", batch_graphs: int = 256) -> np.ndarray:
+    """Embed de Bruijn graphs: float32 ``(len(graphs), config.embed_dim)``, rows L2-normalised.
+
+    ``graphs``: ``(node_codes, src, dst, edge_counts)`` tuples built with ``k = config.k``;
+    ``arrays`` from :func:`load_weights` or :func:`random_weights`; ``batch_graphs`` graphs go
+    through the model at once (batching does not change the result). Empty graphs give zeros.
+    """
+    if batch_graphs < 1:
+        raise ValueError(f"batch_graphs={batch_graphs}: must be >= 1")
+    checked = [check_graph(g, i) for i, g in enumerate(graphs)]
+    out = np.zeros((len(checked), config.embed_dim), dtype=np.float32)
+    keep = [i for i, g in enumerate(checked) if g[0].size > 0]
+    if not keep:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown GNN backend {backend!r}; choose one of {list(BACKENDS)}")
+        return out
+    embedder = backend_embedder(backend, config, arrays)
+    for start in range(0, len(keep), batch_graphs):
+        rows = keep[start : start + batch_graphs]
+        out[rows] = embedder.embed([checked[i] for i in rows])
+    return out
+
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_CONFIG",
+    "N_FEATURES",
+    "GnnConfig",
+    "backend_embedder",
+    "edge_weights",
+    "embed_graphs",
+    "load_graphs",
+    "load_weights",
+    "node_features",
+    "param_shapes",
+    "random_weights",
+    "save_graphs",
+    "save_weights",
+    "weights_meta",
+]

@@ -1,0 +1,54 @@
+"""Numba kernels for DNA: plain functions over NumPy arrays, usable without Ray.
+
+Conventions (every kernel): ``seq`` is ``bytes``, ``bytearray``, an ASCII ``str`` or a 1-D
+``uint8`` array; base codes ``A=0, C=1, G=2, T=3``, lowercase counts as uppercase, and
+every other byte is "not ACGT" (code 4). A k-mer's code is its base-4 number, first base
+most significant; a k-mer touching a not-ACGT byte is skipped; canonical = the smaller of
+the code and the code of the reverse complement (``jellyfish count -C``). All kernels are
+single-threaded. :mod:`.reference` holds slow pure-Python references used by the tests.
+"""
+
+from .graph import debruijn_graph
+from .kmers import canonical_kmer_indices, kmer_counts, kmer_counts_sparse, kmer_spectrum
+from .sequence import encode_bases, onehot, pack_2bit, reverse_complement, unpack_2bit
+from .tokens import tokenize, vocabulary
+
+__all__ = [
+    "canonical_kmer_indices",
+    "debruijn_graph",
+    "encode_bases",
+    "kmer_counts",
+    "kmer_counts_sparse",
+    "kmer_spectrum",
+    "onehot",
+    "pack_2bit",
+    "reverse_complement",
+    "tokenize",
+    "unpack_2bit",
+    "vocabulary",
+    "warm_up",
+]
+
+
+def warm_up() -> None:
+    """Compile (or load from the Numba cache) every kernel once, e.g. in an actor's setup."""
+    from .kmers import warm_up_internal
+
+    warm_up_internal()
+    s = b"ACGTNacgtRYACGTACGTAAAACCCCGGGGTTTT" * 40
+    kmer_counts(s, 3)
+    kmer_counts(s, 3, canonical=True)
+    kmer_counts_sparse(s, 15)
+    kmer_counts_sparse(s, 15, canonical=True)
+    kmer_spectrum(s, 3)
+    encode_bases(s)
+    onehot(s)
+    onehot(s, layout="CL")
+    onehot(s, dtype="float32", n_value=0.25)
+    onehot(s, layout="CL", dtype="float32", n_value=0.25)
+    packed, mask = pack_2bit(s)
+    unpack_2bit(packed, len(s), mask)
+    reverse_complement(s)
+    tokenize(s, "kmer", k=6)
+    tokenize(s, "char")
+    debruijn_graph(s, 15)

@@ -1,0 +1,512 @@
+"""k-mer counting: dense (k <= 13), sparse (k <= 31) and the canonical k-mer spectrum.
+
+A k-mer's index (code) is its base-4 number with ``A=0, C=1, G=2, T=3``, first base most
+significant; lowercase counts as uppercase and a k-mer touching any other byte is skipped.
+The canonical code of a k-mer is ``min(code, code of its reverse complement)``, what
+``jellyfish count -C`` counts. Counting is single-threaded: a rolling 2-bit code per base,
+no per-k-mer Python work; sparse counting collects codes and LSD-radix-sorts them.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from .sequence import BASE_CODE, as_u8
+
+MAX_DENSE_K = 13
+MAX_SPARSE_K = 31
+
+_U64 = np.uint64
+_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def check_k(k, low: int, high: int, what: str = "k") -> int:
+    """``k`` as an int in ``[low, high]``, else ValueError (TypeError for non-integers)."""
+    if isinstance(k, bool):
+        raise TypeError(f"{what} must be an integer, not bool")
+    k = operator.index(k)
+    if not low <= k <= high:
+        raise ValueError(f"{what} must be between {low} and {high}, not {k}")
+    return k
+
+
+def count_dtype(n_bases: int):
+    """uint32 counts unless the sequence is long enough to overflow them."""
+    return np.uint32 if n_bases < 2**32 else np.uint64
+
+
+@njit(cache=True, nogil=True)
+def kmer_mask(k):
+    """Mask of the low 2k bits (k from 1 to 32)."""
+    return _ALL_ONES >> _U64(64 - 2 * k)
+
+
+@njit(cache=True, nogil=True)
+def revcomp_code(code, k):
+    """Code of the reverse complement of the k-mer ``code`` (k from 1 to 32)."""
+    x = _U64(code)
+    x = ((x >> _U64(2)) & _U64(0x3333333333333333)) | ((x & _U64(0x3333333333333333)) << _U64(2))
+    x = ((x >> _U64(4)) & _U64(0x0F0F0F0F0F0F0F0F)) | ((x & _U64(0x0F0F0F0F0F0F0F0F)) << _U64(4))
+    x = ((x >> _U64(8)) & _U64(0x00FF00FF00FF00FF)) | ((x & _U64(0x00FF00FF00FF00FF)) << _U64(8))
+    x = ((x >> _U64(16)) & _U64(0x0000FFFF0000FFFF)) | ((x & _U64(0x0000FFFF0000FFFF)) << _U64(16))
+    x = (x >> _U64(32)) | (x << _U64(32))
+    return (~x) >> _U64(64 - 2 * k)
+
+
+# -- dense counting --------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _bump(counts, code, small, log, nlog):
+    """Add one at ``code``; with ``small`` (uint8 counters) log each wrap past 255."""
+    if small:
+        v = counts[code]
+        if v == 255:
+            counts[code] = 0
+            log[nlog] = code
+            return nlog + 1
+        counts[code] = v + 1
+    else:
+        counts[code] += 1
+    return nlog
+
+
+@njit(cache=True, nogil=True)
+def _dense_count(seq, lut, k, canonical, counts, small, log):
+    """Count into ``counts`` (length 4**k); returns the number of wraps logged (``small``)."""
+    mask = kmer_mask(k)
+    shift = _U64(2 * (k - 1))
+    fwd = _U64(0)
+    rev = _U64(0)
+    run = 0
+    nlog = 0
+    if canonical:
+        for i in range(seq.size):
+            c = lut[seq[i]]
+            if c > 3:
+                run = 0
+                continue
+            fwd = ((fwd << _U64(2)) | _U64(c)) & mask
+            rev = (rev >> _U64(2)) | (_U64(3 - c) << shift)
+            run += 1
+            if run >= k:
+                nlog = _bump(counts, min(fwd, rev), small, log, nlog)
+    else:
+        for i in range(seq.size):
+            c = lut[seq[i]]
+            if c > 3:
+                run = 0
+                continue
+            fwd = ((fwd << _U64(2)) | _U64(c)) & mask
+            run += 1
+            if run >= k:
+                nlog = _bump(counts, fwd, small, log, nlog)
+    return nlog
+
+
+@njit(cache=True, nogil=True)
+def _widen_in_place(out, log, nlog):
+    """Widen uint8 counts held in the first ``out.size`` bytes of ``out`` to ``out``'s dtype.
+
+    Backwards, so that entry ``i`` is read before any write reaches its byte (byte ``i``
+    lies in word ``i / itemsize``, which is not above ``i``). Then add 256 per logged wrap.
+    """
+    bytes_ = out.view(np.uint8)
+    for i in range(out.size - 1, -1, -1):
+        out[i] = bytes_[i]
+    for j in range(nlog):
+        out[log[j]] += 256
+
+
+@njit(cache=True, nogil=True)
+def _fold_block(t8, blk, src_a, b, k3):
+    """Gather the 64 x 64 block ``(*, b, *)`` of ``t8`` into ``blk``, a 64-byte row per first 3 bases."""
+    for a in range(64):
+        row = (a * k3 + b * 64) >> 3
+        for w in range(8):
+            blk[a, w] = src_a[row + w]
+
+
+@njit(cache=True, nogil=True)
+def _unfold_block(t64, blk, b, k3):
+    for a in range(64):
+        row = (a * k3 + b * 64) >> 3
+        for w in range(8):
+            t64[row + w] = blk[a, w]
+
+
+@njit(cache=True, nogil=True)
+def _fold_canonical(t8, t64, k, log, nlog, bi, bi64, br, br64):
+    """Fold forward uint8 counts ``t8`` in place onto canonical codes; returns the new ``nlog``.
+
+    Each pair ``i < rc(i)`` gets ``t[i] + t[rc(i)]`` at ``i`` and 0 at ``rc(i)`` (palindromes
+    keep theirs); a sum past 255 keeps the low byte and logs ``i`` once more, like a counting
+    wrap (the log then holds forward codes and canonical codes; a log entry ``x`` means 256
+    more at ``min(x, rc(x))``). ``t64`` is a uint64 view of ``t8``.
+
+    Codes split into first 3 bases ``a``, middle ``b`` and last 3 bases ``c`` (k >= 6), and
+    ``rc(a b c) = rc(c) rc(b) rc(a)``: the 64 x 64 block ``(*, b, *)`` pairs with the block
+    ``(*, rc(b), *)``. Each pair of blocks (``b <= rc(b)``) is gathered a 64-byte row at a
+    time into ``bi``/``br`` (``bi64``/``br64`` their uint64 views), folded, and written back,
+    so the table is read and written once, in whole cache lines.
+    """
+    rc3 = np.empty(64, dtype=np.int64)
+    for t in range(64):
+        rc3[t] = np.int64(revcomp_code(_U64(t), 3))
+    k3 = 1 << (2 * (k - 3))
+    for b in range(1 << (2 * (k - 6))):
+        rb = np.int64(revcomp_code(_U64(b), k - 6)) if k > 6 else 0
+        if rb < b:
+            continue  # folded with block rb
+        _fold_block(t8, bi64, t64, b, k3)
+        # Visit c by cp = rc(c), the first 3 bases of the partner: whether i < rc(i) then
+        # depends on a <= cp only (contiguous ranges, no coin-toss branches).
+        if rb == b:
+            for a in range(64):
+                pc = rc3[a]
+                for cp in range(a + 1, 64):  # cp == a is a palindrome (c == rc(a))
+                    c = rc3[cp]
+                    s = np.int64(bi[a, c]) + np.int64(bi[cp, pc])
+                    if s > 255:
+                        s -= 256
+                        log[nlog] = _U64(a * k3 + b * 64 + c)
+                        nlog += 1
+                    bi[a, c] = s
+                    bi[cp, pc] = 0
+        else:
+            _fold_block(t8, br64, t64, rb, k3)
+            for a in range(64):
+                pc = rc3[a]
+                for cp in range(a):  # rc(i) < i: the partner keeps the sum
+                    c = rc3[cp]
+                    s = np.int64(bi[a, c]) + np.int64(br[cp, pc])
+                    if s > 255:
+                        s -= 256
+                        log[nlog] = _U64(cp * k3 + rb * 64 + pc)
+                        nlog += 1
+                    bi[a, c] = 0
+                    br[cp, pc] = s
+                for cp in range(a, 64):  # i < rc(i) (cp == a: b < rb decides)
+                    c = rc3[cp]
+                    s = np.int64(bi[a, c]) + np.int64(br[cp, pc])
+                    if s > 255:
+                        s -= 256
+                        log[nlog] = _U64(a * k3 + b * 64 + c)
+                        nlog += 1
+                    bi[a, c] = s
+                    br[cp, pc] = 0
+            _unfold_block(t64, br64, rb, k3)
+        _unfold_block(t64, bi64, b, k3)
+    return nlog
+
+
+@njit(cache=True, nogil=True)
+def _canonical_log(out, log, nlog, k):
+    """Apply logged wraps as 256 more at each code's canonical code."""
+    for j in range(nlog):
+        x = log[j]
+        out[min(x, revcomp_code(x, k))] += 256
+
+
+def _dense(arr: np.ndarray, k: int, canonical: bool) -> np.ndarray:
+    size = 4**k
+    dtype = count_dtype(arr.size)
+    n_kmers = max(arr.size - k + 1, 0)
+    if size >= 2**18 and n_kmers >= size // 4:
+        # Tables past the L2 cache: count in uint8 (a quarter of the memory traffic), logging
+        # each wrap past 255 (at most n / 256 of them), then widen. The uint8 counters live in
+        # the first quarter (eighth for uint64) of the output itself: one fresh allocation,
+        # touched once. With enough k-mers, canonical counting counts forward k-mers and folds
+        # each code onto its reverse complement before widening: reverse-complement codes hit
+        # the table in a cache-hostile order, which costs more per k-mer than the fold costs
+        # per table entry.
+        fold = canonical and n_kmers >= size // 2
+        log = np.empty(n_kmers // 256 + 1, dtype=np.uint64)
+        counts = np.zeros(size, dtype=dtype)
+        t8 = counts.view(np.uint8)[:size]
+        nlog = _dense_count(arr, BASE_CODE, k, canonical and not fold, t8, True, log)
+        if fold:
+            bi = np.empty((64, 64), dtype=np.uint8)
+            br = np.empty((64, 64), dtype=np.uint8)
+            nlog = _fold_canonical(t8, t8.view(np.uint64), k, log, nlog, bi, bi.view(np.uint64), br, br.view(np.uint64))
+            _widen_in_place(counts, log, 0)
+            _canonical_log(counts, log, nlog, k)
+        else:
+            _widen_in_place(counts, log, nlog)
+        return counts
+    counts = np.zeros(size, dtype=dtype)
+    _dense_count(arr, BASE_CODE, k, canonical, counts, False, np.empty(0, dtype=np.uint64))
+    return counts
+
+
+def kmer_counts(seq, k: int, canonical: bool = False) -> np.ndarray:
+    """Dense k-mer counts: array of length ``4**k`` indexed by k-mer code (1 <= k <= 13).
+
+    Counts are uint32 (uint64 for sequences of 2**32 bases or more). With ``canonical``,
+    each k-mer is counted at ``min(code, revcomp(code))`` (= ``jellyfish count -C``); the
+    other indices stay 0.
+    """
+    k = check_k(k, 1, MAX_DENSE_K)
+    return _dense(as_u8(seq), k, bool(canonical))
+
+
+# -- sparse counting -------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def collect_codes(seq, lut, k, canonical):
+    """Codes of all valid k-mers in sequence order (k from 1 to 32), uint64."""
+    n = seq.size
+    out = np.empty(max(n - k + 1, 0), dtype=np.uint64)
+    mask = kmer_mask(k)
+    shift = _U64(2 * (k - 1))
+    fwd = _U64(0)
+    rev = _U64(0)
+    run = 0
+    m = 0
+    if canonical:
+        for i in range(n):
+            c = lut[seq[i]]
+            if c > 3:
+                run = 0
+                continue
+            fwd = ((fwd << _U64(2)) | _U64(c)) & mask
+            rev = (rev >> _U64(2)) | (_U64(3 - c) << shift)
+            run += 1
+            if run >= k:
+                out[m] = min(fwd, rev)
+                m += 1
+    else:
+        for i in range(n):
+            c = lut[seq[i]]
+            if c > 3:
+                run = 0
+                continue
+            fwd = ((fwd << _U64(2)) | _U64(c)) & mask
+            run += 1
+            if run >= k:
+                out[m] = fwd
+                m += 1
+    return out[:m]
+
+
+@njit(cache=True, nogil=True)
+def _radix_plan(bits, n):
+    passes = (bits + 10) // 11
+    if passes == 0:
+        return 0, 0
+    width = (bits + passes - 1) // passes
+    return passes, width
+
+
+@njit(cache=True, nogil=True)
+def radix_sort(keys, bits):
+    """Sort uint64 ``keys`` whose values fit in ``bits`` bits (LSD radix, <= 11-bit digits).
+
+    Sorts in place or into a new buffer; use the returned array. Digits shared by all keys
+    are skipped.
+    """
+    n = keys.size
+    if n <= 512:
+        keys.sort()
+        return keys
+    passes, width = _radix_plan(bits, n)
+    if passes == 0:
+        return keys
+    nb = 1 << width
+    dmask = _U64(nb - 1)
+    hist = np.zeros((passes, nb), dtype=np.int64)
+    for i in range(n):
+        x = keys[i]
+        for p in range(passes):
+            hist[p, (x >> _U64(p * width)) & dmask] += 1
+    src = keys
+    dst = np.empty_like(keys)
+    offsets = np.empty(nb, dtype=np.int64)
+    for p in range(passes):
+        trivial = False
+        total = 0
+        for b in range(nb):
+            h = hist[p, b]
+            if h == n:
+                trivial = True
+            offsets[b] = total
+            total += h
+        if trivial:
+            continue
+        sh = _U64(p * width)
+        for i in range(n):
+            x = src[i]
+            d = (x >> sh) & dmask
+            j = offsets[d]
+            dst[j] = x
+            offsets[d] = j + 1
+        src, dst = dst, src
+    return src
+
+
+@njit(cache=True, nogil=True)
+def radix_argsort_pairs(keys, bits):
+    """Stable radix sort of ``keys`` (uint64, ``bits`` significant) with their positions.
+
+    Returns ``(sorted_keys, order)``: ``order`` (int64) gives the original position of each
+    sorted key. ``keys`` may be overwritten.
+    """
+    n = keys.size
+    order = np.arange(n)
+    passes, width = _radix_plan(bits, n)
+    if passes == 0 or n <= 1:
+        return keys, order
+    nb = 1 << width
+    dmask = _U64(nb - 1)
+    hist = np.zeros((passes, nb), dtype=np.int64)
+    for i in range(n):
+        x = keys[i]
+        for p in range(passes):
+            hist[p, (x >> _U64(p * width)) & dmask] += 1
+    src = keys
+    dst = np.empty_like(keys)
+    osrc = order
+    odst = np.empty_like(order)
+    offsets = np.empty(nb, dtype=np.int64)
+    for p in range(passes):
+        trivial = False
+        total = 0
+        for b in range(nb):
+            h = hist[p, b]
+            if h == n:
+                trivial = True
+            offsets[b] = total
+            total += h
+        if trivial:
+            continue
+        sh = _U64(p * width)
+        for i in range(n):
+            x = src[i]
+            d = (x >> sh) & dmask
+            j = offsets[d]
+            dst[j] = x
+            odst[j] = osrc[i]
+            offsets[d] = j + 1
+        src, dst = dst, src
+        osrc, odst = odst, osrc
+    return src, osrc
+
+
+@njit(cache=True, nogil=True)
+def run_lengths(sorted_codes, counts):
+    """Distinct values of ``sorted_codes`` (written to its front) and their multiplicities.
+
+    ``counts`` must be as long as ``sorted_codes``; returns the number of distinct values.
+    """
+    n = sorted_codes.size
+    if n == 0:
+        return 0
+    u = 0
+    prev = sorted_codes[0]
+    c = 1
+    for i in range(1, n):
+        x = sorted_codes[i]
+        if x == prev:
+            c += 1
+        else:
+            sorted_codes[u] = prev
+            counts[u] = c
+            u += 1
+            prev = x
+            c = 1
+    sorted_codes[u] = prev
+    counts[u] = c
+    return u + 1
+
+
+def sparse_counts(arr: np.ndarray, k: int, canonical: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse counting for 1 <= k <= 32 on an array from :func:`as_u8` (no checks)."""
+    cdtype = count_dtype(arr.size)
+    n_kmers = max(arr.size - k + 1, 0)
+    if k <= 12 and 4**k <= 2 * n_kmers:
+        dense = _dense(arr, k, canonical)
+        nz = np.flatnonzero(dense)
+        return nz.astype(np.uint64), dense[nz]
+    codes = radix_sort(collect_codes(arr, BASE_CODE, k, canonical), 2 * k)
+    counts = np.empty(codes.size, dtype=cdtype)
+    u = run_lengths(codes, counts)
+    if u < codes.size // 2:
+        return codes[:u].copy(), counts[:u].copy()
+    return codes[:u], counts[:u]
+
+
+def kmer_counts_sparse(seq, k: int, canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse k-mer counts for 1 <= k <= 31: ``(codes, counts)``.
+
+    ``codes`` are the distinct k-mer codes (uint64, ascending), ``counts`` their counts
+    (uint32; uint64 for sequences of 2**32 bases or more). With ``canonical`` codes are
+    ``min(code, revcomp(code))``. Same conventions as :func:`kmer_counts`.
+    """
+    k = check_k(k, 1, MAX_SPARSE_K)
+    return sparse_counts(as_u8(seq), k, bool(canonical))
+
+
+# -- canonical spectrum ----------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _canonical_indices(k):
+    n = 1 << (2 * k)
+    half = 1 << k
+    size = n // 2 + (half // 2 if k % 2 == 0 else 0)
+    out = np.empty(size, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        if _U64(i) <= revcomp_code(_U64(i), k):
+            out[m] = i
+            m += 1
+    return out[:m]
+
+
+@lru_cache(maxsize=16)
+def _canonical_indices_cached(k: int) -> np.ndarray:
+    idx = _canonical_indices(k)
+    idx.setflags(write=False)
+    return idx
+
+
+def canonical_kmer_indices(k: int) -> np.ndarray:
+    """Sorted k-mer codes ``i`` with ``i <= revcomp(i)``: the compact canonical space (int64).
+
+    Its length is ``4**k / 2`` for odd k and ``(4**k + 2**k) / 2`` for even k (palindromes).
+    """
+    k = check_k(k, 1, MAX_DENSE_K)
+    return _canonical_indices_cached(k).copy()
+
+
+def kmer_spectrum(seq, k: int) -> np.ndarray:
+    """Canonical k-mer counts at :func:`canonical_kmer_indices`, L2-normalised, float32.
+
+    All zeros when ``seq`` has no valid k-mer. A fixed-length vector for similarity search.
+    """
+    k = check_k(k, 1, MAX_DENSE_K)
+    counts = _dense(as_u8(seq), k, True)[_canonical_indices_cached(k)].astype(np.float64)
+    norm = float(np.sqrt(np.dot(counts, counts)))
+    if norm > 0:
+        counts /= norm
+    return counts.astype(np.float32)
+
+
+def warm_up_internal() -> None:
+    """Compile the large-table paths too (the public calls in ``warm_up`` are too small)."""
+    arr = as_u8(b"ACGTTGCAAC" * 30)
+    log = np.zeros(8, dtype=np.uint64)
+    size = 4**7
+    out = np.zeros(size, dtype=np.uint32)
+    t8 = out.view(np.uint8)[:size]
+    nlog = _dense_count(arr, BASE_CODE, 7, False, t8, True, log)
+    bi = np.empty((64, 64), dtype=np.uint8)
+    br = np.empty((64, 64), dtype=np.uint8)
+    nlog = _fold_canonical(t8, t8.view(np.uint64), 7, log, nlog, bi, bi.view(np.uint64), br, br.view(np.uint64))
+    _widen_in_place(out, log, 0)
+    _canonical_log(out, log, nlog, 7)

@@ -1,0 +1,659 @@
+"""Reader stages ``genomics.fasta`` and ``genomics.fastq``.
+
+``genomics.fasta`` indexes each local file once on the driver (``plan``), then reads
+windows at random through pyfaidx in many Ray read tasks, so one large genome is spread
+over the cluster. ``genomics.fastq`` streams each file in one read task. Both put bad
+records in the run's errors table with the file, line and what was expected, and keep
+everything else. See ``plugins/genomics/docs/readers.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
+from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
+from pydantic import Field, model_validator
+
+from .fasta_index import default_cache_dir, index_fasta
+from .fastx import (
+    DNA_ALPHABET,
+    FASTA_SUFFIXES,
+    FASTQ_ALPHABET,
+    FASTQ_SUFFIXES,
+    INDEX_SUFFIXES,
+    FastaLayout,
+    FastaScanner,
+    FastqParser,
+    FastqProblem,
+    allowed_table,
+    bgzf_compress,
+    file_stem,
+    open_text_stream,
+    parent_name,
+    show_char,
+    window_count,
+    with_compression,
+)
+
+log = logging.getLogger("hpcprep.genomics")
+
+#: Rows per batch a read task hands on at most.
+MAX_BATCH_ROWS = 65536
+
+LabelFrom = Literal["file_stem", "parent_dir"]
+
+
+def _label_for(path: str, label: str | None, label_from: str | None) -> str:
+    if label is not None:
+        return label
+    if label_from == "file_stem":
+        return file_stem(path)
+    if label_from == "parent_dir":
+        return parent_name(path)
+    return ""
+
+
+def _expand(patterns: list[str], suffixes: list[str] | None, s3) -> list[tuple[str, int]]:
+    found = expand_paths(patterns, tuple(suffixes) if suffixes else None, s3)
+    return [(p, s) for p, s in found if not p.lower().endswith(INDEX_SUFFIXES) and ".tmp-" not in p]
+
+
+def _objects(values: list) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+class _Rows:
+    """Columns of the batch being built."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+        self.cols: dict[str, list] = {n: [] for n in names}
+
+    def __len__(self) -> int:
+        return len(self.cols[self.names[0]])
+
+    def add(self, **row) -> None:
+        for k, v in row.items():
+            self.cols[k].append(v)
+
+    def extend(self, **columns) -> None:
+        for k, v in columns.items():
+            self.cols[k].extend(v)
+
+    def flush(self, ints: tuple[str, ...]) -> dict[str, np.ndarray]:
+        out = {}
+        for k, v in self.cols.items():
+            out[k] = np.asarray(v, dtype=np.int64) if k in ints else _objects(v)
+        self.cols = {n: [] for n in self.names}
+        return out
+
+
+# -- FASTA ----------------------------------------------------------------------------
+
+
+class FastaParams(S3Params):
+    paths: list[LocalPath] = Field(description="FASTA files (plain, gzip or bgzip), directories, globs or s3:// URIs")
+    suffixes: list[str] | None = Field(
+        list(with_compression(FASTA_SUFFIXES)),
+        description="when expanding directories keep only files ending in one of these (.fai/.gzi are always skipped)",
+    )
+    window: int | None = Field(None, ge=1, description="window length in bases; None gives whole records (or BED regions)")
+    stride: int | None = Field(None, ge=1, description="bases between window starts (default: window, i.e. tiling)")
+    min_length: int = Field(
+        0, ge=0, description="drop windows (a short last one) or records shorter than this; dropped ones are not inputs"
+    )
+    bed: LocalPath | None = Field(None, description="BED file of regions (chrom, 0-based start, end, optional name) to read")
+    label: str | None = Field(None, description="text put in the label column of every record (e.g. the organism)")
+    label_from: LabelFrom | None = Field(
+        None, description="derive the label per file: 'file_stem' (lambda.fa.gz -> lambda) or 'parent_dir'"
+    )
+    records: list[str] | None = Field(None, description="read only the records with these names")
+    uppercase: bool = Field(False, description="upper-case the sequence (default: as in the file, soft-masking kept)")
+    alphabet: str = Field(DNA_ALPHABET, description="allowed sequence characters, either case; others are errors")
+    item_bases: int = Field(8_000_000, ge=1, description="bases of sequence per Ray read task (large records are split)")
+    cache_dir: LocalPath | None = Field(
+        None, description="where indexes and decompressed gzip copies go (default $HPCPREP_CACHE_DIR or ~/.cache/hpcprep)"
+    )
+    index_beside: bool = Field(True, description="write the .fai beside the FASTA when its folder is writable")
+    decompress_gzip: bool = Field(
+        True, description="decompress plain gzip once into cache_dir for random access; false streams it in one task"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.stride is not None and self.window is None:
+            raise ValueError("stride needs window: set window too, or leave stride out for whole records")
+        if self.label is not None and self.label_from is not None:
+            raise ValueError("give label or label_from, not both")
+        if not self.alphabet:
+            raise ValueError("alphabet must not be empty")
+        return self
+
+
+def load_bed(path: str, s3=None) -> dict[str, list[tuple[int, int, str, int]]]:
+    """BED regions by chrom: ``(start, end, name, line)``, sorted; a malformed line raises ValueError."""
+    regions: dict[str, list[tuple[int, int, str, int]]] = {}
+    with open_input(path, s3) as raw:
+        stream, _ = open_text_stream(raw)
+        for lineno, rawline in enumerate(stream, 1):
+            line = rawline.decode("utf-8", "replace").rstrip("\r\n")
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.split("\t") if "\t" in line else line.split()
+            if len(fields) < 3:
+                raise ValueError(f"{path} line {lineno}: a BED line needs chrom, start and end; got {line[:60]!r}")
+            chrom = fields[0]
+            try:
+                start, end = int(fields[1]), int(fields[2])
+            except ValueError:
+                raise ValueError(
+                    f"{path} line {lineno}: start and end must be whole numbers; got {fields[1]!r} and {fields[2]!r}"
+                ) from None
+            if start < 0 or end < start:
+                raise ValueError(f"{path} line {lineno}: need 0 <= start <= end; got {start} and {end}")
+            name = fields[3] if len(fields) > 3 and fields[3] not in ("", ".") else f"{chrom}:{start}-{end}"
+            regions.setdefault(chrom, []).append((start, end, name, lineno))
+    for chrom in regions:
+        regions[chrom].sort()
+    return regions
+
+
+class FastaReader(Reader):
+    """FASTA records or windows of them, read at random through a pyfaidx index built once on the driver."""
+
+    name = "genomics.fasta"
+    Params = FastaParams
+    outputs = (
+        Column("source", "string", "path or URI of the FASTA file"),
+        Column("record_id", "string", "stable id: record_id(source, name, offset), plus 'bed:LINE' with a BED file"),
+        Column("name", "string", "record name (first word of the header)"),
+        Column("description", "string", "rest of the header line"),
+        Column("offset", "int64", "0-based start of the window in the record"),
+        Column("length", "int64", "bases in the window"),
+        Column("record_length", "int64", "bases in the whole record"),
+        Column("sequence", "string", "the bases, as in the file unless uppercase"),
+        Column("label", "string", "label or label_from, empty when neither is set"),
+        Column("region", "string", "BED region name (chrom:start-end when unnamed); empty without bed"),
+    )
+
+    _COLS = ("record_id", "name", "description", "offset", "length", "record_length", "sequence", "region")
+    _INTS = ("offset", "length", "record_length")
+
+    # -- driver ---------------------------------------------------------------------
+
+    def _cache_dir(self) -> str:
+        return self.params.cache_dir or default_cache_dir()
+
+    def plan(self) -> list[InputItem]:
+        p = self.params
+        s3 = p.s3()
+        files = _expand(p.paths, p.suffixes, s3)
+        bed = load_bed(p.bed, s3) if p.bed else None
+        items: list[InputItem] = []
+        names_seen: set[str] = set()
+        all_indexed = True
+        decompressed, streamed, irregular = [], [], []
+        for path, size in files:
+            label = _label_for(path, p.label, p.label_from)
+            if is_s3(path):
+                all_indexed = False
+                items.append(self._stream_item(path, len(items), size, label, bed))
+                continue
+            idx = index_fasta(
+                path, cache_dir=self._cache_dir(), beside=p.index_beside, decompress_gzip=p.decompress_gzip
+            )
+            for note in idx.notes:
+                log.info("%s: %s", path, note)
+            if idx.mode == "stream":
+                streamed.append(os.path.basename(path))
+            elif idx.mode == "faidx" and idx.open_path != idx.source:
+                decompressed.append(os.path.basename(path))
+            irregular += [f"{os.path.basename(path)}:{r.name}" for r in idx.records if not r.problem and not r.regular]
+            if idx.mode == "fatal":
+                all_indexed = False  # its records are unknown: do not call a wanted name missing
+                items.append(InputItem(path, len(items), size, meta={"fatal": idx.fatal}))
+            elif idx.mode == "stream":
+                all_indexed = False
+                items.append(self._stream_item(path, len(items), size, label, bed))
+            else:
+                names_seen.update(r.name for r in idx.records)
+                items.extend(self._split(idx, size, label, bed, len(items)))
+        if p.records and all_indexed:
+            missing = [n for n in p.records if n not in names_seen]
+            if missing:
+                some = ", ".join(sorted(names_seen)[:10]) or "none"
+                raise ValueError(f"records: no record named {missing} in the inputs (records there include: {some})")
+        if bed is not None and all_indexed:
+            absent = [(chrom, r) for chrom, rs in bed.items() if chrom not in names_seen for r in rs]
+            if absent:
+                errors = [
+                    (
+                        record_id(p.bed, chrom, start, f"bed:{line}"),
+                        f"{p.bed} line {line}: no record named {chrom!r} in any input FASTA file",
+                    )
+                    for chrom, (start, end, _, line) in absent
+                ]
+                items.append(InputItem(p.bed, len(items), None, meta={"errors": errors}))
+        self._notes = _plan_notes(self._cache_dir(), decompressed, streamed, irregular)
+        return items
+
+    def notes(self) -> list[str]:
+        """How the files were read, where that is not the plain case (set by ``plan``)."""
+        return list(getattr(self, "_notes", []))
+
+    def _stream_item(self, path, index, size, label, bed) -> InputItem:
+        return InputItem(path, index, size, meta={"mode": "stream", "label": label, "bed": bed})
+
+    def _segments(self, rec: FastaLayout, bed) -> list[tuple[int, int, str, int]]:
+        if bed is None:
+            return [(0, rec.length, "", 0)]
+        return bed.get(rec.name, [])
+
+    def _windows(self, n: int) -> int:
+        """Windows kept over ``n`` bases, after min_length."""
+        p = self.params
+        k = window_count(n, p.window, p.stride)
+        if k and p.min_length:
+            if p.window is None:
+                return k if n >= p.min_length else 0
+            stride = p.stride or p.window
+            if min(p.window, n - (k - 1) * stride) < p.min_length:
+                k -= 1
+        return k
+
+    def _span(self, seg: tuple[int, int], k0: int, k1: int) -> tuple[int, int]:
+        s, e = seg
+        p = self.params
+        if p.window is None:
+            return s, e
+        stride = p.stride or p.window
+        return s + k0 * stride, min(s + (k1 - 1) * stride + p.window, e)
+
+    def _split(self, idx, size, label, bed, first_index) -> list[InputItem]:
+        p = self.params
+        source = idx.source
+        wanted = set(p.records) if p.records else None
+        units: list[dict] = []
+        last = len(idx.records) - 1
+        for i, rec in enumerate(idx.records):
+            # records not asked for are skipped, bad or not, except one cut off by a broken
+            # compressed stream: the records after it are lost, and that must be told
+            if wanted is not None and rec.name not in wanted and not (idx.truncated_in_record and i == last):
+                continue
+            if rec.problem:
+                units.append({"kind": "error", "rid": record_id(source, rec.name, "line", rec.header_line),
+                              "msg": f"{source}: {rec.problem}", "at": rec.offset})
+                continue
+            geometry = rec.geometry()
+            regular = geometry is not None
+            for s, e, region, line in self._segments(rec, bed):
+                if e > rec.length or s == e:
+                    why = "is empty" if s == e else f"ends past the end of the record ({rec.length} bases)"
+                    units.append({
+                        "kind": "error", "at": rec.offset,
+                        "rid": record_id(source, rec.name, s, f"bed:{line}"),
+                        "msg": f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}",
+                    })
+                    continue
+                k = self._windows(e - s)
+                if not k:
+                    continue
+                per = k
+                if regular and p.window is not None:
+                    per = max(1, p.item_bases // (p.stride or p.window))
+                for k0 in range(0, k, per):
+                    k1 = min(k, k0 + per)
+                    a, b = self._span((s, e), k0, k1)
+                    units.append({"kind": "part", "rec": i, "seg": (s, e), "k": (k0, k1), "region": region,
+                                  "line": line, "bases": b - a, "at": rec.offset + _byte_offset(a, geometry)})
+        if idx.truncated and not idx.truncated_in_record:
+            units.append({"kind": "error", "rid": record_id(source, "line", idx.truncated_line),
+                          "msg": idx.truncated, "at": idx.size})
+        groups: list[list[dict]] = []
+        current: list[dict] = []
+        bases = 0
+        for u in units:
+            b = u.get("bases", 0)
+            if current and bases and bases + b > p.item_bases:
+                groups.append(current)
+                current, bases = [], 0
+            current.append(u)
+            bases += b
+        if current:
+            groups.append(current)
+        st = os.stat(idx.open_path)
+        common = {"mode": "faidx", "open": idx.open_path, "fai": idx.fai, "gzi": idx.gzi, "label": label,
+                  "stat": (st.st_size, st.st_mtime_ns), "compression": idx.compression}
+        items = []
+        for g in groups:
+            recs = {u["rec"]: idx.records[u["rec"]].to_dict() for u in g if u["kind"] == "part"}
+            meta = dict(common, units=g, records=recs)
+            if len(groups) == 1:
+                items.append(InputItem(source, first_index, size, meta=meta))
+            else:
+                length = sum(u.get("bases", 0) for u in g)
+                items.append(InputItem(source, first_index + len(items), size, offset=g[0]["at"], length=length,
+                                       meta=meta))
+        return items
+
+    # -- read tasks -----------------------------------------------------------------
+
+    def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
+        m = item.meta
+        if "fatal" in m:
+            raise RecordError(m["fatal"])
+        if "errors" in m:
+            for rid, msg in m["errors"]:
+                yield ErrorRecord(item.source, rid, msg)
+            return
+        if m.get("mode") == "stream":
+            yield from self._read_stream(item)
+        else:
+            yield from self._read_indexed(item)
+
+    def _rid(self, source: str, name: str, start: int, bed_line: int) -> str:
+        if self.params.bed:
+            return record_id(source, name, start, f"bed:{bed_line}")
+        return record_id(source, name, start)
+
+    def _emit(self, rows: _Rows, source: str, rec: FastaLayout, seq: str, span_start: int,
+              seg: tuple[int, int], k0: int, k1: int, region: str, bed_line: int,
+              table: np.ndarray) -> Iterator[ErrorRecord]:
+        """Rows for windows k0..k1 of segment ``seg``; ``seq`` holds bases from ``span_start``."""
+        p = self.params
+        s, e = seg
+        if p.window:
+            starts = s + np.arange(k0, k1, dtype=np.int64) * (p.stride or p.window)
+            ends = np.minimum(starts + p.window, e)
+        else:
+            starts, ends = np.array([s], dtype=np.int64), np.array([e], dtype=np.int64)
+        # record_id(source, name, start[, "bed:LINE"]) built from its common prefix
+        prefix = record_id(source, rec.name)
+        suffix = f":bed:{bed_line}" if p.bed else ""
+        ids = [f"{prefix}:{x}{suffix}" for x in starts.tolist()]
+        keep = np.ones(len(starts), dtype=bool)
+        short = ends - span_start > len(seq)
+        for j in np.flatnonzero(short):
+            keep[j] = False
+            yield ErrorRecord(source, ids[j], f"{source}: record {rec.name!r} has fewer bases than its index says "
+                                              f"(wanted {starts[j]}-{ends[j]}); was the file changed during the run?")
+        raw = seq.encode("ascii") if seq.isascii() else seq.encode("ascii", "replace")
+        if raw.translate(None, bytes(np.flatnonzero(table).astype(np.uint8))):  # some byte is not allowed
+            bad = np.flatnonzero(~table[np.frombuffer(raw, dtype=np.uint8)])
+            lo = np.searchsorted(bad, starts - span_start)
+            hi = np.searchsorted(bad, ends - span_start)
+            for j in np.flatnonzero((hi > lo) & keep):
+                keep[j] = False
+                i = int(bad[lo[j]])
+                line, col = rec.locate(span_start + i)
+                n_more = int(hi[j] - lo[j] - 1)
+                more = f" (and {n_more} more in this window)" if n_more else ""
+                yield ErrorRecord(
+                    source, ids[j],
+                    f"{source}: record {rec.name!r}: illegal character {show_char(ord(seq[i]))} at line {line}, "
+                    f"column {col}{more}, in window {starts[j]}-{ends[j]}; allowed: {p.alphabet} (either case)",
+                )
+        if not keep.all():
+            ids = [x for x, k in zip(ids, keep.tolist()) if k]
+            starts, ends = starts[keep], ends[keep]
+        n = len(ids)
+        if not n:
+            return
+        a_list = (starts - span_start).tolist()
+        b_list = (ends - span_start).tolist()
+        if p.uppercase:
+            seqs = [seq[a:b].upper() for a, b in zip(a_list, b_list)]
+        else:
+            seqs = [seq[a:b] for a, b in zip(a_list, b_list)]
+        rows.extend(record_id=ids, name=[rec.name] * n, description=[rec.description] * n, offset=starts.tolist(),
+                    length=(ends - starts).tolist(), record_length=[rec.length] * n, sequence=seqs,
+                    region=[region] * n)
+
+    def _finish(self, rows: _Rows, source: str, label: str) -> dict:
+        out = rows.flush(self._INTS)
+        n = len(out["record_id"])
+        out["source"] = _objects([source] * n)
+        out["label"] = _objects([label] * n)
+        return out
+
+    def _read_indexed(self, item: InputItem):
+        m = item.meta
+        source = item.source
+        table = allowed_table(self.params.alphabet)
+        for path in (m["open"], m["fai"], m["gzi"]):
+            if path and not os.path.exists(path):
+                raise RecordError(
+                    f"{source}: the index file {path} made by the driver is not there; with several machines "
+                    "cache_dir must be a folder every worker sees (or keep index_beside = true)"
+                )
+        st = os.stat(m["open"])
+        if (st.st_size, st.st_mtime_ns) != tuple(m["stat"]):
+            raise RecordError(f"{source}: {m['open']} changed after the run was planned; run it again")
+        rows = _Rows(self._COLS)
+        fa = None
+        raw_records: dict[int, str] = {}
+        try:
+            for u in m["units"]:
+                if u["kind"] == "error":
+                    yield ErrorRecord(source, u["rid"], u["msg"])
+                    continue
+                rec = FastaLayout.from_dict(m["records"][u["rec"]])
+                k0, k1 = u["k"]
+                a, b = self._span(u["seg"], k0, k1)
+                if rec.regular:
+                    if fa is None:
+                        fa = _open_faidx(m)
+                    try:
+                        seq = fa.from_file(rec.name, a + 1, b)
+                    except UnicodeDecodeError:
+                        line0, line1 = rec.locate(a)[0], rec.locate(max(b - 1, a))[0]
+                        for k in range(k0, k1):
+                            ws = u["seg"][0] + k * (self.params.stride or self.params.window or 1)
+                            yield ErrorRecord(source, self._rid(source, rec.name, ws, u["line"]),
+                                              f"{source}: record {rec.name!r}: bytes that are not text between lines "
+                                              f"{line0} and {line1}; expected sequence letters")
+                        continue
+                else:
+                    if u["rec"] not in raw_records:
+                        raw_records[u["rec"]] = _read_irregular(m["open"], rec)
+                    seq = raw_records[u["rec"]][a:b]
+                yield from self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table)
+                if len(rows) >= MAX_BATCH_ROWS:
+                    yield self._finish(rows, source, m["label"])
+        finally:
+            if fa is not None:
+                fa.close()
+        if len(rows):
+            yield self._finish(rows, source, m["label"])
+
+    def _read_stream(self, item: InputItem):
+        m = item.meta
+        p = self.params
+        source = item.source
+        table = allowed_table(p.alphabet)
+        wanted = set(p.records) if p.records else None
+        bed = m.get("bed")
+        rows = _Rows(self._COLS)
+        with open_input(source, p.s3()) as raw:
+            stream, _ = open_text_stream(raw)
+            scanner = FastaScanner(stream, collect=True, where=source)
+            for rec, seq_bytes in scanner:
+                if wanted is not None and rec.name not in wanted and not scanner.truncated_in_record:
+                    continue
+                if rec.problem:
+                    yield ErrorRecord(source, record_id(source, rec.name, "line", rec.header_line),
+                                      f"{source}: {rec.problem}")
+                    continue
+                seq = seq_bytes.decode("latin-1")
+                for s, e, region, line in self._segments(rec, bed):
+                    if e > rec.length or s == e:
+                        why = "is empty" if s == e else f"ends past the end of the record ({rec.length} bases)"
+                        yield ErrorRecord(source, record_id(source, rec.name, s, f"bed:{line}"),
+                                          f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}")
+                        continue
+                    k = self._windows(e - s)
+                    if k:
+                        a, b = self._span((s, e), 0, k)
+                        yield from self._emit(rows, source, rec, seq[a:b], a, (s, e), 0, k, region, line, table)
+                if len(rows) >= MAX_BATCH_ROWS:
+                    yield self._finish(rows, source, m["label"])
+            if scanner.fatal:
+                raise RecordError(scanner.fatal)
+            if scanner.truncated and not scanner.truncated_in_record:
+                yield ErrorRecord(source, record_id(source, "line", scanner.truncated_line), scanner.truncated)
+        if len(rows):
+            yield self._finish(rows, source, m["label"])
+
+    @classmethod
+    def examples(cls, workdir) -> StageExamples:
+        good = workdir / "good.fa"
+        good.write_text(">chr1 first\nACGTACGTAC\nGTacgtNNAC\nGT\n>chr2\nTTTTGGGGCCCCAAAA\n")
+        packed = workdir / "good2.fa.gz"
+        packed.write_bytes(bgzf_compress(b">plasmid circular\nACGTTGCAACGTTGCA\nACG\n"))
+        bad = workdir / "bad.fa"
+        bad.write_text(">ok\nACGT\n>empty\n>digits\nAC1T\n>ok\nGGGG\n")
+        cache = str(workdir / "fasta-cache")
+        params = {"paths": [str(good), str(packed)], "window": 8, "stride": 4, "cache_dir": cache}
+        return StageExamples(params=params, good=params, bad={"paths": [str(bad)], "cache_dir": cache})
+
+
+def _plan_notes(cache: str, decompressed: list[str], streamed: list[str], irregular: list[str]) -> list[str]:
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    notes = []
+    if decompressed:
+        notes.append(f"{len(decompressed)} compressed file(s) decompressed once into {cache} for random access "
+                     f"(reused by later runs): {some(decompressed)}")
+    if streamed:
+        notes.append(f"{len(streamed)} file(s) streamed by one read task each, without an index: {some(streamed)}")
+    if irregular:
+        notes.append(f"{len(irregular)} record(s) with lines of different lengths read without the index, "
+                     f"each in one read task: {some(irregular)}")
+    return notes
+
+
+def _byte_offset(base: int, geometry: tuple[int, int] | None) -> int:
+    """Bytes from a record's first base to base ``base`` (line breaks counted when the lines are regular)."""
+    if not geometry or not geometry[0]:
+        return base
+    bases, width = geometry
+    return base + (base // bases) * (width - bases)
+
+
+def _open_faidx(meta: dict):
+    import pyfaidx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "index older than FASTA" after a touch: the driver checked it
+        return pyfaidx.Faidx(
+            meta["open"], indexname=meta["fai"], gzi_indexname=meta["gzi"], build_index=False, rebuild=False,
+            strict_bounds=True,
+        )
+
+
+def _read_irregular(path: str, rec: FastaLayout) -> str:
+    """A record whose lines differ in length: its bytes read straight from the (plain) file."""
+    with open(path, "rb") as f:
+        f.seek(rec.offset)
+        data = f.read(rec.end - rec.offset)
+    return data.translate(None, b"\r\n").decode("latin-1")
+
+
+# -- FASTQ ----------------------------------------------------------------------------
+
+
+class FastqParams(S3Params):
+    paths: list[LocalPath] = Field(description="FASTQ files (plain or gzip), directories, globs or s3:// URIs")
+    suffixes: list[str] | None = Field(
+        list(with_compression(FASTQ_SUFFIXES)), description="when expanding directories keep only files ending in one of these"
+    )
+    label: str | None = Field(None, description="text put in the label column of every read")
+    label_from: LabelFrom | None = Field(None, description="derive the label per file: 'file_stem' or 'parent_dir'")
+    alphabet: str = Field(FASTQ_ALPHABET, description="allowed sequence characters, either case; others are errors")
+    batch_rows: int = Field(50_000, ge=1, description="reads per batch handed to the pipeline")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.label is not None and self.label_from is not None:
+            raise ValueError("give label or label_from, not both")
+        return self
+
+
+class FastqReader(Reader):
+    """Reads with their qualities from FASTQ files (plain or gzip), one read task per file."""
+
+    name = "genomics.fastq"
+    Params = FastqParams
+    outputs = (
+        Column("source", "string", "path or URI of the FASTQ file"),
+        Column("record_id", "string", "stable id: record_id(source, read index)"),
+        Column("name", "string", "read name (first word of the header)"),
+        Column("description", "string", "rest of the header line"),
+        Column("offset", "int64", "0-based index of the read in the file"),
+        Column("length", "int64", "bases in the read"),
+        Column("sequence", "string", "the bases as in the file"),
+        Column("quality", "string", "the quality string as in the file (Phred+33 usually)"),
+        Column("label", "string", "label or label_from, empty when neither is set"),
+    )
+
+    _COLS = ("record_id", "name", "description", "offset", "length", "sequence", "quality")
+    _INTS = ("offset", "length")
+
+    def plan(self) -> list[InputItem]:
+        p = self.params
+        files = _expand(p.paths, p.suffixes, p.s3())
+        return [
+            InputItem(path, i, size, meta={"label": _label_for(path, p.label, p.label_from)})
+            for i, (path, size) in enumerate(files)
+        ]
+
+    def read(self, item: InputItem):
+        p = self.params
+        source = item.source
+        label = item.meta.get("label", "")
+        rows = _Rows(self._COLS)
+        with open_input(source, p.s3()) as raw:
+            stream, _ = open_text_stream(raw)
+            for rec in FastqParser(stream, alphabet=p.alphabet):
+                rid = record_id(source, rec.index)
+                if isinstance(rec, FastqProblem):
+                    yield ErrorRecord(source, rid, f"{source}: {rec.message}")
+                    continue
+                rows.add(record_id=rid, name=rec.name, description=rec.description, offset=rec.index,
+                         length=len(rec.sequence), sequence=rec.sequence, quality=rec.quality)
+                if len(rows) >= p.batch_rows:
+                    yield self._finish(rows, source, label)
+        if len(rows):
+            yield self._finish(rows, source, label)
+
+    def _finish(self, rows: _Rows, source: str, label: str) -> dict:
+        out = rows.flush(self._INTS)
+        n = len(out["record_id"])
+        out["source"] = _objects([source] * n)
+        out["label"] = _objects([label] * n)
+        return out
+
+    @classmethod
+    def examples(cls, workdir) -> StageExamples:
+        import gzip
+
+        good = workdir / "good.fq"
+        good.write_text("@r1 lane=1\nACGTN\n+\nIIII#\n@r2\nacgt\n+r2\n!!!!\n")
+        packed = workdir / "good2.fq.gz"
+        packed.write_bytes(gzip.compress(b"@r3\nGGCC\n+\nABCD\n"))
+        bad = workdir / "bad.fq"
+        bad.write_text("@r1\nACGT\n+\nIII\n@r2\nACGT\n+\nIIII\n")
+        return StageExamples(params={"paths": [str(good), str(packed)]}, good={"paths": [str(good), str(packed)]},
+                             bad={"paths": [str(bad)]})
+
+
+__all__ = ["FastaReader", "FastqReader", "load_bed"]

@@ -1,0 +1,125 @@
+"""The genomics stages through the plugin test kit and through a real run."""
+
+from __future__ import annotations
+
+import hpcprep
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hpcprep.spec import SpecError
+from hpcprep.testing import assert_plugin_ok
+
+pytest.importorskip("hpcprep_genomics")
+
+from hpcprep_genomics import kernels, plugin  # noqa: E402
+
+RECORDS = {
+    "chr1": "ACGTACGTTTGACCAnnnnACGTTAGCTAGGCATCGATCGGATCGATCGTAGCTAGCTAGCATGCATCGA",
+    "chr2": "ggccttaaGGCCTTAAACGTRYACGTACGTTTTTGGGGCCCCAAAA",
+    "chr3": "ATATATATGCGCGCGCATATNNNNNNNNNNATATGCGC",
+}
+
+
+def write_fasta(path, records, width=17):
+    with open(path, "w") as f:
+        for name, seq in records.items():
+            f.write(f">{name} test record\n")
+            for i in range(0, len(seq), width):
+                f.write(seq[i : i + width] + "\n")
+    return path
+
+
+def test_plugin_passes_the_kit(tmp_path):
+    assert_plugin_ok(plugin, tmp_path)
+
+
+def spec(tmp_path, fasta, encoders, window=20):
+    return {
+        "run": {"name": "genomics-stages", "output": str(tmp_path / "out")},
+        "reader": {"stage": "genomics.fasta", "paths": [str(fasta)], "window": window, "label": "toy"},
+        "encoders": encoders,
+        "sinks": [{"stage": "parquet", "path": str(tmp_path / "out" / "table")}],
+    }
+
+
+def test_encoders_in_a_run_match_the_kernels(tmp_path, ray_local):
+    fasta = write_fasta(tmp_path / "toy.fa", RECORDS)
+    encoders = [
+        {"stage": "genomics.onehot"},
+        {"stage": "genomics.twobit"},
+        {"stage": "genomics.kmer_counts", "k": 3, "canonical": True},
+        {"stage": "genomics.kmer_counts", "k": 11, "column": "sequence"},
+        {"stage": "genomics.kmer_spectrum", "k": 3},
+        {"stage": "genomics.tokenize", "k": 3, "stride": 2},
+        {"stage": "genomics.debruijn", "k": 4},
+        {"stage": "genomics.gnn_embed", "random_init_seed": 3, "k": 4},
+    ]
+    result = hpcprep.run(spec(tmp_path, fasta, encoders), progress=False)
+    table = pq.read_table(tmp_path / "out" / "table").sort_by([("name", "ascending"), ("offset", "ascending")])
+    rows = table.to_pylist()
+    expected_windows = sum(-(-len(s) // 20) for s in RECORDS.values())
+    # one window has no valid 3-mer (all N), so the spectrum stage refuses it
+    bad = [(n, o) for n, s in RECORDS.items() for o in range(0, len(s), 20)
+           if not kernels.kmer_spectrum(s[o : o + 20].encode(), 3).any()]
+    assert len(rows) == expected_windows - len(bad)
+    c = result.counts
+    assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (expected_windows, len(rows), len(bad), True)
+    for row in rows:
+        seq = RECORDS[row["name"]][row["offset"] : row["offset"] + row["length"]]
+        assert row["sequence"] == seq
+        b = seq.encode()
+        assert np.array_equal(np.array(row["onehot"], np.uint8).reshape(-1, 4), kernels.onehot(b))
+        packed, mask = kernels.pack_2bit(b)
+        assert row["twobit"] == packed.tobytes()
+        assert np.array_equal(np.unpackbits(np.frombuffer(row["n_mask"], np.uint8))[: len(b)].astype(bool), mask)
+        codes, counts = kernels.kmer_counts_sparse(b, 11)
+        assert row["kmer_codes"] == codes.tolist()
+        assert np.array_equal(np.array(row["spectrum"], np.float32), kernels.kmer_spectrum(b, 3))
+        assert row["input_ids"] == kernels.tokenize(b, scheme="kmer", k=3, stride=2).tolist()
+        nodes, src, dst, ecounts = kernels.debruijn_graph(b, 4)
+        assert row["node_codes"] == nodes.tolist() and row["edge_src"] == src.tolist()
+        assert row["n_edges"] == len(src) and sum(row["edge_counts"]) == int(ecounts.sum())
+        assert len(row["embedding"]) == 64
+        assert abs(np.linalg.norm(row["embedding"]) - 1) < 1e-5
+    # The later kmer_counts (k=11, sparse) replaced the dense k=3 counts of the same name:
+    # the canonical dense counts of the first stage are gone, the sparse ones are there.
+    assert table.schema.field("kmer_counts").type.value_type.bit_width == 32
+    assert result.manifest["notes"] == [
+        "encoders[7] (genomics.gnn_embed): embeddings from untrained random weights (random_init_seed=3)"
+    ]
+
+
+def test_reverse_complement_augment_fans_out(tmp_path, ray_local):
+    fasta = write_fasta(tmp_path / "toy.fa", RECORDS)
+    encoders = [{"stage": "genomics.reverse_complement", "mode": "augment"}]
+    result = hpcprep.run(spec(tmp_path, fasta, encoders, window=1000), progress=False)
+    rows = pq.read_table(tmp_path / "out" / "table").to_pylist()
+    assert len(rows) == 2 * len(RECORDS)
+    by_id = {r["record_id"]: r for r in rows}
+    assert len(by_id) == len(rows), "augmented records get their own ids"
+    for r in rows:
+        if r["strand"] == "-":
+            fwd = by_id[r["record_id"].removesuffix("-rc")]
+            assert r["sequence"] == kernels.reverse_complement(fwd["sequence"].encode()).decode()
+    stages = {s["where"]: s for s in result.manifest["stages"]}
+    assert stages["encoders[0]"]["rows_in"] == 3 and stages["encoders[0]"]["rows_out"] == 6
+    assert result.counts["balanced"]
+
+
+def test_gnn_embed_needs_weights_or_a_seed(tmp_path):
+    fasta = write_fasta(tmp_path / "toy.fa", RECORDS)
+    with pytest.raises(SpecError) as err:
+        hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.gnn_embed"}]), progress=False)
+    assert "genomics.gnn_embed" in str(err.value) and "random_init_seed" in str(err.value)
+    with pytest.raises(SpecError) as err:
+        hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.gnn_embed", "weights": str(tmp_path / "nope.npz")}]),
+                    progress=False)
+    assert "nope.npz" in str(err.value)
+
+
+def test_kmer_counts_rejects_dense_k_too_large(tmp_path):
+    fasta = write_fasta(tmp_path / "toy.fa", RECORDS)
+    with pytest.raises(SpecError) as err:
+        hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.kmer_counts", "k": 14, "format": "dense"}]),
+                    progress=False)
+    assert "encoders[0] (genomics.kmer_counts)" in str(err.value) and "k <= 13" in str(err.value)
