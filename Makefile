@@ -10,9 +10,9 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # Debian packages the tests and the demo use (real data and reference tools).
-# genomics: jellyfish and kmc (k-mer counters to compare against), genomes from
+# genomics: jellyfish and kmc (k-mer counters to compare against), seqkit (benchmark peer), genomes from
 # kmer-examples (M. tuberculosis, M. leprae) and bowtie2-examples (lambda phage).
-APT_PACKAGES := jellyfish kmc kmer-examples bowtie2-examples
+APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site

@@ -198,6 +198,122 @@ def test_pyg_matches_a_numpy_forward_pass():
     )
 
 
+def shuffled_edges(graph, seed: int):
+    """The same graph with its edges listed in another order."""
+    nodes, src, dst, counts = graph
+    order = np.random.default_rng(seed).permutation(len(src))
+    return nodes, src[order], dst[order], counts[order]
+
+
+#: A node without edges (code 5, index 2) aggregates to zero; a zero-count edge weighs zero.
+ISOLATED = (np.array([0, 3, 5], np.uint64), np.array([0, 1], np.int32), np.array([1, 1], np.int32),
+            np.array([3, 0], np.uint32))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [GnnConfig(), GnnConfig(k=9, hidden_dim=16, embed_dim=8), GnnConfig(k=4, layers=0, hidden_dim=8, embed_dim=4),
+     GnnConfig(k=5, layers=3, hidden_dim=16, embed_dim=8)],
+    ids=["default", "k9-no-code-table", "no-layers", "three-layers"],
+)
+def test_inference_path_matches_training_path_and_numpy(config):
+    # PygEmbedder (per-code tables up to k-1 = 7, W_nbr before the mean, normalised CSR) against
+    # GraphEncoder.forward (the training path) and the NumPy forward pass.
+    from hpcprep_genomics.gnn.model_pyg import PygEmbedder, to_batch
+
+    arrays = gnn.random_weights(config, seed=13)
+    seqs = random_fragments(6, seed=14, hi=300)
+    graphs = [build_graph(s, config.k) for s in seqs] + [shuffled_edges(build_graph(seqs[0], config.k), 1)]
+    if config.k == 4:
+        graphs.append(ISOLATED)
+    embedder = PygEmbedder(config, arrays)
+    assert (embedder.tables is None) == (config.node_k > 7)
+    fast = embedder.embed(graphs)
+    with torch.no_grad():
+        slow = embedder.module(to_batch(graphs, config.node_k)).numpy()
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+    np.testing.assert_allclose(fast, np.stack([np_embed(g, config, arrays) for g in graphs]), atol=1e-5)
+    np.testing.assert_allclose(fast[0], fast[len(seqs)], atol=1e-6)  # edge order does not matter
+
+
+def test_pass_splitting_and_weight_cache(monkeypatch):
+    from hpcprep_genomics.gnn import model_pyg
+
+    config = GnnConfig()
+    arrays = gnn.random_weights(config, 15)
+    graphs = [build_graph(s, 5) for s in random_fragments(30, seed=16)]
+    whole = gnn.embed_graphs(graphs, config, arrays)
+    monkeypatch.setattr(model_pyg, "PASS_NODES", 100)  # smaller than most graphs: one graph per pass
+    np.testing.assert_allclose(gnn.embed_graphs(graphs, config, arrays), whole, atol=1e-6)
+    assert model_pyg.pass_bounds(np.array([0, 5, 5, 300, 310, 320]), 100) == [(0, 2), (2, 3), (3, 5)]
+    # Embedders are cached by the weights' values, not by the dict: changing a weight changes the result.
+    arrays["readout.bias"] += 0.5
+    changed = gnn.embed_graphs(graphs, config, arrays)
+    assert not np.allclose(changed, whole, atol=1e-3)
+    fresh = gnn.backend_embedder("pyg", config, {k: v.copy() for k, v in arrays.items()}).embed(graphs)
+    np.testing.assert_allclose(changed, fresh, atol=1e-6)
+
+
+def test_pack_graphs_checks_and_layout():
+    graphs = [build_graph("ACGTACGGATTACAGGA", 4), EMPTY, ISOLATED]
+    packed = gnn.pack_graphs(graphs)
+    assert packed.node_ptr.tolist() == [0, 12, 12, 15] and packed.edge_ptr.tolist() == [0, 14, 14, 16]
+    assert packed.src.dtype == packed.dst.dtype == np.int64 and packed.node_codes.dtype == np.uint64
+    assert packed.src[-2:].tolist() == [12, 13] and packed.dst[-2:].tolist() == [13, 13]
+    np.testing.assert_allclose(packed.weights[-2:], [np.log1p(3), 0.0], rtol=1e-7)
+    # Lists and 2-D arrays are flattened as check_graph does.
+    as_lists = [tuple(np.asarray(a).tolist() for a in g) for g in graphs]
+    as_lists[0] = (np.asarray(graphs[0][0])[None, :],) + tuple(graphs[0][1:])
+    again = gnn.pack_graphs(as_lists)
+    for name in ("node_codes", "src", "dst", "weights", "node_ptr", "edge_ptr"):
+        assert np.array_equal(getattr(again, name), getattr(packed, name)), name
+    # The row-normalised adjacency: each row with edges sums to 1, the isolated node's row is empty.
+    row_ptr, col, value = packed.mean_adjacency()
+    sums = np.add.reduceat(value, row_ptr[:-1][np.diff(row_ptr) > 0])
+    np.testing.assert_allclose(sums[:-1], 1.0, rtol=1e-6)
+    assert np.diff(row_ptr)[14] == 0 and row_ptr[-1] == 2 * 16
+    # Undirected edges grouped per graph (what DGL's batch_num_edges needs).
+    u, v, w = packed.undirected()
+    assert sorted(zip(u[:28].tolist(), v[:28].tolist())) == sorted(
+        list(zip(packed.src[:14].tolist(), packed.dst[:14].tolist()))
+        + list(zip(packed.dst[:14].tolist(), packed.src[:14].tolist()))
+    )
+    assert u[28:].tolist() == [12, 13, 13, 13] and v[28:].tolist() == [13, 13, 12, 13]
+    assert gnn.pack_graphs([]).n_graphs == 0
+    sub = packed.slice(2, 3)
+    assert sub.src.tolist() == [0, 1] and sub.node_ptr.tolist() == [0, 3]
+
+    bad_edge = (ISOLATED[0], np.array([0, 3]), ISOLATED[2], ISOLATED[3])
+    with pytest.raises(ValueError, match="graph 3: an edge points outside the 3 nodes"):
+        gnn.pack_graphs([graphs[0], EMPTY, ISOLATED, bad_edge])
+    negative = (ISOLATED[0], np.array([0, -1]), ISOLATED[2], ISOLATED[3])
+    with pytest.raises(ValueError, match="graph 11: an edge points outside"):
+        gnn.pack_graphs([negative], first_index=11)
+    with pytest.raises(ValueError, match="graph 1: src, dst and edge_counts differ in length"):
+        gnn.pack_graphs([ISOLATED, (ISOLATED[0], ISOLATED[1], ISOLATED[2], ISOLATED[3][:1])])
+    with pytest.raises(ValueError, match="graph 0: a graph is"):
+        gnn.pack_graphs([ISOLATED[:3]])
+    with pytest.raises(ValueError, match="built with k > 3"):
+        gnn.embed_graphs([build_graph("ACGTACGTAA", 5)], GnnConfig(k=3), gnn.random_weights(GnnConfig(k=3), 0))
+
+
+def test_cli_times_a_backend(tmp_path):
+    config = GnnConfig()
+    gnn.save_weights(tmp_path / "w.npz", config, gnn.random_weights(config, 17))
+    graphs = [build_graph(s, 5) for s in random_fragments(5, seed=18)]
+    gnn.save_graphs(tmp_path / "g.npz", graphs)
+    env = {**os.environ, "PYTHONPATH": str(PLUGIN_DIR)}
+    cmd = [sys.executable, "-m", "hpcprep_genomics.gnn.cli_dgl", "--weights", str(tmp_path / "w.npz"), "--graphs",
+           str(tmp_path / "g.npz"), "--out", str(tmp_path / "e.npy"), "--backend", "pyg", "--threads", "1", "--time", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["graphs"] == 5 and len(report["times_s"]) == 2 and report["threads"] == 1
+    assert report["best_s"] == min(report["times_s"]) > 0 and "torch_geometric" in report["versions"]
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), gnn.embed_graphs(graphs, config, gnn.load_weights(
+        tmp_path / "w.npz")[1]), atol=1e-6)
+
+
 def test_batching_does_not_change_embeddings():
     config = GnnConfig()
     arrays = gnn.random_weights(config, 5)
@@ -256,13 +372,18 @@ def test_pyg_and_dgl_agree(tmp_path):
     config = GnnConfig(k=5, hidden_dim=64, embed_dim=64, layers=2)
     weights = tmp_path / "w.npz"
     gnn.save_weights(weights, config, gnn.random_weights(config, seed=21))
-    graphs = [build_graph(s, 5) for s in random_fragments(50, seed=6)] + [EMPTY]
+    graphs = [build_graph(s, 5) for s in random_fragments(50, seed=6)]
+    # Edges in another order, a node without edges and a zero count, an empty graph in the middle of a batch.
+    graphs += [shuffled_edges(graphs[0], 2), shuffled_edges(graphs[1], 3), (ISOLATED[0] + 60,) + ISOLATED[1:]]
+    graphs.insert(20, EMPTY)
+    graphs.append(EMPTY)
     config2, arrays = gnn.load_weights(weights)
     pyg = gnn.embed_graphs(graphs, config2, arrays, backend="pyg", batch_graphs=16)
     dgl = dgl_embed(tmp_path, weights, graphs)
-    assert dgl.shape == pyg.shape == (51, 64)
+    assert dgl.shape == pyg.shape == (55, 64)
     np.testing.assert_allclose(dgl, pyg, atol=1e-5, rtol=0)
-    assert not dgl[-1].any()
+    assert not dgl[20].any() and not dgl[-1].any()
+    np.testing.assert_allclose(np.stack([np_embed(g, config, arrays) for g in graphs[-4:-1]]), pyg[-4:-1], atol=1e-5)
 
 
 # -- train-gnn --------------------------------------------------------------------------

@@ -121,3 +121,18 @@ def test_conventions_match_jellyfish(tmp_path):
             got_codes, got_counts = K.kmer_counts_sparse(seq, k, canonical=canonical)
             np.testing.assert_array_equal(got_codes, codes)
             np.testing.assert_array_equal(got_counts, counts)
+
+
+@pytest.mark.parametrize("canonical", [False, True])
+def test_k12_dense_large_table_path_agrees_with_sparse(mtb, canonical):
+    """k = 12 on a whole genome takes the dense kernel's large-table path (prefetching,
+    uint8 counters widened at the end, canonical folding); the sparse kernel, a sort of
+    the codes, is an independent count of the same k-mers."""
+    _, seq = mtb
+    dense = K.kmer_counts(seq, 12, canonical=canonical)
+    codes, counts = K.kmer_counts_sparse(seq, 12, canonical=canonical)
+    assert dense.sum() == counts.sum() > 4_000_000
+    assert dense.max() > 255, "counts past the uint8 counters' range are widened correctly"
+    expected = np.zeros(4**12, dtype=np.int64)
+    expected[codes.astype(np.int64)] = counts
+    np.testing.assert_array_equal(dense, expected)

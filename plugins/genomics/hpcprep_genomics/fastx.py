@@ -1,8 +1,9 @@
 """FASTA/FASTQ parsing helpers, usable without Ray.
 
 - ``compression_of`` tells plain text, plain gzip and BGZF (bgzip) apart by their first bytes.
-- ``FastaScanner`` reads a FASTA byte stream line by line and reports each record's layout
-  (name, header line, byte range, line geometry) and, on request, its sequence. The
+- ``FastaScanner`` reads a FASTA byte stream line by line (a plain one in large blocks, with
+  runs of equal lines counted at once) and reports each record's layout (name, header
+  line, byte range, line geometry) and, on request, its sequence. The
   driver uses the layout to write a samtools-style ``.fai``; the streaming reader uses
   the sequences. Problems that concern one record (empty, duplicate name, header without
   a name, compressed data ending inside it) are attached to that record; problems that
@@ -208,6 +209,10 @@ class FastaLayout:
         return cls(**d)
 
 
+#: Bytes read at a time by ``FastaScanner`` from a plain stream.
+_SCAN_BLOCK = 1 << 20
+
+
 class FastaScanner:
     """Iterate the records of a FASTA byte stream (already decompressed).
 
@@ -233,9 +238,68 @@ class FastaScanner:
     def _at(self, text: str) -> str:
         return f"{self.where}: {text}" if self.where else text
 
+    def _line_groups(self) -> Iterator[tuple[bytes, int, object]]:
+        """``(line, more, more_bytes)``: a line, then ``more`` lines right after it that look
+        like it (same length and terminator, neither a header nor blank) and their bytes
+        (a memoryview of the block).
+
+        A plain binary stream is read in large blocks and split with NumPy, so the lines of
+        a well-formed record cost nothing each; any other stream (compressed, a generator)
+        is iterated line by line, ``more`` always 0, so that a stream that breaks keeps
+        every line before the break.
+        """
+        stream = self.stream
+        if not isinstance(stream, (io.BufferedIOBase, io.RawIOBase)) or isinstance(stream, gzip.GzipFile):
+            for raw in stream:
+                yield raw, 0, None
+            return
+        pending: list[bytes] = []  # a line that goes on into the next block
+        while True:
+            data = stream.read(_SCAN_BLOCK)
+            if not data:
+                if pending:
+                    yield b"".join(pending), 0, None  # the last line, without a newline
+                return
+            start = 0
+            if pending:
+                j = data.find(b"\n")
+                if j < 0:
+                    pending.append(data)
+                    continue
+                pending.append(data[: j + 1])
+                yield b"".join(pending), 0, None
+                pending = []
+                start = j + 1
+            arr = np.frombuffer(data, dtype=np.uint8)
+            nl = np.flatnonzero(arr[start:] == 10)
+            if not nl.size:
+                if start < len(data):
+                    pending.append(data[start:])
+                continue
+            ends = nl + (start + 1)
+            starts = np.empty_like(ends)
+            starts[0] = start
+            starts[1:] = ends[:-1]
+            n = ends - starts
+            cr = (n >= 2) & (arr[np.maximum(ends - 2, 0)] == 13)
+            c = n - 1 - cr
+            seq_like = (c > 0) & (arr[starts] != 62)
+            same = np.zeros(n.size, dtype=bool)
+            same[1:] = seq_like[1:] & seq_like[:-1] & (n[1:] == n[:-1]) & (cr[1:] == cr[:-1])
+            heads = np.flatnonzero(~same)
+            last = np.append(heads[1:], n.size) - 1
+            view = memoryview(data)
+            for s, e, more, stop in zip(
+                starts[heads].tolist(), ends[heads].tolist(), (last - heads).tolist(), ends[last].tolist()
+            ):
+                yield data[s:e], more, (view[e:stop] if more else None)
+            tail = int(ends[-1])
+            if tail < len(data):
+                pending.append(data[tail:])
+
     def __iter__(self) -> Iterator:
         rec: FastaLayout | None = None
-        parts: list[bytes] = []
+        parts: list = []
         seen: dict[str, int] = {}
         records = 0
         pos = 0
@@ -243,27 +307,35 @@ class FastaScanner:
         bases = 0
         runs: list = []
         blank_at: int | None = None
-        it = iter(self.stream)
+        it = self._line_groups()
+        pushed: list[bytes] = []  # lines of a group met before the first record, taken one by one
         while True:
-            try:
-                raw = next(it)
-            except StopIteration:
-                break
-            except DECOMPRESS_ERRORS as exc:
-                self.truncated = self._at(
-                    f"the compressed data ends early or is damaged after line {lineno} "
-                    f"(byte {pos} of the decompressed text): {exc}"
-                )
-                self.truncated_line = lineno
-                if rec is not None:
-                    rec.problem = rec.problem or (
-                        f"record {rec.name!r} (line {rec.header_line}) is cut off: {self.truncated}"
+            if pushed:
+                raw, more, more_bytes = pushed.pop(), 0, None
+            else:
+                try:
+                    raw, more, more_bytes = next(it)
+                except StopIteration:
+                    break
+                except DECOMPRESS_ERRORS as exc:
+                    self.truncated = self._at(
+                        f"the compressed data ends early or is damaged after line {lineno} "
+                        f"(byte {pos} of the decompressed text): {exc}"
                     )
-                    rec.end, rec.length, rec.runs = pos, bases, runs
-                    self.truncated_in_record = True
-                    yield (rec, b"") if self.collect else rec
-                    rec = None
-                break
+                    self.truncated_line = lineno
+                    if rec is not None:
+                        rec.problem = rec.problem or (
+                            f"record {rec.name!r} (line {rec.header_line}) is cut off: {self.truncated}"
+                        )
+                        rec.end, rec.length, rec.runs = pos, bases, runs
+                        self.truncated_in_record = True
+                        yield (rec, b"") if self.collect else rec
+                        rec = None
+                    break
+                if more and rec is None:  # before the first record every line is looked at
+                    n = len(raw)
+                    pushed = [bytes(more_bytes[i * n : (i + 1) * n]) for i in range(more - 1, -1, -1)]
+                    more = 0
             lineno += 1
             n = len(raw)
             if n and raw[0] == 62:  # '>'
@@ -312,6 +384,13 @@ class FastaScanner:
                 runs.append([lineno, bases, c, n, 1])
             bases += c
             pos += n
+            if more:  # lines shaped like this one: one run, counted at once
+                if self.collect:
+                    parts.append(more_bytes)
+                runs[-1][4] += more
+                bases += c * more
+                pos += n * more
+                lineno += more
         if rec is not None:
             rec.end, rec.length, rec.runs = pos, bases, runs
             if self.truncated is None:

@@ -45,6 +45,8 @@ log = logging.getLogger("hpcprep.genomics")
 
 #: Rows per batch a read task hands on at most.
 MAX_BATCH_ROWS = 65536
+#: Bases fetched from the file at a time when reading windows.
+FETCH_BASES = 1 << 20
 
 LabelFrom = Literal["file_stem", "parent_dir"]
 
@@ -87,6 +89,10 @@ class _Rows:
     def extend(self, **columns) -> None:
         for k, v in columns.items():
             self.cols[k].extend(v)
+
+    def truncate(self, n: int) -> None:
+        for v in self.cols.values():
+            del v[n:]
 
     def flush(self, ints: tuple[str, ...]) -> dict[str, np.ndarray]:
         out = {}
@@ -366,8 +372,9 @@ class FastaReader(Reader):
 
     def _emit(self, rows: _Rows, source: str, rec: FastaLayout, seq: str, span_start: int,
               seg: tuple[int, int], k0: int, k1: int, region: str, bed_line: int,
-              table: np.ndarray) -> Iterator[ErrorRecord]:
-        """Rows for windows k0..k1 of segment ``seg``; ``seq`` holds bases from ``span_start``."""
+              table: np.ndarray, raw: bytes | None = None) -> Iterator[ErrorRecord]:
+        """Rows for windows k0..k1 of segment ``seg``; ``seq`` holds bases from ``span_start``
+        (``raw``, when given, is ``seq`` as ASCII bytes)."""
         p = self.params
         s, e = seg
         if p.window:
@@ -385,8 +392,9 @@ class FastaReader(Reader):
             keep[j] = False
             yield ErrorRecord(source, ids[j], f"{source}: record {rec.name!r} has fewer bases than its index says "
                                               f"(wanted {starts[j]}-{ends[j]}); was the file changed during the run?")
-        raw = seq.encode("ascii") if seq.isascii() else seq.encode("ascii", "replace")
-        if raw.translate(None, bytes(np.flatnonzero(table).astype(np.uint8))):  # some byte is not allowed
+        if raw is None:
+            raw = seq.encode("ascii") if seq.isascii() else seq.encode("ascii", "replace")
+        if raw.translate(None, _allowed_bytes(table)):  # some byte is not allowed
             bad = np.flatnonzero(~table[np.frombuffer(raw, dtype=np.uint8)])
             lo = np.searchsorted(bad, starts - span_start)
             hi = np.searchsorted(bad, ends - span_start)
@@ -424,6 +432,30 @@ class FastaReader(Reader):
         out["label"] = _objects([label] * n)
         return out
 
+    def _read_windows(self, fa, rows: _Rows, source: str, rec: FastaLayout, u: dict) -> list[ErrorRecord] | None:
+        """The windows of unit ``u`` of a plain file, read a few at a time straight from the
+        bytes (see ``_fetch_ascii``): small buffers that the allocator reuses, instead of fresh
+        memory (page faults) as large as the unit. Returns the error records, or None (and
+        leaves ``rows`` as it was) when some byte is not ASCII: pyfaidx then reads the unit."""
+        p = self.params
+        k0, k1 = u["k"]
+        step = max(1, FETCH_BASES // (p.stride or p.window or FETCH_BASES))
+        table = allowed_table(p.alphabet)
+        n0 = len(rows)
+        errors: list[ErrorRecord] = []
+        for j0 in range(k0, k1, step):
+            j1 = min(k1, j0 + step)
+            a, b = self._span(u["seg"], j0, j1)
+            if j1 < k1:  # up to the next piece: every byte of the unit is read (and checked), gaps too
+                b = max(b, self._span(u["seg"], j1, j1 + 1)[0])
+            raw = _fetch_ascii(fa, rec.name, a, b)
+            if raw is None:
+                rows.truncate(n0)
+                return None
+            errors.extend(self._emit(rows, source, rec, raw.decode("ascii"), a, u["seg"], j0, j1, u["region"],
+                                     u["line"], table, raw))
+        return errors
+
     def _read_indexed(self, item: InputItem):
         m = item.meta
         source = item.source
@@ -447,25 +479,31 @@ class FastaReader(Reader):
                     continue
                 rec = FastaLayout.from_dict(m["records"][u["rec"]])
                 k0, k1 = u["k"]
-                a, b = self._span(u["seg"], k0, k1)
                 if rec.regular:
                     if fa is None:
                         fa = _open_faidx(m)
-                    try:
-                        seq = fa.from_file(rec.name, a + 1, b)
-                    except UnicodeDecodeError:
-                        line0, line1 = rec.locate(a)[0], rec.locate(max(b - 1, a))[0]
-                        for k in range(k0, k1):
-                            ws = u["seg"][0] + k * (self.params.stride or self.params.window or 1)
-                            yield ErrorRecord(source, self._rid(source, rec.name, ws, u["line"]),
-                                              f"{source}: record {rec.name!r}: bytes that are not text between lines "
-                                              f"{line0} and {line1}; expected sequence letters")
-                        continue
+                    plain = getattr(fa, "_bgzf", True) is False
+                    errors = self._read_windows(fa, rows, source, rec, u) if plain else None
+                    if errors is None:  # not plain ASCII text: the whole span through pyfaidx
+                        a, b = self._span(u["seg"], k0, k1)
+                        try:
+                            seq = fa.from_file(rec.name, a + 1, b)
+                        except UnicodeDecodeError:
+                            line0, line1 = rec.locate(a)[0], rec.locate(max(b - 1, a))[0]
+                            for k in range(k0, k1):
+                                ws = u["seg"][0] + k * (self.params.stride or self.params.window or 1)
+                                yield ErrorRecord(source, self._rid(source, rec.name, ws, u["line"]),
+                                                  f"{source}: record {rec.name!r}: bytes that are not text between "
+                                                  f"lines {line0} and {line1}; expected sequence letters")
+                            continue
+                        errors = self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table)
+                    yield from errors
                 else:
+                    a, b = self._span(u["seg"], k0, k1)
                     if u["rec"] not in raw_records:
                         raw_records[u["rec"]] = _read_irregular(m["open"], rec)
                     seq = raw_records[u["rec"]][a:b]
-                yield from self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table)
+                    yield from self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table)
                 if len(rows) >= MAX_BATCH_ROWS:
                     yield self._finish(rows, source, m["label"])
         finally:
@@ -547,6 +585,40 @@ def _byte_offset(base: int, geometry: tuple[int, int] | None) -> int:
         return base
     bases, width = geometry
     return base + (base // bases) * (width - bases)
+
+
+def _allowed_bytes(table: np.ndarray) -> bytes:
+    return bytes(np.flatnonzero(table).astype(np.uint8))
+
+
+def _fetch_ascii(fa, name: str, a: int, b: int) -> bytes | None:
+    """Bases ``a..b`` (0-based, end excluded) of record ``name`` of a plain FASTA file, as
+    bytes, through the open pyfaidx ``Faidx``; None unless they are all ASCII.
+
+    This reads the bytes at the offsets pyfaidx computes from its index, through its file
+    handle, and drops the line breaks from the bytes: for ASCII text that is what
+    ``Faidx.from_file`` returns, without decoding the line breaks into a string and
+    replacing them there (two passes over the data that cost more than the read).
+    """
+    i = fa.index.get(name)
+    if i is None or not 0 <= a <= b <= i.rlen:
+        return None
+    if i.lenc:
+        newlines_before = (a - 1) // i.lenc if a > 0 else 0
+        newlines_inside = b // i.lenc - newlines_before
+    else:
+        newlines_before = newlines_inside = 0
+    newline_blen = i.lenb - i.lenc
+    seq_blen = newlines_inside * newline_blen + b - a
+    if seq_blen <= 0:
+        return b""
+    with fa.lock:
+        fa.file.seek(i.offset + newlines_before * newline_blen + a)
+        data = fa.file.read(seq_blen)
+    if not data.isascii():
+        return None
+    raw = data.replace(b"\n", b"")
+    return raw.replace(b"\r", b"") if b"\r" in raw else raw
 
 
 def _open_faidx(meta: dict):

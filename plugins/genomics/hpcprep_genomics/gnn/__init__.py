@@ -29,7 +29,11 @@ Backends
     (``plugins/genomics/dgl-env/README.md``), where ``python -m hpcprep_genomics.gnn.cli_dgl``
     embeds a graph bundle, and where ``hpcprep run`` can use ``backend = "dgl"`` once hpcprep and
     this plugin are installed into it. Both backends build their modules from the same arrays and
-    agree within 1e-5.
+    agree within 1e-5. ``embed_graphs`` checks and stacks a whole batch at once (:func:`pack_graphs`,
+    NumPy); the PyG embedder evaluates the same formula in a cheaper order (per-(k-1)-mer tables for
+    the input and first layer, ``W_nbr`` before the mean, a row-normalised CSR adjacency: see
+    :mod:`.model_pyg`), while DGL follows the formula step by step. Embedders are cached per
+    backend, config and weight values (:func:`cached_embedder`).
 
 Weights (:mod:`.weights`)
     ``.npz`` with a JSON ``__config__`` and float32 arrays named ``input.*``, ``layers.<i>.self.*``,
@@ -42,9 +46,11 @@ This package imports only NumPy eagerly: the DGL environment imports it too.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-from .features import N_FEATURES, check_graph, edge_weights, node_features
+from .features import N_FEATURES, PackedGraphs, edge_weights, node_features, pack_graphs
 from .weights import (
     DEFAULT_CONFIG,
     GnnConfig,
@@ -74,7 +80,8 @@ _PYG_HELP = (
 
 
 def backend_embedder(backend: str, config: GnnConfig, arrays: dict):
-    """An object with ``embed(graphs) -> (n, embed_dim)`` for checked, non-empty graphs."""
+    """An object with ``embed(graphs) -> (n, embed_dim)`` for checked, non-empty graphs (and
+    ``embed_packed(PackedGraphs)``); a new one each call (see :func:`cached_embedder`)."""
     if backend == "pyg":
         try:
             from .model_pyg import PygEmbedder
@@ -90,26 +97,68 @@ def backend_embedder(backend: str, config: GnnConfig, arrays: dict):
     raise ValueError(f"unknown GNN backend {backend!r}; choose one of {list(BACKENDS)}")
 
 
+#: Embedders by (backend, config, digest of the weights): building one loads the module and, for
+#: PyG, per-code tables, which would otherwise be repeated for every ``embed_graphs`` call (batch).
+_EMBEDDERS: dict[tuple, object] = {}
+_EMBEDDERS_MAX = 4
+
+
+def _weights_digest(arrays: dict) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name], dtype=np.float32)
+        h.update(f"{name}{a.shape}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+def cached_embedder(backend: str, config: GnnConfig, arrays: dict):
+    """:func:`backend_embedder`, kept for reuse while ``backend``, ``config`` and the weights' values are the same."""
+    key = (backend, config, _weights_digest(arrays))
+    embedder = _EMBEDDERS.pop(key, None)
+    if embedder is None:
+        embedder = backend_embedder(backend, config, arrays)
+    _EMBEDDERS[key] = embedder  # most recently used last
+    while len(_EMBEDDERS) > _EMBEDDERS_MAX:
+        del _EMBEDDERS[next(iter(_EMBEDDERS))]
+    return embedder
+
+
 def embed_graphs(graphs, config: GnnConfig, arrays: dict, backend: str = "pyg", batch_graphs: int = 256) -> np.ndarray:
     """Embed de Bruijn graphs: float32 ``(len(graphs), config.embed_dim)``, rows L2-normalised.
 
-    ``graphs``: ``(node_codes, src, dst, edge_counts)`` tuples built with ``k = config.k``;
-    ``arrays`` from :func:`load_weights` or :func:`random_weights`; ``batch_graphs`` graphs go
-    through the model at once (batching does not change the result). Empty graphs give zeros.
+    ``graphs``: ``(node_codes, src, dst, edge_counts)`` tuples built with ``k = config.k``, or a
+    :class:`PackedGraphs`; ``arrays`` from :func:`load_weights` or :func:`random_weights`;
+    ``batch_graphs`` graphs go to the backend at once (batching does not change the result; the
+    PyG backend further splits a batch into cache-sized passes). Empty graphs give zeros.
     """
     if batch_graphs < 1:
         raise ValueError(f"batch_graphs={batch_graphs}: must be >= 1")
-    checked = [check_graph(g, i) for i, g in enumerate(graphs)]
-    out = np.zeros((len(checked), config.embed_dim), dtype=np.float32)
-    keep = [i for i, g in enumerate(checked) if g[0].size > 0]
-    if not keep:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown GNN backend {backend!r}; choose one of {list(BACKENDS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown GNN backend {backend!r}; choose one of {list(BACKENDS)}")
+    packed = graphs if isinstance(graphs, PackedGraphs) else pack_graphs(graphs)
+    out = np.zeros((packed.n_graphs, config.embed_dim), dtype=np.float32)
+    empty = packed.node_counts() == 0
+    if empty.all():
         return out
-    embedder = backend_embedder(backend, config, arrays)
-    for start in range(0, len(keep), batch_graphs):
-        rows = keep[start : start + batch_graphs]
-        out[rows] = embedder.embed([checked[i] for i in rows])
+    if empty.any():
+        # Graphs without nodes have no edges either: dropping them is a cut of node_ptr / edge_ptr.
+        keep = np.flatnonzero(~empty)
+        idx = np.append(keep, packed.n_graphs)
+        packed = PackedGraphs(
+            packed.node_codes, packed.src, packed.dst, packed.weights, packed.node_ptr[idx], packed.edge_ptr[idx]
+        )
+    else:
+        keep = None
+    embedder = cached_embedder(backend, config, arrays)
+    emb = np.empty((packed.n_graphs, config.embed_dim), dtype=np.float32)
+    for start in range(0, packed.n_graphs, batch_graphs):
+        stop = min(start + batch_graphs, packed.n_graphs)
+        part = packed if (start, stop) == (0, packed.n_graphs) else packed.slice(start, stop)
+        emb[start:stop] = embedder.embed_packed(part)
+    if keep is None:
+        return emb
+    out[keep] = emb
     return out
 
 
@@ -118,12 +167,15 @@ __all__ = [
     "DEFAULT_CONFIG",
     "N_FEATURES",
     "GnnConfig",
+    "PackedGraphs",
     "backend_embedder",
+    "cached_embedder",
     "edge_weights",
     "embed_graphs",
     "load_graphs",
     "load_weights",
     "node_features",
+    "pack_graphs",
     "param_shapes",
     "random_weights",
     "save_graphs",

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from .features import N_FEATURES, edge_weights, node_features, undirected_edges  # noqa: E402
+from .features import N_FEATURES, PackedGraphs, node_features, pack_graphs  # noqa: E402
 from .weights import GnnConfig, check_arrays  # noqa: E402
 
 #: Guards the division of the weighted mean; a node without edges aggregates to zero.
@@ -70,15 +70,15 @@ class GraphEncoder(nn.Module):
 
 
 def to_dgl(graphs, node_k: int):
-    """Checked, non-empty graphs as ``(dgl.batch of undirected graphs with edata w, node features)``."""
-    parts = []
-    for codes, src, dst, counts in graphs:
-        u, v, w = undirected_edges(src, dst, edge_weights(counts))
-        g = dgl.graph((torch.from_numpy(u), torch.from_numpy(v)), num_nodes=codes.size, idtype=torch.int64)
-        g.edata["w"] = torch.from_numpy(w).unsqueeze(-1)
-        parts.append(g)
-    x = node_features(np.concatenate([g[0] for g in graphs]), node_k)
-    return dgl.batch(parts), torch.from_numpy(x)
+    """Checked, non-empty graphs (a list of tuples or a :class:`PackedGraphs`) as ``(batched DGL graph
+    of the undirected edges with edata w (E, 1), node features)``, built for the whole batch at once."""
+    packed = graphs if isinstance(graphs, PackedGraphs) else pack_graphs(graphs)
+    u, v, w = packed.undirected()
+    g = dgl.graph((torch.from_numpy(u), torch.from_numpy(v)), num_nodes=packed.n_nodes, idtype=torch.int64)
+    g.set_batch_num_nodes(torch.from_numpy(packed.node_counts()))
+    g.set_batch_num_edges(torch.from_numpy(2 * packed.edge_counts()))
+    g.edata["w"] = torch.from_numpy(w).unsqueeze(-1)
+    return g, torch.from_numpy(node_features(packed.node_codes, node_k))
 
 
 class DglEmbedder:
@@ -89,6 +89,9 @@ class DglEmbedder:
         self.module = GraphEncoder(config).load_arrays(arrays).eval()
 
     def embed(self, graphs) -> np.ndarray:
+        return self.embed_packed(graphs if isinstance(graphs, PackedGraphs) else pack_graphs(graphs))
+
+    def embed_packed(self, packed: PackedGraphs) -> np.ndarray:
         with torch.inference_mode():
-            g, x = to_dgl(graphs, self.config.node_k)
+            g, x = to_dgl(packed, self.config.node_k)
             return self.module(g, x).numpy()

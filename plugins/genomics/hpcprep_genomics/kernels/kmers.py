@@ -13,7 +13,9 @@ import operator
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .sequence import BASE_CODE, as_u8
 
@@ -57,7 +59,39 @@ def revcomp_code(code, k):
     return (~x) >> _U64(64 - 2 * k)
 
 
+@intrinsic
+def prefetch_for_write(typingctx, arr, index):
+    """Hint the CPU to fetch ``arr[index]`` into the cache for writing (``llvm.prefetch``).
+
+    Only a hint: no bounds check is needed (a prefetch never faults) and results never
+    depend on it.
+    """
+    if not isinstance(arr, types.Array) or not isinstance(index, types.Integer):
+        return None
+    sig = types.void(arr, index)
+
+    def codegen(context, builder, signature, args):
+        aryty, idxty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = context.cast(builder, args[1], idxty, types.intp)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(aryty.dtype)))
+        i8p = ir.IntType(8).as_pointer()
+        ptr = builder.gep(builder.bitcast(ary.data, i8p), [builder.mul(idx, itemsize)])
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        builder.call(fn, [ptr, i32(1), i32(3), i32(1)])  # write, keep in all cache levels, data
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 # -- dense counting --------------------------------------------------------------------
+
+#: k-mers between computing a code (and prefetching its counter) and counting it; a power of 2.
+_AHEAD = 64
+#: Count tables of at least this many bytes are counted with prefetching (past the L2 cache).
+_AHEAD_MIN_BYTES = 8 << 20
 
 
 @njit(cache=True, nogil=True)
@@ -109,15 +143,81 @@ def _dense_count(seq, lut, k, canonical, counts, small, log):
 
 
 @njit(cache=True, nogil=True)
+def _dense_count_ahead(seq, lut, k, canonical, counts, small, log):
+    """:func:`_dense_count` for tables past the L2 cache, which are hit at random: each code
+    is counted ``_AHEAD`` k-mers after it is computed, and its counter is
+    prefetched then, so the counts do not wait for their cache lines one after another.
+    """
+    mask = kmer_mask(k)
+    shift = _U64(2 * (k - 1))
+    ring = np.full(_AHEAD, -1, dtype=np.int64)  # codes computed but not yet counted; -1: none
+    slot = _AHEAD - 1
+    fwd = _U64(0)
+    rev = _U64(0)
+    run = 0
+    nlog = 0
+    if canonical:
+        for i in range(seq.size):
+            c = lut[seq[i]]
+            code = np.int64(-1)
+            if c > 3:
+                run = 0
+            else:
+                fwd = ((fwd << _U64(2)) | _U64(c)) & mask
+                rev = (rev >> _U64(2)) | (_U64(3 - c) << shift)
+                run += 1
+                if run >= k:
+                    code = np.int64(min(fwd, rev))
+                    prefetch_for_write(counts, code)
+            j = i & slot
+            x = ring[j]
+            ring[j] = code
+            if x >= 0:
+                nlog = _bump(counts, x, small, log, nlog)
+    else:
+        for i in range(seq.size):
+            c = lut[seq[i]]
+            code = np.int64(-1)
+            if c > 3:
+                run = 0
+            else:
+                fwd = ((fwd << _U64(2)) | _U64(c)) & mask
+                run += 1
+                if run >= k:
+                    code = np.int64(fwd)
+                    prefetch_for_write(counts, code)
+            j = i & slot
+            x = ring[j]
+            ring[j] = code
+            if x >= 0:
+                nlog = _bump(counts, x, small, log, nlog)
+    for i in range(seq.size, seq.size + _AHEAD):
+        x = ring[i & slot]
+        if x >= 0:
+            nlog = _bump(counts, x, small, log, nlog)
+    return nlog
+
+
+@njit(cache=True, nogil=True)
 def _widen_in_place(out, log, nlog):
     """Widen uint8 counts held in the first ``out.size`` bytes of ``out`` to ``out``'s dtype.
 
-    Backwards, so that entry ``i`` is read before any write reaches its byte (byte ``i``
-    lies in word ``i / itemsize``, which is not above ``i``). Then add 256 per logged wrap.
+    Block by block from the end, each block's bytes copied aside first: a block's output
+    starts at or after its own bytes, so it never overwrites bytes of the blocks still to
+    come, and the copy loops are plain streams that vectorise. Then add 256 per logged wrap.
     """
     bytes_ = out.view(np.uint8)
-    for i in range(out.size - 1, -1, -1):
-        out[i] = bytes_[i]
+    block = 4096
+    tmp = np.empty(block, dtype=np.uint8)
+    hi = out.size
+    while hi > 0:
+        lo = max(0, hi - block)
+        m = hi - lo
+        for t in range(m):
+            tmp[t] = bytes_[lo + t]
+        for t in range(m):
+            out[lo + t] = tmp[t]
+        hi = lo
     for j in range(nlog):
         out[log[j]] += 256
 
@@ -223,12 +323,14 @@ def _dense(arr: np.ndarray, k: int, canonical: bool) -> np.ndarray:
         # touched once. With enough k-mers, canonical counting counts forward k-mers and folds
         # each code onto its reverse complement before widening: reverse-complement codes hit
         # the table in a cache-hostile order, which costs more per k-mer than the fold costs
-        # per table entry.
-        fold = canonical and n_kmers >= size // 2
+        # per table entry (with prefetching, past about one k-mer per entry).
+        ahead = size >= _AHEAD_MIN_BYTES
+        fold = canonical and n_kmers >= (size if ahead else size // 2)
         log = np.empty(n_kmers // 256 + 1, dtype=np.uint64)
         counts = np.zeros(size, dtype=dtype)
         t8 = counts.view(np.uint8)[:size]
-        nlog = _dense_count(arr, BASE_CODE, k, canonical and not fold, t8, True, log)
+        count = _dense_count_ahead if ahead else _dense_count
+        nlog = count(arr, BASE_CODE, k, canonical and not fold, t8, True, log)
         if fold:
             bi = np.empty((64, 64), dtype=np.uint8)
             br = np.empty((64, 64), dtype=np.uint8)
@@ -239,7 +341,8 @@ def _dense(arr: np.ndarray, k: int, canonical: bool) -> np.ndarray:
             _widen_in_place(counts, log, nlog)
         return counts
     counts = np.zeros(size, dtype=dtype)
-    _dense_count(arr, BASE_CODE, k, canonical, counts, False, np.empty(0, dtype=np.uint64))
+    count = _dense_count_ahead if counts.nbytes >= _AHEAD_MIN_BYTES else _dense_count
+    count(arr, BASE_CODE, k, canonical, counts, False, np.empty(0, dtype=np.uint64))
     return counts
 
 
@@ -504,6 +607,9 @@ def warm_up_internal() -> None:
     size = 4**7
     out = np.zeros(size, dtype=np.uint32)
     t8 = out.view(np.uint8)[:size]
+    spare = np.zeros(size, dtype=np.uint32)
+    _dense_count_ahead(arr, BASE_CODE, 7, False, spare, False, log)
+    _dense_count_ahead(arr, BASE_CODE, 7, True, spare.view(np.uint8)[:size], True, log)
     nlog = _dense_count(arr, BASE_CODE, 7, False, t8, True, log)
     bi = np.empty((64, 64), dtype=np.uint8)
     br = np.empty((64, 64), dtype=np.uint8)

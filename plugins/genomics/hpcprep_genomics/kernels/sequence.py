@@ -28,12 +28,6 @@ for _a, _b in (b"AT", b"CG", b"RY", b"KM", b"BV", b"DH", b"SS", b"WW", b"NN"):
         COMPLEMENT[_b + _shift] = _a + _shift
 COMPLEMENT.setflags(write=False)
 
-# One-hot rows of the four bases as little-endian uint32 words (byte c set for channel c).
-_ONEHOT_U32 = np.zeros(256, dtype=np.uint32)
-for _i, _b in enumerate(b"ACGT"):
-    _ONEHOT_U32[_b] = _ONEHOT_U32[_b + 32] = np.uint32(1) << np.uint32(8 * _i)
-_LITTLE_ENDIAN = np.little_endian
-
 
 def as_u8(seq) -> np.ndarray:
     """``seq`` as a read-only, contiguous 1-D uint8 array (a view when possible).
@@ -74,30 +68,41 @@ def encode_bases(seq) -> np.ndarray:
 # -- one-hot ---------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
-def _onehot_u8_lc(seq, lut32, out32):
-    for i in range(seq.size):
-        out32[i] = lut32[seq[i]]
+# The one-hot kernels test each byte against the four letters (``b & 0xDF`` folds lowercase
+# onto uppercase and maps no other byte to A, C, G or T) instead of looking rows up in a
+# table: compares and selects vectorise, table lookups do not, and this runs at the speed
+# of writing the output.
 
 
 @njit(cache=True, nogil=True)
-def _onehot_lc(seq, lut, out):
+def _onehot_lc(seq, one, zero, nv, out):
+    """``out`` is the (L, 4) output, flattened."""
     for i in range(seq.size):
-        b = seq[i]
-        out[i, 0] = lut[b, 0]
-        out[i, 1] = lut[b, 1]
-        out[i, 2] = lut[b, 2]
-        out[i, 3] = lut[b, 3]
+        u = seq[i] & np.uint8(0xDF)
+        a = u == 65
+        c = u == 67
+        g = u == 71
+        t = u == 84
+        other = zero if (a | c | g | t) else nv
+        out[4 * i] = one if a else other
+        out[4 * i + 1] = one if c else other
+        out[4 * i + 2] = one if g else other
+        out[4 * i + 3] = one if t else other
 
 
 @njit(cache=True, nogil=True)
-def _onehot_cl(seq, lut, out):
+def _onehot_cl(seq, one, zero, nv, out):
     for i in range(seq.size):
-        b = seq[i]
-        out[0, i] = lut[b, 0]
-        out[1, i] = lut[b, 1]
-        out[2, i] = lut[b, 2]
-        out[3, i] = lut[b, 3]
+        u = seq[i] & np.uint8(0xDF)
+        a = u == 65
+        c = u == 67
+        g = u == 71
+        t = u == 84
+        other = zero if (a | c | g | t) else nv
+        out[0, i] = one if a else other
+        out[1, i] = one if c else other
+        out[2, i] = one if g else other
+        out[3, i] = one if t else other
 
 
 def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
@@ -117,20 +122,13 @@ def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
     if nv != n_value:
         raise ValueError(f"n_value {n_value!r} is not representable in {dtype}")
     n = arr.size
-    if layout == "LC" and dtype == np.uint8 and n_value == 0 and _LITTLE_ENDIAN:
-        out = np.empty((n, 4), dtype=np.uint8)
-        _onehot_u8_lc(arr, _ONEHOT_U32, out.reshape(-1).view(np.uint32))
-        return out
-    lut = np.full((256, 4), nv, dtype=dtype)
-    for i, b in enumerate(b"ACGT"):
-        lut[b] = lut[b + 32] = 0
-        lut[b, i] = lut[b + 32, i] = 1
+    one, zero, nv = dtype.type(1), dtype.type(0), nv[()]
     if layout == "LC":
         out = np.empty((n, 4), dtype=dtype)
-        _onehot_lc(arr, lut, out)
+        _onehot_lc(arr, one, zero, nv, out.reshape(-1))
     else:
         out = np.empty((4, n), dtype=dtype)
-        _onehot_cl(arr, lut, out)
+        _onehot_cl(arr, one, zero, nv, out)
     return out
 
 
