@@ -123,3 +123,32 @@ def test_kmer_counts_rejects_dense_k_too_large(tmp_path):
         hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.kmer_counts", "k": 14, "format": "dense"}]),
                     progress=False)
     assert "encoders[0] (genomics.kmer_counts)" in str(err.value) and "k <= 13" in str(err.value)
+
+
+def test_gnn_embed_goes_to_gpus_where_the_cluster_has_them(tmp_path):
+    from hpcprep.placement import ClusterInfo
+    from hpcprep.plugins import PluginRegistry
+    from hpcprep.runner import decide_placements
+    from hpcprep.spec import resolve
+
+    fasta = write_fasta(tmp_path / "toy.fa", RECORDS)
+    encoders = [{"stage": "genomics.kmer_spectrum", "k": 3}, {"stage": "genomics.gnn_embed", "random_init_seed": 1}]
+    reg = PluginRegistry(extra_plugins=[plugin], load_entry_points=False)
+    resolved = resolve(spec(tmp_path, fasta, encoders), reg)
+    spectrum, embed = decide_placements(resolved, reg, ClusterInfo(cpus=8, gpus=2))
+    assert spectrum.variant == "cpu" and spectrum.num_gpus == 0
+    assert (embed.variant, embed.num_gpus, embed.concurrency) == ("cuda", 1.0, 2)
+    _, embed_cpu = decide_placements(resolved, reg, ClusterInfo(cpus=8))
+    assert (embed_cpu.variant, embed_cpu.num_gpus) == ("cpu", 0)
+
+
+def test_cuda_variant_without_a_gpu_says_so():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from hpcprep_genomics.encoders import GnnEmbed
+
+    stage = GnnEmbed({"random_init_seed": 1})
+    stage.variant = "cuda"
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        stage.setup()

@@ -388,6 +388,8 @@ class GnnEmbed(Encoder):
     name = "genomics.gnn_embed"
     Params = GnnEmbedParams
     needs_setup = True
+    # cuda: the PyG backend on a GPU; the default placement picks it where the cluster has GPUs.
+    variants = ("cpu", "cuda")
     batch_size = 256
     outputs = (Column("embedding", "fixed_size_list<float32>[64]", "L2-normalised graph embedding"),)
 
@@ -408,16 +410,28 @@ class GnnEmbed(Encoder):
             return [f"embeddings from untrained random weights (random_init_seed={self.params.random_init_seed})"]
         return []
 
+    def _device(self) -> str:
+        if self.variant != "cuda":
+            return "cpu"
+        if self.params.backend != "pyg":
+            raise RuntimeError(f"the cuda variant runs the pyg backend, not {self.params.backend!r}")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("placement chose the cuda variant, but torch sees no CUDA device on this worker")
+        return "cuda"
+
     def setup(self) -> None:
         from . import gnn
 
+        self._dev = self._device()
         if self.params.weights is not None:
             self._config, self._arrays = gnn.load_weights(self.params.weights)
         else:
             self._config = gnn.GnnConfig(k=self.params.k)
             self._arrays = gnn.random_weights(self._config, self.params.random_init_seed)
         gnn.embed_graphs([kernels.debruijn_graph(b"ACGTACGTAC", self._k)], self._config, self._arrays,
-                         backend=self.params.backend)
+                         backend=self.params.backend, device=self._dev)
 
     def encode(self, batch):
         from . import gnn
@@ -432,7 +446,7 @@ class GnnEmbed(Encoder):
             if len(g[1]) == 0:
                 raise RecordError(f"empty de Bruijn graph: no valid {self._k}-mer in the record")
         emb = gnn.embed_graphs(graphs, self._config, self._arrays, backend=self.params.backend,
-                               batch_graphs=self.params.batch_graphs)
+                               batch_graphs=self.params.batch_graphs, device=self._dev)
         return {"embedding": _vector_column(emb)}
 
     @classmethod

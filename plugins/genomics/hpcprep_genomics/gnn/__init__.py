@@ -79,7 +79,7 @@ _PYG_HELP = (
 )
 
 
-def backend_embedder(backend: str, config: GnnConfig, arrays: dict):
+def backend_embedder(backend: str, config: GnnConfig, arrays: dict, device: str = "cpu"):
     """An object with ``embed(graphs) -> (n, embed_dim)`` for checked, non-empty graphs (and
     ``embed_packed(PackedGraphs)``); a new one each call (see :func:`cached_embedder`)."""
     if backend == "pyg":
@@ -87,8 +87,10 @@ def backend_embedder(backend: str, config: GnnConfig, arrays: dict):
             from .model_pyg import PygEmbedder
         except ImportError as exc:
             raise RuntimeError(f"{_PYG_HELP} ({exc})") from exc
-        return PygEmbedder(config, arrays)
+        return PygEmbedder(config, arrays, device=device)
     if backend == "dgl":
+        if device != "cpu":
+            raise ValueError(f"the dgl backend runs on the CPU here (device={device!r}); use backend='pyg' on a GPU")
         try:
             from .model_dgl import DglEmbedder
         except ImportError as exc:
@@ -112,25 +114,28 @@ def _weights_digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def cached_embedder(backend: str, config: GnnConfig, arrays: dict):
+def cached_embedder(backend: str, config: GnnConfig, arrays: dict, device: str = "cpu"):
     """:func:`backend_embedder`, kept for reuse while ``backend``, ``config`` and the weights' values are the same."""
-    key = (backend, config, _weights_digest(arrays))
+    key = (backend, config, device, _weights_digest(arrays))
     embedder = _EMBEDDERS.pop(key, None)
     if embedder is None:
-        embedder = backend_embedder(backend, config, arrays)
+        embedder = backend_embedder(backend, config, arrays, device)
     _EMBEDDERS[key] = embedder  # most recently used last
     while len(_EMBEDDERS) > _EMBEDDERS_MAX:
         del _EMBEDDERS[next(iter(_EMBEDDERS))]
     return embedder
 
 
-def embed_graphs(graphs, config: GnnConfig, arrays: dict, backend: str = "pyg", batch_graphs: int = 256) -> np.ndarray:
+def embed_graphs(
+    graphs, config: GnnConfig, arrays: dict, backend: str = "pyg", batch_graphs: int = 256, device: str = "cpu"
+) -> np.ndarray:
     """Embed de Bruijn graphs: float32 ``(len(graphs), config.embed_dim)``, rows L2-normalised.
 
     ``graphs``: ``(node_codes, src, dst, edge_counts)`` tuples built with ``k = config.k``, or a
     :class:`PackedGraphs`; ``arrays`` from :func:`load_weights` or :func:`random_weights`;
     ``batch_graphs`` graphs go to the backend at once (batching does not change the result; the
     PyG backend further splits a batch into cache-sized passes). Empty graphs give zeros.
+    ``device="cuda"`` runs the PyG backend on the GPU (same embeddings within 1e-5).
     """
     if batch_graphs < 1:
         raise ValueError(f"batch_graphs={batch_graphs}: must be >= 1")
@@ -150,7 +155,7 @@ def embed_graphs(graphs, config: GnnConfig, arrays: dict, backend: str = "pyg", 
         )
     else:
         keep = None
-    embedder = cached_embedder(backend, config, arrays)
+    embedder = cached_embedder(backend, config, arrays, device)
     emb = np.empty((packed.n_graphs, config.embed_dim), dtype=np.float32)
     for start in range(0, packed.n_graphs, batch_graphs):
         stop = min(start + batch_graphs, packed.n_graphs)

@@ -135,12 +135,13 @@ def to_batch(graphs, node_k: int) -> Batch:
     )
 
 
-def mean_adjacency_csr(packed: PackedGraphs) -> torch.Tensor:
+def mean_adjacency_csr(packed: PackedGraphs, device: torch.device | str = "cpu") -> torch.Tensor:
     """The batch's row-normalised adjacency (:meth:`PackedGraphs.mean_adjacency`) as a torch CSR tensor."""
     row_ptr, col, value = packed.mean_adjacency()
     n = packed.n_nodes
     return torch.sparse_csr_tensor(
-        torch.from_numpy(row_ptr), torch.from_numpy(col), torch.from_numpy(value), size=(n, n)
+        torch.from_numpy(row_ptr).to(device), torch.from_numpy(col).to(device), torch.from_numpy(value).to(device),
+        size=(n, n),
     )
 
 
@@ -158,15 +159,17 @@ def pass_bounds(node_ptr: np.ndarray, max_nodes: int) -> list[tuple[int, int]]:
 class PygEmbedder:
     """Embeds graphs with fixed weights on the inference path (see the module doc); ``embed_graphs`` drives it."""
 
-    def __init__(self, config: GnnConfig, arrays: dict):
+    def __init__(self, config: GnnConfig, arrays: dict, device: str = "cpu"):
         self.config = config
-        self.module = GraphEncoder(config).load_arrays(arrays).eval()
+        # "cuda": the same inference path on a GPU (graphs are packed on the CPU, then moved).
+        self.device = torch.device(device)
+        self.module = GraphEncoder(config).load_arrays(arrays).eval().to(self.device)
         #: Per (k-1)-mer code: h0 (no layers) or the first layer's (W_self h0 + b_self, W_nbr h0); else None.
         self.tables: tuple[torch.Tensor, ...] | None = None
         table = feature_table(config.node_k) if config.node_k <= CODE_TABLE_MAX_NODE_K else None
         if table is not None:
             with torch.inference_mode():
-                h0 = torch.relu(self.module.input(torch.from_numpy(table.copy())))
+                h0 = torch.relu(self.module.input(torch.from_numpy(table.copy()).to(self.device)))
                 if config.layers:
                     first = self.module.layers[0]
                     self.tables = (first.self(h0).contiguous(), first.neighbor(h0).contiguous())
@@ -181,26 +184,30 @@ class PygEmbedder:
         check_codes(packed.node_codes, self.config.node_k)
         out = np.empty((packed.n_graphs, self.config.embed_dim), dtype=np.float32)
         with torch.inference_mode():
-            for start, stop in pass_bounds(packed.node_ptr, PASS_NODES):
+            # Cache-sized passes pay on a CPU; a GPU takes the whole batch at once.
+            max_nodes = PASS_NODES if self.device.type == "cpu" else max(packed.n_nodes, 1)
+            for start, stop in pass_bounds(packed.node_ptr, max_nodes):
                 part = packed if (start, stop) == (0, packed.n_graphs) else packed.slice(start, stop)
-                out[start:stop] = self._forward(part).numpy()
+                out[start:stop] = self._forward(part).cpu().numpy()
         return out
 
     def _forward(self, packed: PackedGraphs) -> torch.Tensor:
         module = self.module
-        adj = mean_adjacency_csr(packed)
+        dev = self.device
+        adj = mean_adjacency_csr(packed, dev)
         layers = list(module.layers)
         if self.tables is not None:
-            codes = torch.from_numpy(packed.node_codes.astype(np.int64))
+            codes = torch.from_numpy(packed.node_codes.astype(np.int64)).to(dev)
             gathered = [t.index_select(0, codes) for t in self.tables]
             if layers:
                 h = layers.pop(0).combine(gathered[0], gathered[1], adj)
             else:
                 h = gathered[0]
         else:
-            h = torch.relu_(module.input(torch.from_numpy(node_features(packed.node_codes, self.config.node_k))))
+            x = torch.from_numpy(node_features(packed.node_codes, self.config.node_k)).to(dev)
+            h = torch.relu_(module.input(x))
         for layer in layers:
             h = layer.infer(h, adj)
-        batch, size = torch.from_numpy(packed.node_graph()), packed.n_graphs
+        batch, size = torch.from_numpy(packed.node_graph()).to(dev), packed.n_graphs
         pooled = torch.cat([global_mean_pool(h, batch, size), global_max_pool(h, batch, size)], dim=-1)
         return nn.functional.normalize(module.readout(pooled), p=2.0, dim=-1, eps=EPS)
