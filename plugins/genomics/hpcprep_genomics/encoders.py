@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from hpcprep import Column, Encoder, LocalPath, Params, RecordError, StageExamples, record_id
+from hpcprep.columns import list_column, vector_column
 from pydantic import Field, model_validator
 
 from . import kernels
@@ -43,24 +44,6 @@ def _sequences(batch, column: str) -> list[bytes]:
         else:
             raise RecordError(f"column {column!r} holds {type(v).__name__}, not sequence text")
     return out
-
-
-def _list_column(parts: list[np.ndarray], value_type: pa.DataType) -> pa.Array:
-    """A list<...> column from one NumPy array per row (no per-value Python objects)."""
-    lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
-    offsets = np.zeros(len(parts) + 1, dtype=np.int32 if lengths.sum() < 2**31 else np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = np.concatenate(parts) if parts else np.zeros(0)
-    values = pa.array(np.ascontiguousarray(flat), type=value_type)
-    if offsets.dtype == np.int64:
-        return pa.LargeListArray.from_arrays(pa.array(offsets), values)
-    return pa.ListArray.from_arrays(pa.array(offsets), values)
-
-
-def _vector_column(rows: np.ndarray) -> pa.Array:
-    """A fixed_size_list<float32>[d] column from an (n, d) array."""
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
-    return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), rows.shape[1])
 
 
 def _examples_batch(seqs: list[str]) -> dict:
@@ -117,7 +100,7 @@ class Onehot(Encoder):
             kernels.onehot(s, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value)).reshape(-1)
             for s in _sequences(batch, p.column)
         ]
-        return {"onehot": _list_column(parts, pa.from_numpy_dtype(dtype))}
+        return {"onehot": list_column(parts, pa.from_numpy_dtype(dtype))}
 
     @classmethod
     def examples(cls, workdir):
@@ -194,13 +177,13 @@ class KmerCounts(Encoder):
         seqs = _sequences(batch, p.column)
         if not p.sparse:
             parts = [kernels.kmer_counts(s, p.k, canonical=p.canonical).astype(np.uint32) for s in seqs]
-            return {"kmer_counts": _list_column(parts, pa.uint32())}
+            return {"kmer_counts": list_column(parts, pa.uint32())}
         codes, counts = [], []
         for s in seqs:
             c, n = kernels.kmer_counts_sparse(s, p.k, canonical=p.canonical)
             codes.append(c.astype(np.uint64))
             counts.append(n.astype(np.uint32))
-        return {"kmer_codes": _list_column(codes, pa.uint64()), "kmer_counts": _list_column(counts, pa.uint32())}
+        return {"kmer_codes": list_column(codes, pa.uint64()), "kmer_counts": list_column(counts, pa.uint32())}
 
     @classmethod
     def examples(cls, workdir):
@@ -234,7 +217,7 @@ class KmerSpectrum(Encoder):
             if not out[i].any():
                 # A zero vector has no direction: cosine search would be meaningless.
                 raise RecordError(f"no valid {k}-mer (length {len(s)}, only ACGT k-mers count)")
-        return {"spectrum": _vector_column(out)}
+        return {"spectrum": vector_column(out)}
 
     @classmethod
     def examples(cls, workdir):
@@ -269,7 +252,7 @@ class Tokenize(Encoder):
                 keep_sep = p.add_special
                 ids = np.concatenate([ids[: p.max_length - 1], ids[-1:]]) if keep_sep else ids[: p.max_length]
             parts.append(ids.astype(np.int32))
-        return {"input_ids": _list_column(parts, pa.int32())}
+        return {"input_ids": list_column(parts, pa.int32())}
 
     @classmethod
     def examples(cls, workdir):
@@ -354,10 +337,10 @@ class Debruijn(Encoder):
 
 def graph_columns(graphs) -> dict:
     return {
-        "node_codes": _list_column([np.asarray(g[0], np.uint64) for g in graphs], pa.uint64()),
-        "edge_src": _list_column([np.asarray(g[1], np.int32) for g in graphs], pa.int32()),
-        "edge_dst": _list_column([np.asarray(g[2], np.int32) for g in graphs], pa.int32()),
-        "edge_counts": _list_column([np.asarray(g[3], np.uint32) for g in graphs], pa.uint32()),
+        "node_codes": list_column([np.asarray(g[0], np.uint64) for g in graphs], pa.uint64()),
+        "edge_src": list_column([np.asarray(g[1], np.int32) for g in graphs], pa.int32()),
+        "edge_dst": list_column([np.asarray(g[2], np.int32) for g in graphs], pa.int32()),
+        "edge_counts": list_column([np.asarray(g[3], np.uint32) for g in graphs], pa.uint32()),
         "n_nodes": np.array([len(g[0]) for g in graphs], dtype=np.int32),
         "n_edges": np.array([len(g[1]) for g in graphs], dtype=np.int32),
     }
@@ -447,7 +430,7 @@ class GnnEmbed(Encoder):
                 raise RecordError(f"empty de Bruijn graph: no valid {self._k}-mer in the record")
         emb = gnn.embed_graphs(graphs, self._config, self._arrays, backend=self.params.backend,
                                batch_graphs=self.params.batch_graphs, device=self._dev)
-        return {"embedding": _vector_column(emb)}
+        return {"embedding": vector_column(emb)}
 
     @classmethod
     def examples(cls, workdir):

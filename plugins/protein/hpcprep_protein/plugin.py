@@ -1,0 +1,25 @@
+"""Hook implementations: what hpcprep-protein adds to hpcprep.
+
+Registered through the entry point ``protein = "hpcprep_protein.plugin"`` in the
+``hpcprep`` group.
+"""
+
+from __future__ import annotations
+
+import hpcprep
+
+
+@hpcprep.hookimpl
+def hpcprep_register_readers(register):
+    from .readers import READERS
+
+    for cls in READERS:
+        register(cls)
+
+
+@hpcprep.hookimpl
+def hpcprep_register_encoders(register):
+    from .encoders import ENCODERS
+
+    for cls in ENCODERS:
+        register(cls)

@@ -1,0 +1,625 @@
+"""Reader stages ``protein.structure``, ``protein.fasta`` and ``protein.ss_table``.
+
+Each input file is one Ray read task. Bad records (a chain without any complete
+backbone, a FASTA record with digits in it, an SS table row whose labels do not match
+its sequence) become error records naming the file and the chain, line or row; the rest
+of the file is kept. A file that cannot be read at all is one error. See
+``plugins/protein/docs/readers.md``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
+from hpcprep.storage import S3Params, expand_paths, open_input
+from pydantic import Field
+
+from . import residues
+
+#: Rows per batch a read task hands on at most.
+MAX_BATCH_ROWS = 4096
+
+STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz", ".cif.gz", ".mmcif.gz")
+FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".fasta.gz", ".fa.gz", ".faa.gz", ".fas.gz")
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
+
+BACKBONE = ("N", "CA", "C", "O")
+
+#: Chain-level flags of ``protein.structure`` (documented in docs/readers.md).
+FLAGS = (
+    "missing_backbone",  # some residue lacks N, CA, C or O
+    "missing_cb",  # some non-glycine residue lacks CB
+    "unknown_residue",  # some residue became 'X'
+    "modified_residue",  # some residue is a modification mapped to its parent (MSE -> M)
+    "altloc",  # the chain had alternative conformations; the first was kept
+    "charge_columns_ignored",  # old-style PDB with text in columns 79-80; those columns were dropped
+)
+
+
+def _objects(values: list) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _expand(patterns: list[str], suffixes: list[str] | None, s3) -> list[InputItem]:
+    found = expand_paths(patterns, tuple(suffixes) if suffixes else None, s3)
+    return [InputItem(source=p, index=i, size=s) for i, (p, s) in enumerate(found)]
+
+
+def _read_bytes(source: str, s3) -> bytes:
+    """The whole file, gunzipped when it starts with the gzip magic."""
+    with open_input(source, s3) as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise RecordError(f"{source}: damaged or truncated gzip data: {exc}") from None
+    return bytes(data)
+
+
+# -- structures -------------------------------------------------------------------------
+
+
+class StructureParams(S3Params):
+    paths: list[LocalPath] = Field(description="PDB or mmCIF files (plain or gzip), directories, globs or s3:// URIs")
+    suffixes: list[str] | None = Field(
+        list(STRUCTURE_SUFFIXES), description="when expanding directories keep only files ending in one of these"
+    )
+    b_factor_kind: Literal["auto", "b_factor", "plddt"] = Field(
+        "auto", description="what the B-factor column holds: 'auto' calls AlphaFold models (by title or AF- name) plddt"
+    )
+    virtual_cb: bool = Field(
+        False, description="give glycine (and residues lacking CB) an ideal virtual CB from N, CA, C instead of NaN"
+    )
+    min_complete_residues: int = Field(
+        1, ge=1, description="a chain with fewer residues whose N, CA, C and O are all present is an error record"
+    )
+
+
+def _is_alphafold(st, source: str) -> bool:
+    name = os.path.basename(source)
+    if name.startswith("AF-") or st.name.startswith("AF-"):
+        return True
+    info = dict(st.info)
+    for key in ("_struct.title", "_struct_keywords.text", "_software.name"):
+        if "alphafold" in info.get(key, "").lower():
+            return True
+    return any("alphafold" in r.lower() for r in st.raw_remarks[:50])
+
+
+def _parse_structure(source: str, data: bytes):
+    """A gemmi Structure; notes say what was done to read it."""
+    import gemmi
+
+    notes = []
+    text = data.decode("utf-8", "replace")
+    head = text.lstrip()[:2000]
+    is_cif = head.startswith("data_") or "\n_atom_site." in text[:200000] or "\nloop_" in head
+    try:
+        if is_cif:
+            doc = gemmi.cif.read_string(text)
+            st = gemmi.make_structure_from_block(doc.sole_block())
+        else:
+            try:
+                st = gemmi.read_pdb_string(text)
+            except RuntimeError as exc:
+                if "charge" not in str(exc):
+                    raise
+                # Old PDB files number their lines in columns 73-80; drop what is past column 78.
+                lines = [ln[:78] if ln.startswith(("ATOM", "HETATM")) else ln for ln in text.splitlines()]
+                st = gemmi.read_pdb_string("\n".join(lines) + "\n")
+                notes.append("charge_columns_ignored")
+    except (RuntimeError, ValueError, IndexError) as exc:
+        kind = "mmCIF" if is_cif else "PDB"
+        raise RecordError(f"{source}: cannot parse as {kind}: {exc}") from None
+    return st, notes
+
+
+def _virtual_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
+    b = ca - n
+    cc = c - ca
+    a = np.cross(b, cc)
+    return (-0.58273431 * a + 0.56802827 * b - 0.54067466 * cc + ca).astype(np.float32)
+
+
+class StructureReader(Reader):
+    """Protein chains of PDB/mmCIF files (first model) with sequence, backbone and CB coordinates, via gemmi."""
+
+    name = "protein.structure"
+    Params = StructureParams
+    outputs = (
+        Column("source", "string", "path or URI of the structure file"),
+        Column("record_id", "string", "stable id: record_id(source, model, chain)"),
+        Column("model", "int32", "model number (always the first model of the file)"),
+        Column("chain", "string", "author chain name"),
+        Column("entity", "string", "entity id (mmCIF, or assigned by gemmi); empty when unknown"),
+        Column("sequence", "string", "one-letter sequence of the residues present; modified -> parent, else X"),
+        Column("length", "int64", "residues in the chain (= len(sequence))"),
+        Column("residue_numbers", "list<int32>", "author residue numbers"),
+        Column("insertion_codes", "string", "one character per residue, ' ' where there is none"),
+        Column("residue_names", "list<string>", "three-letter residue names as in the file (MSE stays MSE)"),
+        Column("n", "list<float32>", "N coordinates, flattened L*3, NaN for a missing atom"),
+        Column("ca", "list<float32>", "CA coordinates, flattened L*3, NaN for a missing atom"),
+        Column("c", "list<float32>", "C coordinates, flattened L*3, NaN for a missing atom"),
+        Column("o", "list<float32>", "O coordinates (OXT when O is absent), flattened L*3, NaN for a missing atom"),
+        Column("cb", "list<float32>", "CB coordinates, flattened L*3; NaN for GLY and missing CB unless virtual_cb"),
+        Column("b_factor", "list<float32>", "CA B-factor per residue (pLDDT for AlphaFold models); NaN without CA"),
+        Column("b_factor_kind", "string", "'b_factor' or 'plddt'"),
+        Column("backbone_complete", "list<bool>", "N, CA, C and O all present"),
+        Column("flags", "list<string>", "chain-level flags, see FLAGS"),
+    )
+
+    def plan(self) -> list[InputItem]:
+        return _expand(self.params.paths, self.params.suffixes, self.params.s3())
+
+    def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
+        import gemmi
+
+        source = item.source
+        data = _read_bytes(source, self.params.s3())
+        if not data.strip():
+            raise RecordError(f"{source}: the file is empty")
+        st, notes = _parse_structure(source, data)
+        if len(st) == 0:
+            raise RecordError(f"{source}: no model with atoms (no ATOM/HETATM records)")
+        st.setup_entities()
+        model = st[0]
+        model_num = int(model.num)
+        altloc_chains = {
+            ch.name for ch in model for res in ch for at in res if at.has_altloc()
+        }
+        model.remove_alternative_conformations()
+        kind = self.params.b_factor_kind
+        if kind == "auto":
+            kind = "plddt" if _is_alphafold(st, source) else "b_factor"
+
+        rows: dict[str, list] = {c.name: [] for c in self.outputs}
+        found_protein = False
+        seen: dict[str, int] = {}
+        for chain in model:
+            poly = chain.get_polymer()
+            ptype = poly.check_polymer_type()
+            if poly.length() == 0 or ptype not in (gemmi.PolymerType.PeptideL, gemmi.PolymerType.PeptideD):
+                continue  # water, ligands, nucleic acids
+            found_protein = True
+            k = seen.get(chain.name, 0)
+            seen[chain.name] = k + 1
+            rid = record_id(source, model_num, chain.name) if k == 0 else record_id(source, model_num, chain.name, k)
+            chain_flags = notes + (["altloc"] if chain.name in altloc_chains else [])
+            row = self._chain_row(source, poly, chain.name, rid, st, kind, chain_flags)
+            if isinstance(row, str):
+                yield ErrorRecord(source, rid, row)
+                continue
+            for key, value in row.items():
+                rows[key].append(value)
+            if len(rows["source"]) >= MAX_BATCH_ROWS:
+                yield self._batch(rows)
+                rows = {c.name: [] for c in self.outputs}
+        if not found_protein:
+            raise RecordError(f"{source}: no protein chain in the first model (only water, ligands or nucleic acids)")
+        if rows["source"]:
+            yield self._batch(rows)
+
+    def _chain_row(self, source: str, poly, chain_name: str, rid: str, st, kind: str, flags: list[str]) -> dict | str:
+        source_flags = set(flags)
+        names, numbers, icodes = [], [], []
+        coords = {a: np.full((poly.length(), 3), np.nan, dtype=np.float32) for a in ("N", "CA", "C", "O", "CB")}
+        bfac = np.full(poly.length(), np.nan, dtype=np.float32)
+        for i, res in enumerate(poly):
+            names.append(res.name)
+            numbers.append(res.seqid.num)
+            icodes.append(res.seqid.icode if res.seqid.icode not in ("", "\0") else " ")
+            for atom in res:
+                name = atom.name
+                if name == "OXT" and np.isnan(coords["O"][i, 0]):
+                    name = "O"
+                    if res.find_atom("O", "*") is not None:
+                        continue
+                if name in coords and np.isnan(coords[name][i, 0]):
+                    p = atom.pos
+                    coords[name][i] = (p.x, p.y, p.z)
+                    if name == "CA":
+                        bfac[i] = atom.b_iso
+        length = len(names)
+        if length == 0:
+            return f"{source}: chain {chain_name!r} is empty"
+        complete = ~np.isnan(np.stack([coords[a][:, 0] for a in BACKBONE])).any(axis=0)
+        if int(complete.sum()) < self.params.min_complete_residues:
+            return (
+                f"{source}: chain {chain_name!r} has {int(complete.sum())} of {length} residues with "
+                f"N, CA, C and O all present (need {self.params.min_complete_residues})"
+            )
+        letters, kinds = zip(*(residues.classify(n) for n in names), strict=True)
+        if not complete.all():
+            source_flags.add("missing_backbone")
+        is_gly = np.array([n == "GLY" for n in names])
+        no_cb = np.isnan(coords["CB"][:, 0])
+        if (no_cb & ~is_gly).any():
+            source_flags.add("missing_cb")
+        if "unknown" in kinds:
+            source_flags.add("unknown_residue")
+        if "modified" in kinds:
+            source_flags.add("modified_residue")
+        cb = coords["CB"]
+        if self.params.virtual_cb and no_cb.any():
+            virt = _virtual_cb(coords["N"], coords["CA"], coords["C"])
+            cb = np.where(no_cb[:, None], virt, cb)
+        entity = ""
+        ent = st.get_entity_of(poly)
+        if ent is not None:
+            entity = ent.name
+        return {
+            "source": source,
+            "record_id": rid,
+            "model": int(st[0].num),
+            "chain": chain_name,
+            "entity": entity,
+            "sequence": "".join(letters),
+            "length": length,
+            "residue_numbers": np.asarray(numbers, dtype=np.int32),
+            "insertion_codes": "".join(icodes),
+            "residue_names": np.asarray(names, dtype=object).astype(str),
+            "n": coords["N"].reshape(-1),
+            "ca": coords["CA"].reshape(-1),
+            "c": coords["C"].reshape(-1),
+            "o": coords["O"].reshape(-1),
+            "cb": cb.reshape(-1),
+            "b_factor": bfac,
+            "b_factor_kind": kind,
+            "backbone_complete": complete,
+            "flags": np.asarray(sorted(source_flags), dtype=object).astype(str)
+            if source_flags
+            else np.array([], dtype=str),
+        }
+
+    def _batch(self, rows: dict[str, list]) -> dict:
+        out = {}
+        for c in self.outputs:
+            values = rows[c.name]
+            if c.type == "int64":
+                out[c.name] = np.asarray(values, dtype=np.int64)
+            elif c.type == "int32":
+                out[c.name] = np.asarray(values, dtype=np.int32)
+            else:
+                out[c.name] = _objects(values)
+        return out
+
+    @classmethod
+    def examples(cls, workdir):
+        good = os.path.join(workdir, "tripeptide.pdb")
+        with open(good, "w") as f:
+            f.write(_EXAMPLE_PDB)
+        bad = os.path.join(workdir, "ligand_only.pdb")
+        with open(bad, "w") as f:
+            f.write(_EXAMPLE_HETATM)
+        return StageExamples(params={"paths": [good]}, good={"paths": [good]}, bad={"paths": [bad]})
+
+
+def _example_atoms() -> str:
+    lines, serial = [], 1
+    base = {"N": (0.0, 0.0, 0.0), "CA": (1.46, 0.0, 0.0), "C": (2.0, 1.4, 0.0), "O": (1.3, 2.4, 0.0),
+            "CB": (2.0, -0.8, 1.2)}
+    for i, resname in enumerate(("MET", "GLY", "SER")):
+        for name, (x, y, z) in base.items():
+            if resname == "GLY" and name == "CB":
+                continue
+            lines.append(
+                f"ATOM  {serial:5d}  {name:<3} {resname} A{i + 1:4d}    {x + 3.8 * i:8.3f}{y:8.3f}{z:8.3f}"
+                f"  1.00 20.00           {name[0]}"
+            )
+            serial += 1
+    return "\n".join(lines) + "\nTER\nEND\n"
+
+
+_EXAMPLE_PDB = _example_atoms()
+_EXAMPLE_HETATM = (
+    "HETATM    1  O   HOH W   1       0.000   0.000   0.000  1.00 20.00           O\n"
+    "HETATM    2  O   HOH W   2       3.000   0.000   0.000  1.00 20.00           O\nEND\n"
+)
+
+
+# -- FASTA ------------------------------------------------------------------------------
+
+_UNIPROT = re.compile(r"^(sp|tr)\|([^|\s]+)\|(\S+)(?:\s+(.*))?$")
+_FIELD = re.compile(r"\s(OS|OX|GN|PE|SV)=")
+_ILLEGAL = re.compile(r"[^A-Za-z*]")
+
+
+def parse_header(header: str) -> dict:
+    """UniProt-style header (without '>') → accession, entry_name, description, organism, taxon_id, gene.
+
+    ``sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2``.
+    Other headers: accession is the first word, description the rest; the other fields
+    are empty (taxon_id -1).
+    """
+    header = header.strip()
+    out = {"accession": "", "entry_name": "", "description": "", "organism": "", "taxon_id": -1, "gene": ""}
+    m = _UNIPROT.match(header)
+    if not m:
+        first, _, rest = header.partition(" ")
+        out["accession"] = first
+        out["description"] = rest.strip()
+        return out
+    out["accession"], out["entry_name"] = m.group(2), m.group(3)
+    rest = " " + (m.group(4) or "")
+    parts = _FIELD.split(rest)
+    out["description"] = parts[0].strip()
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        value = value.strip()
+        if key == "OS":
+            out["organism"] = value
+        elif key == "OX":
+            out["taxon_id"] = int(value) if value.isdigit() else -1
+        elif key == "GN":
+            out["gene"] = value
+    return out
+
+
+class FastaParams(S3Params):
+    paths: list[LocalPath] = Field(description="protein FASTA files (plain or gzip), directories, globs or s3:// URIs")
+    suffixes: list[str] | None = Field(
+        list(FASTA_SUFFIXES), description="when expanding directories keep only files ending in one of these"
+    )
+    uppercase: bool = Field(True, description="upper-case the sequence")
+    min_length: int = Field(1, ge=1, description="a record with fewer residues than this is an error record")
+
+
+class ProteinFastaReader(Reader):
+    """Protein FASTA records with UniProt-style headers parsed into accession, organism, taxon and gene."""
+
+    name = "protein.fasta"
+    Params = FastaParams
+    outputs = (
+        Column("source", "string", "path or URI of the FASTA file"),
+        Column("record_id", "string", "stable id: record_id(source, n) for the n-th record (0-based) of the file"),
+        Column("accession", "string", "UniProt accession (P69905), or the first word of other headers"),
+        Column("entry_name", "string", "UniProt entry name (HBA_HUMAN); empty for other headers"),
+        Column("description", "string", "protein name / rest of the header, without the OS=... fields"),
+        Column("organism", "string", "OS= field; empty when absent"),
+        Column("taxon_id", "int64", "OX= field; -1 when absent"),
+        Column("gene", "string", "GN= field; empty when absent"),
+        Column("sequence", "string", "the residues (a final '*' is dropped)"),
+        Column("length", "int64", "residues in the sequence"),
+    )
+    _INTS = ("taxon_id", "length")
+
+    def plan(self) -> list[InputItem]:
+        return _expand(self.params.paths, self.params.suffixes, self.params.s3())
+
+    def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
+        source = item.source
+        data = _read_bytes(source, self.params.s3())
+        rows: dict[str, list] = {c.name: [] for c in self.outputs}
+        for out in self._records(source, io.BytesIO(data)):
+            if isinstance(out, ErrorRecord):
+                yield out
+                continue
+            for k, v in out.items():
+                rows[k].append(v)
+            if len(rows["source"]) >= MAX_BATCH_ROWS:
+                yield self._batch(rows)
+                rows = {c.name: [] for c in self.outputs}
+        if rows["source"]:
+            yield self._batch(rows)
+
+    def _batch(self, rows):
+        return {k: np.asarray(v, dtype=np.int64) if k in self._INTS else _objects(v) for k, v in rows.items()}
+
+    def _records(self, source: str, stream) -> Iterator[dict | ErrorRecord]:
+        n = -1
+        header: str | None = None
+        header_line = 0
+        chunks: list[str] = []
+        problem = None
+        orphan_reported = False
+        for lineno, raw in enumerate(stream, 1):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith(">"):
+                if header is not None:
+                    yield self._finish(source, n, header, header_line, chunks, problem)
+                n += 1
+                header, header_line, chunks, problem = line[1:], lineno, [], None
+                continue
+            stripped = line.strip()
+            if not stripped or line.startswith(";"):
+                continue
+            if header is None:
+                if not orphan_reported:
+                    orphan_reported = True
+                    yield ErrorRecord(
+                        source, record_id(source, "line", lineno),
+                        f"{source}: line {lineno}: expected a '>' header before the sequence, found {stripped[:40]!r}",
+                    )
+                continue
+            body = stripped.replace(" ", "")
+            bad = _ILLEGAL.search(body)
+            if bad is not None and problem is None:
+                col = line.find(bad.group(0)) + 1
+                problem = f"illegal character {bad.group(0)!r} at line {lineno}, column {col}"
+            chunks.append(body)
+        if header is not None:
+            yield self._finish(source, n, header, header_line, chunks, problem)
+
+    def _finish(self, source, n, header, header_line, chunks, problem):
+        rid = record_id(source, n)
+        name = header.split(None, 1)[0] if header.strip() else "(no name)"
+        if problem:
+            return ErrorRecord(source, rid, f"{source}: record {name!r} (header at line {header_line}): {problem}")
+        seq = "".join(chunks)
+        if seq.endswith("*"):
+            seq = seq[:-1]
+        if "*" in seq:
+            return ErrorRecord(source, rid, f"{source}: record {name!r} (header at line {header_line}): '*' inside")
+        if len(seq) < self.params.min_length:
+            what = "empty record (no sequence)" if not seq else f"{len(seq)} residues < min_length"
+            return ErrorRecord(source, rid, f"{source}: record {name!r} (header at line {header_line}): {what}")
+        if self.params.uppercase:
+            seq = seq.upper()
+        fields = parse_header(header)
+        return {"source": source, "record_id": rid, **fields, "sequence": seq, "length": len(seq)}
+
+    @classmethod
+    def examples(cls, workdir):
+        good = os.path.join(workdir, "good.fasta")
+        with open(good, "w") as f:
+            f.write(">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2\n"
+                    "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHFDLSHGSAQVKGHGKKVADALTNAVAHV\n"
+                    ">plain some description\nMKT\n")
+        bad = os.path.join(workdir, "bad.fasta")
+        with open(bad, "w") as f:
+            f.write(">x\nMK1T\n>empty\n>y\nMKT\n")
+        return StageExamples(params={"paths": [good]}, good={"paths": [good]}, bad={"paths": [bad]})
+
+
+# -- secondary-structure tables -----------------------------------------------------------
+
+SS8_LETTERS = frozenset("HGIEBTSCP-")
+SS3_LETTERS = frozenset("HEC")
+_AA = re.compile(r"^[A-Za-z]+$")
+
+
+def ss8_to_ss3(ss8: str) -> str:
+    """H, G, I → H; E, B → E; everything else → C."""
+    return "".join("H" if ch in "HGI" else "E" if ch in "EB" else "C" for ch in ss8)
+
+
+class SsTableParams(S3Params):
+    paths: list[LocalPath] = Field(
+        description="CSV/TSV (plain or gzip) or Parquet files, directories, globs or s3:// URIs"
+    )
+    suffixes: list[str] | None = Field(
+        list(TABLE_SUFFIXES), description="when expanding directories keep only files ending in one of these"
+    )
+    sequence_column: str = Field("seq", description="column with the one-letter amino-acid sequence")
+    ss8_column: str = Field("sst8", description="column with the 8-state labels (H G I E B T S C; '-' or P for coil)")
+    ss3_column: str | None = Field(
+        "sst3", description="column with 3-state labels (H E C); None or a missing column derives them from ss8"
+    )
+    id_column: str | None = Field(None, description="column with a record name copied into 'id'; None leaves it empty")
+    label_format: Literal["string"] = Field("string", description="labels are one character per residue in one string")
+    delimiter: str | None = Field(None, description="CSV delimiter; None: tab for .tsv, comma otherwise")
+
+
+class SsTableReader(Reader):
+    """Sequences with 8- and 3-state secondary-structure labels from CSV or Parquet tables (NetSurfP, Kaggle)."""
+
+    name = "protein.ss_table"
+    Params = SsTableParams
+    outputs = (
+        Column("source", "string", "path or URI of the table"),
+        Column("record_id", "string", "stable id: record_id(source, row) with the 0-based data row"),
+        Column("id", "string", "value of id_column; empty without it"),
+        Column("sequence", "string", "one-letter sequence, upper case"),
+        Column("ss8", "string", "8-state labels, upper case, one per residue"),
+        Column("ss3", "string", "3-state labels (from the table, or derived from ss8)"),
+        Column("length", "int64", "residues"),
+    )
+
+    def plan(self) -> list[InputItem]:
+        return _expand(self.params.paths, self.params.suffixes, self.params.s3())
+
+    def _table(self, source: str):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        data = _read_bytes(source, self.params.s3())
+        lower = source.lower()
+        try:
+            if data[:4] == b"PAR1" or lower.endswith((".parquet", ".pq")):
+                return pq.read_table(pa.BufferReader(data)), "row"
+            delim = self.params.delimiter or ("\t" if ".tsv" in lower else ",")
+            convert = pacsv.ConvertOptions(strings_can_be_null=False, column_types=None)
+            return pacsv.read_csv(io.BytesIO(data), parse_options=pacsv.ParseOptions(delimiter=delim),
+                                  convert_options=convert), "line"
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RecordError(f"{source}: cannot read the table: {exc}") from None
+
+    def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
+        p = self.params
+        source = item.source
+        table, unit = self._table(source)
+        names = table.column_names
+        for col in (p.sequence_column, p.ss8_column) + ((p.id_column,) if p.id_column else ()):
+            if col not in names:
+                raise RecordError(f"{source}: no column {col!r}; the columns are {names}")
+        seqs = table.column(p.sequence_column).to_pylist()
+        ss8s = table.column(p.ss8_column).to_pylist()
+        ss3s = table.column(p.ss3_column).to_pylist() if p.ss3_column and p.ss3_column in names else None
+        ids = table.column(p.id_column).to_pylist() if p.id_column else None
+        rows: dict[str, list] = {c.name: [] for c in self.outputs}
+        for i in range(table.num_rows):
+            rid = record_id(source, i)
+            where = f"{source}: line {i + 2}" if unit == "line" else f"{source}: row {i}"
+            seq, ss8 = seqs[i], ss8s[i]
+            ss3 = ss3s[i] if ss3s is not None else None
+            problem = self._check(seq, ss8, ss3, ss3s is not None)
+            if problem:
+                yield ErrorRecord(source, rid, f"{where}: {problem}")
+                continue
+            seq, ss8 = seq.strip().upper(), ss8.strip().upper()
+            ss3 = ss3.strip().upper() if ss3s is not None else ss8_to_ss3(ss8)
+            rows["source"].append(source)
+            rows["record_id"].append(rid)
+            rows["id"].append("" if ids is None or ids[i] is None else str(ids[i]))
+            rows["sequence"].append(seq)
+            rows["ss8"].append(ss8)
+            rows["ss3"].append(ss3)
+            rows["length"].append(len(seq))
+            if len(rows["source"]) >= MAX_BATCH_ROWS:
+                yield self._batch(rows)
+                rows = {c.name: [] for c in self.outputs}
+        if rows["source"]:
+            yield self._batch(rows)
+
+    def _check(self, seq, ss8, ss3, has_ss3: bool) -> str | None:
+        p = self.params
+        if not isinstance(seq, str) or not seq.strip():
+            return f"empty or missing {p.sequence_column!r}"
+        if not isinstance(ss8, str) or not ss8.strip():
+            return f"empty or missing {p.ss8_column!r}"
+        seq, ss8 = seq.strip().upper(), ss8.strip().upper()
+        if not _AA.match(seq):
+            bad = next(ch for ch in seq if not ch.isalpha())
+            return f"illegal character {bad!r} in {p.sequence_column!r}"
+        if len(ss8) != len(seq):
+            return f"{p.ss8_column!r} has {len(ss8)} labels for {len(seq)} residues"
+        odd = sorted(set(ss8) - SS8_LETTERS)
+        if odd:
+            return f"unknown 8-state label(s) {''.join(odd)!r} in {p.ss8_column!r} (expected one of HGIEBTSC, P or -)"
+        if has_ss3:
+            if not isinstance(ss3, str) or not ss3.strip():
+                return f"empty or missing {p.ss3_column!r}"
+            ss3 = ss3.strip().upper()
+            if len(ss3) != len(seq):
+                return f"{p.ss3_column!r} has {len(ss3)} labels for {len(seq)} residues"
+            odd = sorted(set(ss3) - SS3_LETTERS)
+            if odd:
+                return f"unknown 3-state label(s) {''.join(odd)!r} in {p.ss3_column!r} (expected H, E or C)"
+        return None
+
+    def _batch(self, rows):
+        return {k: np.asarray(v, dtype=np.int64) if k == "length" else _objects(v) for k, v in rows.items()}
+
+    @classmethod
+    def examples(cls, workdir):
+        good = os.path.join(workdir, "ss.csv")
+        with open(good, "w") as f:
+            f.write("pdb_id,seq,sst8,sst3\n1abc,MKTAYIA,CHHHHHC,CHHHHHC\n2xyz,GSEE,CEEC,CEEC\n")
+        bad = os.path.join(workdir, "ss_bad.csv")
+        with open(bad, "w") as f:
+            f.write("pdb_id,seq,sst8,sst3\n1abc,MKTAYIA,CHHHC,CHHHC\n")
+        return StageExamples(params={"paths": [good]}, good={"paths": [good], "id_column": "pdb_id"},
+                             bad={"paths": [bad]})
+
+
+READERS = (StructureReader, ProteinFastaReader, SsTableReader)
