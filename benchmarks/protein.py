@@ -31,6 +31,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 import gemmi  # noqa: E402
+import numpy as np  # noqa: E402
 from hpcprep_protein.kernels import assign_secondary_structure, contact_edges  # noqa: E402
 
 from tests.protein.corpus import FILES, backbone, read_structure  # noqa: E402
@@ -45,6 +46,66 @@ def best(fn, repeat):
         fn()
         t = min(t, time.perf_counter() - t0)
     return t
+
+
+def alphafold_like_files(path: Path, chain: str, workdir: Path, count: int, length: int = 400) -> list[Path]:
+    """``count`` single-chain PDB files of ``length`` residues named and shaped like AlphaFold
+    models (one chain, no waters, B-factor column holding a pLDDT-like value)."""
+    st = read_structure(path)
+    st.remove_ligands_and_waters()
+    model = st[0]
+    for ch in list(model):
+        if ch.name != chain:
+            model.remove_chain(ch.name)
+    ch = model[chain]
+    for i in range(len(ch) - 1, length - 1, -1):
+        del ch[i]
+    for k, res in enumerate(ch):
+        for atom in res:
+            atom.b_iso = 50.0 + 45.0 * np.sin(k / 9.0) ** 2
+    st.setup_entities()
+    files = []
+    for i in range(count):
+        out = workdir / f"AF-Q{i:05d}-F1-model_v4.pdb"
+        st.write_pdb(str(out))
+        files.append(out)
+    return files
+
+
+def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> dict:
+    """protein.structure (plan + read + Arrow) on AlphaFold-sized files vs Biopython's PDBParser
+    reading the same files and collecting the backbone, one thread each."""
+    from hpcprep.execution import to_arrow_table
+    from hpcprep_protein.readers import StructureReader
+
+    with tempfile.TemporaryDirectory() as td:
+        files = alphafold_like_files(path, chain, Path(td), count)
+
+        def ours():
+            reader = StructureReader({"paths": [td]})
+            chains = 0
+            for item in reader.plan():
+                for batch in reader.read(item):
+                    chains += to_arrow_table(batch).num_rows
+            assert chains == count, chains
+        ours()
+        t_ours = best(ours, repeat)
+        row = {"chains_per_s": count / t_ours, "residues_per_chain": 400, "files": count}
+        try:
+            from Bio.PDB import PDBParser
+        except ImportError:
+            return row
+        parser = PDBParser(QUIET=True)
+
+        def biopython():
+            for f in files:
+                s = parser.get_structure(f.stem, str(f))
+                for ch in s[0]:
+                    np.array([[r[a].coord for a in ("N", "CA", "C", "O")] for r in ch if all(a in r for a in "N CA C O".split())])
+        t_bio = best(biopython, repeat)
+    row.update({"peer": "Biopython PDBParser + backbone arrays", "peer_chains_per_s": count / t_bio,
+                "ratio": t_bio / t_ours})
+    return row
 
 
 def main():
@@ -101,6 +162,7 @@ def main():
         rows["assign_secondary_structure_300"].update(
             {"peer": "mkdssp per file", "peer_chains_per_s": 1.0 / t_mk, "ratio": t_mk / t_ss}
         )
+    rows["structure_reading"] = structure_reading(path, name, args.repeat)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.processor() or platform.machine(),
