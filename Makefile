@@ -38,6 +38,7 @@ $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	$(PIP) install -q "torch==2.13.0"
 	for p in $(dir $(PLUGIN_PROJECTS)); do $(PIP) install -q -e "$$p" || exit 1; done
 	test ! -f plugins/genomics/pyproject.toml || $(PIP) install -q -e "plugins/genomics[pyg]"
+	test ! -f plugins/protein/pyproject.toml || $(PIP) install -q -e "plugins/protein[esm]"
 	touch $(STAMP)
 
 $(APT_STAMP): Makefile

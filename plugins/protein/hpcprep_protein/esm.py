@@ -127,13 +127,16 @@ class EsmEmbed(Encoder):
         from transformers.utils import logging as hf_logging
 
         device = self._device()
-        verbosity = hf_logging.get_verbosity()
+        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()  # an EsmForMaskedLM checkpoint has lm_head weights EsmModel leaves out
+        hf_logging.disable_progress_bar()
         try:
             tokenizer = EsmTokenizer.from_pretrained(self.params.model, local_files_only=True)
             model = EsmModel.from_pretrained(self.params.model, local_files_only=True, add_pooling_layer=False)
         finally:
             hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
         model = model.float().to(device).eval()
         lookup = np.full(256, tokenizer.unk_token_id, dtype=np.int64)
         for code in range(256):

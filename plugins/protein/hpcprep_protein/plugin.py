@@ -20,6 +20,7 @@ def hpcprep_register_readers(register):
 @hpcprep.hookimpl
 def hpcprep_register_encoders(register):
     from .encoders import ENCODERS
+    from .esm import EsmEmbed  # imports transformers only in setup(): the plugin loads without the esm extra
 
-    for cls in ENCODERS:
+    for cls in (*ENCODERS, EsmEmbed):
         register(cls)
