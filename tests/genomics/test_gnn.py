@@ -520,3 +520,22 @@ def test_train_gnn_runs_a_spec_and_reads_its_parquet_sink(tmp_path, ray_local, m
     result = runner.invoke(cli_group(), ["genomics", "train-gnn", "spec.toml", "--out", "w.npz", "--overwrite",
                                          "--k", "5"])
     assert result.exit_code != 0 and "built its graphs with k = 4" in result.output
+
+
+def test_training_table_order_does_not_depend_on_file_names(tmp_path):
+    """A run's Parquet files are named by attempt id, so their read order changes between
+    runs; train-gnn sorts by record_id so that training sees the same order every time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hpcprep_genomics.commands import read_training_table
+
+    ids = [f"r{i:03d}" for i in range(10)]
+    table = pa.table({"record_id": ids, "label": ["a", "b"] * 5, "sequence": ["ACGTACGTAC"] * 10})
+    for name, (first, second) in {"one": ("x", "y"), "two": ("y", "x")}.items():
+        (tmp_path / name).mkdir()
+        pq.write_table(table.slice(0, 5), tmp_path / name / f"part-{first}.parquet")
+        pq.write_table(table.slice(5), tmp_path / name / f"part-{second}.parquet")
+    one, _ = read_training_table(str(tmp_path / "one"), "label", "sequence")
+    two, _ = read_training_table(str(tmp_path / "two"), "label", "sequence")
+    assert one["record_id"].to_pylist() == two["record_id"].to_pylist() == ids

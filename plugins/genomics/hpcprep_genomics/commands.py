@@ -60,6 +60,10 @@ def read_training_table(path: str, label_column: str, sequence_column: str):
             f"{path}: needs the graph columns {list(GRAPH_COLUMNS)} (from genomics.debruijn) or a sequence "
             f"column {sequence_column!r} (--sequence-column); columns are {names}"
         )
+    # Sorted by record_id when there is one: a run's Parquet files are named by attempt, so
+    # the order they are read in varies between runs, and training must not depend on it.
+    if "record_id" in names:
+        return dataset.to_table(columns=[*columns, "record_id"]).sort_by("record_id"), mode
     return dataset.to_table(columns=columns), mode
 
 
