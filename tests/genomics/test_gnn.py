@@ -527,7 +527,6 @@ def test_training_table_order_does_not_depend_on_file_names(tmp_path):
     runs; train-gnn sorts by record_id so that training sees the same order every time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from hpcprep_genomics.commands import read_training_table
 
     ids = [f"r{i:03d}" for i in range(10)]
