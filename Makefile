@@ -109,6 +109,7 @@ demo-protein: $(APT_STAMP) $(STAMP)
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py
 	$(PY) benchmarks/genomics.py
+	$(PY) benchmarks/protein.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks examples
