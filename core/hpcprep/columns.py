@@ -29,3 +29,39 @@ def vector_column(rows: np.ndarray) -> pa.Array:
     if rows.ndim != 2:
         raise ValueError(f"vector_column needs an (n, d) array, got shape {rows.shape}")
     return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), rows.shape[1])
+
+
+def column_of(batch, name: str, hint: str = ""):
+    """``batch[name]``; a missing column makes the batch's records bad records, with the
+    columns that are there (and ``hint``, e.g. which reader provides it) in the message."""
+    from .stages import RecordError
+
+    try:
+        return batch[name]
+    except KeyError:
+        where = f"; {hint}" if hint else ""
+        raise RecordError(f"no column {name!r} in the batch{where} (columns: {sorted(batch)})") from None
+
+
+def ascii_texts(batch, name: str) -> list[bytes]:
+    """The values of a text column (sequences, mostly) as ASCII bytes for a kernel.
+
+    Accepts ``str``, ``bytes`` and uint8 arrays; anything else, or a non-ASCII character,
+    is a bad record whose message names the column and the position.
+    """
+    from .stages import RecordError
+
+    out = []
+    for v in column_of(batch, name):
+        if isinstance(v, str):
+            try:
+                out.append(v.encode("ascii"))
+            except UnicodeEncodeError as exc:
+                raise RecordError(f"column {name!r}: non-ASCII character {v[exc.start]!r} at {exc.start}") from None
+        elif isinstance(v, (bytes, bytearray)):
+            out.append(bytes(v))
+        elif isinstance(v, np.ndarray) and v.dtype == np.uint8:
+            out.append(v.tobytes())
+        else:
+            raise RecordError(f"column {name!r} holds {type(v).__name__}, not text")
+    return out

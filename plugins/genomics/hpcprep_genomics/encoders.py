@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from hpcprep import Column, Encoder, LocalPath, Params, RecordError, StageExamples, record_id
-from hpcprep.columns import list_column, vector_column
+from hpcprep.columns import ascii_texts, list_column, vector_column
 from pydantic import Field, model_validator
 
 from . import kernels
@@ -22,28 +22,6 @@ from . import kernels
 
 class SequenceParams(Params):
     column: str = Field("sequence", description="column holding the DNA sequence (text)")
-
-
-def _sequences(batch, column: str) -> list[bytes]:
-    """The sequences of a batch as bytes; a value that is not DNA text is a bad record."""
-    try:
-        values = batch[column]
-    except KeyError:
-        raise RecordError(f"no column {column!r} in the batch (columns: {sorted(batch)})") from None
-    out = []
-    for v in values:
-        if isinstance(v, str):
-            try:
-                out.append(v.encode("ascii"))
-            except UnicodeEncodeError as exc:
-                raise RecordError(f"column {column!r}: non-ASCII character {v[exc.start]!r} at {exc.start}") from None
-        elif isinstance(v, (bytes, bytearray)):
-            out.append(bytes(v))
-        elif isinstance(v, np.ndarray) and v.dtype == np.uint8:
-            out.append(v.tobytes())
-        else:
-            raise RecordError(f"column {column!r} holds {type(v).__name__}, not sequence text")
-    return out
 
 
 def _examples_batch(seqs: list[str]) -> dict:
@@ -98,7 +76,7 @@ class Onehot(Encoder):
         dtype = np.dtype(p.dtype)
         parts = [
             kernels.onehot(s, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value)).reshape(-1)
-            for s in _sequences(batch, p.column)
+            for s in ascii_texts(batch, p.column)
         ]
         return {"onehot": list_column(parts, pa.from_numpy_dtype(dtype))}
 
@@ -124,7 +102,7 @@ class Twobit(Encoder):
 
     def encode(self, batch):
         packed, masks = [], []
-        for s in _sequences(batch, self.params.column):
+        for s in ascii_texts(batch, self.params.column):
             data, mask = kernels.pack_2bit(s)
             packed.append(data.tobytes())
             masks.append(np.packbits(mask).tobytes())
@@ -174,7 +152,7 @@ class KmerCounts(Encoder):
 
     def encode(self, batch):
         p = self.params
-        seqs = _sequences(batch, p.column)
+        seqs = ascii_texts(batch, p.column)
         if not p.sparse:
             parts = [kernels.kmer_counts(s, p.k, canonical=p.canonical).astype(np.uint32) for s in seqs]
             return {"kmer_counts": list_column(parts, pa.uint32())}
@@ -204,14 +182,13 @@ class KmerSpectrum(Encoder):
 
     def __init__(self, params=None):
         super().__init__(params)
-        dim = len(kernels.canonical_kmer_indices(self.params.k))
-        self.outputs = (Column("spectrum", f"fixed_size_list<float32>[{dim}]", self.outputs[0].doc),)
+        self._dim = len(kernels.canonical_kmer_indices(self.params.k))
+        self.outputs = (Column("spectrum", f"fixed_size_list<float32>[{self._dim}]", self.outputs[0].doc),)
 
     def encode(self, batch):
         k = self.params.k
-        dim = len(kernels.canonical_kmer_indices(k))
-        seqs = _sequences(batch, self.params.column)
-        out = np.zeros((len(seqs), dim), dtype=np.float32)
+        seqs = ascii_texts(batch, self.params.column)
+        out = np.zeros((len(seqs), self._dim), dtype=np.float32)
         for i, s in enumerate(seqs):
             out[i] = kernels.kmer_spectrum(s, k)
             if not out[i].any():
@@ -246,7 +223,7 @@ class Tokenize(Encoder):
     def encode(self, batch):
         p = self.params
         parts = []
-        for s in _sequences(batch, p.column):
+        for s in ascii_texts(batch, p.column):
             ids = kernels.tokenize(s, scheme=p.scheme, k=p.k, stride=p.stride, add_special=p.add_special)
             if p.max_length is not None and len(ids) > p.max_length:
                 keep_sep = p.add_special
@@ -282,7 +259,7 @@ class ReverseComplement(Encoder):
 
     def encode(self, batch):
         col = self.params.column
-        rc = [kernels.reverse_complement(s).decode("ascii") for s in _sequences(batch, col)]
+        rc = [kernels.reverse_complement(s).decode("ascii") for s in ascii_texts(batch, col)]
         if self.params.mode == "column":
             return {"sequence_rc": np.array(rc, dtype=object)}
         n = len(rc)
@@ -327,7 +304,7 @@ class Debruijn(Encoder):
     outputs = GRAPH_COLUMNS
 
     def encode(self, batch):
-        graphs = [kernels.debruijn_graph(s, self.params.k) for s in _sequences(batch, self.params.column)]
+        graphs = [kernels.debruijn_graph(s, self.params.k) for s in ascii_texts(batch, self.params.column)]
         return graph_columns(graphs)
 
     @classmethod
@@ -424,7 +401,7 @@ class GnnEmbed(Encoder):
         if "node_codes" in batch and "edge_src" in batch:
             graphs = list(zip(batch["node_codes"], batch["edge_src"], batch["edge_dst"], batch["edge_counts"]))
         else:
-            graphs = [kernels.debruijn_graph(s, self._k) for s in _sequences(batch, self.params.column)]
+            graphs = [kernels.debruijn_graph(s, self._k) for s in ascii_texts(batch, self.params.column)]
         for g in graphs:
             if len(g[1]) == 0:
                 raise RecordError(f"empty de Bruijn graph: no valid {self._k}-mer in the record")

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from hpcprep import Column, Encoder, Params, RecordError, StageExamples, record_id
-from hpcprep.columns import list_column, vector_column
+from hpcprep.columns import ascii_texts, column_of, list_column, vector_column
 from pydantic import Field, field_validator
 
 from . import kernels
@@ -30,34 +30,23 @@ class SequenceParams(Params):
     column: str = Field("sequence", description="column with the one-letter amino-acid sequence")
 
 
-def _sequences(batch, column: str) -> list[bytes]:
-    try:
-        values = batch[column]
-    except KeyError:
-        raise RecordError(f"no column {column!r} in the batch (columns: {sorted(batch)})") from None
-    out = []
-    for v in values:
-        if not isinstance(v, str):
-            raise RecordError(f"column {column!r} holds {type(v).__name__}, not a sequence")
-        try:
-            out.append(v.encode("ascii"))
-        except UnicodeEncodeError as exc:
-            raise RecordError(f"column {column!r}: non-ASCII character {v[exc.start]!r} at {exc.start}") from None
-    return out
-
-
 def residue_index(seq: bytes) -> np.ndarray:
     """0..19 for the standard residues (ALPHABET order), 20 for anything else."""
     return INDEX[np.frombuffer(seq, dtype=np.uint8)].astype(np.int64)
 
 
+BLOSUM62_ROWS = blosum62_matrix()
+
+
+def per_residue_rows(batch, column: str, table: np.ndarray) -> pa.Array:
+    """Each residue's row of ``table`` (indexed by :func:`residue_index`), flattened per record."""
+    parts = [table[residue_index(s)].reshape(-1) for s in ascii_texts(batch, column)]
+    return list_column(parts, pa.from_numpy_dtype(table.dtype))
+
+
 def _coords(batch, name: str) -> list[np.ndarray]:
-    try:
-        values = batch[name]
-    except KeyError:
-        raise RecordError(f"no column {name!r}: structure encoders need the protein.structure reader") from None
     out = []
-    for v in values:
+    for v in column_of(batch, name, "structure encoders need the protein.structure reader"):
         a = np.asarray(v, dtype=np.float64)
         if a.size % 3:
             raise RecordError(f"column {name!r} holds {a.size} values, not x, y, z per residue")
@@ -95,9 +84,7 @@ class Onehot(Encoder):
     outputs = (Column("onehot", "list<uint8>", "L x 21, flattened: A C D E F G H I K L M N P Q R S T V W Y, unknown"),)
 
     def encode(self, batch):
-        eye = np.eye(N_TOKENS, dtype=np.uint8)
-        parts = [eye[residue_index(s)].reshape(-1) for s in _sequences(batch, self.params.column)]
-        return {"onehot": list_column(parts, pa.uint8())}
+        return {"onehot": per_residue_rows(batch, self.params.column, np.eye(N_TOKENS, dtype=np.uint8))}
 
     @classmethod
     def examples(cls, workdir):
@@ -113,9 +100,7 @@ class Blosum62(Encoder):
     outputs = (Column("blosum62", "list<float32>", "L x 20, flattened; columns in A C D ... Y order"),)
 
     def encode(self, batch):
-        table = blosum62_matrix()
-        parts = [table[residue_index(s)].reshape(-1) for s in _sequences(batch, self.params.column)]
-        return {"blosum62": list_column(parts, pa.float32())}
+        return {"blosum62": per_residue_rows(batch, self.params.column, BLOSUM62_ROWS)}
 
     @classmethod
     def examples(cls, workdir):
@@ -145,10 +130,12 @@ class Physchem(Encoder):
     batch_size = 512
     outputs = (Column("physchem", "list<float32>", "L x len(scales), flattened, in the order of `scales`"),)
 
+    def __init__(self, params=None):
+        super().__init__(params)
+        self._table = scale_matrix(self.params.scales)  # once per stage, not per batch
+
     def encode(self, batch):
-        table = scale_matrix(self.params.scales)
-        parts = [table[residue_index(s)].reshape(-1) for s in _sequences(batch, self.params.column)]
-        return {"physchem": list_column(parts, pa.float32())}
+        return {"physchem": per_residue_rows(batch, self.params.column, self._table)}
 
     @classmethod
     def examples(cls, workdir):
@@ -180,7 +167,7 @@ class Windows(Encoder):
         w = self.params.width
         half = w // 2
         parts = []
-        for s in _sequences(batch, self.params.column):
+        for s in ascii_texts(batch, self.params.column):
             ids = residue_index(s)
             padded = np.concatenate([np.full(half, N_TOKENS), ids, np.full(half, N_TOKENS)]).astype(np.int8)
             # row i is padded[i : i + w]: a strided view, copied once
@@ -209,7 +196,7 @@ class Composition(Encoder):
     )
 
     def encode(self, batch):
-        seqs = _sequences(batch, self.params.column)
+        seqs = ascii_texts(batch, self.params.column)
         out = np.zeros((len(seqs), 420), dtype=np.float32)
         for r, s in enumerate(seqs):
             ids = residue_index(s)
@@ -270,10 +257,7 @@ class SsLabels(Encoder):
 
     def encode(self, batch):
         p = self.params
-        try:
-            labels = batch[p.ss8_column]
-        except KeyError:
-            raise RecordError(f"no column {p.ss8_column!r} in the batch (columns: {sorted(batch)})") from None
+        labels = column_of(batch, p.ss8_column)
         masks = batch[p.mask_column] if p.mask_column else [None] * len(labels)
         before, after = {"none": (0, 0), "esm": (1, 1), "prott5": (0, 1)}[p.target]
         l8, l3, lm = [], [], []

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from hpcprep import Column, Encoder, LocalPath, Params, RecordError, StageExamples, record_id
-from hpcprep.columns import list_column, vector_column
+from hpcprep.columns import column_of, list_column, vector_column
 from pydantic import Field
 
 ESM2_VOCAB = (
@@ -151,10 +151,7 @@ class EsmEmbed(Encoder):
 
     def _tokens(self, batch) -> list[np.ndarray]:
         p = self.params
-        try:
-            values = batch[p.column]
-        except KeyError:
-            raise RecordError(f"no column {p.column!r} in the batch (columns: {sorted(batch)})") from None
+        values = column_of(batch, p.column)
         cls_id, eos_id, _ = self._special
         out = []
         for v in values:

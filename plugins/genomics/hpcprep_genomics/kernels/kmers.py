@@ -407,6 +407,32 @@ def _radix_plan(bits, n):
 
 
 @njit(cache=True, nogil=True)
+def _digit_histograms(keys, passes, width):
+    """Counts of each ``width``-bit digit of ``keys``, one row per radix pass."""
+    dmask = _U64((1 << width) - 1)
+    hist = np.zeros((passes, 1 << width), dtype=np.int64)
+    for i in range(keys.size):
+        x = keys[i]
+        for p in range(passes):
+            hist[p, (x >> _U64(p * width)) & dmask] += 1
+    return hist
+
+
+@njit(cache=True, nogil=True)
+def _bucket_starts(counts, n, offsets):
+    """Fill ``offsets`` with each bucket's first slot; True if one bucket holds all ``n`` keys."""
+    trivial = False
+    total = 0
+    for b in range(counts.size):
+        h = counts[b]
+        if h == n:
+            trivial = True
+        offsets[b] = total
+        total += h
+    return trivial
+
+
+@njit(cache=True, nogil=True)
 def radix_sort(keys, bits):
     """Sort uint64 ``keys`` whose values fit in ``bits`` bits (LSD radix, <= 11-bit digits).
 
@@ -422,25 +448,13 @@ def radix_sort(keys, bits):
         return keys
     nb = 1 << width
     dmask = _U64(nb - 1)
-    hist = np.zeros((passes, nb), dtype=np.int64)
-    for i in range(n):
-        x = keys[i]
-        for p in range(passes):
-            hist[p, (x >> _U64(p * width)) & dmask] += 1
+    hist = _digit_histograms(keys, passes, width)
     src = keys
     dst = np.empty_like(keys)
     offsets = np.empty(nb, dtype=np.int64)
     for p in range(passes):
-        trivial = False
-        total = 0
-        for b in range(nb):
-            h = hist[p, b]
-            if h == n:
-                trivial = True
-            offsets[b] = total
-            total += h
-        if trivial:
-            continue
+        if _bucket_starts(hist[p], n, offsets):
+            continue  # every key has the same digit: this pass would not move anything
         sh = _U64(p * width)
         for i in range(n):
             x = src[i]
@@ -466,27 +480,15 @@ def radix_argsort_pairs(keys, bits):
         return keys, order
     nb = 1 << width
     dmask = _U64(nb - 1)
-    hist = np.zeros((passes, nb), dtype=np.int64)
-    for i in range(n):
-        x = keys[i]
-        for p in range(passes):
-            hist[p, (x >> _U64(p * width)) & dmask] += 1
+    hist = _digit_histograms(keys, passes, width)
     src = keys
     dst = np.empty_like(keys)
     osrc = order
     odst = np.empty_like(order)
     offsets = np.empty(nb, dtype=np.int64)
     for p in range(passes):
-        trivial = False
-        total = 0
-        for b in range(nb):
-            h = hist[p, b]
-            if h == n:
-                trivial = True
-            offsets[b] = total
-            total += h
-        if trivial:
-            continue
+        if _bucket_starts(hist[p], n, offsets):
+            continue  # every key has the same digit: this pass would not move anything
         sh = _U64(p * width)
         for i in range(n):
             x = src[i]
