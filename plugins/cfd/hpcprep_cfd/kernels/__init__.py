@@ -1,0 +1,1 @@
+"""Geometry kernels: plain functions over NumPy arrays, Numba inside, usable without Ray."""
