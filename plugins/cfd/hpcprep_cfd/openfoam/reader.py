@@ -1,0 +1,394 @@
+"""The ``cfd.openfoam`` reader: OpenFOAM cases to chunks of cells with centres, volumes and fields.
+
+One input item is one case. A read task parses the mesh once (points, faces, owner,
+neighbour, boundary; ASCII or binary, gzip or not), computes every cell's centre and
+volume with OpenFOAM's definitions (``geometry.py``), reads the chosen fields, and then
+yields one record per ``chunk_size`` consecutive cells, so a worker's output stays
+bounded by the chunk size. Chunks are not separate items because every chunk needs the
+whole face list (a cell's faces are scattered through it): per-chunk read tasks would
+each parse the whole mesh again.
+
+A case that cannot be read is one entry in the errors table naming the file at fault
+(a missing ``owner``, a truncated binary list, a list whose size does not match its
+contents, a face using a point that does not exist). A field whose size is not the
+number of cells makes its whole case an error, not just the field: every record of a
+case carries the same ``field_<name>`` columns, and the user asked for that field.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+
+import numpy as np
+from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Params, Reader, RecordError, StageExamples
+from hpcprep.stages import record_id as make_record_id
+from pydantic import Field
+
+from . import geometry
+from .fields import FIELD_CLASSES, FieldData, list_fields, read_field, time_directories
+from .foamfile import FoamFileError, find_file
+from .polymesh import MESH_FILES, PolyMesh, locate, read_polymesh
+
+OUTPUTS = (
+    Column("source", "string", "the case directory"),
+    Column("record_id", "string", "record_id(source, kind, chunk number or patch name)"),
+    Column("case", "string", "case name (the case directory's name)"),
+    Column("kind", "string", "'cells' (a chunk of cells) or 'patch' (the faces of one boundary patch)"),
+    Column("patch", "string", "patch name; '' for cells"),
+    Column("time", "string", "time directory the fields come from; '' if none"),
+    Column("chunk", "int64", "chunk number (cells) or patch number in the boundary file (patches)"),
+    Column("cell_start", "int64", "first cell of the chunk, or the patch's first face label"),
+    Column("n_cells", "int64", "rows in this record: cells of the chunk, or faces of the patch"),
+    Column("centres", "list<double>", "cell centres (or patch face centres), flattened n x 3"),
+    Column("volumes", "list<double>", "cell volumes (or patch face area magnitudes), n"),
+    Column("area_vectors", "list<double>", "patch face area vectors (outward), flattened n x 3; empty for cells"),
+)
+POLYHEDRA = (
+    Column("points", "list<double>", "the points these cells use, flattened P x 3 (empty for patches)"),
+    Column("cell_faces", "list<int64>", "VTK polyhedron face stream per cell: nFaces, nPts, local ids..., ..."),
+    Column("cell_face_offsets", "list<int64>", "start of each cell's stream in cell_faces"),
+)
+
+
+class OpenFoamParams(Params):
+    paths: list[LocalPath] = Field(
+        description="OpenFOAM cases (with constant/polyMesh), directories holding polyMesh/, polyMesh directories, "
+        "globs, or folders of cases"
+    )
+    chunk_size: int = Field(100_000, ge=1, description="cells per record (records are chunks of consecutive cells)")
+    time: str = Field("latest", description="time directory of the fields: 'latest', a directory name, or 'none'")
+    fields: list[str] | None = Field(
+        None, description="fields to read; default every volScalarField and volVectorField of that time directory"
+    )
+    boundary: bool = Field(False, description="also one record per boundary patch (face centres, areas, values)")
+    polyhedra: bool = Field(False, description="add VTK polyhedron columns points, cell_faces, cell_face_offsets")
+
+
+def _is_case(path: str) -> bool:
+    try:
+        locate(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _find_cases(path: str) -> list[str]:
+    """The case itself, or the cases found below a folder (not descending into a case)."""
+    if _is_case(path):
+        return [path]
+    found, stack = [], [path]
+    while stack:
+        d = stack.pop()
+        try:
+            subdirs = sorted(e.path for e in os.scandir(d) if e.is_dir())
+        except OSError:
+            continue
+        for sub in subdirs:
+            if os.path.basename(sub) in ("constant", "system", "polyMesh"):
+                continue
+            if os.path.isdir(os.path.join(sub, "constant", "polyMesh")) or os.path.isdir(os.path.join(sub, "polyMesh")):
+                found.append(sub)
+            else:
+                stack.append(sub)
+    return sorted(found) or [path]  # nothing found: read() says why
+
+
+def _mesh_bytes(path: str) -> int | None:
+    try:
+        _, mesh = locate(path)
+    except FileNotFoundError:
+        return None
+    total = 0
+    for name in MESH_FILES:
+        p = find_file(mesh, name)
+        if p:
+            total += os.path.getsize(p)
+    return total
+
+
+def _objects(*values) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+class OpenFoamReader(Reader):
+    """OpenFOAM cases (ASCII/binary, gzip) as chunks of cells with OpenFOAM-exact centres, volumes and fields."""
+
+    name = "cfd.openfoam"
+    Params = OpenFoamParams
+    outputs = OUTPUTS
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        # Field columns are known up front only when the fields are named; otherwise each
+        # case adds a field_<name> column (list<double>) per vol field it has.
+        extra = tuple(
+            Column(f"field_{n}", "list<double>", f"field {n}: n values (scalar) or flattened n x 3 (vector)")
+            for n in (self.params.fields or ())
+        )
+        self.outputs = OUTPUTS + (POLYHEDRA if self.params.polyhedra else ()) + extra
+
+    def notes(self) -> list[str]:
+        if self.params.fields is None and self.params.time != "none":
+            return ["field columns (field_<name>) depend on each case's vol fields; cases may differ"]
+        return []
+
+    # -- driver -------------------------------------------------------------------------
+
+    def plan(self) -> list[InputItem]:
+        cases: list[str] = []
+        for pattern in self.params.paths:
+            matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            matches = [m for m in matches if os.path.isdir(m)]
+            if not matches:
+                raise FileNotFoundError(f"no directory matches {pattern!r}")
+            for m in matches:
+                cases.extend(_find_cases(os.path.abspath(m)))
+        unique = sorted(dict.fromkeys(cases))
+        return [InputItem(source=c, index=i, size=_mesh_bytes(c)) for i, c in enumerate(unique)]
+
+    # -- worker -------------------------------------------------------------------------
+
+    def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
+        source = item.source
+        try:
+            root, mesh_dir = locate(source)
+        except FileNotFoundError as exc:
+            raise RecordError(str(exc)) from None
+        try:
+            mesh = read_polymesh(mesh_dir)
+            time, field_data = self._fields(root, mesh)
+        except FoamFileError as exc:
+            raise RecordError(str(exc)) from None
+        cc, cv, fc, fa = geometry.mesh_geometry(
+            mesh.points, mesh.face_offsets, mesh.face_points, mesh.owner, mesh.neighbour, mesh.n_cells
+        )
+        case = os.path.basename(root.rstrip(os.sep)) or root
+        common = {"source": source, "case": case, "time": time}
+        cell_csr = geometry.cell_face_csr(mesh.owner, mesh.neighbour, mesh.n_cells) if self.params.polyhedra else None
+        size = self.params.chunk_size
+        for chunk, start in enumerate(range(0, mesh.n_cells, size)):
+            end = min(start + size, mesh.n_cells)
+            row = {
+                **common,
+                "record_id": make_record_id(source, "cells", chunk),
+                "kind": "cells",
+                "patch": "",
+                "chunk": chunk,
+                "cell_start": start,
+                "n_cells": end - start,
+                "centres": cc[start:end].reshape(-1),
+                "volumes": cv[start:end],
+                "area_vectors": np.zeros(0),
+            }
+            for fd in field_data:
+                row[f"field_{fd.name}"] = fd.internal[start:end].reshape(-1)
+            if cell_csr is not None:
+                used, stream, starts = geometry.polyhedra(
+                    start, end, cell_csr[0], cell_csr[1], mesh.face_offsets, mesh.face_points, len(mesh.points)
+                )
+                row["points"] = mesh.points[used].reshape(-1)
+                row["cell_faces"] = stream
+                row["cell_face_offsets"] = starts
+            yield self._batch(row)
+        if self.params.boundary:
+            yield from self._patches(mesh, fc, fa, field_data, common, source)
+
+    def _patches(self, mesh: PolyMesh, fc, fa, field_data: list[FieldData], common: dict, source: str):
+        for i, p in enumerate(mesh.patches):
+            sl = slice(p.start, p.start + p.size)
+            row = {
+                **common,
+                "record_id": make_record_id(source, "patch", p.name),
+                "kind": "patch",
+                "patch": p.name,
+                "chunk": i,
+                "cell_start": p.start,
+                "n_cells": p.size,
+                "centres": fc[sl].reshape(-1),
+                "volumes": np.linalg.norm(fa[sl], axis=1),
+                "area_vectors": fa[sl].reshape(-1),
+            }
+            for fd in field_data:
+                values = fd.patches.get(p.name)
+                if values is None:
+                    width = 3 if fd.kind == "vector" else 1
+                    values = np.full(p.size * width, np.nan)
+                row[f"field_{fd.name}"] = np.asarray(values, dtype=np.float64).reshape(-1)
+            if self.params.polyhedra:
+                row["points"] = np.zeros(0)
+                row["cell_faces"] = np.zeros(0, np.int64)
+                row["cell_face_offsets"] = np.zeros(0, np.int64)
+            yield self._batch(row)
+
+    def _fields(self, root: str, mesh: PolyMesh) -> tuple[str, list[FieldData]]:
+        """(time directory name, fields) as the parameters ask."""
+        want = self.params.fields
+        time = self.params.time
+        if time == "none":
+            return "", []
+        times = time_directories(root)
+        if time == "latest":
+            if not times:
+                if want:
+                    raise FoamFileError(f"{root}: no time directory, so no fields {want}")
+                return "", []
+            time = times[-1]
+        elif not os.path.isdir(os.path.join(root, time)):
+            raise FoamFileError(
+                f"{os.path.join(root, time)}: no such time directory (have: {', '.join(times) or 'none'})"
+            )
+        time_dir = os.path.join(root, time)
+        available = list_fields(time_dir)
+        if want is None:
+            names = [n for n, (_, cls) in available.items() if cls in FIELD_CLASSES]
+        else:
+            names = list(want)
+            for n in names:
+                if n not in available:
+                    raise FoamFileError(f"{os.path.join(time_dir, n)}: no such field (asked for by 'fields')")
+                if available[n][1] not in FIELD_CLASSES:
+                    raise FoamFileError(
+                        f"{available[n][0]}: class {available[n][1] or 'unknown'!r} is not a volScalarField "
+                        "or volVectorField"
+                    )
+        patches = mesh.patches if self.params.boundary else None
+        return time, [read_field(available[n][0], n, mesh.n_cells, patches) for n in names]
+
+    @staticmethod
+    def _batch(row: dict) -> dict:
+        out = {}
+        for key, value in row.items():
+            if isinstance(value, str):
+                out[key] = _objects(value)
+            elif isinstance(value, (int, np.integer)):
+                out[key] = np.array([value], dtype=np.int64)
+            else:
+                out[key] = _objects(np.ascontiguousarray(value))
+        return out
+
+    @classmethod
+    def examples(cls, workdir):
+        good = os.path.join(workdir, "box")
+        write_box_case(good, (3, 2, 2))
+        bad = os.path.join(workdir, "no_owner")
+        write_box_case(bad, (2, 1, 1))
+        os.remove(os.path.join(bad, "constant", "polyMesh", "owner"))
+        params = {"paths": [good], "chunk_size": 5, "boundary": True, "polyhedra": True, "fields": ["T", "U"]}
+        return StageExamples(params=params, good=params, bad={"paths": [bad]})
+
+
+# -- a small structured case (the stage's examples; also handy in tests) --------------------
+
+_BANNER = "FoamFile\n{{\n    version 2.0;\n    format ascii;\n    class {cls};\n    object {obj};\n}}\n\n"
+
+
+def _write(path: str, cls: str, body: str) -> None:
+    with open(path, "w") as f:
+        f.write(_BANNER.format(cls=cls, obj=os.path.basename(path)) + body)
+
+
+def box_mesh(n: tuple[int, int, int], size=(1.0, 1.0, 1.0)):
+    """A structured hex mesh in OpenFOAM order: (points, faces (F, 4), owner, neighbour, patches).
+
+    Internal faces come first, sorted by owner then neighbour; then one patch per side
+    (xmin, xmax, ymin, ymax, zmin, zmax) with outward faces. Cell (i, j, k) is
+    i + nx (j + ny k).
+    """
+    nx, ny, nz = n
+    xs, ys, zs = (np.linspace(0.0, s, m + 1) for s, m in zip(size, n, strict=True))
+    pts = np.array([(x, y, z) for z in zs for y in ys for x in xs])
+
+    def pid(i, j, k):
+        return i + (nx + 1) * (j + (ny + 1) * k)
+
+    def cid(i, j, k):
+        return i + nx * (j + ny * k)
+
+    def xface(i, j, k):  # normal +x
+        return [pid(i, j, k), pid(i, j + 1, k), pid(i, j + 1, k + 1), pid(i, j, k + 1)]
+
+    def yface(i, j, k):  # normal +y
+        return [pid(i, j, k), pid(i, j, k + 1), pid(i + 1, j, k + 1), pid(i + 1, j, k)]
+
+    def zface(i, j, k):  # normal +z
+        return [pid(i, j, k), pid(i + 1, j, k), pid(i + 1, j + 1, k), pid(i, j + 1, k)]
+
+    faces, owner, neighbour = [], [], []
+    for k in range(nz):
+        for j in range(ny):
+            for i in range(nx):
+                c = cid(i, j, k)
+                for di, dj, dk, face in ((1, 0, 0, xface), (0, 1, 0, yface), (0, 0, 1, zface)):
+                    if i + di < nx and j + dj < ny and k + dk < nz:
+                        faces.append(face(i + di, j + dj, k + dk))
+                        owner.append(c)
+                        neighbour.append(cid(i + di, j + dj, k + dk))
+    patches = []
+    sides = (
+        ("xmin", [(0, j, k) for k in range(nz) for j in range(ny)], xface, True, (0, 0, 0)),
+        ("xmax", [(nx, j, k) for k in range(nz) for j in range(ny)], xface, False, (-1, 0, 0)),
+        ("ymin", [(i, 0, k) for k in range(nz) for i in range(nx)], yface, True, (0, 0, 0)),
+        ("ymax", [(i, ny, k) for k in range(nz) for i in range(nx)], yface, False, (0, -1, 0)),
+        ("zmin", [(i, j, 0) for j in range(ny) for i in range(nx)], zface, True, (0, 0, 0)),
+        ("zmax", [(i, j, nz) for j in range(ny) for i in range(nx)], zface, False, (0, 0, -1)),
+    )
+    for name, where, face, flip, shift in sides:
+        start = len(faces)
+        for i, j, k in where:
+            f = face(i, j, k)
+            faces.append(f[::-1] if flip else f)
+            owner.append(cid(i + shift[0], j + shift[1], k + shift[2]))
+        patches.append((name, start, len(faces) - start))
+    return pts, np.array(faces), np.array(owner), np.array(neighbour), patches
+
+
+def write_box_case(case: str, n=(2, 2, 2), size=(1.0, 1.0, 1.0)) -> None:
+    """An ASCII case: constant/polyMesh of ``box_mesh`` and 0/T (nonuniform), 0/U (uniform)."""
+    pts, faces, owner, neighbour, patches = box_mesh(n, size)
+    mesh = os.path.join(case, "constant", "polyMesh")
+    os.makedirs(mesh, exist_ok=True)
+    os.makedirs(os.path.join(case, "0"), exist_ok=True)
+    _write(
+        os.path.join(mesh, "points"),
+        "vectorField",
+        f"{len(pts)}\n(\n" + "".join(f"({x!r} {y!r} {z!r})\n" for x, y, z in pts.tolist()) + ")\n",
+    )
+    _write(
+        os.path.join(mesh, "faces"),
+        "faceList",
+        f"{len(faces)}\n(\n" + "".join(f"4({' '.join(map(str, f))})\n" for f in faces) + ")\n",
+    )
+    for name, arr in (("owner", owner), ("neighbour", neighbour)):
+        _write(os.path.join(mesh, name), "labelList", f"{len(arr)}\n(\n" + "\n".join(map(str, arr)) + "\n)\n")
+    body = (
+        f"{len(patches)}\n(\n"
+        + "".join(
+            f"    {name}\n    {{\n        type patch;\n        nFaces {size_};\n        startFace {start};\n    }}\n"
+            for name, start, size_ in patches
+        )
+        + ")\n"
+    )
+    _write(os.path.join(mesh, "boundary"), "polyBoundaryMesh", body)
+    n_cells = int(np.prod(n))
+    bf_t = "".join(
+        f"    {name} {{ type fixedValue; value uniform {i}; }}\n"
+        if i % 2 == 0
+        else f"    {name} {{ type zeroGradient; }}\n"
+        for i, (name, _, _) in enumerate(patches)
+    )
+    values = " ".join(repr(float(v)) for v in np.arange(n_cells) * 0.5)
+    _write(
+        os.path.join(case, "0", "T"),
+        "volScalarField",
+        f"dimensions [0 0 0 1 0 0 0];\ninternalField nonuniform List<scalar> {n_cells}({values});\n"
+        f"boundaryField\n{{\n{bf_t}}}\n",
+    )
+    _write(
+        os.path.join(case, "0", "U"),
+        "volVectorField",
+        'dimensions [0 1 -1 0 0 0 0];\ninternalField uniform (1 2 3);\nboundaryField\n{\n    ".*" { type zeroGradient; }\n}\n',
+    )
