@@ -277,6 +277,16 @@ class _StageChecker:
             raise _Stop
         return n
 
+    def as_numpy(self, out: dict) -> dict:
+        """``out`` with Arrow columns as NumPy; the runner takes Arrow arrays as they are, from
+        readers and encoders alike, so they are checked as NumPy would see them."""
+        out = dict(out)
+        for k, v in out.items():
+            if _is_arrow(v):
+                self.arrow_columns.add(k)
+                out[k] = v.to_numpy(zero_copy_only=False)
+        return out
+
     def check_produced(self, out: dict, n_in: int | None, what: str, input_cols: Iterable[str] = ()) -> None:
         """Declared columns present, declared types kept, Arrow-convertible."""
         declared = {c.name: c for c in self.outputs}
@@ -343,15 +353,11 @@ class _StageChecker:
         if not isinstance(out, dict):
             self.add(check, f"encode returned {type(out).__name__} for {what}, not a dict of columns")
             return None
-        out = dict(out)
         for k, v in out.items():
-            if _is_arrow(v):
-                # The runner takes Arrow arrays as they are; check them as NumPy would see them.
-                self.arrow_columns.add(k)
-                out[k] = v.to_numpy(zero_copy_only=False)
-            elif not isinstance(v, np.ndarray):
+            if not (_is_arrow(v) or isinstance(v, np.ndarray)):
                 self.add(check, f"encode returned column {k!r} as {type(v).__name__}, not a numpy or Arrow array")
                 return None
+        out = self.as_numpy(out)
         if self.fanout:
             lacking = [c for c in REQUIRED_COLUMNS if c not in out]
             if lacking:
@@ -534,7 +540,7 @@ class _StageChecker:
                     if rid in ids:
                         self.add("read", f"record_id {rid!r} is given to two records ({ids[rid]} and {item.source})")
                     ids[rid] = item.source
-                self.check_produced(out, lengths["source"], f"read() of {item.source}")
+                self.check_produced(self.as_numpy(out), lengths["source"], f"read() of {item.source}")
         if report and not ids:
             self.add("read", f"{what} read no records")
         return results
