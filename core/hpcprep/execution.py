@@ -285,8 +285,31 @@ class EncoderRunner:
         return self._encode(table.slice(0, 0))
 
 
-def map_batches_args(runner: EncoderRunner, placement: Placement) -> tuple[Any, dict]:
-    """The callable and keyword arguments for ``Dataset.map_batches``."""
+class EncoderChain:
+    """Encoders that run one after another in the same worker (see ``fuse_cpu_runs``);
+    each keeps its own label, statistics and errors."""
+
+    def __init__(self, runners: list[EncoderRunner]):
+        self.runners = runners
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        table = to_arrow_table(batch)
+        for runner in self.runners:
+            table = runner(table)
+        return table
+
+
+class EncoderChainActor(EncoderChain):
+    """The same chain as a Ray Data actor: every stage's ``setup`` runs once when it starts."""
+
+    def __init__(self, runners: list[EncoderRunner]):
+        super().__init__(runners)
+        for runner in self.runners:
+            runner._setup()
+
+
+def map_batches_args(runners: list[EncoderRunner], placement: Placement) -> tuple[Any, dict]:
+    """The callable and keyword arguments for ``Dataset.map_batches`` of a pool running ``runners``."""
     kwargs: dict = {
         "batch_size": placement.batch_size if placement.coalesce else None,
         "batch_format": "pyarrow",
@@ -300,23 +323,15 @@ def map_batches_args(runner: EncoderRunner, placement: Placement) -> tuple[Any, 
 
         # The pool grows from one actor to the decided size as CPUs free up; a fixed
         # pool holding every CPU would starve the read tasks feeding it.
-        kwargs["fn_constructor_args"] = (runner.stage, placement, runner.ctx, runner.label)
+        kwargs["fn_constructor_args"] = (runners,)
         size = placement.concurrency or 1
         kwargs["compute"] = ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
-        return EncoderActor, kwargs
+        return EncoderChainActor, kwargs
     if placement.concurrency:
         from ray.data import TaskPoolStrategy
 
         kwargs["compute"] = TaskPoolStrategy(size=placement.concurrency)
-    return runner, kwargs
-
-
-class EncoderActor(EncoderRunner):
-    """The same runner as a Ray Data actor: ``setup`` runs once when the actor starts."""
-
-    def __init__(self, stage, placement, ctx, label):
-        super().__init__(stage, placement, ctx, label)
-        self._setup()
+    return EncoderChain(runners), kwargs
 
 
 # -- writing -------------------------------------------------------------------------

@@ -95,8 +95,7 @@ def apply_override(placement: Placement, override: PlacementOverride | None, sta
         return placement
     if "variant" in given and given["variant"] not in stage.variants:
         raise ValueError(
-            f"placement.variant {given['variant']!r} is not one of the stage's variants "
-            f"{list(stage.variants)}"
+            f"placement.variant {given['variant']!r} is not one of the stage's variants {list(stage.variants)}"
         )
     if given.get("variant") == "cuda" and "num_gpus" not in given and placement.num_gpus == 0:
         given["num_gpus"] = 1.0
@@ -120,8 +119,7 @@ class DefaultPlacementPolicy:
                 batch_size=batch_size,
                 coalesce=True,
                 variant="cuda",
-                reason=f"has a CUDA variant and the cluster has {cluster.gpus:g} GPU(s): "
-                "one actor per GPU",
+                reason=f"has a CUDA variant and the cluster has {cluster.gpus:g} GPU(s): one actor per GPU",
                 decided_by="hpcprep (default policy)",
             )
         gpu_note = ""
@@ -147,3 +145,40 @@ class DefaultPlacementPolicy:
             reason=gpu_note + "stateless CPU stage: Ray tasks, one CPU each",
             decided_by="hpcprep (default policy)",
         )
+
+
+def fuse_cpu_runs(placements: list[Placement]) -> list[tuple[list[int], Placement]]:
+    """Group consecutive CPU encoders into one pool each: ``[(stage indices, pool placement)]``.
+
+    Each actor stage on its own would ask for one actor per CPU, so a pipeline of several
+    such stages asks for more CPUs than a small cluster has, and Ray waits forever for
+    actors that cannot start. Run one after another in the same worker, consecutive CPU
+    stages need one pool and no object-store hop between them. The pool is actors if any
+    of them needs setup, with the largest ``num_cpus`` and ``concurrency`` among them;
+    stages on GPUs or that coalesce batches keep pools of their own.
+    """
+    segments: list[tuple[list[int], Placement]] = []
+    run: list[int] = []
+
+    def close():
+        if run:
+            members = [placements[i] for i in run]
+            actors = any(p.compute == "actors" for p in members)
+            counts = [p.concurrency for p in members if p.concurrency]
+            pool = replace(
+                members[0],
+                compute="actors" if actors else "tasks",
+                num_cpus=max(p.num_cpus for p in members),
+                concurrency=max(counts) if counts else None,
+            )
+            segments.append((list(run), pool))
+            run.clear()
+
+    for i, p in enumerate(placements):
+        if p.num_gpus or p.coalesce:
+            close()
+            segments.append(([i], p))
+        else:
+            run.append(i)
+    close()
+    return segments

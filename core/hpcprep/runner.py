@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import errors_table
 from .manifest import build_manifest, write_manifest
-from .placement import ClusterInfo, Placement, apply_override
+from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs
 from .plugins import PluginRegistry
 from .spec import ResolvedSpec, SpecError, resolve
 from .stages import InputItem, SinkContext
@@ -244,15 +244,11 @@ def run(
         placements = decide_placements(resolved, registry, cluster)
         groups = commit_groups(resolved.inputs, resolved.run.commit_every, cluster.cpus)
         if mode != "resume":
-            state.write_plan(
-                {"fingerprint": fp, "started": started, "groups": [[i.source for i in g] for g in groups]}
-            )
+            state.write_plan({"fingerprint": fp, "started": started, "groups": [[i.source for i in g] for g in groups]})
         _register_by_value(resolved, registry)
 
         attempt = uuid.uuid4().hex[:10]
-        sink_ctx = SinkContext(
-            run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=attempt
-        )
+        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=attempt)
         for cs in resolved.sinks:
             try:
                 cs.stage.prepare(sink_ctx)
@@ -351,9 +347,10 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
         StageDatasource(resolved.reader.stage, items, ctx, reader_label),
         override_num_blocks=len(items),
     )
-    for cs, placement in zip(resolved.encoders, placements):
-        label = f"{cs.where}:{cs.name}"
-        fn, kwargs = map_batches_args(EncoderRunner(cs.stage, placement, ctx, label), placement)
+    for indices, pool in fuse_cpu_runs(placements):
+        stages = [(resolved.encoders[i], placements[i]) for i in indices]
+        runners = [EncoderRunner(cs.stage, p, ctx, f"{cs.where}:{cs.name}") for cs, p in stages]
+        fn, kwargs = map_batches_args(runners, pool)
         ds = ds.map_batches(fn, **kwargs)
     sink = FanOutDatasink([(cs.where, cs.stage) for cs in resolved.sinks], ctx, sink_ctx)
     t = time.perf_counter()

@@ -167,3 +167,19 @@ def test_cuda_variant_runs_on_logical_gpus(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["variants"] == ["cuda"]
     assert out["placement"]["num_gpus"] == 1.0 and out["placement"]["compute"] == "actors"
+
+
+def test_consecutive_cpu_stages_share_one_pool():
+    from hpcprep.placement import Placement, fuse_cpu_runs
+
+    task = Placement(compute="tasks", num_cpus=1.0)
+    actor = Placement(compute="actors", num_cpus=1.0, concurrency=2)
+    gpu = Placement(compute="actors", num_gpus=1.0, concurrency=1, coalesce=True, variant="cuda")
+    big = Placement(compute="tasks", num_cpus=2.0, concurrency=3)
+    segments = fuse_cpu_runs([task, actor, gpu, big, task])
+    assert [idx for idx, _ in segments] == [[0, 1], [2], [3, 4]]
+    first, second, third = (pool for _, pool in segments)
+    assert (first.compute, first.num_cpus, first.concurrency) == ("actors", 1.0, 2)
+    assert second is gpu
+    assert (third.compute, third.num_cpus, third.concurrency) == ("tasks", 2.0, 3)
+    assert fuse_cpu_runs([]) == []

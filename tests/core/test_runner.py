@@ -151,3 +151,23 @@ def test_gpu_stage_uses_cpu_variant_without_gpus(tmp_path, ray_local):
     assert set(pq.read_table(tmp_path / "out" / "table").column("variant").to_pylist()) == {"cpu"}
     reason = result.manifest["stages"][1]["placement"]["reason"]
     assert "no GPU" in reason
+
+
+def test_several_actor_stages_fit_a_small_cluster(tmp_path, ray_local):
+    """Three stages that each want one actor per CPU, on 2 CPUs: fused into one pool, the
+    run finishes (unfused they would ask for 6 CPUs and wait forever) and every stage
+    still keeps its own statistics and errors."""
+    data = make_files(tmp_path / "data", 12, poisoned={5})
+    encoders = [
+        {"stage": "test.embed"},
+        {"stage": "test.count", "k": 2},
+        {"stage": "test.embed", "placement": {"batch_size": 4}},
+    ]
+    result = hpcprep.run(spec_for(tmp_path, data, encoders), plugins=[sample_plugin], progress=False)
+    c = result.counts
+    assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (12, 11, 1, True)
+    stages = {s["where"]: s for s in result.manifest["stages"]}
+    assert stages["encoders[0]"]["rows_in"] == 12 and stages["encoders[0]"]["errors"] == 0
+    assert stages["encoders[1]"]["rows_in"] == 12 and stages["encoders[1]"]["errors"] == 1
+    assert stages["encoders[2]"]["rows_in"] == 11
+    assert result.errors().to_pylist()[0]["stage"] == "encoders[1]:test.count"
