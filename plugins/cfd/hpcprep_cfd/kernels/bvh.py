@@ -1,0 +1,454 @@
+"""Bounding volume hierarchy over the triangles of a mesh, shared by the distance and winding-number kernels.
+
+The tree lives in flat arrays (no Python objects), so Numba kernels can walk it with an explicit stack:
+
+- node ``n`` has the axis-aligned box ``boxes[n, 0]`` (lo) .. ``boxes[n, 1]`` (hi); ``left[n]``/``right[n]`` are its children, or ``-1``
+  for a leaf, whose triangles are ``start[n] .. start[n] + count[n] - 1`` in BVH order;
+- ``perm[t]`` is the original face id of the triangle at BVH position ``t`` and ``triangles[t]`` its three vertex
+  positions (copied in BVH order so a leaf reads contiguous memory);
+- node 0 is the root; children always have larger indices than their parent, so a reverse sweep over the nodes
+  visits children before parents (that is how the per-node sums below are built without recursion);
+- ``right[n] == left[n] + 1``, so both children's boxes sit next to each other in memory;
+- for the hierarchical winding number each node carries a row of ``spheres``: the area-weighted centroid ``p`` the
+  expansion is taken about and a radius bounding ``|x - p|`` over the node's triangles (kept apart, compact, for the
+  far test every visit makes), and a row of ``expansion`` (layout: the ``EXP_*`` constants) with the moments of the area vectors ``A_t = 0.5 (b - a) x (c - a)`` about ``p``: order 0
+  ``N = sum_t A_t``, order 1 ``M[i, j] = sum_t A_t[i] E_t[(x - p)_j]`` and order 2
+  ``T[i, j, k] = sum_t A_t[i] E_t[(x - p)_j (x - p)_k]`` (``E_t`` the mean over triangle ``t``, exact for
+  triangles), built bottom-up by shifting each child's moments to the parent's centre.
+
+Splits use a binned surface-area heuristic over triangle centroids (16 bins per axis), falling back to a median
+split when all centroids fall into one bin, so the tree stays balanced for meshes with coincident centroids.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+LEAF_SIZE = 4
+"""Triangles per leaf at most (small leaves suit nearest-point queries; the winding number cares little)."""
+
+_BINS = 16
+
+
+class BVH(NamedTuple):
+    """A built hierarchy (see the module docstring for the meaning of each array)."""
+
+    boxes: np.ndarray  # (N, 2, 3) float64: [n, 0] = lo, [n, 1] = hi
+    left: np.ndarray  # (N,) int64, -1 for a leaf
+    right: np.ndarray  # (N,) int64, -1 for a leaf
+    start: np.ndarray  # (N,) int64, first BVH-ordered triangle of a leaf
+    count: np.ndarray  # (N,) int64, number of triangles of a leaf (0 for inner nodes)
+    perm: np.ndarray  # (F,) int64, original face id of each BVH-ordered triangle
+    triangles: np.ndarray  # (F, 3, 3) float64, vertex positions in BVH order
+    spheres: np.ndarray  # (N, 4) float64: expansion centre p (3) and radius bounding |x - p| over the node
+    expansion: np.ndarray  # (N, EXP_WIDTH) float64, moments about p per node (column layout: EXP_* below)
+    signed_volume: float  # volume enclosed by the mesh, negative when it is oriented inwards
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def as_vertices(vertices) -> np.ndarray:
+    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64))
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise ValueError(f"vertices must have shape (V, 3), got {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError("vertices contain NaN or infinite coordinates")
+    return v
+
+
+def as_faces(faces, n_vertices: int) -> np.ndarray:
+    f = np.asarray(faces)
+    if f.ndim != 2 or f.shape[1] != 3:
+        raise ValueError(f"faces must have shape (F, 3), got {f.shape}")
+    if f.size and not np.issubdtype(f.dtype, np.integer):
+        raise ValueError(f"faces must hold integer vertex indices, got dtype {f.dtype}")
+    f = np.ascontiguousarray(f, dtype=np.int64)
+    if f.size and (f.min() < 0 or f.max() >= n_vertices):
+        raise ValueError(f"face indices must lie in [0, {n_vertices}), got [{f.min()}, {f.max()}]")
+    return f
+
+
+def as_points(points) -> np.ndarray:
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim == 1 and p.size == 0:
+        p = p.reshape(0, 3)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"points must have shape (P, 3), got {p.shape}")
+    return np.ascontiguousarray(p)
+
+
+def mesh_bvh(vertices, faces, bvh: BVH | None) -> tuple[np.ndarray, np.ndarray, BVH]:
+    """Validated (vertices, faces) and a BVH: ``bvh`` when given (checked against the face count), else built."""
+    v = as_vertices(vertices)
+    f = as_faces(faces, len(v))
+    if bvh is None:
+        bvh = build_bvh(v, f)
+    elif len(bvh.perm) != len(f):
+        raise ValueError(f"bvh was built for {len(bvh.perm)} faces, the mesh has {len(f)}")
+    return v, f, bvh
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+
+def build_bvh(vertices, faces, leaf_size: int = LEAF_SIZE) -> BVH:
+    """Build the hierarchy of a triangle mesh once; pass it as ``bvh=`` to the query kernels to reuse it."""
+    v = as_vertices(vertices)
+    f = as_faces(faces, len(v))
+    if leaf_size < 1:
+        raise ValueError(f"leaf_size must be >= 1, got {leaf_size}")
+    tri = np.ascontiguousarray(v[f]) if len(f) else np.zeros((0, 3, 3))
+    boxes, left, right, start, count, perm, n_nodes = _build(tri, int(leaf_size))
+    tri_sorted = np.ascontiguousarray(tri[perm])
+    boxes, left, right, start, count = (a[:n_nodes].copy() for a in (boxes, left, right, start, count))
+    spheres, expansion = _expansions(tri_sorted, boxes, left, right, start, count)
+    return BVH(boxes, left, right, start, count, perm, tri_sorted, spheres, expansion, float(_signed_volume(tri)))
+
+
+@njit(cache=True, nogil=True)
+def _signed_volume(tri):
+    # Divergence theorem: sum of signed tetrahedron volumes (origin, a, b, c). Shift to the first vertex so the
+    # sum does not lose digits for meshes far from the origin.
+    if tri.shape[0] == 0:
+        return 0.0
+    ox, oy, oz = tri[0, 0, 0], tri[0, 0, 1], tri[0, 0, 2]
+    total = 0.0
+    for t in range(tri.shape[0]):
+        ax, ay, az = tri[t, 0, 0] - ox, tri[t, 0, 1] - oy, tri[t, 0, 2] - oz
+        bx, by, bz = tri[t, 1, 0] - ox, tri[t, 1, 1] - oy, tri[t, 1, 2] - oz
+        cx, cy, cz = tri[t, 2, 0] - ox, tri[t, 2, 1] - oy, tri[t, 2, 2] - oz
+        total += ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx)
+    return total / 6.0
+
+
+@njit(cache=True, nogil=True)
+def _half_area(lo, hi):
+    dx, dy, dz = hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]
+    return dx * dy + dy * dz + dz * dx
+
+
+@njit(cache=True, nogil=True)
+def _build(tri, leaf_size):
+    nf = tri.shape[0]
+    max_nodes = max(1, 2 * nf)
+    boxes = np.empty((max_nodes, 2, 3))
+    left = np.full(max_nodes, -1, dtype=np.int64)
+    right = np.full(max_nodes, -1, dtype=np.int64)
+    start = np.zeros(max_nodes, dtype=np.int64)
+    count = np.zeros(max_nodes, dtype=np.int64)
+    perm = np.arange(nf, dtype=np.int64)
+    if nf == 0:
+        return boxes, left, right, start, count, perm, 0
+
+    tlo = np.empty((nf, 3))
+    thi = np.empty((nf, 3))
+    cen = np.empty((nf, 3))
+    for t in range(nf):
+        for d in range(3):
+            a, b, c = tri[t, 0, d], tri[t, 1, d], tri[t, 2, d]
+            tlo[t, d] = min(a, b, c)
+            thi[t, d] = max(a, b, c)
+            cen[t, d] = (a + b + c) / 3.0
+
+    bin_lo = np.empty((_BINS, 3))
+    bin_hi = np.empty((_BINS, 3))
+    bin_n = np.zeros(_BINS, dtype=np.int64)
+    right_area = np.empty(_BINS)
+    right_n = np.empty(_BINS, dtype=np.int64)
+    tmp = np.empty(nf, dtype=np.int64)
+
+    n_nodes = 1
+    start[0] = 0
+    count[0] = nf
+    stack = np.empty(max_nodes, dtype=np.int64)
+    sp = 0
+    stack[sp] = 0
+    sp += 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        s = start[node]
+        e = s + count[node]
+        blo = np.full(3, np.inf)
+        bhi = np.full(3, -np.inf)
+        clo = np.full(3, np.inf)
+        chi = np.full(3, -np.inf)
+        for i in range(s, e):
+            t = perm[i]
+            for d in range(3):
+                blo[d] = min(blo[d], tlo[t, d])
+                bhi[d] = max(bhi[d], thi[t, d])
+                clo[d] = min(clo[d], cen[t, d])
+                chi[d] = max(chi[d], cen[t, d])
+        boxes[node, 0] = blo
+        boxes[node, 1] = bhi
+        n = e - s
+        if n <= leaf_size:
+            continue
+
+        # Binned SAH: for each axis, bin centroids, sweep from the right to get suffix boxes, then from the left.
+        best_cost = np.inf
+        best_axis = -1
+        best_bin = -1
+        for d in range(3):
+            ext = chi[d] - clo[d]
+            if not ext > 0.0:
+                continue
+            scale = _BINS / ext
+            bin_n[:] = 0
+            bin_lo[:] = np.inf
+            bin_hi[:] = -np.inf
+            for i in range(s, e):
+                t = perm[i]
+                b = min(_BINS - 1, int((cen[t, d] - clo[d]) * scale))
+                bin_n[b] += 1
+                for k in range(3):
+                    bin_lo[b, k] = min(bin_lo[b, k], tlo[t, k])
+                    bin_hi[b, k] = max(bin_hi[b, k], thi[t, k])
+            rlo = np.full(3, np.inf)
+            rhi = np.full(3, -np.inf)
+            rn = 0
+            for b in range(_BINS - 1, 0, -1):
+                rn += bin_n[b]
+                for k in range(3):
+                    rlo[k] = min(rlo[k], bin_lo[b, k])
+                    rhi[k] = max(rhi[k], bin_hi[b, k])
+                right_n[b] = rn
+                right_area[b] = _half_area(rlo, rhi) if rn > 0 else 0.0
+            llo = np.full(3, np.inf)
+            lhi = np.full(3, -np.inf)
+            ln = 0
+            for b in range(_BINS - 1):
+                ln += bin_n[b]
+                for k in range(3):
+                    llo[k] = min(llo[k], bin_lo[b, k])
+                    lhi[k] = max(lhi[k], bin_hi[b, k])
+                if ln == 0 or right_n[b + 1] == 0:
+                    continue
+                cost = _half_area(llo, lhi) * ln + right_area[b + 1] * right_n[b + 1]
+                if cost < best_cost:
+                    best_cost = cost
+                    best_axis = d
+                    best_bin = b
+
+        mid = s
+        if best_axis >= 0:
+            d = best_axis
+            scale = _BINS / (chi[d] - clo[d])
+            # Stable partition through a scratch buffer: bins <= best_bin go left.
+            nl = 0
+            nr = 0
+            for i in range(s, e):
+                t = perm[i]
+                if min(_BINS - 1, int((cen[t, d] - clo[d]) * scale)) <= best_bin:
+                    perm[s + nl] = t
+                    nl += 1
+                else:
+                    tmp[nr] = t
+                    nr += 1
+            for i in range(nr):
+                perm[s + nl + i] = tmp[i]
+            mid = s + nl
+        if mid == s or mid == e:
+            # All centroids in one bin (or coincide): split by count along the widest centroid axis.
+            d = 0
+            for k in range(1, 3):
+                if chi[k] - clo[k] > chi[d] - clo[d]:
+                    d = k
+            keys = np.empty(n)
+            for i in range(n):
+                keys[i] = cen[perm[s + i], d]
+            order = np.argsort(keys, kind="mergesort")
+            for i in range(n):
+                tmp[i] = perm[s + order[i]]
+            for i in range(n):
+                perm[s + i] = tmp[i]
+            mid = s + n // 2
+
+        lc = n_nodes
+        rc = n_nodes + 1
+        n_nodes += 2
+        left[node] = lc
+        right[node] = rc
+        count[node] = 0
+        start[lc] = s
+        count[lc] = mid - s
+        start[rc] = mid
+        count[rc] = e - mid
+        stack[sp] = rc
+        sp += 1
+        stack[sp] = lc
+        sp += 1
+    return boxes, left, right, start, count, perm, n_nodes
+
+
+# Column layout of ``BVH.expansion`` (one row of 36 float64 per node, read only for nodes expanded).
+EXP_AREA = 0  # 3: N = sum_t A_t (area vectors)
+EXP_M = 3  # 9: M[i, j] = sum_t A_t[i] * E_t[x - p][j] (row-major)
+EXP_U = 12  # 3: u[k] = sum_i T[i, i, k]
+EXP_TV = 15  # 3: tv[i] = sum_j T[i, j, j]
+EXP_T = 18  # 18: T[i, j, k] = sum_t A_t[i] * E_t[(x - p)_j (x - p)_k], per i the six (j, k) in _SYM order
+EXP_WIDTH = 36
+_SYM = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+
+
+@njit(cache=True, nogil=True)
+def _expansions(tri, boxes, left, right, start, count):
+    n = boxes.shape[0]
+    ex = np.zeros((n, EXP_WIDTH))
+    sph = np.zeros((n, 4))
+    area = np.zeros(n)
+    m = np.zeros((n, 3, 3))  # m[node, i, j] = sum_t A_t[i] E_t[x - p][j]
+    t3 = np.zeros((n, 3, 3, 3))  # t3[node, i, j, k] = sum_t A_t[i] E_t[(x - p)_j (x - p)_k]
+    radius = np.zeros(n)
+    first = np.zeros(n, dtype=np.int64)
+    last = np.zeros(n, dtype=np.int64)
+    c = np.zeros(3)
+    av = np.zeros(3)
+    v = np.zeros((3, 3))
+    for node in range(n - 1, -1, -1):
+        if left[node] < 0:
+            s = start[node]
+            e = s + count[node]
+            # Area-weighted centroid first; then the moments and the exact vertex radius about it.
+            tot = 0.0
+            c[:] = 0.0
+            for t in range(s, e):
+                a = _area_vector(tri, t, av)
+                tot += a
+                for d in range(3):
+                    ex[node, EXP_AREA + d] += av[d]
+                    c[d] += a * (tri[t, 0, d] + tri[t, 1, d] + tri[t, 2, d]) / 3.0
+            if tot > 0.0:
+                c /= tot
+            else:
+                for d in range(3):
+                    c[d] = 0.5 * (boxes[node, 0, d] + boxes[node, 1, d])
+            r2 = 0.0
+            for t in range(s, e):
+                _area_vector(tri, t, av)
+                for k in range(3):
+                    for d in range(3):
+                        v[k, d] = tri[t, k, d] - c[d]
+                    r2 = max(r2, v[k, 0] * v[k, 0] + v[k, 1] * v[k, 1] + v[k, 2] * v[k, 2])
+                for i in range(3):
+                    for j in range(3):
+                        mean_j = (v[0, j] + v[1, j] + v[2, j]) / 3.0
+                        m[node, i, j] += av[i] * mean_j
+                        for k in range(3):
+                            # Mean of x_j x_k over a triangle: (sum_a v_a v_a^T + s s^T) / 12, s = sum_a v_a.
+                            sj = v[0, j] + v[1, j] + v[2, j]
+                            sk = v[0, k] + v[1, k] + v[2, k]
+                            second = (v[0, j] * v[0, k] + v[1, j] * v[1, k] + v[2, j] * v[2, k] + sj * sk) / 12.0
+                            t3[node, i, j, k] += av[i] * second
+            area[node] = tot
+            radius[node] = np.sqrt(r2)
+            first[node] = s
+            last[node] = e
+        else:
+            lc = left[node]
+            rc = right[node]
+            tot = area[lc] + area[rc]
+            for d in range(3):
+                ex[node, EXP_AREA + d] = ex[lc, EXP_AREA + d] + ex[rc, EXP_AREA + d]
+                if tot > 0.0:
+                    c[d] = (area[lc] * sph[lc, d] + area[rc] * sph[rc, d]) / tot
+                else:
+                    c[d] = 0.5 * (boxes[node, 0, d] + boxes[node, 1, d])
+            area[node] = tot
+            for ch in (lc, rc):
+                # Shift the child's moments from its centre to ours, x - p = (x - p_child) + sh:
+                # m' = m + N sh^T; t3'[i,j,k] = t3 + m[i,j] sh_k + sh_j m[i,k] + N_i sh_j sh_k.
+                sh0 = sph[ch, 0] - c[0]
+                sh1 = sph[ch, 1] - c[1]
+                sh2 = sph[ch, 2] - c[2]
+                sh = (sh0, sh1, sh2)
+                for i in range(3):
+                    ni = ex[ch, EXP_AREA + i]
+                    for j in range(3):
+                        m[node, i, j] += m[ch, i, j] + ni * sh[j]
+                        for k in range(3):
+                            t3[node, i, j, k] += (
+                                t3[ch, i, j, k] + m[ch, i, j] * sh[k] + sh[j] * m[ch, i, k] + ni * sh[j] * sh[k]
+                            )
+            # The node's triangles are the contiguous range first[node] .. last[node] (children are adjacent
+            # ranges); the exact largest vertex distance is a tighter radius than any bound from the children.
+            first[node] = first[lc]
+            last[node] = last[rc]
+            r2 = 0.0
+            for t in range(first[node], last[node]):
+                for k in range(3):
+                    dx = tri[t, k, 0] - c[0]
+                    dy = tri[t, k, 1] - c[1]
+                    dz = tri[t, k, 2] - c[2]
+                    r2 = max(r2, dx * dx + dy * dy + dz * dz)
+            radius[node] = np.sqrt(r2)
+        for d in range(3):
+            sph[node, d] = c[d]
+        sph[node, 3] = radius[node]
+        for i in range(3):
+            for j in range(3):
+                ex[node, EXP_M + 3 * i + j] = m[node, i, j]
+            for q in range(6):
+                ex[node, EXP_T + 6 * i + q] = t3[node, i, _SYM[q][0], _SYM[q][1]]
+            for k in range(3):
+                ex[node, EXP_U + k] += t3[node, i, i, k]
+                ex[node, EXP_TV + i] += t3[node, i, k, k]
+    return sph, ex
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _area_vector(tri, t, out):
+    """Writes the area vector 0.5 (b - a) x (c - a) of triangle t into ``out``; returns its length."""
+    ax, ay, az = tri[t, 1, 0] - tri[t, 0, 0], tri[t, 1, 1] - tri[t, 0, 1], tri[t, 1, 2] - tri[t, 0, 2]
+    bx, by, bz = tri[t, 2, 0] - tri[t, 0, 0], tri[t, 2, 1] - tri[t, 0, 1], tri[t, 2, 2] - tri[t, 0, 2]
+    out[0] = 0.5 * (ay * bz - az * by)
+    out[1] = 0.5 * (az * bx - ax * bz)
+    out[2] = 0.5 * (ax * by - ay * bx)
+    return np.sqrt(out[0] * out[0] + out[1] * out[1] + out[2] * out[2])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _spread_bits(x):
+    # Spread the low 21 bits of x so that two zero bits follow each one (for 3-d Morton codes).
+    x &= 0x1FFFFF
+    x = (x | (x << 32)) & 0x1F00000000FFFF
+    x = (x | (x << 16)) & 0x1F0000FF0000FF
+    x = (x | (x << 8)) & 0x100F00F00F00F00F
+    x = (x | (x << 4)) & 0x10C30C30C30C30C3
+    x = (x | (x << 2)) & 0x1249249249249249
+    return x
+
+
+@njit(cache=True, nogil=True)
+def morton_order(points):
+    """Permutation visiting the points along a Z-order curve, so consecutive queries touch the same tree nodes
+    (the answer does not depend on the order; only cache reuse does). Non-finite points go last."""
+    n = points.shape[0]
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for i in range(n):
+        for d in range(3):
+            v = points[i, d]
+            if math.isfinite(v):
+                lo[d] = min(lo[d], v)
+                hi[d] = max(hi[d], v)
+    codes = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        code = 0
+        ok = True
+        for d in range(3):
+            v = points[i, d]
+            if not math.isfinite(v):
+                ok = False
+                break
+            ext = hi[d] - lo[d]
+            q = int((v - lo[d]) / ext * 2097151.0) if ext > 0.0 else 0
+            code |= _spread_bits(np.int64(q)) << d
+        codes[i] = code if ok else np.iinfo(np.int64).max
+    return np.argsort(codes)

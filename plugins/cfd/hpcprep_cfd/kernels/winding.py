@@ -1,0 +1,200 @@
+"""Generalised winding number of a triangle mesh (Jacobson et al. 2013), exact or hierarchical.
+
+``w(q) = sum_t Omega_t(q) / (4 pi)``, with ``Omega_t`` the signed solid angle of triangle ``t`` seen from ``q``
+(positive when ``q`` is on the side its normal ``(b - a) x (c - a)`` points away from). For a closed mesh with
+outward normals ``w`` is 1 inside and 0 outside (``k`` inside ``k`` nested shells); for open meshes and triangle
+soups it varies smoothly and ``w > 0.5`` is the usual inside test.
+
+Exact solid angle of one triangle (Van Oosterom & Strackee 1983), with ``a, b, c`` the vertices minus ``q``::
+
+    tan(Omega / 2) = a . (b x c) / (|a||b||c| + (a . b)|c| + (b . c)|a| + (c . a)|b|)
+
+evaluated with ``atan2`` so the result covers the full ``(-2 pi, 2 pi)`` range. A query point on a vertex or a
+degenerate triangle gives ``atan2(0, 0) = 0``, never NaN.
+
+Hierarchical mode (in the spirit of Barill et al. 2018, "Fast winding numbers for soups and clouds"): walking the
+BVH, a node whose expansion centre ``p`` is farther than ``accuracy * radius`` from ``q`` is replaced by a Taylor
+expansion of the dipole kernel ``g(y) = y / |y|^3`` about ``y0 = p - q``::
+
+    4 pi w_node ~= sum_i N_i g_i + sum_ij M_ij dg_i/dy_j + 1/2 sum_ijk T_ijk d2g_i/dy_j dy_k   (at y0)
+
+with ``N``, ``M``, ``T`` the node's moments of order 0, 1, 2 (area vectors times powers of ``x - p``, see
+:mod:`.bvh`); nearer nodes are opened, and leaves are summed exactly. The truncation error of one node is of
+order ``|N| (radius / d)^3 / d^2`` (``d`` the distance to the centre), so it shrinks about ``accuracy^-3`` with
+the accuracy; how node errors add up depends on the mesh, so the total is bounded empirically. Measured on the
+tutorial meshes of openfoam-examples (flange, bullet, propellerTip, DTC; 1500 points in the padded bounding box
+and 1000 within about 1% of the size from the surface) the largest ``|w - w_exact|`` was 0.052 / 0.021 / 0.0035
+for accuracy 1.5 / 2 / 3 (flange the worst); ``ERROR_BOUND`` rounds these up and ``tests/cfd/test_vs_libigl.py``
+checks them. ``accuracy=None`` sums every triangle exactly (``O(F)`` per point). The inside test ``w > 0.5`` is
+unaffected wherever the exact ``w`` is farther than the bound from 0.5 (for closed meshes: everywhere off the
+surface).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .bvh import BVH, as_points, mesh_bvh, morton_order
+
+ERROR_BOUND = {1.5: 0.08, 2.0: 0.03, 3.0: 0.006}
+"""Measured bound on ``max |w_hierarchical - w_exact|`` for an ``accuracy`` (see the module docstring)."""
+
+_INV_4PI = 1.0 / (4.0 * math.pi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def solid_angle(tri, t, qx, qy, qz):
+    """Signed solid angle of BVH-ordered triangle ``t`` seen from ``(qx, qy, qz)`` (Van Oosterom-Strackee)."""
+    ax, ay, az = tri[t, 0, 0] - qx, tri[t, 0, 1] - qy, tri[t, 0, 2] - qz
+    bx, by, bz = tri[t, 1, 0] - qx, tri[t, 1, 1] - qy, tri[t, 1, 2] - qz
+    cx, cy, cz = tri[t, 2, 0] - qx, tri[t, 2, 1] - qy, tri[t, 2, 2] - qz
+    la = math.sqrt(ax * ax + ay * ay + az * az)
+    lb = math.sqrt(bx * bx + by * by + bz * bz)
+    lc = math.sqrt(cx * cx + cy * cy + cz * cz)
+    det = ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx)
+    den = la * lb * lc + (ax * bx + ay * by + az * bz) * lc + (bx * cx + by * cy + bz * cz) * la
+    den += (cx * ax + cy * ay + cz * az) * lb
+    return 2.0 * math.atan2(det, den)
+
+
+@njit(cache=True, nogil=True)
+def winding_exact_one(tri, qx, qy, qz):
+    total = 0.0
+    for t in range(tri.shape[0]):
+        total += solid_angle(tri, t, qx, qy, qz)
+    return total * _INV_4PI
+
+
+@njit(cache=True, nogil=True)
+def winding_fast_one(tri, left, start, count, sph, ex, beta2, qx, qy, qz, stack):
+    """Hierarchical winding number at one point; ``beta2`` = accuracy**2; ``stack`` has length >= tree depth + 1."""
+    if left.shape[0] == 0:
+        return 0.0
+    total = 0.0
+    stack[0] = 0
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        yx = sph[node, 0] - qx
+        yy = sph[node, 1] - qy
+        yz = sph[node, 2] - qz
+        r2 = yx * yx + yy * yy + yz * yz
+        near2 = beta2 * sph[node, 3] * sph[node, 3]
+        if r2 > near2:
+            # Beyond twice the threshold distance the order-2 term is smaller than the truncation error of the
+            # full expansion at the threshold, so it is skipped there.
+            total += _far_field(ex, node, yx, yy, yz, r2, r2 <= 4.0 * near2)
+        elif left[node] < 0:
+            s = start[node]
+            for t in range(s, s + count[node]):
+                total += solid_angle(tri, t, qx, qy, qz)
+        else:
+            # right child = left + 1 (see bvh.py); push it first so the left subtree is walked first.
+            stack[sp] = left[node] + 1
+            stack[sp + 1] = left[node]
+            sp += 2
+    return total * _INV_4PI
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _far_field(ex, node, yx, yy, yz, r2, second):
+    """4 pi times the expanded winding number of one node, ``y = p - q`` (column layout: bvh.EXP_*)."""
+    e = ex[node]
+    inv2 = 1.0 / r2
+    inv3 = inv2 / math.sqrt(r2)
+    inv5 = inv3 * inv2
+    # Order 0: the dipole N . y / |y|^3.
+    w = (e[0] * yx + e[1] * yy + e[2] * yz) * inv3
+    # Order 1: sum_ij J_ij M_ij with J = grad(y / |y|^3) = I / |y|^3 - 3 y y^T / |y|^5.
+    ymy = (
+        yx * (e[3] * yx + e[4] * yy + e[5] * yz)
+        + yy * (e[6] * yx + e[7] * yy + e[8] * yz)
+        + yz * (e[9] * yx + e[10] * yy + e[11] * yz)
+    )
+    w += (e[3] + e[7] + e[11]) * inv3 - 3.0 * ymy * inv5
+    if second:
+        # Order 2: 1/2 sum_ijk H_ijk T_ijk, H_ijk = -3 (d_ij y_k + d_ik y_j + d_jk y_i) / |y|^5 + 15 y_i y_j y_k / |y|^7.
+        uy = e[12] * yx + e[13] * yy + e[14] * yz
+        ty = e[15] * yx + e[16] * yy + e[17] * yz
+        xx, yy2, zz = yx * yx, yy * yy, yz * yz
+        xy, xz, yz2 = 2.0 * yx * yy, 2.0 * yx * yz, 2.0 * yy * yz
+        c = yx * (e[18] * xx + e[19] * yy2 + e[20] * zz + e[21] * xy + e[22] * xz + e[23] * yz2)
+        c += yy * (e[24] * xx + e[25] * yy2 + e[26] * zz + e[27] * xy + e[28] * xz + e[29] * yz2)
+        c += yz * (e[30] * xx + e[31] * yy2 + e[32] * zz + e[33] * xy + e[34] * xz + e[35] * yz2)
+        w += 0.5 * (15.0 * c * inv5 * inv2 - 3.0 * (2.0 * uy + ty) * inv5)
+    return w
+
+
+@njit(cache=True, nogil=True)
+def tree_depth(left, right):
+    """Depth of the tree (root alone = 1), to size traversal stacks."""
+    n = left.shape[0]
+    if n == 0:
+        return 0
+    depth = np.zeros(n, dtype=np.int64)
+    depth[0] = 1
+    best = 1
+    for node in range(n):  # parents come before children
+        if left[node] >= 0:
+            depth[left[node]] = depth[node] + 1
+            depth[right[node]] = depth[node] + 1
+            best = max(best, depth[node] + 1)
+    return best
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _winding_many(tri, left, right, start, count, sph, ex, beta, points, exact):
+    n = points.shape[0]
+    out = np.empty(n)
+    depth = tree_depth(left, right)
+    order = morton_order(points)
+    for o in prange(n):
+        i = order[o]
+        qx, qy, qz = points[i, 0], points[i, 1], points[i, 2]
+        if not (math.isfinite(qx) and math.isfinite(qy) and math.isfinite(qz)):
+            out[i] = np.nan
+        elif exact:
+            out[i] = winding_exact_one(tri, qx, qy, qz)
+        else:
+            stack = np.empty(depth + 2, dtype=np.int64)
+            out[i] = winding_fast_one(tri, left, start, count, sph, ex, beta * beta, qx, qy, qz, stack)
+    return out
+
+
+def winding_from_bvh(bvh: BVH, points: np.ndarray, accuracy: float | None) -> np.ndarray:
+    """Winding numbers for validated points with a built tree (shared by the distance and grid kernels)."""
+    if len(points) == 0:
+        return np.zeros(0)
+    exact = accuracy is None
+    beta = 0.0 if exact else float(accuracy)
+    return _winding_many(
+        bvh.triangles,
+        bvh.left,
+        bvh.right,
+        bvh.start,
+        bvh.count,
+        bvh.spheres,
+        bvh.expansion,
+        beta,
+        points,
+        exact,
+    )
+
+
+def winding_number(vertices, faces, points, accuracy: float | None = 2.0, *, bvh: BVH | None = None) -> np.ndarray:
+    """Generalised winding number of the mesh ``(vertices, faces)`` at each point, float64 shape ``(P,)``.
+
+    ``accuracy=None`` sums the exact solid angle of every triangle. A number ``beta`` (> 1; default 2, like
+    libigl's ``accuracy_scale``) uses the BVH: nodes farther than ``beta`` times their radius are replaced by their
+    far-field expansion; near nodes are exact. Larger ``beta`` is slower and more accurate; the measured error
+    bound is ``ERROR_BOUND[beta]`` (module docstring). A prebuilt tree (``build_bvh``) can be passed as ``bvh``.
+    Points with NaN coordinates give NaN.
+    """
+    if accuracy is not None and not accuracy > 1.0:
+        raise ValueError(f"accuracy must be None (exact) or a number > 1, got {accuracy}")
+    _, _, bvh = mesh_bvh(vertices, faces, bvh)
+    return winding_from_bvh(bvh, as_points(points), accuracy)

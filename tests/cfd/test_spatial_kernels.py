@@ -1,0 +1,368 @@
+"""Spatial kernels (BVH, winding numbers, distances, SDF grids) against analytic answers and the NumPy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hpcprep_cfd.kernels.bvh import build_bvh
+from hpcprep_cfd.kernels.distance import signed_distance, unsigned_distance
+from hpcprep_cfd.kernels.grid import is_closed, sdf_grid
+from hpcprep_cfd.kernels.reference_spatial import (
+    grid_nodes,
+    sdf_grid_ref,
+    unsigned_distance_ref,
+    winding_number_ref,
+)
+from hpcprep_cfd.kernels.winding import ERROR_BOUND, winding_number
+
+# ------------------------------------------------------------------------------------------------ tiny meshes
+
+
+def box_mesh(lo=(-1.0, -0.5, -0.25), hi=(1.0, 0.5, 0.25)):
+    """Axis-aligned box, 12 outward triangles."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    v = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    # vertex index = 4 * ix + 2 * iy + iz
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    f = [(a, b, c) for a, b, c, d in quads] + [(a, c, d) for a, b, c, d in quads]
+    return v, np.array(f)
+
+
+def octahedron_mesh(s=1.0):
+    """|x| + |y| + |z| <= s, 8 outward triangles."""
+    v = np.array([[s, 0, 0], [-s, 0, 0], [0, s, 0], [0, -s, 0], [0, 0, s], [0, 0, -s]], float)
+    f = []
+    for x in (0, 1):
+        for y in (2, 3):
+            for z in (4, 5):
+                tri = [x, y, z]
+                n = np.cross(v[y] - v[x], v[z] - v[x])
+                if n @ (v[x] + v[y] + v[z]) < 0:
+                    tri = [x, z, y]
+                f.append(tri)
+    return v, np.array(f)
+
+
+def icosphere(level=3, radius=1.0):
+    t = (1.0 + 5**0.5) / 2.0
+    v = [[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t], [0, 1, t], [0, -1, -t], [0, 1, -t]]
+    v += [[t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]]
+    f = [[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4], [11, 10, 2]]
+    f += [[10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5]]
+    f += [[2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]]
+    v = [np.array(p, float) / np.linalg.norm(p) for p in v]
+    for _ in range(level):
+        cache, nf = {}, []
+
+        def mid(a, b, cache=cache):
+            key = (min(a, b), max(a, b))
+            if key not in cache:
+                m = v[a] + v[b]
+                v.append(m / np.linalg.norm(m))
+                cache[key] = len(v) - 1
+            return cache[key]
+
+        for a, b, c in f:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            nf += [[a, ab, ca], [b, bc, ab], [c, ca, bc], [ab, bc, ca]]
+        f = nf
+    return np.array(v) * radius, np.array(f)
+
+
+def hemisphere(rings=8, segments=24):
+    """Open upper unit hemisphere (z >= 0), outward, rim exactly in the plane z = 0 (latitude-longitude grid)."""
+    theta = np.linspace(0, np.pi / 2, rings + 1)[1:]
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    ring = [np.c_[np.sin(t) * np.cos(phi), np.sin(t) * np.sin(phi), np.full(segments, np.cos(t))] for t in theta]
+    v = np.vstack([[[0.0, 0.0, 1.0]], *ring])
+    v[-segments:, 2] = 0.0
+    f = [[0, 1 + j, 1 + (j + 1) % segments] for j in range(segments)]
+    for r in range(rings - 1):
+        a0, b0 = 1 + r * segments, 1 + (r + 1) * segments
+        for j in range(segments):
+            j1 = (j + 1) % segments
+            f += [[a0 + j, b0 + j, b0 + j1], [a0 + j, b0 + j1, a0 + j1]]
+    return v, np.array(f)
+
+
+# ------------------------------------------------------------------------------------------------ analytic SDFs
+
+
+def box_sdf(p, lo, hi):
+    c, h = (np.asarray(lo) + np.asarray(hi)) / 2, (np.asarray(hi) - np.asarray(lo)) / 2
+    q = np.abs(p - c) - h
+    outside = np.linalg.norm(np.maximum(q, 0.0), axis=1)
+    inside = np.minimum(q.max(axis=1), 0.0)
+    return outside + inside
+
+
+def octahedron_sdf(p, s=1.0):
+    """Exact SDF of |x| + |y| + |z| <= s. By symmetry fold into the first octant; the nearest point of the solid then
+    lies on the face x + y + z = s, 0 <= x, y, z: its projection when that lands on the face, else the nearest of the
+    face's three edges (each in a coordinate plane, between two axis vertices)."""
+    p = np.abs(p)
+    plane = (p.sum(axis=1) - s) / np.sqrt(3.0)
+    proj = p - ((p.sum(axis=1) - s) / 3.0)[:, None]
+    on_face = (proj >= 0).all(axis=1)
+    axes = s * np.eye(3)
+    best = np.full(len(p), np.inf)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        e = axes[b] - axes[a]
+        t = np.clip(((p - axes[a]) @ e) / (e @ e), 0, 1)
+        best = np.minimum(best, np.linalg.norm(p - (axes[a] + t[:, None] * e), axis=1))
+    outside = np.where(on_face, plane, best)
+    return np.where(plane > 0, outside, plane)
+
+
+# ------------------------------------------------------------------------------------------------ BVH
+
+
+def test_bvh_invariants():
+    v, f = icosphere(3)
+    b = build_bvh(v, f)
+    assert np.array_equal(np.sort(b.perm), np.arange(len(f)))
+    assert np.array_equal(b.triangles, v[f][b.perm])
+    inner = b.left >= 0
+    assert np.array_equal(b.right[inner], b.left[inner] + 1)
+    # Every triangle sits in exactly one leaf, and every box contains its triangles.
+    seen = np.zeros(len(f), int)
+    for n in np.flatnonzero(~inner):
+        s, c = b.start[n], b.count[n]
+        seen[s : s + c] += 1
+        pts = b.triangles[s : s + c].reshape(-1, 3)
+        assert (pts >= b.boxes[n, 0]).all() and (pts <= b.boxes[n, 1]).all()
+        assert (np.linalg.norm(pts - b.spheres[n, :3], axis=1) <= b.spheres[n, 3] * (1 + 1e-12)).all()
+    assert (seen == 1).all()
+    for n in np.flatnonzero(inner):
+        for ch in (b.left[n], b.right[n]):
+            assert (b.boxes[ch, 0] >= b.boxes[n, 0]).all() and (b.boxes[ch, 1] <= b.boxes[n, 1]).all()
+    area = 0.5 * np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]).sum(axis=0)
+    assert np.allclose(b.expansion[0, :3], area, atol=1e-12)
+    assert b.signed_volume == pytest.approx(4 / 3 * np.pi, rel=0.02)
+
+
+# ------------------------------------------------------------------------------------------------ winding numbers
+
+
+def test_winding_inside_outside_sphere():
+    v, f = icosphere(3)
+    rng = np.random.default_rng(1)
+    inside = rng.normal(size=(200, 3))
+    inside *= (rng.random(200) * 0.9 / np.linalg.norm(inside, axis=1))[:, None]
+    outside = rng.normal(size=(200, 3))
+    outside *= ((1.1 + 2 * rng.random(200)) / np.linalg.norm(outside, axis=1))[:, None]
+    pts = np.vstack([inside, outside])
+    exact = winding_number(v, f, pts, accuracy=None)
+    assert np.abs(exact[:200] - 1).max() < 1e-10 and np.abs(exact[200:]).max() < 1e-10
+    assert np.abs(exact - winding_number_ref(v, f, pts)).max() < 1e-12
+    fast = winding_number(v, f, pts)
+    assert np.abs(fast - exact).max() < ERROR_BOUND[2.0]
+
+
+def test_winding_open_hemisphere_is_half_on_its_disc():
+    v, f = hemisphere()
+    assert not is_closed(v, f)
+    rng = np.random.default_rng(2)
+    r = 0.7 * np.sqrt(rng.random(100))
+    a = 2 * np.pi * rng.random(100)
+    disc = np.c_[r * np.cos(a), r * np.sin(a), np.zeros(100)]
+    # Hemisphere plus its (polygonal) rim disc is closed; from a point of the flat disc that closed surface has
+    # w = 1/2 and the flat disc itself contributes 0, so the open hemisphere alone gives exactly 1/2.
+    assert np.abs(winding_number(v, f, disc, accuracy=None) - 0.5).max() < 1e-10
+    above = disc + [0, 0, 0.3]
+    w = winding_number(v, f, above, accuracy=None)
+    assert (w > 0.5).all() and (w < 1.0).all()
+
+
+def test_winding_soup_and_hole():
+    v, f = icosphere(2)
+    pts = np.array([[0.0, 0, 0], [0.2, -0.3, 0.1], [3.0, 0, 0]])
+    soup_v = v[f].reshape(-1, 3)  # every triangle with its own three vertices
+    soup_f = np.arange(len(soup_v)).reshape(-1, 3)
+    assert np.allclose(winding_number(soup_v, soup_f, pts, None), [1, 1, 0], atol=1e-10)
+    # A hole: w of the mesh minus some faces is w(sphere) minus the removed faces' share.
+    removed, kept = f[:5], f[5:]
+    w_removed = winding_number(v, removed, pts, None)
+    w_holed = winding_number(v, kept, pts, None)
+    assert np.allclose(w_holed, [1, 1, 0] - w_removed, atol=1e-12)
+    assert 0.9 < w_holed[0] < 1.0
+    assert np.abs(winding_number(v, kept, pts) - w_holed).max() < ERROR_BOUND[2.0]
+
+
+def test_degenerate_triangles_give_no_nan():
+    v, f = icosphere(1)
+    extra_v = np.vstack([v, [[0.3, 0.3, 0.3], [0.6, 0.6, 0.6], [0.9, 0.9, 0.9]]])
+    n = len(v)
+    degenerate = np.array([[0, 0, 1], [2, 2, 2], [n, n + 1, n + 2], [n, n + 2, n + 1]])
+    faces = np.vstack([f, degenerate])
+    pts = np.vstack([extra_v, np.random.default_rng(3).normal(size=(50, 3))])
+    for acc in (None, 2.0):
+        w = winding_number(extra_v, faces, pts, accuracy=acc)
+        assert np.isfinite(w).all()
+    d, c, fid = signed_distance(extra_v, faces, pts)
+    assert np.isfinite(d).all() and np.isfinite(c).all()
+    ref, _, _ = unsigned_distance_ref(extra_v, faces, pts)
+    assert np.allclose(np.abs(d), ref, rtol=1e-12, atol=1e-15)
+    # A mesh of degenerate triangles only: distance to a segment (0.3..0.9 on the diagonal).
+    seg_d, _, _ = unsigned_distance(extra_v, degenerate[2:], np.array([[0.0, 0, 0], [1.0, 0.0, 0.0]]))
+    assert seg_d[0] == pytest.approx(np.sqrt(3 * 0.09))
+    t = np.clip(1.0 / 3.0, 0.3, 0.9)
+    assert seg_d[1] == pytest.approx(np.linalg.norm(np.array([1.0, 0, 0]) - t))
+    g, _, _ = sdf_grid(extra_v, faces, 6)
+    assert np.isfinite(g).all()
+
+
+# ------------------------------------------------------------------------------------------------ distances
+
+
+def test_distances_match_reference():
+    v, f = icosphere(2)
+    v = v * [1.0, 0.7, 0.4] + [0.1, -0.2, 0.3]  # an ellipsoid: no symmetry to hide mistakes
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(-1.5, 1.5, size=(400, 3))
+    d, c, fid = unsigned_distance(v, f, pts)
+    dr, cr, _ = unsigned_distance_ref(v, f, pts)
+    assert np.abs(d - dr).max() < 1e-12
+    assert np.abs(np.linalg.norm(pts - c, axis=1) - d).max() < 1e-12
+    # the returned face really holds the closest point: the distance to that face alone equals d
+    for i in range(20):
+        dface, _, _ = unsigned_distance_ref(v, f[fid[i : i + 1]], pts[i : i + 1])
+        assert dface[0] == pytest.approx(d[i], rel=1e-12)
+    sd, _, _ = signed_distance(v, f, pts)
+    assert np.array_equal(np.abs(sd), d)
+    w = winding_number_ref(v, f, pts)
+    assert np.array_equal(sd < 0, w > 0.5)
+
+
+def test_inside_out_mesh_still_negative_inside():
+    v, f = icosphere(2)
+    pts = np.array([[0.0, 0, 0], [0.5, 0.1, 0], [2.0, 0, 0]])
+    d, _, _ = signed_distance(v, f, pts)
+    d_flipped, _, _ = signed_distance(v, f[:, ::-1], pts)
+    assert (d[:2] < 0).all() and d[2] > 0
+    # same values up to rounding (the closest-point arithmetic sees the vertices in another order)
+    assert np.abs(d - d_flipped).max() < 1e-12 and np.array_equal(d < 0, d_flipped < 0)
+    assert build_bvh(v, f[:, ::-1]).signed_volume < 0
+    g, _, _ = sdf_grid(v, f, 9)
+    g_flipped, _, _ = sdf_grid(v, f[:, ::-1], 9)
+    assert np.abs(g - g_flipped).max() < 1e-12 and np.array_equal(g < 0, g_flipped < 0)
+    assert (g < 0).any()
+
+
+# ------------------------------------------------------------------------------------------------ SDF grids
+
+
+def test_sdf_grid_box_is_analytic():
+    lo, hi = (-1.0, -0.5, -0.25), (1.0, 0.5, 0.25)
+    v, f = box_mesh(lo, hi)
+    g, origin, spacing = sdf_grid(v, f, (21, 13, 9))
+    assert g.shape == (21, 13, 9)
+    assert np.allclose(origin, np.array(lo) - 0.1 * (np.array(hi) - np.array(lo)))
+    assert np.allclose(origin + (np.array(g.shape) - 1) * spacing, np.array(hi) + 0.1 * (np.array(hi) - np.array(lo)))
+    nodes = grid_nodes(g.shape, origin, spacing)
+    assert np.abs(g.ravel() - box_sdf(nodes, lo, hi)).max() < 1e-6
+    assert (g < 0).any() and (g > 0).any()
+
+
+def test_sdf_grid_octahedron_is_analytic():
+    v, f = octahedron_mesh(1.0)
+    g, origin, spacing = sdf_grid(v, f, 17, bounds=((-1.3, -1.2, -1.1), (1.2, 1.3, 1.4)))
+    nodes = grid_nodes(g.shape, origin, spacing)
+    assert np.allclose(origin, [-1.3, -1.2, -1.1])
+    assert np.abs(g.ravel() - octahedron_sdf(nodes)).max() < 1e-6
+
+
+def test_sdf_grid_sphere_within_tessellation_error():
+    v, f = icosphere(3)
+    g, origin, spacing = sdf_grid(v, f, 24)
+    nodes = grid_nodes(g.shape, origin, spacing)
+    # The facets lie between the sphere and the ball of radius r_in (smallest facet-plane distance from the
+    # centre), so the two distance functions differ by at most 1 - r_in.
+    tri = v[f]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    r_in = np.min(np.abs(np.einsum("ij,ij->i", n, tri[:, 0])) / np.linalg.norm(n, axis=1))
+    err = np.abs(g.ravel() - (np.linalg.norm(nodes, axis=1) - 1.0))
+    assert err.max() <= (1 - r_in) + 1e-12
+    assert err.max() > 0.1 * (1 - r_in)  # the bound is not vacuous
+
+
+@pytest.mark.parametrize("mesh", ["sphere", "two_spheres", "hemisphere", "box"])
+def test_sdf_grid_equals_per_node_queries(mesh):
+    if mesh == "sphere":
+        v, f = icosphere(3)
+    elif mesh == "two_spheres":  # overlapping shells: w = 2 where they overlap, concave creases between them
+        v1, f1 = icosphere(2)
+        v = np.vstack([v1, v1 * 0.8 + [0.9, 0.2, 0]])
+        f = np.vstack([f1, f1 + len(v1)])
+    elif mesh == "hemisphere":  # open: every node gets its own winding number
+        v, f = hemisphere(6, 16)
+    else:
+        v, f = box_mesh()
+    g, origin, spacing = sdf_grid(v, f, (19, 17, 15))
+    nodes = grid_nodes(g.shape, origin, spacing)
+    d, _, _ = signed_distance(v, f, nodes)
+    assert np.abs(g.ravel() - d).max() <= 1e-12
+    assert (g < 0).any() and (g > 0).any()
+
+
+def test_sdf_grid_matches_numpy_reference():
+    v, f = icosphere(2)
+    v = v * [1.0, 0.6, 0.8]
+    g, origin, spacing = sdf_grid(v, f, 10)
+    ref = sdf_grid_ref(v, f, g.shape, origin, spacing)
+    assert np.abs(g - ref).max() < 1e-12
+
+
+def test_prebuilt_bvh_is_reused_and_checked():
+    v, f = icosphere(2)
+    b = build_bvh(v, f)
+    pts = np.random.default_rng(5).normal(size=(30, 3))
+    assert np.array_equal(signed_distance(v, f, pts, bvh=b)[0], signed_distance(v, f, pts)[0])
+    assert np.array_equal(winding_number(v, f, pts, bvh=b), winding_number(v, f, pts))
+    assert np.array_equal(sdf_grid(v, f, 8, bvh=b)[0], sdf_grid(v, f, 8)[0])
+    with pytest.raises(ValueError, match="bvh was built for"):
+        signed_distance(v, f[:10], pts, bvh=b)
+
+
+# ------------------------------------------------------------------------------------------------ edge cases
+
+
+def test_empty_points_and_nan_points():
+    v, f = icosphere(1)
+    for empty in (np.zeros((0, 3)), np.zeros(0), []):
+        assert winding_number(v, f, empty).shape == (0,)
+        d, c, fid = signed_distance(v, f, empty)
+        assert d.shape == (0,) and c.shape == (0, 3) and fid.shape == (0,)
+    d, c, fid = unsigned_distance(v, f, [[np.nan, 0, 0], [2.0, 0, 0]])
+    assert np.isnan(d[0]) and fid[0] == -1 and d[1] == pytest.approx(1.0)
+    assert np.isnan(winding_number(v, f, [[np.nan, 0, 0]])).all()
+
+
+def test_bad_input_raises():
+    v, f = icosphere(1)
+    pts = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="vertices"):
+        winding_number(v[:, :2], f, pts)
+    with pytest.raises(ValueError, match="faces"):
+        signed_distance(v, np.zeros((3, 4), int), pts)
+    with pytest.raises(ValueError, match="integer"):
+        signed_distance(v, f.astype(float), pts)
+    with pytest.raises(ValueError, match="indices"):
+        signed_distance(v, f + len(v), pts)
+    with pytest.raises(ValueError, match="points"):
+        unsigned_distance(v, f, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        winding_number(np.full_like(v, np.nan), f, pts)
+    with pytest.raises(ValueError, match="accuracy"):
+        winding_number(v, f, pts, accuracy=0.5)
+    with pytest.raises(ValueError, match="no faces"):
+        signed_distance(v, np.zeros((0, 3), int), pts)
+    assert np.array_equal(winding_number(v, np.zeros((0, 3), int), pts), [0.0, 0.0])
+    with pytest.raises(ValueError, match="resolution"):
+        sdf_grid(v, f, 1)
+    with pytest.raises(ValueError, match="resolution"):
+        sdf_grid(v, f, (4, 4))
+    with pytest.raises(ValueError, match="bounds"):
+        sdf_grid(v, f, 4, bounds=((0, 0, 0), (0, 1, 1)))
+    with pytest.raises(ValueError, match="bounds"):
+        sdf_grid(v, f, 4, bounds=(0, 1))
