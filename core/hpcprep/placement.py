@@ -97,6 +97,9 @@ def apply_override(placement: Placement, override: PlacementOverride | None, sta
         raise ValueError(
             f"placement.variant {given['variant']!r} is not one of the stage's variants {list(stage.variants)}"
         )
+    if given.get("compute") == "tasks" and placement.compute == "actors" and "concurrency" not in given:
+        # An actor count is not a cap on tasks: let Ray run as many tasks as fit.
+        given["concurrency"] = None
     if given.get("variant") == "cuda" and "num_gpus" not in given and placement.num_gpus == 0:
         given["num_gpus"] = 1.0
     note = "overridden by spec: " + ", ".join(f"{k}={v}" for k, v in given.items())

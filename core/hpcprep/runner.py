@@ -347,16 +347,20 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
         StageDatasource(resolved.reader.stage, items, ctx, reader_label),
         override_num_blocks=len(items),
     )
+    write_cpus = 1.0  # as the read tasks ask, when there is no encoder
     for indices, pool in fuse_cpu_runs(placements):
         stages = [(resolved.encoders[i], placements[i]) for i in indices]
         runners = [EncoderRunner(cs.stage, p, ctx, f"{cs.where}:{cs.name}") for cs, p in stages]
         fn, kwargs = map_batches_args(runners, pool)
         ds = ds.map_batches(fn, **kwargs)
+        write_cpus = pool.num_cpus if pool.compute == "tasks" and not pool.num_gpus else 0.0
     sink = FanOutDatasink([(cs.where, cs.stage) for cs in resolved.sinks], ctx, sink_ctx)
     t = time.perf_counter()
-    # Writers take no CPU slot of their own: they mostly wait on storage, and a slot
-    # held by each would keep a small cluster from running one encoder per CPU.
-    ds.write_datasink(sink, ray_remote_args={"num_cpus": 0})
+    # After actors, writers take no CPU slot of their own: they mostly wait on storage,
+    # and a slot held by each would keep a small cluster from running one actor per CPU.
+    # After tasks, they ask for what the tasks ask for, so that Ray fuses read, encoders
+    # and write into one task and no block travels through the object store.
+    ds.write_datasink(sink, ray_remote_args={"num_cpus": write_cpus})
     wall = time.perf_counter() - t
 
     sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}

@@ -183,3 +183,14 @@ def test_consecutive_cpu_stages_share_one_pool():
     assert second is gpu
     assert (third.compute, third.num_cpus, third.concurrency) == ("tasks", 2.0, 3)
     assert fuse_cpu_runs([]) == []
+
+
+def test_switching_actors_to_tasks_drops_the_actor_count():
+    from hpcprep.placement import Placement, PlacementOverride, apply_override
+
+    actors = Placement(compute="actors", concurrency=2, reason="default")
+    stage = type("S", (), {"variants": ("cpu",)})
+    tasks = apply_override(actors, PlacementOverride(compute="tasks"), stage)
+    assert (tasks.compute, tasks.concurrency) == ("tasks", None)
+    capped = apply_override(actors, PlacementOverride(compute="tasks", concurrency=3), stage)
+    assert capped.concurrency == 3
