@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hpcprep_cfd.kernels.bvh import build_bvh
+from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh
 from hpcprep_cfd.kernels.distance import signed_distance, unsigned_distance
 from hpcprep_cfd.kernels.grid import is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import (
+    far_field_ref,
     grid_nodes,
     sdf_grid_ref,
     unsigned_distance_ref,
     winding_number_ref,
 )
-from hpcprep_cfd.kernels.winding import ERROR_BOUND, winding_number
+from hpcprep_cfd.kernels.winding import ERROR_BOUND, _far_field, winding_number
 
 # ------------------------------------------------------------------------------------------------ tiny meshes
 
@@ -137,11 +138,46 @@ def test_bvh_invariants():
         for ch in (b.left[n], b.right[n]):
             assert (b.boxes[ch, 0] >= b.boxes[n, 0]).all() and (b.boxes[ch, 1] <= b.boxes[n, 1]).all()
     area = 0.5 * np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]).sum(axis=0)
-    assert np.allclose(b.expansion[0, :3], area, atol=1e-12)
+    assert np.allclose(b.expansion[0, EXP_AREA : EXP_AREA + 3], area, atol=1e-12)
     assert b.signed_volume == pytest.approx(4 / 3 * np.pi, rel=0.02)
 
 
 # ------------------------------------------------------------------------------------------------ winding numbers
+
+
+def _node_triangles(b, node):
+    """BVH-ordered triangles under ``node`` (children's ranges are adjacent, so it is one slice)."""
+    lo = hi = node
+    while b.left[lo] >= 0:
+        lo = b.left[lo]
+    while b.left[hi] >= 0:
+        hi = b.right[hi]
+    return b.triangles[b.start[lo] : b.start[hi] + b.count[hi]]
+
+
+def test_folded_far_field_equals_moment_expansion():
+    # The kernel stores N and two polynomials instead of the moment tensors; same Taylor terms, so it must equal the
+    # tensor evaluation to rounding, for leaves and inner nodes, in every direction.
+    v, f = icosphere(2)
+    v = v * [1.0, 0.7, 0.4] + [0.3, -0.2, 0.1]
+    b = build_bvh(v, f)
+    rng = np.random.default_rng(7)
+    nodes = [0, 1, 2, *rng.choice(len(b.left), 12, replace=False)]
+    for node in nodes:
+        tri = _node_triangles(b, node)
+        p, radius = b.spheres[node, :3], b.spheres[node, 3]
+        assert np.allclose(b.expansion[node, :3], p) and np.isclose(b.expansion[node, 3], radius**2)
+        for _ in range(4):
+            d = rng.normal(size=3)
+            q = p + d / np.linalg.norm(d) * radius * rng.uniform(1.5, 6.0)
+            y = p - q
+            got = _far_field(b.expansion, node, y[0], y[1], y[2], y @ y, True)
+            want = far_field_ref(tri, p, q)
+            assert abs(got - want) <= 1e-12 * max(1.0, np.abs(_far_field(b.expansion, node, *y, y @ y, False)))
+            # and it is an expansion of the real thing: close to the exact solid angle sum at 6 radii
+            if np.linalg.norm(y) > 5.5 * radius:
+                exact = 4 * np.pi * winding_number_ref(tri.reshape(-1, 3), np.arange(3 * len(tri)).reshape(-1, 3), q)[0]
+                assert abs(got - exact) < 2e-3 * np.abs(b.expansion[node, 4:7]).sum() / radius**2 + 1e-12
 
 
 def test_winding_inside_outside_sphere():

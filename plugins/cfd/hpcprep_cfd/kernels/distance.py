@@ -157,7 +157,7 @@ def nearest_one(tri, boxes, left, start, count, px, py, pz, hint, stack, stack_d
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _distance_many(tri, boxes, left, right, start, count, perm, sph, ex, points, signed, flip, beta):
+def _distance_many(tri, boxes, left, right, start, count, perm, ex, points, signed, flip, beta):
     n = points.shape[0]
     dist = np.empty(n)
     closest = np.empty((n, 3))
@@ -177,7 +177,7 @@ def _distance_many(tri, boxes, left, right, start, count, perm, sph, ex, points,
         d2, t, cx, cy, cz = nearest_one(tri, boxes, left, start, count, px, py, pz, -1, stack, stack_d)
         d = math.sqrt(d2)
         if signed and d > 0.0:
-            w = winding_fast_one(tri, left, start, count, sph, ex, beta * beta, px, py, pz, stack)
+            w = winding_fast_one(tri, left, start, count, ex, beta * beta, px, py, pz, stack)
             if flip * w > 0.5:
                 d = -d
         dist[i] = d
@@ -208,7 +208,6 @@ def _query(vertices, faces, points, bvh, signed):
         bvh.start,
         bvh.count,
         bvh.perm,
-        bvh.spheres,
         bvh.expansion,
         p,
         signed,

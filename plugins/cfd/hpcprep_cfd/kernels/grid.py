@@ -55,7 +55,7 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
         bvh.triangles, bvh.boxes, bvh.left, bvh.right, bvh.start, bvh.count, lo, spacing, *shape
     )
     flip = orientation_flip(bvh)
-    args = (bvh.triangles, bvh.left, bvh.right, bvh.start, bvh.count, bvh.spheres, bvh.expansion)
+    args = (bvh.triangles, bvh.left, bvh.right, bvh.start, bvh.count, bvh.expansion)
     if is_closed(v, f):
         label, seeds = _components(dist, spacing)
         w = _winding_at(*args, WINDING_ACCURACY, lo, spacing, seeds, shape[1], shape[2])
@@ -187,7 +187,7 @@ def _components(dist, spacing):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _winding_at(tri, left, right, start, count, sph, ex, beta, origin, spacing, flat_idx, ny, nz):
+def _winding_at(tri, left, right, start, count, ex, beta, origin, spacing, flat_idx, ny, nz):
     n = flat_idx.shape[0]
     out = np.empty(n)
     depth = tree_depth(left, right)
@@ -200,5 +200,5 @@ def _winding_at(tri, left, right, start, count, sph, ex, beta, origin, spacing, 
         px = origin[0] + i * spacing[0]
         py = origin[1] + j * spacing[1]
         pz = origin[2] + k * spacing[2]
-        out[m] = winding_fast_one(tri, left, start, count, sph, ex, beta * beta, px, py, pz, stack)
+        out[m] = winding_fast_one(tri, left, start, count, ex, beta * beta, px, py, pz, stack)
     return out

@@ -107,3 +107,31 @@ def grid_nodes(shape, origin, spacing) -> np.ndarray:
 def sdf_grid_ref(vertices, faces, shape, origin, spacing) -> np.ndarray:
     d, _, _ = signed_distance_ref(vertices, faces, grid_nodes(shape, origin, spacing))
     return d.reshape(shape)
+
+
+def far_field_ref(tri, centre, query) -> float:
+    """4 pi times the order-2 far-field winding number of the triangles ``tri`` (K, 3, 3) expanded about ``centre``,
+    from the moment tensors and the explicit derivatives of the dipole kernel ``g(y) = y / |y|^3`` at
+    ``y = centre - query`` (the kernel folds these into polynomial coefficients instead)."""
+    tri = np.asarray(tri, dtype=np.float64)
+    x = tri - np.asarray(centre, dtype=np.float64)  # vertices relative to the centre
+    area = 0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    mean = x.mean(axis=1)
+    # Mean of x_j x_k over a triangle: (sum_a x_a x_a^T + s s^T) / 12, s the vertex sum.
+    s = x.sum(axis=1)
+    second = (np.einsum("taj,tak->tjk", x, x) + np.einsum("tj,tk->tjk", s, s)) / 12.0
+    n = area.sum(axis=0)
+    m = np.einsum("ti,tj->ij", area, mean)
+    t = np.einsum("ti,tjk->ijk", area, second)
+    y = np.asarray(centre, dtype=np.float64) - np.asarray(query, dtype=np.float64)
+    r = np.linalg.norm(y)
+    eye = np.eye(3)
+    g = y / r**3
+    dg = eye / r**3 - 3.0 * np.outer(y, y) / r**5
+    ddg = (
+        15.0 * np.einsum("i,j,k->ijk", y, y, y) / r**7
+        - 3.0
+        * (np.einsum("ij,k->ijk", eye, y) + np.einsum("ik,j->ijk", eye, y) + np.einsum("jk,i->ijk", eye, y))
+        / r**5
+    )
+    return float(n @ g + np.sum(m * dg) + 0.5 * np.sum(t * ddg))

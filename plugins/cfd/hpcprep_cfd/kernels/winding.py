@@ -19,7 +19,8 @@ expansion of the dipole kernel ``g(y) = y / |y|^3`` about ``y0 = p - q``::
     4 pi w_node ~= sum_i N_i g_i + sum_ij M_ij dg_i/dy_j + 1/2 sum_ijk T_ijk d2g_i/dy_j dy_k   (at y0)
 
 with ``N``, ``M``, ``T`` the node's moments of order 0, 1, 2 (area vectors times powers of ``x - p``, see
-:mod:`.bvh`); nearer nodes are opened, and leaves are summed exactly. The truncation error of one node is of
+:mod:`.bvh`, which stores them folded into two polynomials in ``y``: the same terms in about a third of the
+arithmetic); nearer nodes are opened, and leaves are summed exactly. The truncation error of one node is of
 order ``|N| (radius / d)^3 / d^2`` (``d`` the distance to the centre), so it shrinks about ``accuracy^-3`` with
 the accuracy; how node errors add up depends on the mesh, so the total is bounded empirically. Measured on the
 tutorial meshes of openfoam-examples (flange, bullet, propellerTip, DTC; 1500 points in the padded bounding box
@@ -69,8 +70,9 @@ def winding_exact_one(tri, qx, qy, qz):
 
 
 @njit(cache=True, nogil=True)
-def winding_fast_one(tri, left, start, count, sph, ex, beta2, qx, qy, qz, stack):
-    """Hierarchical winding number at one point; ``beta2`` = accuracy**2; ``stack`` has length >= tree depth + 1."""
+def winding_fast_one(tri, left, start, count, ex, beta2, qx, qy, qz, stack):
+    """Hierarchical winding number at one point; ``ex`` = ``BVH.expansion``, ``beta2`` = accuracy**2; ``stack`` has
+    length >= tree depth + 1."""
     if left.shape[0] == 0:
         return 0.0
     total = 0.0
@@ -79,11 +81,11 @@ def winding_fast_one(tri, left, start, count, sph, ex, beta2, qx, qy, qz, stack)
     while sp > 0:
         sp -= 1
         node = stack[sp]
-        yx = sph[node, 0] - qx
-        yy = sph[node, 1] - qy
-        yz = sph[node, 2] - qz
+        yx = ex[node, 0] - qx
+        yy = ex[node, 1] - qy
+        yz = ex[node, 2] - qz
         r2 = yx * yx + yy * yy + yz * yz
-        near2 = beta2 * sph[node, 3] * sph[node, 3]
+        near2 = beta2 * ex[node, 3]  # squared radius in the row: the far test needs no sqrt
         if r2 > near2:
             # Beyond twice the threshold distance the order-2 term is smaller than the truncation error of the
             # full expansion at the threshold, so it is skipped there.
@@ -102,31 +104,23 @@ def winding_fast_one(tri, left, start, count, sph, ex, beta2, qx, qy, qz, stack)
 
 @njit(cache=True, nogil=True, inline="always")
 def _far_field(ex, node, yx, yy, yz, r2, second):
-    """4 pi times the expanded winding number of one node, ``y = p - q`` (column layout: bvh.EXP_*)."""
-    e = ex[node]
-    inv2 = 1.0 / r2
-    inv3 = inv2 / math.sqrt(r2)
-    inv5 = inv3 * inv2
-    # Order 0: the dipole N . y / |y|^3.
-    w = (e[0] * yx + e[1] * yy + e[2] * yz) * inv3
-    # Order 1: sum_ij J_ij M_ij with J = grad(y / |y|^3) = I / |y|^3 - 3 y y^T / |y|^5.
-    ymy = (
-        yx * (e[3] * yx + e[4] * yy + e[5] * yz)
-        + yy * (e[6] * yx + e[7] * yy + e[8] * yz)
-        + yz * (e[9] * yx + e[10] * yy + e[11] * yz)
-    )
-    w += (e[3] + e[7] + e[11]) * inv3 - 3.0 * ymy * inv5
+    """4 pi times the expanded winding number of node ``node`` (its row of ``BVH.expansion``), ``y = p - q``:
+    ``N.y / r^3 + Q2(y) / r^5 (+ Q3(y) / r^7 when second)``, the Taylor terms of order 0, 1 (, 2) of the dipole
+    kernel folded into polynomials (bvh.py, EXP_Q2)."""
+    inv = 1.0 / math.sqrt(r2)
+    inv2 = inv * inv
+    xx, yy2, zz = yx * yx, yy * yy, yz * yz
+    xy, xz, yz2 = yx * yy, yx * yz, yy * yz
+    w = ex[node, 4] * yx + ex[node, 5] * yy + ex[node, 6] * yz
+    q2 = ex[node, 7] * xx + ex[node, 8] * yy2 + ex[node, 9] * zz
+    q2 += ex[node, 10] * xy + ex[node, 11] * xz + ex[node, 12] * yz2
     if second:
-        # Order 2: 1/2 sum_ijk H_ijk T_ijk, H_ijk = -3 (d_ij y_k + d_ik y_j + d_jk y_i) / |y|^5 + 15 y_i y_j y_k / |y|^7.
-        uy = e[12] * yx + e[13] * yy + e[14] * yz
-        ty = e[15] * yx + e[16] * yy + e[17] * yz
-        xx, yy2, zz = yx * yx, yy * yy, yz * yz
-        xy, xz, yz2 = 2.0 * yx * yy, 2.0 * yx * yz, 2.0 * yy * yz
-        c = yx * (e[18] * xx + e[19] * yy2 + e[20] * zz + e[21] * xy + e[22] * xz + e[23] * yz2)
-        c += yy * (e[24] * xx + e[25] * yy2 + e[26] * zz + e[27] * xy + e[28] * xz + e[29] * yz2)
-        c += yz * (e[30] * xx + e[31] * yy2 + e[32] * zz + e[33] * xy + e[34] * xz + e[35] * yz2)
-        w += 0.5 * (15.0 * c * inv5 * inv2 - 3.0 * (2.0 * uy + ty) * inv5)
-    return w
+        q3 = ex[node, 13] * xx + ex[node, 14] * xy + ex[node, 15] * xz
+        q3 += ex[node, 16] * yy2 + ex[node, 17] * yz2 + ex[node, 18] * zz
+        q3 *= yx
+        q3 += yy * (ex[node, 19] * yy2 + ex[node, 20] * yz2 + ex[node, 21] * zz) + yz * (ex[node, 22] * zz)
+        q2 += q3 * inv2
+    return (w + q2 * inv2) * inv2 * inv
 
 
 @njit(cache=True, nogil=True)
@@ -147,7 +141,7 @@ def tree_depth(left, right):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _winding_many(tri, left, right, start, count, sph, ex, beta, points, exact):
+def _winding_many(tri, left, right, start, count, ex, beta, points, exact):
     n = points.shape[0]
     out = np.empty(n)
     depth = tree_depth(left, right)
@@ -161,7 +155,7 @@ def _winding_many(tri, left, right, start, count, sph, ex, beta, points, exact):
             out[i] = winding_exact_one(tri, qx, qy, qz)
         else:
             stack = np.empty(depth + 2, dtype=np.int64)
-            out[i] = winding_fast_one(tri, left, start, count, sph, ex, beta * beta, qx, qy, qz, stack)
+            out[i] = winding_fast_one(tri, left, start, count, ex, beta * beta, qx, qy, qz, stack)
     return out
 
 
@@ -177,7 +171,6 @@ def winding_from_bvh(bvh: BVH, points: np.ndarray, accuracy: float | None) -> np
         bvh.right,
         bvh.start,
         bvh.count,
-        bvh.spheres,
         bvh.expansion,
         beta,
         points,
