@@ -20,6 +20,7 @@ APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-d
 	freesasa python-biopython-doc openfoam openfoam-examples python3-paraview
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
+OPENFOAM_TUTORIALS := /usr/share/doc/openfoam-examples/examples
 DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
 
 # The DGL backend of genomics.gnn_embed needs an older torch/numpy stack than the main
@@ -121,6 +122,11 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_geometry.toml --overwrite
 	$(PY) examples/cfd_summary.py out/cfd
 	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd/query_id.txt)
+	# A real flow field for the cells example: OpenFOAM's simpleFoam on the airFoil2D
+	# tutorial, 300 iterations (a few seconds; residuals reach about 1e-5).
+	rm -rf build/cfd/airFoil2D && cp -r $(OPENFOAM_TUTORIALS)/incompressible/simpleFoam/airFoil2D build/cfd/airFoil2D
+	sed -i 's/^endTime .*/endTime 300;/; s/^writeInterval .*/writeInterval 300;/' build/cfd/airFoil2D/system/controlDict
+	cd build/cfd/airFoil2D && WM_PROJECT_DIR=/usr/share/openfoam simpleFoam > log.simpleFoam
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_cells.toml --overwrite
 	$(VENV)/bin/hpcprep cfd stats out/cfd_cells/table
 

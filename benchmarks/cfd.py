@@ -1,6 +1,11 @@
-"""CFD spatial kernels vs libigl, one thread each, in one script run.
+"""CFD benchmarks, one thread each, peers in the same run; results in ``benchmarks/results/cfd.json``.
 
-    .venv/bin/python benchmarks/cfd.py
+    .venv/bin/python benchmarks/cfd.py                 # all sections, a few minutes
+    .venv/bin/python benchmarks/cfd.py --kernels-only  # the spatial kernels against libigl
+
+Sections: ``kernels`` (below), ``mesh`` (``cfd_mesh.py``: sampling, health, repair, voxels and
+descriptors against trimesh) and ``openfoam`` (``cfd_openfoam.py``: the polyMesh reader on a
+1M-cell blockMesh case against a NumPy implementation and OpenFOAM's own postProcess).
 
 Mesh: ``DTC-scaled.stl.gz`` from Debian ``openfoam-examples`` (the DTC container-ship hull of the tutorials,
 116 062 triangles, closed and outward), loaded with trimesh. Rows (section ``kernels`` of
@@ -42,6 +47,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
 
 import igl  # noqa: E402
 import numba  # noqa: E402
@@ -80,6 +86,7 @@ def main():
     ap.add_argument("--points", type=int, default=200_000)
     ap.add_argument("--peer-points", type=int, default=20_000)
     ap.add_argument("--grid", type=int, default=128)
+    ap.add_argument("--kernels-only", action="store_true", help="only the spatial kernels against libigl")
     args = ap.parse_args()
 
     v, f = load_mesh()
@@ -195,6 +202,14 @@ def main():
     if not isinstance(results, dict):
         results = {}
     results["kernels"] = section
+    if not args.kernels_only:
+        # The other sections, from their own modules: mesh kernels against trimesh, and the
+        # OpenFOAM reader on a 1M-cell blockMesh case against NumPy and postProcess.
+        import cfd_mesh
+        import cfd_openfoam
+
+        results["mesh"] = cfd_mesh.run(repeat=args.repeat)
+        results["openfoam"] = cfd_openfoam.run(repeat=args.repeat)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
