@@ -109,8 +109,27 @@ def _box_d2(boxes, node, px, py, pz):
 
 
 @njit(cache=True, nogil=True)
-def nearest_one(tri, boxes, left, start, count, px, py, pz, hint, stack, stack_d):
-    """Nearest BVH-ordered triangle to ``p``: ``(d2, t, cx, cy, cz)``. ``hint`` (a triangle or -1) seeds the bound."""
+def unit_normals(tri):
+    """Unit normal of each triangle (zero for a degenerate one), for the plane test in :func:`nearest_one`."""
+    n = tri.shape[0]
+    out = np.zeros((n, 3))
+    for t in range(n):
+        ux, uy, uz = tri[t, 1, 0] - tri[t, 0, 0], tri[t, 1, 1] - tri[t, 0, 1], tri[t, 1, 2] - tri[t, 0, 2]
+        vx, vy, vz = tri[t, 2, 0] - tri[t, 0, 0], tri[t, 2, 1] - tri[t, 0, 1], tri[t, 2, 2] - tri[t, 0, 2]
+        cx, cy, cz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+        norm = math.sqrt(cx * cx + cy * cy + cz * cz)
+        if norm > 0.0:
+            out[t, 0], out[t, 1], out[t, 2] = cx / norm, cy / norm, cz / norm
+    return out
+
+
+@njit(cache=True, nogil=True)
+def nearest_one(tri, normals, boxes, left, start, count, px, py, pz, hint, stack, stack_d):
+    """Nearest BVH-ordered triangle to ``p``: ``(d2, t, cx, cy, cz)``. ``hint`` (a triangle or -1) seeds the bound.
+
+    Before the exact test, a triangle whose plane is already as far as the best distance is skipped: the distance
+    to a triangle is never below the distance to its plane (``normals`` from :func:`unit_normals`; a degenerate
+    triangle's zero normal never skips). Far from the surface this rejects most of the leaf triangles cheaply."""
     best = np.inf
     bt = -1
     bx = by = bz = np.nan
@@ -130,6 +149,13 @@ def nearest_one(tri, boxes, left, start, count, px, py, pz, hint, stack, stack_d
             s = start[node]
             for t in range(s, s + count[node]):
                 if t == hint:
+                    continue
+                pd = (
+                    normals[t, 0] * (px - tri[t, 0, 0])
+                    + normals[t, 1] * (py - tri[t, 0, 1])
+                    + normals[t, 2] * (pz - tri[t, 0, 2])
+                )
+                if pd * pd >= best:
                     continue
                 d2, qx, qy, qz = closest_on_triangle(tri, t, px, py, pz)
                 if d2 < best:
@@ -157,7 +183,7 @@ def nearest_one(tri, boxes, left, start, count, px, py, pz, hint, stack, stack_d
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _distance_many(tri, boxes, left, right, start, count, perm, ex, points, signed, flip, beta):
+def _distance_many(tri, normals, boxes, left, right, start, count, perm, ex, points, signed, flip, beta):
     n = points.shape[0]
     dist = np.empty(n)
     closest = np.empty((n, 3))
@@ -174,7 +200,7 @@ def _distance_many(tri, boxes, left, right, start, count, perm, ex, points, sign
             continue
         stack = np.empty(depth + 2, dtype=np.int64)
         stack_d = np.empty(depth + 2)
-        d2, t, cx, cy, cz = nearest_one(tri, boxes, left, start, count, px, py, pz, -1, stack, stack_d)
+        d2, t, cx, cy, cz = nearest_one(tri, normals, boxes, left, start, count, px, py, pz, -1, stack, stack_d)
         d = math.sqrt(d2)
         if signed and d > 0.0:
             w = winding_fast_one(tri, left, start, count, ex, beta * beta, px, py, pz, stack)
@@ -202,6 +228,7 @@ def _query(vertices, faces, points, bvh, signed):
         return np.zeros(0), np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
     return _distance_many(
         bvh.triangles,
+        unit_normals(bvh.triangles),
         bvh.boxes,
         bvh.left,
         bvh.right,

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
-from .distance import WINDING_ACCURACY, nearest_one, orientation_flip
+from .distance import WINDING_ACCURACY, nearest_one, orientation_flip, unit_normals
 from .winding import tree_depth, winding_fast_one
 
 _SAFETY = 1e-9
@@ -52,7 +52,16 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
     lo, hi = _bounds(v, f, bounds, padding)
     spacing = (hi - lo) / (np.asarray(shape, dtype=np.float64) - 1.0)
     dist, near = _grid_distances(
-        bvh.triangles, bvh.boxes, bvh.left, bvh.right, bvh.start, bvh.count, lo, spacing, *shape
+        bvh.triangles,
+        unit_normals(bvh.triangles),
+        bvh.boxes,
+        bvh.left,
+        bvh.right,
+        bvh.start,
+        bvh.count,
+        lo,
+        spacing,
+        *shape,
     )
     flip = orientation_flip(bvh)
     args = (bvh.triangles, bvh.left, bvh.right, bvh.start, bvh.count, bvh.expansion)
@@ -117,7 +126,7 @@ def is_closed(vertices, faces) -> bool:
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _grid_distances(tri, boxes, left, right, start, count, origin, spacing, nx, ny, nz):
+def _grid_distances(tri, normals, boxes, left, right, start, count, origin, spacing, nx, ny, nz):
     dist = np.empty((nx, ny, nz))
     near = np.empty((nx, ny, nz), dtype=np.int64)
     depth = tree_depth(left, right)
@@ -136,7 +145,7 @@ def _grid_distances(tri, boxes, left, right, start, count, origin, spacing, nx, 
                     hint = near[i, j - 1, 0]
                 else:
                     hint = -1
-                d2, t, _, _, _ = nearest_one(tri, boxes, left, start, count, px, py, pz, hint, stack, stack_d)
+                d2, t, _, _, _ = nearest_one(tri, normals, boxes, left, start, count, px, py, pz, hint, stack, stack_d)
                 dist[i, j, k] = math.sqrt(d2)
                 near[i, j, k] = t
     return dist, near
