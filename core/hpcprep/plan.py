@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .placement import ClusterInfo
+from .placement import ClusterInfo, fuse_cpu_runs
 from .plugins import PluginRegistry
 from .runner import decide_placements
 from .spec import ResolvedSpec
@@ -37,6 +37,11 @@ def build_plan(resolved: ResolvedSpec, registry: PluginRegistry, cluster: Cluste
         "inputs": {"count": len(resolved.inputs), "bytes": sum(i.size or 0 for i in resolved.inputs)},
         "cluster": cluster.to_dict(),
         "stages": stages,
+        # How the runner groups the encoders into Ray Data pools (consecutive CPU stages fuse).
+        "pools": [
+            {"encoders": [resolved.encoders[i].where for i in idx], "placement": pool.to_dict()}
+            for idx, pool in fuse_cpu_runs(placements)
+        ],
     }
 
 
@@ -63,6 +68,16 @@ def format_text(plan: dict) -> str:
                 f"concurrency={p['concurrency'] or 'auto'}, batch_size={p['batch_size']}, variant={p['variant']}"
             )
             lines.append(f"     why: {p['reason']} [{p['decided_by']}]")
+    pools = plan.get("pools", [])
+    if pools:
+        lines += ["", "pools (consecutive CPU encoders run fused, one after another in each worker):"]
+        for pool in pools:
+            p = pool["placement"]
+            size = f"{p['concurrency']} " if p["concurrency"] else ""
+            lines.append(
+                f"  {' -> '.join(pool['encoders'])}: {size}{p['compute']}, num_cpus={p['num_cpus']:g}, "
+                f"num_gpus={p['num_gpus']:g}"
+            )
     return "\n".join(lines)
 
 

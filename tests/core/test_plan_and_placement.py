@@ -104,6 +104,10 @@ def test_plan_in_all_formats(tmp_path):
     assert plan["stages"][2]["placement"]["compute"] == "actors"
     assert plan["stages"][1]["params"]["k"] == 3
     assert plan["inputs"]["count"] == 1
+    # count (tasks), embed (actors) and variant (tasks) are consecutive CPU stages: one actor pool.
+    assert [p["encoders"] for p in plan["pools"]] == [["encoders[0]", "encoders[1]", "encoders[2]"]]
+    assert plan["pools"][0]["placement"]["compute"] == "actors"
+    assert "encoders[0] -> encoders[1] -> encoders[2]: 2 actors" in text.output
 
     mm = runner.invoke(cli, ["plan", str(spec), "--format", "mermaid"], obj={"registry": reg})
     lines = mm.output.splitlines()
