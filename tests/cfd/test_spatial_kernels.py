@@ -402,3 +402,16 @@ def test_bad_input_raises():
         sdf_grid(v, f, 4, bounds=((0, 0, 0), (0, 1, 1)))
     with pytest.raises(ValueError, match="bounds"):
         sdf_grid(v, f, 4, bounds=(0, 1))
+
+
+def test_is_closed_welds_soups_and_checks_edge_directions():
+    v, f = icosphere(level=2)
+    soup_v = v[f].reshape(-1, 3)  # every triangle with its own three vertices
+    soup_f = np.arange(len(soup_v)).reshape(-1, 3)
+    assert is_closed(v, f) and is_closed(soup_v, soup_f)
+    assert not is_closed(v, f[:-1])  # a hole
+    flipped = f.copy()
+    flipped[0] = flipped[0, ::-1]
+    assert not is_closed(v, flipped)  # an edge used twice the same way
+    doubled = np.vstack([f, f[:1], f[:1, ::-1]])  # an extra opposite pair cancels
+    assert is_closed(v, doubled)
