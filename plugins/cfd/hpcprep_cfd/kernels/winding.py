@@ -24,8 +24,8 @@ arithmetic); nearer nodes are opened, and leaves are summed exactly. The truncat
 order ``|N| (radius / d)^3 / d^2`` (``d`` the distance to the centre), so it shrinks about ``accuracy^-3`` with
 the accuracy; how node errors add up depends on the mesh, so the total is bounded empirically. Measured on the
 tutorial meshes of openfoam-examples (flange, bullet, propellerTip, DTC; 1500 points in the padded bounding box
-and 1000 within about 1% of the size from the surface) the largest ``|w - w_exact|`` was 0.052 / 0.021 / 0.0035
-for accuracy 1.5 / 2 / 3 (flange the worst); ``ERROR_BOUND`` rounds these up and ``tests/cfd/test_vs_libigl.py``
+and 1000 within about 1% of the size from the surface) the largest ``|w - w_exact|`` was 0.052 / 0.033 / 0.021 /
+0.0035 for accuracy 1.5 / 1.8 / 2 / 3 (flange the worst); ``ERROR_BOUND`` rounds these up and ``tests/cfd/test_vs_libigl.py``
 checks them. ``accuracy=None`` sums every triangle exactly (``O(F)`` per point). The inside test ``w > 0.5`` is
 unaffected wherever the exact ``w`` is farther than the bound from 0.5 (for closed meshes: everywhere off the
 surface).
@@ -40,7 +40,7 @@ from numba import njit, prange
 
 from .bvh import BVH, as_points, mesh_bvh, morton_order
 
-ERROR_BOUND = {1.5: 0.08, 2.0: 0.03, 3.0: 0.006}
+ERROR_BOUND = {1.5: 0.08, 1.8: 0.04, 2.0: 0.03, 3.0: 0.006}
 """Measured bound on ``max |w_hierarchical - w_exact|`` for an ``accuracy`` (see the module docstring)."""
 
 _INV_4PI = 1.0 / (4.0 * math.pi)
