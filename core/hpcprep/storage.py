@@ -63,7 +63,7 @@ def filesystem_for(uri: str, s3: S3Options | None = None) -> tuple[pafs.FileSyst
     region = s3.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         kwargs["region"] = region
-    return pafs.S3FileSystem(**kwargs), uri[len("s3://"):]
+    return pafs.S3FileSystem(**kwargs), uri[len("s3://") :]
 
 
 def _has_magic(p: str) -> bool:
@@ -129,3 +129,35 @@ def open_input(uri: str, s3: S3Options | None = None):
     """A binary file object for a local path or an s3:// URI."""
     fs, path = filesystem_for(uri, s3)
     return fs.open_input_file(path)
+
+
+#: The file a sink leaves in its output directory: a later run may clear only directories that hold it.
+SINK_MARKER = "_hpcprep_sink.json"
+
+
+def claim_sink_dir(fs: pafs.FileSystem, root: str, ctx, label: str, shown: str | None = None) -> None:
+    """Make ``root`` (on ``fs``) a sink's output directory for the run ``ctx`` (a ``SinkContext``).
+
+    A new run needs it absent or empty; ``--overwrite`` clears it, but only if an earlier hpcprep
+    sink wrote it (its ``SINK_MARKER`` is there), so a mistyped path never deletes someone's data;
+    ``--resume`` keeps what is there. ``label`` (the sink) and ``shown`` (the path as the user gave
+    it) make the error messages.
+    """
+    import json
+
+    shown = shown or root
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.File:
+        raise FileExistsError(f"{label}: {shown} is a file, not a directory")
+    existing = []
+    if info.type == pafs.FileType.Directory:
+        existing = fs.get_file_info(pafs.FileSelector(root, recursive=False))
+    if existing and ctx.mode != "resume":
+        if not any(e.base_name == SINK_MARKER for e in existing):
+            raise FileExistsError(f"{label}: {shown} is not empty and was not written by hpcprep; choose another path")
+        if ctx.mode == "new":
+            raise FileExistsError(f"{label}: {shown} holds an earlier run's output; pass --overwrite")
+        fs.delete_dir_contents(root)
+    fs.create_dir(root, recursive=True)
+    with fs.open_output_stream(f"{root}/{SINK_MARKER}") as f:
+        f.write(json.dumps({"run": ctx.run_name, "run_dir": ctx.run_dir}).encode())

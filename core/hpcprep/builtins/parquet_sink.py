@@ -7,7 +7,6 @@ unfinished commit group left behind.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pyarrow as pa
@@ -18,9 +17,7 @@ from pydantic import Field
 
 from ..errors_table import group_prefix, parse_name
 from ..stages import LocalPath, Sink, SinkContext, SinkWriter
-from ..storage import S3Params, filesystem_for, is_s3
-
-MARKER = "_hpcprep_sink.json"
+from ..storage import S3Params, claim_sink_dir, filesystem_for, is_s3
 
 
 class ParquetSinkParams(S3Params):
@@ -35,7 +32,6 @@ class ParquetSink(Sink):
 
     name = "parquet"
     Params = ParquetSinkParams
-
 
     def target(self) -> str:
         return self.params.path
@@ -56,27 +52,7 @@ class ParquetSink(Sink):
 
     def prepare(self, ctx: SinkContext) -> None:
         fs, root = self._fs()
-        info = fs.get_file_info(root)
-        if info.type == pafs.FileType.File:
-            raise FileExistsError(f"parquet sink: {self.params.path} is a file, not a directory")
-        existing = []
-        if info.type == pafs.FileType.Directory:
-            existing = fs.get_file_info(pafs.FileSelector(root, recursive=False))
-        owned = any(e.base_name == MARKER for e in existing)
-        if existing and ctx.mode != "resume":
-            if not owned:
-                raise FileExistsError(
-                    f"parquet sink: {self.params.path} is not empty and was not written by hpcprep; "
-                    "choose another path"
-                )
-            if ctx.mode == "new":
-                raise FileExistsError(
-                    f"parquet sink: {self.params.path} holds an earlier run's table; pass --overwrite"
-                )
-            fs.delete_dir_contents(root)
-        fs.create_dir(root, recursive=True)
-        with fs.open_output_stream(f"{root}/{MARKER}") as f:
-            f.write(json.dumps({"run": ctx.run_name, "run_dir": ctx.run_dir}).encode())
+        claim_sink_dir(fs, root, ctx, "parquet sink", self.params.path)
 
     def discard_group(self, ctx: SinkContext, sources: list[str]) -> None:
         fs, root = self._fs()

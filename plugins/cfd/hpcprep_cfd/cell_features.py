@@ -33,6 +33,7 @@ from hpcprep.columns import column_of, list_column
 from pydantic import Field
 
 from . import fieldstats
+from .encoders import float32_lists
 
 CELL_HINT = "cfd.cell_features needs the cfd.openfoam reader (centres, volumes, field_<name>)"
 PRESSURE = ("p", "p_rgh")
@@ -43,10 +44,14 @@ class CellFeaturesParams(Params):
     fields: list[str] = Field(["U", "p"], description="fields to scale (their field_<name> columns must be present)")
     u_ref: float = Field(1.0, gt=0, description="reference (free-stream) speed")
     p_ref: float = Field(0.0, description="reference pressure subtracted before scaling")
-    rho_ref: float = Field(1.0, gt=0, description="reference density (1 for the kinematic pressure of incompressible solvers)")
+    rho_ref: float = Field(
+        1.0, gt=0, description="reference density (1 for the kinematic pressure of incompressible solvers)"
+    )
     l_ref: float = Field(1.0, gt=0, description="reference length (chord, body length)")
     t_ref: float | None = Field(None, gt=0, description="reference temperature for T")
-    origin: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="point subtracted from cell centres before scaling by l_ref")
+    origin: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="point subtracted from cell centres before scaling by l_ref"
+    )
     scales: dict[str, float] = Field({}, description="divisor for any other field, by name")
 
 
@@ -66,7 +71,9 @@ class CellFeatures(Encoder):
         cols = list(type(self).outputs)
         for f in self.params.fields:
             cols.append(Column(f"nd_{f}", "list<float32>", f"{f}, non-dimensional ({self.rule(f)})"))
-            cols.append(Column(f"stats_{f}", "list<double>", f"volume-weighted partial statistics of nd_{f}, 6 per component"))
+            cols.append(
+                Column(f"stats_{f}", "list<double>", f"volume-weighted partial statistics of nd_{f}, 6 per component")
+            )
         self.outputs = tuple(cols)
 
     def rule(self, name: str) -> str:
@@ -91,7 +98,9 @@ class CellFeatures(Encoder):
 
     def notes(self) -> list[str]:
         kept = [f for f in self.params.fields if self.rule(f) == "kept dimensional"]
-        return [f"cfd.cell_features: no scaling rule for {', '.join(kept)}; kept dimensional (set scales)"] if kept else []
+        return (
+            [f"cfd.cell_features: no scaling rule for {', '.join(kept)}; kept dimensional (set scales)"] if kept else []
+        )
 
     def scale(self, name: str, values: np.ndarray) -> np.ndarray:
         p = self.params
@@ -136,19 +145,17 @@ class CellFeatures(Encoder):
                 # Patch rows hold NaN where a patch has no value: leave them out of the statistics.
                 ok = np.isfinite(nd).all(axis=1)
                 per_field[f][1].append(fieldstats.partial(nd[ok], v[ok]))
-        out = {"nd_centres": _f32(centres), "nd_volumes": _f32(volumes)}
+        out = {"nd_centres": float32_lists(centres), "nd_volumes": float32_lists(volumes)}
         for f, (values, stats) in per_field.items():
-            out[f"nd_{f}"] = _f32(values)
+            out[f"nd_{f}"] = float32_lists(values)
             out[f"stats_{f}"] = list_column(stats, pa.float64())
         return out
 
     @classmethod
     def examples(cls, workdir):
-        return StageExamples(params={"fields": ["U", "p"], "u_ref": 10.0}, good=_cells_batch(), bad=_cells_batch(bad=True))
-
-
-def _f32(parts) -> pa.Array:
-    return list_column([np.asarray(x, dtype=np.float32) for x in parts], pa.float32())
+        return StageExamples(
+            params={"fields": ["U", "p"], "u_ref": 10.0}, good=_cells_batch(), bad=_cells_batch(bad=True)
+        )
 
 
 def _cells_batch(bad: bool = False) -> dict:

@@ -19,31 +19,25 @@ from hpcprep.columns import column_of, list_column, vector_column
 from pydantic import Field, field_validator
 
 from . import kernels
-from .cell_features import CellFeatures
 
 MESH_HINT = "mesh encoders need the cfd.mesh reader (columns vertices and faces)"
 Resolution = int | tuple[int, int, int]
 
 
 def _mesh_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
-    """One record's mesh as (V, 3) float64 and (F, 3) int64, or a RecordError saying what is wrong."""
+    """One record's flattened mesh as (V, 3) float64 and (F, 3) int64, or a RecordError saying what is wrong."""
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces)
     if v.size % 3:
         raise RecordError(f"vertices hold {v.size} values, not x, y, z per vertex")
     if f.size % 3:
         raise RecordError(f"faces hold {f.size} values, not three vertex indices per triangle")
-    v = v.reshape(-1, 3)
-    f = f.astype(np.int64, copy=False).reshape(-1, 3)
-    if len(f) == 0:
+    if f.size == 0:
         raise RecordError("the mesh has no faces")
-    if not np.isfinite(v).all():
-        bad = int(np.flatnonzero(~np.isfinite(v).all(axis=1))[0])
-        raise RecordError(f"vertex {bad} is not finite: {v[bad].tolist()}")
-    lo, hi = int(f.min()), int(f.max())
-    if lo < 0 or hi >= len(v):
-        raise RecordError(f"face indices span {lo}..{hi} but the mesh has {len(v)} vertices")
-    return v, f
+    try:
+        return kernels.check_mesh(v.reshape(-1, 3), f.reshape(-1, 3))
+    except ValueError as exc:  # indices out of range, non-finite vertices
+        raise RecordError(str(exc)) from None
 
 
 def meshes(batch) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -59,13 +53,26 @@ def record_seed(seed: int, rid: str) -> int:
     return (digest ^ (seed * 0x9E3779B97F4A7C15)) & (2**63 - 1)
 
 
-def _flat32(parts: list[np.ndarray]) -> pa.Array:
+def float32_lists(parts: list[np.ndarray]) -> pa.Array:
+    """A ``list<float32>`` column, one flattened array per record (what the encoders output)."""
     return list_column([np.ascontiguousarray(p, dtype=np.float32).reshape(-1) for p in parts], pa.float32())
 
 
 def _triples(rows: list, dtype) -> pa.Array:
     arr = np.asarray(rows, dtype=dtype).reshape(-1, 3)
     return pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), 3)
+
+
+def grid_columns(values: str, prefix: str, frames: list, value_type: pa.DataType) -> dict:
+    """Columns for regular grids: the flattened values (C order) and ``<prefix>shape``, ``origin``, ``spacing``,
+    from the kernels' ``(grid, origin, spacing)`` triples, one per record."""
+    dtype = value_type.to_pandas_dtype()
+    return {
+        values: list_column([np.ascontiguousarray(g, dtype=dtype).reshape(-1) for g, _, _ in frames], value_type),
+        prefix + "shape": _triples([g.shape for g, _, _ in frames], np.int64),
+        prefix + "origin": _triples([o for _, o, _ in frames], np.float64),
+        prefix + "spacing": _triples([sp for _, _, sp in frames], np.float64),
+    }
 
 
 def _check_resolution(value):
@@ -101,7 +108,9 @@ class Mesh(Encoder):
 
 class HealthParams(Params):
     reject_open: bool = Field(False, description="a mesh that is not watertight becomes an error record")
-    reject_inside_out: bool = Field(False, description="a closed mesh with negative signed volume becomes an error record")
+    reject_inside_out: bool = Field(
+        False, description="a closed mesh with negative signed volume becomes an error record"
+    )
 
 
 class Health(Mesh):
@@ -143,7 +152,9 @@ class Health(Mesh):
 
 
 class RepairParams(Params):
-    weld_tolerance: float = Field(0.0, ge=0, description="weld vertices closer than this (model units); 0 welds exact duplicates")
+    weld_tolerance: float = Field(
+        0.0, ge=0, description="weld vertices closer than this (model units); 0 welds exact duplicates"
+    )
 
 
 class Repair(Mesh):
@@ -185,7 +196,9 @@ class NormalizeParams(Params):
     mode: Literal["unit_sphere", "unit_box"] = Field(
         "unit_sphere", description="unit_sphere: farthest vertex at distance 1; unit_box: longest side 1"
     )
-    center: Literal["bbox", "centroid"] = Field("bbox", description="bounding-box centre or area-weighted surface centroid")
+    center: Literal["bbox", "centroid"] = Field(
+        "bbox", description="bounding-box centre or area-weighted surface centroid"
+    )
 
 
 class Normalize(Mesh):
@@ -244,16 +257,22 @@ class SurfaceSample(Mesh):
             nrm.append(n)
             ids.append(np.asarray(fid, dtype=np.int64))
         return {
-            "surface_points": _flat32(pts),
-            "surface_normals": _flat32(nrm),
+            "surface_points": float32_lists(pts),
+            "surface_normals": float32_lists(nrm),
             "surface_face_ids": list_column(ids, pa.int64()),
         }
 
 
 class SdfPointsParams(Params):
     n_volume: int = Field(4096, ge=0, description="points drawn uniformly in the padded bounding box")
-    n_surface: int = Field(4096, ge=0, description="points near the surface: surface samples moved by a Gaussian offset")
-    sigma: float = Field(0.01, gt=0, description="standard deviation of the near-surface offset, as a fraction of the bounding-box diagonal")
+    n_surface: int = Field(
+        4096, ge=0, description="points near the surface: surface samples moved by a Gaussian offset"
+    )
+    sigma: float = Field(
+        0.01,
+        gt=0,
+        description="standard deviation of the near-surface offset, as a fraction of the bounding-box diagonal",
+    )
     padding: float = Field(0.1, ge=0, description="bounding-box padding on each side, as a fraction of its extent")
     seed: int = Field(0, ge=0, description="random seed; each record mixes in its record id")
 
@@ -280,7 +299,7 @@ class SdfPoints(Mesh):
             pts.append(q)
             dist.append(d)
             vec.append(closest - q)
-        return {"sdf_points": _flat32(pts), "sdf": _flat32(dist), "sdf_vector": _flat32(vec)}
+        return {"sdf_points": float32_lists(pts), "sdf": float32_lists(dist), "sdf_vector": float32_lists(vec)}
 
     def query_points(self, v: np.ndarray, f: np.ndarray, seed: int) -> np.ndarray:
         p = self.params
@@ -300,9 +319,12 @@ class SdfPoints(Mesh):
 
 
 class GridParams(Params):
-    resolution: Resolution = Field(64, description="nodes (sdf_grid) or cells (voxelize) per axis: an int or [nx, ny, nz]")
+    resolution: Resolution = Field(
+        64, description="nodes (sdf_grid) or cells (voxelize) per axis: an int or [nx, ny, nz]"
+    )
     bounds: tuple[tuple[float, float, float], tuple[float, float, float]] | None = Field(
-        None, description="[[xmin, ymin, zmin], [xmax, ymax, zmax]]; default: the mesh's bounding box (padded for sdf_grid)"
+        None,
+        description="[[xmin, ymin, zmin], [xmax, ymax, zmax]]; default: the mesh's bounding box (padded for sdf_grid)",
     )
 
     _resolution = field_validator("resolution")(_check_resolution)
@@ -327,23 +349,14 @@ class SdfGrid(Mesh):
 
     def encode(self, batch):
         p = self.params
-        grids, shapes, origins, spacings = [], [], [], []
-        for v, f in meshes(batch):
-            g, origin, spacing = kernels.sdf_grid(v, f, p.resolution, bounds=p.bounds, padding=p.padding)
-            grids.append(g)
-            shapes.append(g.shape)
-            origins.append(origin)
-            spacings.append(spacing)
-        return {
-            "sdf_grid": _flat32(grids),
-            "sdf_grid_shape": _triples(shapes, np.int64),
-            "sdf_grid_origin": _triples(origins, np.float64),
-            "sdf_grid_spacing": _triples(spacings, np.float64),
-        }
+        frames = [kernels.sdf_grid(v, f, p.resolution, bounds=p.bounds, padding=p.padding) for v, f in meshes(batch)]
+        return grid_columns("sdf_grid", "sdf_grid_", frames, pa.float32())
 
 
 class VoxelizeParams(GridParams):
-    fraction: bool = Field(False, description="volume fraction per cell (float32, cut cells between 0 and 1) instead of occupancy")
+    fraction: bool = Field(
+        False, description="volume fraction per cell (float32, cut cells between 0 and 1) instead of occupancy"
+    )
     subsamples: int = Field(4, ge=1, le=64, description="rays per cell side in y and z for volume fractions")
 
 
@@ -368,27 +381,19 @@ class Voxelize(Mesh):
 
     def encode(self, batch):
         p = self.params
-        grids, shapes, origins, spacings = [], [], [], []
-        for v, f in meshes(batch):
-            g, origin, spacing = kernels.voxelize(
-                v, f, p.resolution, bounds=p.bounds, fraction=p.fraction, subsamples=p.subsamples
-            )
-            grids.append(np.ascontiguousarray(g, dtype=np.float32 if p.fraction else np.uint8).reshape(-1))
-            shapes.append(g.shape)
-            origins.append(origin)
-            spacings.append(spacing)
-        return {
-            "voxels": list_column(grids, pa.float32() if p.fraction else pa.uint8()),
-            "voxel_shape": _triples(shapes, np.int64),
-            "voxel_origin": _triples(origins, np.float64),
-            "voxel_spacing": _triples(spacings, np.float64),
-        }
+        frames = [
+            kernels.voxelize(v, f, p.resolution, bounds=p.bounds, fraction=p.fraction, subsamples=p.subsamples)
+            for v, f in meshes(batch)
+        ]
+        return grid_columns("voxels", "voxel_", frames, pa.float32() if p.fraction else pa.uint8())
 
 
 class DescriptorParams(Params):
     bins: int = Field(32, ge=4, le=256, description="histogram bins of each distribution in the descriptor")
     samples: int = Field(4096, ge=64, description="surface samples the descriptor is computed from")
-    seed: int = Field(0, ge=0, description="random seed (the same for every record, so equal shapes give equal vectors)")
+    seed: int = Field(
+        0, ge=0, description="random seed (the same for every record, so equal shapes give equal vectors)"
+    )
 
 
 class ShapeDescriptor(Mesh):
@@ -422,8 +427,20 @@ def _tetrahedron() -> tuple[np.ndarray, np.ndarray]:
 def _box() -> tuple[np.ndarray, np.ndarray]:
     v = np.array([[x, y, z] for x in (0, 2) for y in (0, 1) for z in (0, 1)], dtype=np.float64)
     f = np.array(
-        [[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-         [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]],
+        [
+            [0, 1, 3],
+            [0, 3, 2],
+            [4, 6, 7],
+            [4, 7, 5],
+            [0, 4, 5],
+            [0, 5, 1],
+            [2, 3, 7],
+            [2, 7, 6],
+            [0, 2, 6],
+            [0, 6, 4],
+            [1, 5, 7],
+            [1, 7, 3],
+        ],
         dtype=np.int64,
     )
     return v, f
@@ -445,4 +462,4 @@ def _bad_mesh_batch() -> dict:
     return _mesh_batch([(v, f + 10), (v, f + 10)])  # face indices past the last vertex
 
 
-ENCODERS = (Health, Repair, Normalize, SurfaceSample, SdfPoints, SdfGrid, Voxelize, ShapeDescriptor, CellFeatures)
+MESH_ENCODERS = (Health, Repair, Normalize, SurfaceSample, SdfPoints, SdfGrid, Voxelize, ShapeDescriptor)

@@ -20,9 +20,10 @@ def hpcprep_register_readers(register):
 
 @hpcprep.hookimpl
 def hpcprep_register_encoders(register):
-    from .encoders import ENCODERS
+    from .cell_features import CellFeatures
+    from .encoders import MESH_ENCODERS
 
-    for cls in ENCODERS:
+    for cls in (*MESH_ENCODERS, CellFeatures):
         register(cls)
 
 

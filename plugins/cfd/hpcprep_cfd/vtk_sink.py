@@ -37,14 +37,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow.fs as pafs
 from hpcprep import LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
+from hpcprep.storage import claim_sink_dir
 from pydantic import Field
 
 from . import vtkxml
 
 log = logging.getLogger("hpcprep.cfd.vtk")
 
-MARKER = "_hpcprep_sink.json"
 STATE_DIR = "_hpcprep_vtk"
 KINDS = ("mesh", "samples", "sdf_points", "sdf_grid", "voxels", "cells")
 Kind = Literal["mesh", "samples", "sdf_points", "sdf_grid", "voxels", "cells"]
@@ -88,25 +89,9 @@ class VtkSink(Sink):
     # -- driver side ----------------------------------------------------------------------
 
     def prepare(self, ctx: SinkContext) -> None:
-        root = self.root
-        if root.exists() and not root.is_dir():
-            raise FileExistsError(f"cfd.vtk sink: {root} is a file, not a directory")
-        existing = list(root.iterdir()) if root.exists() else []
-        if existing and ctx.mode != "resume":
-            if not (root / MARKER).exists():
-                raise FileExistsError(
-                    f"cfd.vtk sink: {root} is not empty and was not written by hpcprep; choose another path"
-                )
-            if ctx.mode == "new":
-                raise FileExistsError(f"cfd.vtk sink: {root} holds an earlier run's files; pass --overwrite")
-            for entry in existing:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
+        claim_sink_dir(pafs.LocalFileSystem(), str(self.root), ctx, "cfd.vtk sink")
         self._state("staging").mkdir(parents=True, exist_ok=True)
         self._state("groups").mkdir(parents=True, exist_ok=True)
-        (root / MARKER).write_text(json.dumps({"run": ctx.run_name, "run_dir": ctx.run_dir}))
 
     def discard_group(self, ctx: SinkContext, sources: list[str]) -> None:
         prefix = f"g{ctx.group:05d}-"

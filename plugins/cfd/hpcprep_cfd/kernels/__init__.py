@@ -9,7 +9,7 @@ from .bvh import BVH, build_bvh
 from .descriptor import descriptor_length, shape_descriptor
 from .distance import signed_distance, unsigned_distance
 from .grid import sdf_grid
-from .health import mesh_health
+from .health import check_mesh, mesh_health
 from .repair import normalize, repair
 from .sampling import sample_surface
 from .voxels import voxelize
@@ -18,6 +18,7 @@ from .winding import winding_number
 __all__ = [
     "BVH",
     "build_bvh",
+    "check_mesh",
     "descriptor_length",
     "mesh_health",
     "normalize",

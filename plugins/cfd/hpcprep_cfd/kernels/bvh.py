@@ -30,6 +30,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .health import check_mesh
+
 LEAF_SIZE = 4
 """Triangles per leaf at most (small leaves suit nearest-point queries; the winding number cares little)."""
 
@@ -54,27 +56,6 @@ class BVH(NamedTuple):
 # ---------------------------------------------------------------------------------------------- validation
 
 
-def as_vertices(vertices) -> np.ndarray:
-    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64))
-    if v.ndim != 2 or v.shape[1] != 3:
-        raise ValueError(f"vertices must have shape (V, 3), got {v.shape}")
-    if not np.isfinite(v).all():
-        raise ValueError("vertices contain NaN or infinite coordinates")
-    return v
-
-
-def as_faces(faces, n_vertices: int) -> np.ndarray:
-    f = np.asarray(faces)
-    if f.ndim != 2 or f.shape[1] != 3:
-        raise ValueError(f"faces must have shape (F, 3), got {f.shape}")
-    if f.size and not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"faces must hold integer vertex indices, got dtype {f.dtype}")
-    f = np.ascontiguousarray(f, dtype=np.int64)
-    if f.size and (f.min() < 0 or f.max() >= n_vertices):
-        raise ValueError(f"face indices must lie in [0, {n_vertices}), got [{f.min()}, {f.max()}]")
-    return f
-
-
 def as_points(points) -> np.ndarray:
     p = np.asarray(points, dtype=np.float64)
     if p.ndim == 1 and p.size == 0:
@@ -86,8 +67,7 @@ def as_points(points) -> np.ndarray:
 
 def mesh_bvh(vertices, faces, bvh: BVH | None) -> tuple[np.ndarray, np.ndarray, BVH]:
     """Validated (vertices, faces) and a BVH: ``bvh`` when given (checked against the face count), else built."""
-    v = as_vertices(vertices)
-    f = as_faces(faces, len(v))
+    v, f = check_mesh(vertices, faces)
     if bvh is None:
         bvh = build_bvh(v, f)
     elif len(bvh.perm) != len(f):
@@ -100,8 +80,7 @@ def mesh_bvh(vertices, faces, bvh: BVH | None) -> tuple[np.ndarray, np.ndarray, 
 
 def build_bvh(vertices, faces, leaf_size: int = LEAF_SIZE) -> BVH:
     """Build the hierarchy of a triangle mesh once; pass it as ``bvh=`` to the query kernels to reuse it."""
-    v = as_vertices(vertices)
-    f = as_faces(faces, len(v))
+    v, f = check_mesh(vertices, faces)
     if leaf_size < 1:
         raise ValueError(f"leaf_size must be >= 1, got {leaf_size}")
     tri = np.ascontiguousarray(v[f]) if len(f) else np.zeros((0, 3, 3))

@@ -45,9 +45,11 @@ def check_mesh(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"faces must be integer indices, got dtype {f.dtype}")
     f = np.ascontiguousarray(f, dtype=np.int64)
     if f.size and (f.min() < 0 or f.max() >= len(v)):
-        raise ValueError(f"face indices must lie in [0, {len(v)}), found [{f.min()}, {f.max()}]")
-    if not np.isfinite(v).all():
-        raise ValueError("vertices contain NaN or infinite coordinates")
+        raise ValueError(f"face indices span {f.min()}..{f.max()} but the mesh has {len(v)} vertices")
+    finite = np.isfinite(v).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"vertex {bad} is not finite: {v[bad].tolist()}")
     return v, f
 
 
