@@ -3,68 +3,28 @@
 ``bench.synthetic`` makes ``n_records`` records in chunks of ``records_per_item``,
 one input item per chunk, each chunk's ``x`` drawn from its own seeded generator, so
 every run (and the plain loop in ``runner_scaling.py``) sees the same records.
-``bench.kernel`` iterates the Chirikov standard map from each ``x`` and reports the
-mean of cos(theta) along the orbit: a fixed, substantial amount of scalar arithmetic
-per record, with nothing for memory bandwidth or I/O to hide behind.
+``bench.kernel`` runs ``bench_kernel.standard_map_mean_cos`` on each ``x``.
 
 The module is registered in process (``hpcprep.run(spec, plugins=[bench_plugin])``),
-so the runner ships it to Ray workers by value.
+so the runner ships it to Ray workers by value. The kernel lives in ``bench_kernel``,
+which workers import by name (``runner_scaling.py`` puts this folder on their
+``PYTHONPATH``), as they would an installed plugin's module: Numba rebuilds a jitted
+function that travels by value without its on-disk cache, so every actor would compile
+it, while the plain loop compiles nothing inside its clock.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
+import bench_kernel
 import hpcprep
 import numpy as np
-from numba import njit
 from pydantic import Field
 
-TWO_PI = 2.0 * math.pi
 SOURCE_PREFIX = "synthetic://bench"
 
 _STR = np.dtypes.StringDType()
-
-
-# -- kernel ------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def standard_map_mean_cos(x, iterations, kick, out):
-    """For each x in [0, 1): start the standard map at theta = 2*pi*x, p = x, iterate
-    ``iterations`` times and store the mean of cos(theta) over the orbit."""
-    for i in range(x.shape[0]):
-        theta = x[i] * TWO_PI
-        p = x[i]
-        acc = 0.0
-        for _ in range(iterations):
-            p = p + kick * math.sin(theta)
-            # |kick * sin| < 2*pi, so one wrap keeps p and theta in [0, 2*pi)
-            if p >= TWO_PI:
-                p -= TWO_PI
-            elif p < 0.0:
-                p += TWO_PI
-            theta = theta + p
-            if theta >= TWO_PI:
-                theta -= TWO_PI
-            acc += math.cos(theta)
-        out[i] = acc / iterations
-    return out
-
-
-def standard_map_mean_cos_reference(x: np.ndarray, iterations: int, kick: float) -> np.ndarray:
-    """Plain NumPy version of the kernel, for checking it."""
-    theta = np.asarray(x, dtype=np.float64) * TWO_PI
-    p = np.asarray(x, dtype=np.float64).copy()
-    acc = np.zeros_like(theta)
-    for _ in range(iterations):
-        p = p + kick * np.sin(theta)
-        p = np.where(p >= TWO_PI, p - TWO_PI, np.where(p < 0.0, p + TWO_PI, p))
-        theta = theta + p
-        theta = np.where(theta >= TWO_PI, theta - TWO_PI, theta)
-        acc += np.cos(theta)
-    return acc / iterations
 
 
 # -- records -------------------------------------------------------------------------
@@ -151,12 +111,14 @@ class KernelEncoder(hpcprep.Encoder):
     outputs = (hpcprep.Column("y", "double", "mean of cos(theta) over the orbit"),)
 
     def setup(self) -> None:
-        # compile (or load from Numba's cache) once per worker, not in the first batch
-        standard_map_mean_cos(np.zeros(1), 1, 1.0, np.empty(1))
+        # load from Numba's cache (or compile) once per worker, not in the first batch;
+        # columns arrive as read-only views of Arrow buffers, a signature of its own
+        bench_kernel.warm(readonly=True)
 
     def encode(self, batch: dict) -> dict:
         x = np.ascontiguousarray(batch["x"], dtype=np.float64)
-        y = standard_map_mean_cos(x, self.params.iterations, self.params.kick, np.empty_like(x))
+        # called through the module so that the function is found by import, not pickled
+        y = bench_kernel.standard_map_mean_cos(x, self.params.iterations, self.params.kick, np.empty_like(x))
         return {"y": y}
 
 

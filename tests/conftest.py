@@ -15,9 +15,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 def ray_local():
     """A local Ray with 2 CPUs (≥ 2 workers), shared by every test that runs a pipeline."""
     import ray
+    from hpcprep.runner import start_local_ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        start_local_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 
