@@ -171,3 +171,20 @@ def test_several_actor_stages_fit_a_small_cluster(tmp_path, ray_local):
     assert stages["encoders[1]"]["rows_in"] == 12 and stages["encoders[1]"]["errors"] == 1
     assert stages["encoders[2]"]["rows_in"] == 11
     assert result.errors().to_pylist()[0]["stage"] == "encoders[1]:test.count"
+
+
+def test_local_ray_keeps_idle_workers(monkeypatch):
+    """A Ray hpcprep starts itself keeps idle workers alive (write tasks would otherwise start
+    a new Python process per block); a cluster joined by address is left as it is."""
+    import ray
+    from hpcprep import runner
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    assert runner.start_ray(None, 3) is True
+    assert runner.start_ray("ray://head:10001", None) is True
+    local, joined = calls
+    assert local["num_cpus"] == 3 and local["include_dashboard"] is False
+    assert local["_system_config"]["idle_worker_killing_time_threshold_ms"] >= 60_000
+    assert "_system_config" not in joined and joined["address"] == "ray://head:10001"
