@@ -14,7 +14,7 @@ from hpcprep_cfd.kernels.reference_spatial import (
     unsigned_distance_ref,
     winding_number_ref,
 )
-from hpcprep_cfd.kernels.winding import ERROR_BOUND, _far_field, winding_number
+from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, _far_field, winding_number
 
 # ------------------------------------------------------------------------------------------------ tiny meshes
 
@@ -180,6 +180,28 @@ def test_folded_far_field_equals_moment_expansion():
                 assert abs(got - exact) < 2e-3 * np.abs(b.expansion[node, 4:7]).sum() / radius**2 + 1e-12
 
 
+def test_third_order_far_field_is_closer_to_the_exact_sum():
+    # The order-3 term is what lets the default accuracy open fewer nodes: from 3 to 12 radii away its error
+    # against the exact solid-angle sum must be well below the order-2 expansion's, and fall faster with distance.
+    v, f = icosphere(2)
+    v = v * [1.0, 0.7, 0.4]
+    tri = v[f][:40]
+    p = tri.reshape(-1, 3).mean(axis=0)
+    radius = np.linalg.norm(tri.reshape(-1, 3) - p, axis=1).max()
+    rng = np.random.default_rng(11)
+    ratios = {}
+    for dist in (3.0, 12.0):
+        e2, e3 = [], []
+        for _ in range(20):
+            d = rng.normal(size=3)
+            q = p + d / np.linalg.norm(d) * radius * dist
+            exact = 4 * np.pi * winding_number_ref(tri.reshape(-1, 3), np.arange(3 * len(tri)).reshape(-1, 3), q)[0]
+            e2.append(abs(far_field_ref(tri, p, q, order=2) - exact))
+            e3.append(abs(far_field_ref(tri, p, q, order=3) - exact))
+        ratios[dist] = np.median(np.array(e3) / np.array(e2))
+    assert ratios[3.0] < 0.5 and ratios[12.0] < ratios[3.0] / 2
+
+
 def test_winding_inside_outside_sphere():
     v, f = icosphere(3)
     rng = np.random.default_rng(1)
@@ -192,7 +214,7 @@ def test_winding_inside_outside_sphere():
     assert np.abs(exact[:200] - 1).max() < 1e-10 and np.abs(exact[200:]).max() < 1e-10
     assert np.abs(exact - winding_number_ref(v, f, pts)).max() < 1e-12
     fast = winding_number(v, f, pts)
-    assert np.abs(fast - exact).max() < ERROR_BOUND[2.0]
+    assert np.abs(fast - exact).max() < ERROR_BOUND[DEFAULT_ACCURACY]
 
 
 def test_winding_open_hemisphere_is_half_on_its_disc():
@@ -222,7 +244,7 @@ def test_winding_soup_and_hole():
     w_holed = winding_number(v, kept, pts, None)
     assert np.allclose(w_holed, [1, 1, 0] - w_removed, atol=1e-12)
     assert 0.9 < w_holed[0] < 1.0
-    assert np.abs(winding_number(v, kept, pts) - w_holed).max() < ERROR_BOUND[2.0]
+    assert np.abs(winding_number(v, kept, pts) - w_holed).max() < ERROR_BOUND[DEFAULT_ACCURACY]
 
 
 def test_degenerate_triangles_give_no_nan():

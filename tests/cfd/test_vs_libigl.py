@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 from hpcprep_cfd.kernels.bvh import build_bvh
-from hpcprep_cfd.kernels.distance import signed_distance, unsigned_distance
+from hpcprep_cfd.kernels.distance import WINDING_ACCURACY, signed_distance, unsigned_distance
 from hpcprep_cfd.kernels.grid import is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import grid_nodes
-from hpcprep_cfd.kernels.winding import ERROR_BOUND, winding_number
+from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, winding_number
 
 from tests.cfd.data import geometry
 
@@ -69,7 +69,7 @@ def test_exact_winding_number_matches_libigl(case):
     assert np.abs(w - w_igl).max() < 1e-9
 
 
-@pytest.mark.parametrize("accuracy", [1.8, 2.0, 3.0])
+@pytest.mark.parametrize("accuracy", [1.5, DEFAULT_ACCURACY, 1.8, 2.0, 3.0])
 def test_hierarchical_winding_number_within_documented_bound(case, accuracy):
     _, v, f, bvh, p, w_igl = case
     err = np.abs(winding_number(v, f, p, accuracy=accuracy, bvh=bvh) - w_igl)
@@ -105,7 +105,7 @@ def test_signed_distance_sign_matches_libigl_winding_sign(case):
         sure = np.abs(s_igl) > 1e-9 * np.abs(s_igl).max()
     else:
         # open (flange, propellerTip have boundary edges): compare where w is clearly away from 1/2
-        sure = np.abs(w_igl - 0.5) > ERROR_BOUND[2.0]
+        sure = np.abs(w_igl - 0.5) > ERROR_BOUND[WINDING_ACCURACY]
     assert sure.mean() > 0.9
     assert np.array_equal((s < 0)[sure], (s_igl < 0)[sure])
     assert (s < 0).any() and (s > 0).any()
@@ -143,5 +143,5 @@ def test_sdf_grid_equals_per_node_queries_and_libigl(name):
     s_igl, _, _, _ = igl.signed_distance(nodes, v, f, sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER)
     assert np.abs(np.abs(g.ravel()) - np.abs(s_igl)).max() <= 1e-9 * np.abs(s_igl).max()
     w = igl.winding_number(v, f, nodes)
-    sure = np.abs(w - 0.5) > ERROR_BOUND[2.0]
+    sure = np.abs(w - 0.5) > ERROR_BOUND[WINDING_ACCURACY]
     assert np.array_equal((g.ravel() < 0)[sure], (s_igl < 0)[sure]) and (g < 0).any()

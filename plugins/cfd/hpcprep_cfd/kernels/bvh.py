@@ -13,10 +13,10 @@ The tree lives in flat arrays (no Python objects), so Numba kernels can walk it 
   expansion is taken about and a radius bounding ``|x - p|`` over the node's triangles, and a row of
   ``expansion`` (layout: the ``EXP_*`` constants) with ``p``, the squared radius and the far field: the moments of
   the area vectors ``A_t = 0.5 (b - a) x (c - a)`` about ``p``, order 0 ``N = sum_t A_t``, order 1
-  ``M[i, j] = sum_t A_t[i] E_t[(x - p)_j]`` and order 2 ``T[i, j, k] = sum_t A_t[i] E_t[(x - p)_j (x - p)_k]``
-  (``E_t`` the mean over triangle ``t``, exact for triangles), built bottom-up by shifting each child's moments to
-  the parent's centre, and stored as ``N`` plus the coefficients of two polynomials that give the same Taylor
-  terms with less arithmetic (see ``EXP_Q2``).
+  ``M[i, j] = sum_t A_t[i] E_t[(x - p)_j]``, order 2 ``T[i, j, k] = sum_t A_t[i] E_t[(x - p)_j (x - p)_k]`` and
+  order 3 ``U[i, j, k, l]`` likewise with a cubic (``E_t`` the mean over triangle ``t``, exact for triangles),
+  built bottom-up by shifting each child's moments to the parent's centre, and stored as ``N`` plus the
+  coefficients of three polynomials that give the same Taylor terms with less arithmetic (see ``EXP_Q2``).
 
 Splits use a binned surface-area heuristic over triangle centroids (16 bins per axis), falling back to a median
 split when all centroids fall into one bin, so the tree stays balanced for meshes with coincident centroids.
@@ -268,20 +268,24 @@ def _build(tri, leaf_size):
     return boxes, left, right, start, count, perm, n_nodes
 
 
-# Column layout of ``BVH.expansion``: one row of 24 float64 per node (192 bytes, three cache lines), holding
+# Column layout of ``BVH.expansion``: one row of 40 float64 per node (320 bytes, five cache lines), holding
 # everything a hierarchical winding-number visit reads, so a visit touches one row only.
 EXP_CENTRE = 0  # 3: expansion centre p (area-weighted centroid of the node's triangles)
 EXP_R2 = 3  # 1: squared radius, max |x - p|^2 over the node's vertices (the far test compares squares: no sqrt)
 EXP_AREA = 4  # 3: N = sum_t A_t (area vectors)
 EXP_Q2 = 7  # 6: quadratic form of order 1, monomials xx yy zz xy xz yz (see below)
 EXP_Q3 = 13  # 10: cubic form of order 2, monomials xxx xxy xxz xyy xyz xzz yyy yyz yzz zzz
-EXP_WIDTH = 24  # last column is padding
-# The far field of a node (winding.py) is ``4 pi w = N.y / r^3 + Q2(y) / r^5 + Q3(y) / r^7`` with ``y = p - q``,
-# ``r = |y|``. Q2 and Q3 fold the order-1 and order-2 Taylor terms of the dipole kernel ``y / r^3`` into plain
-# polynomials: order 1 is ``tr(M) / r^3 - 3 y.M.y / r^5 = (tr(M) r^2 - 3 y.M.y) / r^5`` and order 2 is
-# ``(15/2 T(y, y, y) - 3/2 (v.y) r^2) / r^7`` with ``v_k = sum_i (2 T[i, i, k] + T[k, i, i])``; multiplying out
-# ``r^2 = x^2 + y^2 + z^2`` gives the monomial coefficients. Same value as evaluating the moment tensors, in
-# 19 coefficients instead of 3 + 9 + 27 and about a third of the arithmetic.
+EXP_Q4 = 23  # 15: quartic form of order 3, monomials xxxx xxxy xxxz xxyy xxyz xxzz xyyy ... zzzz (_quartic_index)
+EXP_WIDTH = 40  # last two columns are padding
+# The far field of a node (winding.py) is ``4 pi w = N.y / r^3 + Q2(y) / r^5 + Q3(y) / r^7 + Q4(y) / r^9`` with
+# ``y = p - q``, ``r = |y|``. Q2, Q3 and Q4 fold the order-1, -2 and -3 Taylor terms of the dipole kernel
+# ``y / r^3`` into plain polynomials: order 1 is ``tr(M) / r^3 - 3 y.M.y / r^5 = (tr(M) r^2 - 3 y.M.y) / r^5``,
+# order 2 is ``(15/2 T(y, y, y) - 3/2 (v.y) r^2) / r^7`` with ``v_k = sum_i (2 T[i, i, k] + T[k, i, i])``, and
+# order 3, from the third derivatives of the kernel contracted with ``U / 6``, is
+# ``(-35/2 U(y, y, y, y) + 15/2 y.(B + C).y r^2 - 3/2 s r^4) / r^9`` with ``B[k, l] = sum_i U[i, i, k, l]``,
+# ``C[i, l] = sum_j U[i, j, j, l]`` and ``s = sum_ik U[i, i, k, k]`` (U is symmetric in its last three indices);
+# multiplying out ``r^2 = x^2 + y^2 + z^2`` gives the monomial coefficients. Same value as evaluating the moment
+# tensors, in 34 coefficients instead of 3 + 9 + 27 + 81 and a fraction of the arithmetic.
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -298,6 +302,16 @@ def _cubic_index(i, j, k):
     return 6 + (3 - ny)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _quartic_index(i, j, k, m):
+    # Column (0..14, order of EXP_Q4) of the monomial y_i y_j y_k y_m: blocks by falling power of x (the block of
+    # x^(4 - b) starts at b (b + 1) / 2), then by falling power of y.
+    nx = (i == 0) + (j == 0) + (k == 0) + (m == 0)
+    ny = (i == 1) + (j == 1) + (k == 1) + (m == 1)
+    b = 4 - nx
+    return b * (b + 1) // 2 + (b - ny)
+
+
 @njit(cache=True, nogil=True)
 def _expansions(tri, boxes, left, right, start, count):
     n = boxes.shape[0]
@@ -306,12 +320,18 @@ def _expansions(tri, boxes, left, right, start, count):
     area = np.zeros(n)
     m = np.zeros((n, 3, 3))  # m[node, i, j] = sum_t A_t[i] E_t[x - p][j]
     t3 = np.zeros((n, 3, 3, 3))  # t3[node, i, j, k] = sum_t A_t[i] E_t[(x - p)_j (x - p)_k]
+    # u3[node, i, _cubic_index(j, k, l)] = sum_t A_t[i] E_t[(x - p)_j (x - p)_k (x - p)_l], symmetric in j, k, l
+    u3 = np.zeros((n, 3, 10))
     radius = np.zeros(n)
     first = np.zeros(n, dtype=np.int64)
     last = np.zeros(n, dtype=np.int64)
     c = np.zeros(3)
     av = np.zeros(3)
     v = np.zeros((3, 3))
+    e3 = np.zeros(10)
+    sh = np.zeros(3)
+    hh = np.zeros((3, 3))
+    hhh = np.zeros(10)
     for node in range(n - 1, -1, -1):
         if left[node] < 0:
             s = start[node]
@@ -347,6 +367,10 @@ def _expansions(tri, boxes, left, right, start, count):
                             sk = v[0, k] + v[1, k] + v[2, k]
                             second = (v[0, j] * v[0, k] + v[1, j] * v[1, k] + v[2, j] * v[2, k] + sj * sk) / 12.0
                             t3[node, i, j, k] += av[i] * second
+                _third_moments(v, e3)
+                for i in range(3):
+                    for c3 in range(10):
+                        u3[node, i, c3] += av[i] * e3[c3]
             area[node] = tot
             radius[node] = np.sqrt(r2)
             first[node] = s
@@ -365,10 +389,16 @@ def _expansions(tri, boxes, left, right, start, count):
             for ch in (lc, rc):
                 # Shift the child's moments from its centre to ours, x - p = (x - p_child) + sh:
                 # m' = m + N sh^T; t3'[i,j,k] = t3 + m[i,j] sh_k + sh_j m[i,k] + N_i sh_j sh_k.
-                sh0 = sph[ch, 0] - c[0]
-                sh1 = sph[ch, 1] - c[1]
-                sh2 = sph[ch, 2] - c[2]
-                sh = (sh0, sh1, sh2)
+                for d in range(3):
+                    sh[d] = sph[ch, d] - c[d]
+                c3 = 0
+                for j in range(3):
+                    for k in range(3):
+                        hh[j, k] = sh[j] * sh[k]
+                    for k in range(j, 3):
+                        for ll in range(k, 3):
+                            hhh[c3] = sh[j] * sh[k] * sh[ll]
+                            c3 += 1
                 for i in range(3):
                     ni = ex[ch, EXP_AREA + i]
                     for j in range(3):
@@ -377,6 +407,16 @@ def _expansions(tri, boxes, left, right, start, count):
                             t3[node, i, j, k] += (
                                 t3[ch, i, j, k] + m[ch, i, j] * sh[k] + sh[j] * m[ch, i, k] + ni * sh[j] * sh[k]
                             )
+                    # u3' = u3 + (t3 h, three ways) + (m h h, three ways) + N h h h, per symmetric (j, k, l)
+                    # (j <= k <= l in this order is the order of EXP_Q3's monomials)
+                    c3 = 0
+                    for j in range(3):
+                        for k in range(j, 3):
+                            for ll in range(k, 3):
+                                du = t3[ch, i, j, k] * sh[ll] + t3[ch, i, j, ll] * sh[k] + t3[ch, i, k, ll] * sh[j]
+                                du += m[ch, i, j] * hh[k, ll] + m[ch, i, k] * hh[j, ll] + m[ch, i, ll] * hh[j, k]
+                                u3[node, i, c3] += u3[ch, i, c3] + du + ni * hhh[c3]
+                                c3 += 1
             # The node's triangles are the contiguous range first[node] .. last[node] (children are adjacent
             # ranges); the exact largest vertex distance is a tighter radius than any bound from the children.
             first[node] = first[lc]
@@ -394,13 +434,44 @@ def _expansions(tri, boxes, left, right, start, count):
             ex[node, EXP_CENTRE + d] = c[d]
         sph[node, 3] = radius[node]
         ex[node, EXP_R2] = radius[node] * radius[node]
-        _fold(m[node], t3[node], ex[node])
+        _fold(m[node], t3[node], u3[node], ex[node])
     return sph, ex
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _third_moments(v, out):
+    """Means of the ten cubic monomials x_j x_k x_l (j <= k <= l, the order of EXP_Q3) over the triangle with
+    vertices v[0..2], by the Strang-Fix rule (exact for cubics): -27/48 at the centroid, 25/48 at the points with
+    barycentric coordinates (0.6, 0.2, 0.2) and their permutations."""
+    out[:] = 0.0
+    for q in range(4):
+        if q == 0:
+            w = -27.0 / 48.0
+            px = (v[0, 0] + v[1, 0] + v[2, 0]) / 3.0
+            py = (v[0, 1] + v[1, 1] + v[2, 1]) / 3.0
+            pz = (v[0, 2] + v[1, 2] + v[2, 2]) / 3.0
+        else:
+            w = 25.0 / 48.0
+            a, b, c = q - 1, q % 3, (q + 1) % 3
+            px = 0.6 * v[a, 0] + 0.2 * (v[b, 0] + v[c, 0])
+            py = 0.6 * v[a, 1] + 0.2 * (v[b, 1] + v[c, 1])
+            pz = 0.6 * v[a, 2] + 0.2 * (v[b, 2] + v[c, 2])
+        wxx, wyy, wzz = w * px * px, w * py * py, w * pz * pz
+        out[0] += wxx * px
+        out[1] += wxx * py
+        out[2] += wxx * pz
+        out[3] += wyy * px
+        out[4] += w * px * py * pz
+        out[5] += wzz * px
+        out[6] += wyy * py
+        out[7] += wyy * pz
+        out[8] += wzz * py
+        out[9] += wzz * pz
+
+
 @njit(cache=True, nogil=True)
-def _fold(m, t3, row):
-    """Write the polynomial coefficients Q2, Q3 of one node's moments into its row (see EXP_Q2 / EXP_Q3)."""
+def _fold(m, t3, u3, row):
+    """Write the polynomial coefficients Q2, Q3, Q4 of one node's moments into its row (see EXP_Q2 .. EXP_Q4)."""
     tr = m[0, 0] + m[1, 1] + m[2, 2]
     for d in range(3):
         row[EXP_Q2 + d] = tr - 3.0 * m[d, d]
@@ -420,6 +491,31 @@ def _fold(m, t3, row):
         # -3/2 (v.y)(y.y): v_k y_k y_j^2 for each j.
         for j in range(3):
             row[EXP_Q3 + _cubic_index(k, j, j)] -= 1.5 * vk
+    for q in range(15):
+        row[EXP_Q4 + q] = 0.0
+    s = 0.0
+    for i in range(3):
+        for k in range(3):
+            s += u3[i, _cubic_index(i, k, k)]
+    for a in range(3):
+        for b in range(3):
+            row[EXP_Q4 + _quartic_index(a, a, b, b)] -= 1.5 * s  # -3/2 s r^4
+    for k in range(3):
+        for ll in range(3):
+            bc = 0.0  # (B + C)[k, l]
+            for i in range(3):
+                bc += u3[i, _cubic_index(i, k, ll)] + u3[k, _cubic_index(i, i, ll)]
+            for a in range(3):
+                row[EXP_Q4 + _quartic_index(k, ll, a, a)] += 7.5 * bc  # 15/2 y.(B + C).y r^2
+    for i in range(3):
+        c3 = 0
+        for j in range(3):
+            for k in range(j, 3):
+                for ll in range(k, 3):
+                    # -35/2 U(y, y, y, y); u3 holds each (j, k, l) class once: count its orderings
+                    orderings = 6 if j < k < ll else (1 if j == ll else 3)
+                    row[EXP_Q4 + _quartic_index(i, j, k, ll)] -= 17.5 * orderings * u3[i, c3]
+                    c3 += 1
 
 
 @njit(cache=True, nogil=True, inline="always")

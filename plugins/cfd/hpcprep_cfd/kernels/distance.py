@@ -24,9 +24,9 @@ import numpy as np
 from numba import njit, prange
 
 from .bvh import BVH, as_points, mesh_bvh, morton_order
-from .winding import tree_depth, winding_fast_one
+from .winding import DEFAULT_ACCURACY, tree_depth, winding_fast_one
 
-WINDING_ACCURACY = 2.0
+WINDING_ACCURACY = DEFAULT_ACCURACY
 """``accuracy`` of the hierarchical winding number used for the inside test (its error is far below 0.5)."""
 
 

@@ -109,10 +109,11 @@ def sdf_grid_ref(vertices, faces, shape, origin, spacing) -> np.ndarray:
     return d.reshape(shape)
 
 
-def far_field_ref(tri, centre, query) -> float:
-    """4 pi times the order-2 far-field winding number of the triangles ``tri`` (K, 3, 3) expanded about ``centre``,
-    from the moment tensors and the explicit derivatives of the dipole kernel ``g(y) = y / |y|^3`` at
-    ``y = centre - query`` (the kernel folds these into polynomial coefficients instead)."""
+def far_field_ref(tri, centre, query, order: int = 3) -> float:
+    """4 pi times the far-field winding number (Taylor terms up to ``order``, 2 or 3) of the triangles ``tri``
+    (K, 3, 3) expanded about ``centre``, from the moment tensors and the explicit derivatives of the dipole kernel
+    ``g(y) = y / |y|^3`` at ``y = centre - query`` (the kernel folds these into polynomial coefficients instead).
+    Third moments come from their closed form, not the kernel's quadrature rule."""
     tri = np.asarray(tri, dtype=np.float64)
     x = tri - np.asarray(centre, dtype=np.float64)  # vertices relative to the centre
     area = 0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
@@ -134,4 +135,26 @@ def far_field_ref(tri, centre, query) -> float:
         * (np.einsum("ij,k->ijk", eye, y) + np.einsum("ik,j->ijk", eye, y) + np.einsum("jk,i->ijk", eye, y))
         / r**5
     )
-    return float(n @ g + np.sum(m * dg) + 0.5 * np.sum(t * ddg))
+    value = n @ g + np.sum(m * dg) + 0.5 * np.sum(t * ddg)
+    if order < 3:
+        return float(value)
+    # Mean of x_j x_k x_l over a triangle, in closed form: (S_j S_k S_l + sum_a (v_aj v_ak S_l + v_aj v_al S_k
+    # + v_ak v_al S_j) + 2 sum_a v_aj v_ak v_al) / 60 with S the vertex sum (the kernel uses a quadrature rule).
+    third = np.einsum("tj,tk,tl->tjkl", s, s, s) + 2.0 * np.einsum("taj,tak,tal->tjkl", x, x, x)
+    third += np.einsum("taj,tak,tl->tjkl", x, x, s) + np.einsum("taj,tal,tk->tjkl", x, x, s)
+    third += np.einsum("tak,tal,tj->tjkl", x, x, s)
+    u = np.einsum("ti,tjkl->ijkl", area, third / 60.0)
+    # d_jkl g_i = -3 (d_ij d_kl + d_ik d_jl + d_il d_jk) / r^5 + 15 (d_ij y_k y_l + 5 more) / r^7 - 105 y_i y_j y_k y_l / r^9
+    d3g = -105.0 * np.einsum("i,j,k,l->ijkl", y, y, y, y) / r**9
+    for pair in ("ij,kl", "ik,jl", "il,jk"):
+        d3g -= 3.0 * np.einsum(pair + "->ijkl", eye, eye) / r**5
+    for delta, a, b in (
+        ("ij", "k", "l"),
+        ("ik", "j", "l"),
+        ("il", "j", "k"),
+        ("jk", "i", "l"),
+        ("jl", "i", "k"),
+        ("kl", "i", "j"),
+    ):
+        d3g += 15.0 * np.einsum(f"{delta},{a},{b}->ijkl", eye, y, y) / r**7
+    return float(value + np.sum(u * d3g) / 6.0)
