@@ -33,7 +33,8 @@ DGL_STAMP := $(DGL_VENV)/.installed
 all: test
 
 $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# (again over a venv whose creation was interrupted before pip was in it)
+	$(PY) -m pip --version > /dev/null 2>&1 || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q -e ".[test,lint]"
 	# The CPU build of torch that lies on these machines, pinned before any plugin
