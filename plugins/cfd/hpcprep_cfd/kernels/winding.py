@@ -22,11 +22,12 @@ is replaced by a Taylor expansion of the dipole kernel ``g(y) = y / |y|^3`` abou
 with ``N``, ``M``, ``T``, ``U`` the node's moments of order 0 to 3 (area vectors times powers of ``x - p``, see
 :mod:`.bvh`, which stores them folded into three polynomials in ``y``: the same terms in a fraction of the
 arithmetic); nearer nodes are opened, and leaves are summed exactly. Beyond twice the threshold distance only
-orders 0 and 1 are kept: what is dropped there is smaller than the truncation error at the threshold. The
+orders 0 and 1 are kept: for accuracy up to 2, what is dropped there is no larger than the truncation error at the
+threshold (the measured bounds below include this at every accuracy). The
 truncation error of one node is of order ``|N| (radius / d)^4 / d^2`` (``d`` the distance to the centre), so it
 shrinks about ``accuracy^-4`` with the accuracy; how node errors add up depends on the mesh, so the total is
-bounded empirically. The third order costs about a third more per far node and lets the walk stop higher in the
-tree: at the same worst error as order 2 with accuracy 2 it is about 1.3 times as fast (accuracy 1.6). Measured
+bounded empirically. The third order costs more per far node but lets the walk stop higher in the tree: at the
+same worst error as order 2 with accuracy 2 it is about 1.3 times as fast (accuracy 1.6). Measured
 on the tutorial meshes of openfoam-examples (flange, bullet, propellerTip, DTC; 1500 points in the padded
 bounding box and 1000 within about 1% of the size from the surface) the largest ``|w - w_exact|`` was 0.026 /
 0.020 / 0.013 / 0.010 / 0.0013 for accuracy 1.5 / 1.6 / 1.8 / 2 / 3 (bullet or flange the worst); ``ERROR_BOUND``
