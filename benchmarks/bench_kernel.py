@@ -38,20 +38,6 @@ def standard_map_mean_cos(x, iterations, kick, out):
     return out
 
 
-def standard_map_mean_cos_reference(x: np.ndarray, iterations: int, kick: float) -> np.ndarray:
-    """Plain NumPy version of the kernel, for checking it."""
-    theta = np.asarray(x, dtype=np.float64) * TWO_PI
-    p = np.asarray(x, dtype=np.float64).copy()
-    acc = np.zeros_like(theta)
-    for _ in range(iterations):
-        p = p + kick * np.sin(theta)
-        p = np.where(p >= TWO_PI, p - TWO_PI, np.where(p < 0.0, p + TWO_PI, p))
-        theta = theta + p
-        theta = np.where(theta >= TWO_PI, theta - TWO_PI, theta)
-        acc += np.cos(theta)
-    return acc / iterations
-
-
 def warm(readonly: bool = False) -> None:
     """Compile, or load from Numba's cache, the variant for writable or read-only input."""
     x = np.zeros(1)
