@@ -30,23 +30,6 @@ class StageContractError(RuntimeError):
     """A stage broke its own contract (a plugin bug, not bad data): the run stops."""
 
 
-@ray.remote(num_cpus=0)
-class RunStats:
-    """Per-stage counters for one commit group."""
-
-    def __init__(self):
-        self.rows: dict[str, dict[str, float]] = {}
-
-    def add(self, key: str, **values: float) -> None:
-        row = self.rows.setdefault(key, {})
-        for k, v in values.items():
-            row[k] = row.get(k, 0) + v
-
-    def take(self) -> dict:
-        rows, self.rows = self.rows, {}
-        return rows
-
-
 @dataclass(frozen=True)
 class GroupContext:
     run_dir: str
@@ -117,15 +100,96 @@ class LazyBatch(Mapping):
 # -- reading -------------------------------------------------------------------------
 
 
-class StageDatasource(Datasource):
-    """One Ray read task per input item of the commit group."""
+#: A read task takes input items until it holds about this much input...
+TASK_BYTES = 64 << 20
+#: ...or this many items: small files share tasks, so 20 000 of them are not 20 000
+#: tasks, 20 000 Parquet files and 20 000 Lance commits.
+TASK_ITEMS = 512
+#: Each item costs about this much besides its bytes (opening, planning, a first batch).
+ITEM_OVERHEAD_BYTES = 64 << 10
+#: A read task hands on blocks of at least this many rows (or BLOCK_BYTES), joining the
+#: small batches of small inputs, so encoders and sinks see few, large blocks.
+BLOCK_ROWS = 4096
+BLOCK_BYTES = 32 << 20
 
-    def __init__(self, reader: Reader, items: list[InputItem], ctx: GroupContext, label: str):
+
+def _item_bytes(item: InputItem) -> int:
+    size = item.length if item.length is not None else item.size
+    return (size or 0) + ITEM_OVERHEAD_BYTES
+
+
+def bundle_items(items: list[InputItem], cpus: float) -> list[list[InputItem]]:
+    """Consecutive input items grouped into read tasks of similar weight.
+
+    As few tasks as ``TASK_BYTES``/``TASK_ITEMS`` allow, but at least four per CPU while
+    there are items for them, so that the last tasks of a group do not leave CPUs idle.
+    """
+    n = len(items)
+    if n == 0:
+        return []
+    weights = [_item_bytes(i) for i in items]
+    total = sum(weights)
+    want = max(-(-total // TASK_BYTES), -(-n // TASK_ITEMS), int(4 * max(cpus, 1)))
+    want = min(want, n)
+    bundles: list[list[InputItem]] = []
+    current: list[InputItem] = []
+    done = 0
+    for item, w in zip(items, weights):
+        current.append(item)
+        done += w
+        # close the bundle once the running weight passes the next equal share
+        if done * want >= total * (len(bundles) + 1) or len(current) >= TASK_ITEMS:
+            bundles.append(current)
+            current = []
+    if current:
+        bundles.append(current)
+    return bundles
+
+
+class _BlockBuilder:
+    """Joins small tables into blocks of about ``BLOCK_ROWS`` rows or ``BLOCK_BYTES``."""
+
+    def __init__(self):
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, table: pa.Table) -> pa.Table | None:
+        self.pending.append(table)
+        self.rows += table.num_rows
+        self.bytes += table.nbytes
+        if self.rows >= BLOCK_ROWS or self.bytes >= BLOCK_BYTES:
+            return self.take()
+        return None
+
+    def take(self) -> pa.Table | None:
+        if not self.pending:
+            return None
+        pending, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
+        if len(pending) == 1:
+            return pending[0]
+        try:
+            return pa.concat_tables(pending, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            # Batches whose column types cannot be unified travel as separate blocks.
+            return _Unjoinable(pending)
+
+
+class _Unjoinable(list):
+    pass
+
+
+class StageDatasource(Datasource):
+    """Ray read tasks over the commit group's input items, several small items per task
+    (see ``bundle_items``)."""
+
+    def __init__(self, reader: Reader, items: list[InputItem], ctx: GroupContext, label: str, cpus: float = 1.0):
         super().__init__()
         self.reader = reader
         self.items = items
         self.ctx = ctx
         self.label = label
+        self.bundles = bundle_items(items, cpus)
 
     def get_name(self) -> str:
         return self.reader.name
@@ -136,22 +200,21 @@ class StageDatasource(Datasource):
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
         tasks = []
-        for item in self.items:
+        for bundle in self.bundles:
+            sizes = [i.length if i.length is not None else i.size for i in bundle]
             meta = BlockMetadata(
                 num_rows=None,
-                size_bytes=item.length if item.length is not None else item.size,
-                input_files=[item.source],
+                size_bytes=sum(s for s in sizes if s) or None,
+                input_files=[i.source for i in bundle],
                 exec_stats=None,
             )
-            tasks.append(ReadTask(self._read_fn(item), meta))
+            tasks.append(ReadTask(self._read_fn(bundle), meta))
         return tasks
 
-    def _read_fn(self, item: InputItem):
+    def _read_fn(self, bundle: list[InputItem]):
         reader, ctx, label = self.reader, self.ctx, self.label
 
-        def read() -> Iterable:
-            start = time.perf_counter()
-            rows, errors = 0, []
+        def read_item(item: InputItem, errors: list[dict]) -> Iterable[pa.Table]:
             try:
                 for out in reader.read(item):
                     if isinstance(out, ErrorRecord):
@@ -164,10 +227,8 @@ class StageDatasource(Datasource):
                         raise StageContractError(
                             f"reader {reader.name} produced a batch without {missing} for {item.source}"
                         )
-                    n = _batch_len(out)
-                    if n == 0:
+                    if _batch_len(out) == 0:
                         continue
-                    rows += n
                     yield to_arrow_table(out)
             except StageContractError:
                 raise
@@ -176,15 +237,30 @@ class StageDatasource(Datasource):
                 errors.append(
                     errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
                 )
+
+        def read() -> Iterable:
+            seconds, rows, errors = 0.0, 0, []
+            blocks = _BlockBuilder()
+
+            def hand_on(block):
+                if isinstance(block, _Unjoinable):
+                    yield from block
+                elif block is not None:
+                    yield block
+
+            for item in bundle:
+                start = time.perf_counter()
+                for table in read_item(item, errors):
+                    rows += table.num_rows
+                    block = blocks.add(table)
+                    seconds += time.perf_counter() - start
+                    yield from hand_on(block)
+                    start = time.perf_counter()
+                seconds += time.perf_counter() - start
+            yield from hand_on(blocks.take())
             errors_table.write_errors(ctx.run_dir, ctx.group, ctx.attempt, errors)
             ray.get(
-                ctx.stats.add.remote(
-                    label,
-                    items=1,
-                    rows_out=rows,
-                    errors=len(errors),
-                    seconds=time.perf_counter() - start,
-                )
+                ctx.stats.add.remote(label, items=len(bundle), rows_out=rows, errors=len(errors), seconds=seconds)
             )
 
         return read
@@ -212,24 +288,19 @@ class EncoderRunner:
     def __call__(self, batch: pa.Table) -> pa.Table:
         self._setup()
         table = to_arrow_table(batch)
-        size = self.batch_size
-        if table.num_rows <= size:
-            return self._run_batch(table)
-        # Ray hands over whole blocks when batches are not coalesced: cut them here, so
-        # a stage never sees more than its batch size.
-        parts = [self._run_batch(table.slice(i, size)) for i in range(0, table.num_rows, size)]
-        return pa.concat_tables(parts, promote_options="permissive")
-
-    def _run_batch(self, table: pa.Table) -> pa.Table:
         start = time.perf_counter()
         errors: list[dict] = []
-        try:
-            out = self._encode(table)
-        except StageContractError:
-            raise
-        except Exception:  # RecordError or a crash: find the bad records one by one
-            out = self._row_by_row(table, errors)
+        size = self.batch_size
+        if table.num_rows <= size:
+            out = self._run_batch(table, errors)
+        else:
+            # Ray hands over whole blocks when batches are not coalesced: cut them here, so
+            # a stage never sees more than its batch size.
+            parts = [self._run_batch(table.slice(i, size), errors) for i in range(0, table.num_rows, size)]
+            out = pa.concat_tables(parts, promote_options="permissive")
         errors_table.write_errors(self.ctx.run_dir, self.ctx.group, self.ctx.attempt, errors)
+        # once per block, not per batch: a round trip to the stats actor costs as much as
+        # encoding a small batch
         ray.get(
             self.ctx.stats.add.remote(
                 self.label,
@@ -240,6 +311,14 @@ class EncoderRunner:
             )
         )
         return out
+
+    def _run_batch(self, table: pa.Table, errors: list[dict]) -> pa.Table:
+        try:
+            return self._encode(table)
+        except StageContractError:
+            raise
+        except Exception:  # RecordError or a crash: find the bad records one by one
+            return self._row_by_row(table, errors)
 
     def _encode(self, table: pa.Table) -> pa.Table:
         new = self.stage.encode(LazyBatch(table))

@@ -112,8 +112,40 @@ def stage_notes(resolved) -> list[str]:
     return [f"{cs.where} ({cs.name}): {note}" for cs in placed for note in cs.stage.notes()]
 
 
+def input_listing(resolved) -> list[dict]:
+    """The manifest's list of inputs; computed once per run (it may hash files)."""
+    return [
+        {
+            "source": i.source,
+            "size": i.size,
+            "offset": i.offset,
+            "length": i.length,
+            "sha256": _sha256(i.source, i.size) if i.offset == 0 and i.length is None else None,
+        }
+        for i in resolved.inputs
+    ]
+
+
+def run_timings(state, startup: float, finish: float | None, total: float | None) -> dict:
+    """Wall seconds of the run's phases on the driver, summed over the groups run by
+    this process and earlier ones of a resumed run: start-up (spec, plan, Ray, sinks'
+    prepare), execution (Ray Data: read, encoders, write), commit (sinks' commit and the
+    books), finish (sinks' finish: indexes, compaction)."""
+    groups = state.commits.values()
+    out = {
+        "startup": round(startup, 3),
+        "execution": round(sum(r.get("wall_seconds", 0.0) for r in groups), 3),
+        "commit": round(sum(r.get("commit_seconds", 0.0) for r in groups), 3),
+    }
+    if finish is not None:
+        out["finish"] = round(finish, 3)
+    if total is not None:
+        out["total"] = round(total, 3)
+    return out
+
+
 def build_manifest(
-    *, resolved, registry, cluster, placements, state, started, finished, mode, sink_reports=None
+    *, resolved, registry, cluster, placements, state, started, finished, mode, inputs, timings, sink_reports=None
 ) -> dict:
     import numpy
     import pyarrow
@@ -136,16 +168,7 @@ def build_manifest(
         "spec_source": resolved.source,
         "spec": resolved.to_dict(redact=True),
         "plugins": registry.versions(),
-        "inputs": [
-            {
-                "source": i.source,
-                "size": i.size,
-                "offset": i.offset,
-                "length": i.length,
-                "sha256": _sha256(i.source, i.size) if i.offset == 0 and i.length is None else None,
-            }
-            for i in resolved.inputs
-        ],
+        "inputs": inputs,
         "counts": counts,
         "notes": stage_notes(resolved),
         "stages": stages,
@@ -155,6 +178,7 @@ def build_manifest(
             "by_stage": [{"stage": s, "error_type": t, "count": n} for (s, t), n in sorted(by_kind.items())],
             "first": errs.slice(0, 20).to_pylist(),
         },
+        "timings": timings,
         "sinks": sink_reports or {},
         "cluster": cluster.to_dict(),
         "software": {

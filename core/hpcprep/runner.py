@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import errors_table
-from .manifest import build_manifest, write_manifest
+from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs
 from .plugins import PluginRegistry
 from .spec import ResolvedSpec, SpecError, resolve
@@ -238,8 +238,9 @@ def run(
 
     import ray
 
-    from .execution import RunStats
+    from .run_stats import RunStats
 
+    entered = time.perf_counter()
     registry = registry or PluginRegistry(extra_plugins=plugins)
     resolved = resolve(spec, registry, overrides)
     out = resolved.output_dir.absolute()
@@ -284,6 +285,7 @@ def run(
             placements=placements,
             started=started,
             mode=mode,
+            inputs=input_listing(resolved),
         )
         done_before = len(state.commits)
         _log(
@@ -293,14 +295,25 @@ def run(
             progress,
         )
         stats = RunStats.remote()
+        startup = time.perf_counter() - entered
+
+        def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:
+            total = time.perf_counter() - entered if finished else None
+            timings = run_timings(state, startup, finish_seconds, total)
+            manifest = build_manifest(
+                state=state, finished=finished, timings=timings, sink_reports=sink_reports, **manifest_args
+            )
+            write_manifest(out, manifest)
+            return manifest
+
         ran = 0
         for g, items in enumerate(groups):
             if g in state.commits:
                 continue
             if stop_after_groups is not None and ran >= stop_after_groups:
-                write_manifest(out, build_manifest(state=state, finished=None, **manifest_args))
+                progress_manifest()
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
-            _run_group(g, items, resolved, placements, stats, state, sink_ctx)
+            _run_group(g, items, resolved, placements, stats, state, sink_ctx, cluster.cpus)
             ran += 1
             rec = state.commits[g]
             _log(
@@ -309,8 +322,9 @@ def run(
                 f"({time.perf_counter() - t0:.1f} s)",
                 progress,
             )
-            write_manifest(out, build_manifest(state=state, finished=None, **manifest_args))
+            progress_manifest()
 
+        finishing = time.perf_counter()
         # Workers of an interrupted run may have written late; keep only committed attempts.
         for g, rec in state.commits.items():
             errors_table.discard_group(str(out), g, keep_attempt=rec["attempt"])
@@ -321,8 +335,7 @@ def run(
             sink_ctx.group = len(groups)
             sink_reports[cs.where] = cs.stage.finish(sink_ctx) or {}
         finished = datetime.now(UTC).isoformat(timespec="seconds")
-        manifest = build_manifest(state=state, finished=finished, sink_reports=sink_reports, **manifest_args)
-        write_manifest(out, manifest)
+        manifest = progress_manifest(finished, time.perf_counter() - finishing, sink_reports)
         c = manifest["counts"]
         _log(
             f"done: inputs {c['inputs']} = outputs {c['outputs']} + errors {c['errors']}"
@@ -338,7 +351,7 @@ def run(
             ray.shutdown()
 
 
-def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx):
+def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float):
     import ray
     import ray.data
 
@@ -365,10 +378,8 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
 
     ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"
-    ds = ray.data.read_datasource(
-        StageDatasource(resolved.reader.stage, items, ctx, reader_label),
-        override_num_blocks=len(items),
-    )
+    source = StageDatasource(resolved.reader.stage, items, ctx, reader_label, cpus)
+    ds = ray.data.read_datasource(source, override_num_blocks=len(source.bundles))
     write_cpus = 1.0  # as the read tasks ask, when there is no encoder
     for indices, pool in fuse_cpu_runs(placements):
         stages = [(resolved.encoders[i], placements[i]) for i in indices]
@@ -385,6 +396,7 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
     ds.write_datasink(sink, ray_remote_args={"num_cpus": write_cpus})
     wall = time.perf_counter() - t
 
+    committing = time.perf_counter()
     sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}
     for res in sink.results:
         for where, r in res["results"].items():
@@ -400,5 +412,6 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
             "stages": stage_rows,
             "sinks": commits,
             "wall_seconds": wall,
+            "commit_seconds": time.perf_counter() - committing,
         }
     )

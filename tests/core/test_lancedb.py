@@ -228,7 +228,8 @@ def test_index_is_built_with_its_parameters(indexed):
     assert tbl.count_rows() == N_FILES * N_ROWS
     assert sorted(tbl.to_arrow()["record_id"].to_pylist()) == indexed["ids"]
     (commit,) = commits(indexed["base"] / "run")
-    assert commit["sinks"]["sinks[0]"]["appends"] == N_FILES  # one table.add per write task
+    # one table.add per write task; small input files share read (and so write) tasks
+    assert 1 <= commit["sinks"]["sinks[0]"]["appends"] <= N_FILES
     (idx,) = [i for i in tbl.list_indices() if list(i.columns) == ["vector"]]
     stats = tbl.index_stats(idx.name)
     assert stats.index_type == "IVF_PQ" and stats.distance_type == "l2"

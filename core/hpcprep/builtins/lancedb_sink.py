@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import time
 import uuid
@@ -44,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from ..portable import flat_tensor_chunk, is_fixed_tensor, is_variable_tensor
 from ..stages import LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
 
 log = logging.getLogger("hpcprep.lancedb")
@@ -480,18 +480,10 @@ def _chunks(col: pa.ChunkedArray, fn) -> pa.ChunkedArray:
     return pa.chunked_array([fn(c) for c in col.chunks])
 
 
-def _is_ray_tensor(t) -> bool:
-    return isinstance(t, pa.ExtensionType) and t.extension_name.startswith("ray.data.arrow_tensor")
-
-
-def _is_variable_tensor(t) -> bool:
-    return isinstance(t, pa.ExtensionType) and t.extension_name.startswith("ray.data.arrow_variable_shaped_tensor")
-
-
 def _vector_chunk(arr: pa.Array, name: str) -> pa.Array:
     """One chunk of the vector column as FixedSizeList<float32>."""
     t = arr.type
-    if _is_ray_tensor(t) or (isinstance(t, pa.ExtensionType) and t.extension_name == "arrow.fixed_shape_tensor"):
+    if is_fixed_tensor(t):
         shape = tuple(t.shape)
         if len(shape) != 1:
             raise ValueError(
@@ -501,7 +493,7 @@ def _vector_chunk(arr: pa.Array, name: str) -> pa.Array:
         if pa.types.is_fixed_size_list(arr.type):
             return _float_fsl(arr, arr.type.list_size, name)
         return _float_fsl(arr, shape[0], name)
-    if _is_variable_tensor(t):
+    if is_variable_tensor(t):
         if t.ndim != 1:
             raise ValueError(f"lancedb sink: vector column {name!r} must hold 1-D vectors, not {t.ndim}-D arrays")
         storage = arr.storage
@@ -541,10 +533,9 @@ def _plain_chunk(arr: pa.Array, name: str) -> pa.Array:
     if not isinstance(t, pa.ExtensionType):
         return arr
     ext = t.extension_name
-    if _is_ray_tensor(t) or ext == "arrow.fixed_shape_tensor":
+    if is_fixed_tensor(t):
         shape = tuple(t.shape)
-        storage = arr.storage
-        flat = storage.cast(pa.list_(storage.type.value_type, math.prod(shape)))
+        flat = flat_tensor_chunk(arr)
         if len(shape) == 1 or flat.null_count:
             return flat
         # Nested fixed-size lists keep the row shape (e.g. an image as rows of pixels).
@@ -552,7 +543,7 @@ def _plain_chunk(arr: pa.Array, name: str) -> pa.Array:
         for size in reversed(shape):
             out = pa.FixedSizeListArray.from_arrays(out, size)
         return out
-    if _is_variable_tensor(t) and t.ndim == 1:
+    if is_variable_tensor(t) and t.ndim == 1:
         storage = arr.storage
         return storage.flatten()[storage.type.get_field_index("data")]
     if "pickled" in ext or "python_object" in ext:

@@ -2,7 +2,9 @@
 
 Each Ray write task streams its blocks into one file per partition,
 ``part-g<group>-<uuid>.parquet``, so a resumed run can remove exactly the files an
-unfinished commit group left behind.
+unfinished commit group left behind. Fixed-size vectors and tensors are written as
+``fixed_size_list`` columns with their row shapes in the schema metadata
+(``hpcprep.portable``), so readers without Ray get plain arrays.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from ..errors_table import group_prefix, parse_name
+from ..portable import portable_table
 from ..stages import LocalPath, Sink, SinkContext, SinkWriter
 from ..storage import S3Params, claim_sink_dir, filesystem_for, is_s3
 
@@ -99,6 +102,7 @@ class _ParquetWriter(SinkWriter):
         writer.write_table(table, row_group_size=self.sink.params.row_group_size)
 
     def write(self, table: pa.Table) -> None:
+        table = portable_table(table)
         self.rows += table.num_rows
         cols = self.sink.params.partition_cols
         if not cols:

@@ -140,11 +140,16 @@ class KmerCounts(Encoder):
     name = "genomics.kmer_counts"
     Params = KmerCountsParams
     batch_size = 256
-    outputs = (Column("kmer_counts", "list<uint32>", "count of each k-mer, index = base-4 code (A=0 C=1 G=2 T=3)"),)
+    outputs = (
+        Column("kmer_counts", "fixed_size_list<uint32>[4**k]", "count of each k-mer, index = base-4 code (A=0 C=1 G=2 T=3)"),
+    )
 
     def __init__(self, params=None):
         super().__init__(params)
-        if self.params.sparse:
+        if not self.params.sparse:
+            size = 4**self.params.k
+            self.outputs = (Column("kmer_counts", f"fixed_size_list<uint32>[{size}]", self.outputs[0].doc),)
+        else:
             self.outputs = (
                 Column("kmer_codes", "list<uint64>", "k-mer codes present, ascending (base-4, first base high)"),
                 Column("kmer_counts", "list<uint32>", "count of each code in kmer_codes"),
@@ -154,8 +159,11 @@ class KmerCounts(Encoder):
         p = self.params
         seqs = ascii_texts(batch, p.column)
         if not p.sparse:
-            parts = [kernels.kmer_counts(s, p.k, canonical=p.canonical).astype(np.uint32) for s in seqs]
-            return {"kmer_counts": list_column(parts, pa.uint32())}
+            size = 4**p.k
+            out = np.empty((len(seqs), size), dtype=np.uint32)
+            for i, s in enumerate(seqs):
+                out[i] = kernels.kmer_counts(s, p.k, canonical=p.canonical)
+            return {"kmer_counts": pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), size)}
         codes, counts = [], []
         for s in seqs:
             c, n = kernels.kmer_counts_sparse(s, p.k, canonical=p.canonical)

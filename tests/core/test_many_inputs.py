@@ -1,0 +1,123 @@
+"""Many small inputs share read tasks; outputs are sized by rows, not by inputs; fixed-size
+vectors reach Parquet as fixed-size lists with their shapes; the manifest splits the time."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import hpcprep
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hpcprep import execution
+from hpcprep.execution import BLOCK_ROWS, TASK_BYTES, TASK_ITEMS, _BlockBuilder, bundle_items
+from hpcprep.portable import portable_table, shapes_of
+from hpcprep.stages import InputItem
+
+from . import sample_plugin
+from .test_runner import make_files, spec_for
+
+
+def items(sizes):
+    return [InputItem(f"/data/f{i}", i, size=s) for i, s in enumerate(sizes)]
+
+
+def test_small_items_share_tasks_in_order():
+    plan = items([100] * 20_000)
+    bundles = bundle_items(plan, cpus=2)
+    assert len(bundles) == math.ceil(20_000 / TASK_ITEMS)
+    assert all(len(b) <= TASK_ITEMS for b in bundles)
+    assert [i.index for b in bundles for i in b] == list(range(20_000))  # nothing lost, order kept
+
+
+def test_large_items_keep_a_task_each_and_cpus_stay_busy():
+    big = items([3 * TASK_BYTES] * 5)
+    assert [len(b) for b in bundle_items(big, cpus=2)] == [1] * 5
+    # a few inputs of equal size: at least four tasks per CPU while there are items for them
+    few = items([TASK_BYTES // 100] * 30)
+    bundles = bundle_items(few, cpus=2)
+    assert len(bundles) == 8 and max(map(len, bundles)) - min(map(len, bundles)) <= 1
+    # unknown sizes count as the per-item cost only, and an empty plan has no task
+    assert sum(map(len, bundle_items(items([None] * 9), cpus=1))) == 9
+    assert bundle_items([], cpus=2) == []
+
+
+def test_block_builder_joins_small_tables_and_keeps_unjoinable_ones_apart():
+    builder = _BlockBuilder()
+    out = [builder.add(pa.table({"x": [i]})) for i in range(BLOCK_ROWS)]
+    assert all(o is None for o in out[:-1])
+    assert out[-1].num_rows == BLOCK_ROWS and out[-1]["x"].to_pylist() == list(range(BLOCK_ROWS))
+    assert builder.take() is None
+    builder.add(pa.table({"x": [1]}))
+    builder.add(pa.table({"x": ["text"]}))  # int64 and string do not unify
+    parts = builder.take()
+    assert [p["x"].to_pylist() for p in parts] == [[1], ["text"]]
+
+
+def test_portable_table_flattens_tensors_and_records_shapes():
+    grid = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    table = pa.table(
+        {
+            "grid": execution.to_arrow_column(grid),
+            "vec": pa.FixedSizeListArray.from_arrays(pa.array(np.arange(4, dtype=np.uint32)), 2),
+            "n": [1, 2],
+        }
+    )
+    out = portable_table(table)
+    assert out.schema.field("grid").type == pa.list_(pa.float32(), 12)
+    shapes = shapes_of(out.schema)
+    assert shapes == {"grid": [3, 4], "vec": [2]}
+    back = out["grid"].combine_chunks().flatten().to_numpy().reshape(-1, *shapes["grid"])
+    np.testing.assert_array_equal(back, grid)
+
+
+class GridEncoder(hpcprep.Encoder):
+    """A (2, 3) array per record, as an n-d NumPy column."""
+
+    name = "test.grid"
+    outputs = (hpcprep.Column("grid", "tensor<int64>[2,3]", "toy grid"),)
+
+    def encode(self, batch):
+        sizes = np.array([len(b) for b in batch["bytes"]], dtype=np.int64)
+        return {"grid": sizes[:, None, None] * np.arange(6, dtype=np.int64).reshape(1, 2, 3)}
+
+
+class GridPlugin:
+    @hpcprep.hookimpl
+    def hpcprep_register_encoders(self, register):
+        register(GridEncoder)
+
+
+def test_many_small_files_few_outputs_and_arrays_in_parquet(tmp_path, ray_local):
+    n = 1500
+    data = make_files(tmp_path / "data", n)
+    spec = spec_for(tmp_path, data, [{"stage": "test.embed"}, {"stage": "test.grid"}])
+    result = hpcprep.run(spec, plugins=[sample_plugin, GridPlugin()], progress=False)
+    c = result.counts
+    assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (n, n, 0, True)
+
+    files = sorted((tmp_path / "out" / "table").glob("*.parquet"))
+    # rows decide the files: far fewer than one file per input
+    assert 1 <= len(files) <= math.ceil(n / BLOCK_ROWS) + 8, len(files)
+    table = pq.read_table(files)
+    assert table.num_rows == n
+    shapes = shapes_of(table.schema)
+    assert shapes["vector"] == [4] and shapes["grid"] == [2, 3]
+    assert table.schema.field("vector").type == pa.list_(pa.float32(), 4)
+    vectors = table["vector"].combine_chunks().flatten().to_numpy().reshape(-1, 4)
+    grids = table["grid"].combine_chunks().flatten().to_numpy().reshape(-1, 2, 3)
+    lengths = np.array([len(b) for b in table["bytes"].to_pylist()])
+    np.testing.assert_array_equal(vectors, lengths[:, None] * np.arange(1, 5, dtype=np.float32))
+    np.testing.assert_array_equal(grids, lengths[:, None, None] * np.arange(6).reshape(1, 2, 3))
+
+    reader = {s["where"]: s for s in result.manifest["stages"]}["reader"]
+    assert reader["inputs"] == n and reader["rows_out"] == n
+
+    timings = result.manifest["timings"]
+    assert set(timings) == {"startup", "execution", "commit", "finish", "total"}
+    assert all(v >= 0 for v in timings.values())
+    parts = timings["startup"] + timings["execution"] + timings["commit"] + timings["finish"]
+    assert parts <= timings["total"] + 1e-3
+    on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert on_disk["timings"] == timings
