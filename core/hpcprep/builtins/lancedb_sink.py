@@ -94,7 +94,11 @@ class LanceDBSinkParams(Params):
     accelerator: Literal["cuda", "mps"] | None = Field(
         None, description="train the IVF/PQ index on this device (needs torch); default: CPU"
     )
-    compact: bool = Field(True, description="compact the small fragments of parallel writers before indexing")
+    compact: bool = Field(
+        True,
+        description="compact the small fragments of parallel writers before indexing; a table this run "
+        "created (not mode = append) also drops the versions of its appends, so it takes its data's size on disk",
+    )
     report_recall: int = Field(
         0, ge=0, description="sample this many rows as queries and report the index's recall@10 (0: off)"
     )
@@ -285,8 +289,9 @@ class LanceDBSink(Sink):
             return report
         if p.compact:
             t = time.perf_counter()
-            table.optimize()
+            _run_off_driver(_compact, self, p.mode != "append")
             report["compact_seconds"] = round(time.perf_counter() - t, 3)
+            table = self._open()
         rows = table.count_rows()
         # rows: the whole table (earlier runs too, in append mode); rows_written: this run's.
         report.update(rows=rows, rows_written=table.count_rows(self._where(f"{self._run_id}:")))
@@ -398,6 +403,29 @@ class LanceDBSink(Sink):
             "vector": rng.standard_normal((3, 8)).astype(np.float32),
         }
         return StageExamples(params={"uri": str(Path(workdir) / "lancedb"), "table": "kit"}, good=good)
+
+
+def _compact(sink: LanceDBSink, prune: bool) -> None:
+    """Merge the writers' fragments; with ``prune``, delete the files of every earlier
+    version: each append left one, and a table of many appends would otherwise hold its
+    data several times over. Only for tables this run made, which nobody else writes."""
+    table = sink._open()
+    if prune:
+        from datetime import timedelta
+
+        table.optimize(cleanup_older_than=timedelta(0))
+    else:
+        table.optimize()
+
+
+def _run_off_driver(fn, *args):
+    """Run ``fn`` in a Ray task when Ray is up: compaction reads the whole table, and the
+    driver (a login node, on a cluster) should not hold it."""
+    import ray
+
+    if not ray.is_initialized():
+        return fn(*args)
+    return ray.get(ray.remote(num_cpus=0)(fn).remote(*args))
 
 
 class _TableKeeper:
