@@ -228,8 +228,9 @@ def test_index_is_built_with_its_parameters(indexed):
     assert tbl.count_rows() == N_FILES * N_ROWS
     assert sorted(tbl.to_arrow()["record_id"].to_pylist()) == indexed["ids"]
     (commit,) = commits(indexed["base"] / "run")
-    # one table.add per write task; small input files share read (and so write) tasks
-    assert 1 <= commit["sinks"]["sinks[0]"]["appends"] <= N_FILES
+    # one Lance commit for the group, of the fragments its write tasks wrote (small input
+    # files share read, and so write, tasks)
+    assert 1 <= commit["sinks"]["sinks[0]"]["fragments"] <= N_FILES
     (idx,) = [i for i in tbl.list_indices() if list(i.columns) == ["vector"]]
     stats = tbl.index_stats(idx.name)
     assert stats.index_type == "IVF_PQ" and stats.distance_type == "l2"
@@ -416,7 +417,7 @@ def test_spec_problems_are_reported_before_running(tmp_path):
     assert paths
 
 
-def test_commit_drops_rows_of_retried_write_tasks_and_checks_counts(tmp_path):
+def test_only_fragments_of_finished_write_tasks_are_committed_once_per_group(tmp_path):
     from hpcprep.builtins.lancedb_sink import LanceDBSink
     from hpcprep.stages import SinkContext
     from ray.data.block import BlockAccessor
@@ -431,14 +432,22 @@ def test_commit_drops_rows_of_retried_write_tasks_and_checks_counts(tmp_path):
     kept.write(block)
     lost.write(block)
     result = kept.close()
-    lost.close()  # appended, then its task "died": its result never reaches the driver
-    assert open_table(tmp_path / "db").count_rows() == 4
-    assert sink.commit(ctx, [result])["rows"] == 2
-    assert open_table(tmp_path / "db").count_rows() == 2
-    with pytest.raises(RuntimeError, match="holds 2 rows written for commit group 0, but its write tasks reported 3"):
-        sink.commit(ctx, [{**result, "rows": 3}])
+    lost.close()  # wrote its fragment, then its task "died": its result never reaches the driver
+    assert sink._open() is None  # fragments alone are not rows of a table
+    report = sink.commit(ctx, [result])
+    assert report["rows"] == 2 and report["fragments"] == 1
+    table = open_table(tmp_path / "db")
+    assert table.count_rows() == 2 and len(table.list_versions()) == 1
+
+    # the next group appends in one more version; a count that does not match is an error
+    ctx.group = 1
+    writer = sink.open_writer(ctx)
+    writer.write(block)
+    with pytest.raises(RuntimeError, match="holds 2 rows written for commit group 1, but its write tasks reported 3"):
+        sink.commit(ctx, [{**writer.close(), "rows": 3}])
+    assert len(open_table(tmp_path / "db").list_versions()) == 2
     report = sink.finish(ctx)
-    assert report["rows"] == 2 and report["dimension"] == 4 and "index" not in report
+    assert report["rows"] == 4 and report["dimension"] == 4 and "index" not in report
 
 
 # -- S3 -------------------------------------------------------------------------------

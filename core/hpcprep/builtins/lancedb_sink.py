@@ -2,30 +2,28 @@
 
 How the rows get in
 -------------------
-Each Ray write task appends its own rows with ``table.add``; no data passes through
-the driver. This is safe because Lance commits appends optimistically: a writer that
-loses a commit race rebases its append on the newer version and retries, and appends
-never conflict with one another (checked with 8 processes appending at once). The
-alternative, staging files on workers and committing them on the driver, needs
-pylance's fragment API (not installed) or would stream every row through the driver.
-What is *not* safe is creating a table concurrently: lancedb turns a losing
-``create_table`` into an Overwrite, losing rows already appended (seen with 8
-processes). So the table is created exactly once, from the first block's schema, by
-one small Ray actor that every writer asks first.
+Each Ray write task writes its rows as Lance fragments (data files of the table that
+no version lists yet) and returns their metadata; no data passes through the driver.
+After each commit group the driver commits all the group's fragments in one Lance
+transaction: the table gains one version per group, not one per write task, and
+fragments of a write task that failed and was retried are never committed, since only
+the results of tasks that finished reach the driver. The first commit creates the
+table, from the schema the writers brought (they must agree; the error names the
+columns where they do not); later groups' writers conform to the table's schema.
 
-On S3, Lance needs conditional writes (``If-None-Match``, which AWS S3 has) for these
-concurrent commits; for a store without them, use a ``s3+ddb://`` URI (DynamoDB commit
-lock), which Lance understands.
+On S3, Lance needs conditional writes (``If-None-Match``, which AWS S3 has) for
+commits that may race with other writers of the same table (``mode = "append"``);
+for a store without them, use a ``s3+ddb://`` URI (DynamoDB commit lock).
 
 How a resumed run stays exact
 -----------------------------
 Every row carries ``_hpcprep_write`` = ``<run>:g<group>:<attempt>:<task>``: the run
 (stable across ``--resume``, new on ``--overwrite``), the commit group, the runner's
-attempt and the write task. ``discard_group`` deletes this run's rows of a group
-written by any other attempt (an interrupted one, or a dying worker's late write);
-``commit`` deletes rows of write tasks that failed and were retried (their task id
-is not among the results) and then checks that the table holds exactly the rows the
-writers reported. Rows of other runs (``mode = "append"``) are never touched.
+attempt and the write task. A driver killed between the Lance commit and the run's
+own record of the group leaves the group's rows in the table; ``discard_group``
+deletes this run's rows of a group written by any other attempt, and ``commit``
+checks that the table holds exactly the rows the writers reported. Rows of other
+runs (``mode = "append"``) are never touched.
 """
 
 from __future__ import annotations
@@ -103,7 +101,7 @@ class LanceDBSinkParams(Params):
         0, ge=0, description="sample this many rows as queries and report the index's recall@10 (0: off)"
     )
     write_buffer_mb: int = Field(
-        256, ge=1, description="a write task appends to the table each time it holds this many MiB"
+        256, ge=1, description="a write task writes a fragment each time it holds this many MiB"
     )
     endpoint_url: str | None = Field(None, description="S3 endpoint (default: AWS_ENDPOINT_URL)")
     access_key: str | None = Field(None, description="S3 access key (default: AWS_ACCESS_KEY_ID); never logged")
@@ -120,7 +118,7 @@ class LanceDBSink(Sink):
     def __init__(self, params=None):
         super().__init__(params)
         self._run_id = ""  # set by prepare; travels to the workers with the sink
-        self._keeper = None  # actor handle that creates the table once
+        self._schema: pa.Schema | None = None  # the table's, once it exists; writers conform to it
 
     # -- configuration ---------------------------------------------------------------
 
@@ -164,13 +162,19 @@ class LanceDBSink(Sink):
         return lancedb.connect(self.params.uri, storage_options=self.storage_options())
 
     def _open(self, db=None):
-        """The table, or None if it does not exist."""
+        """The table, or None if it does not exist (a folder holding only fragments that
+        no commit lists yet is not a table)."""
         from ..search import table_names
 
         db = db or self._db()
         if self.params.table not in table_names(db):
             return None
-        return db.open_table(self.params.table)
+        try:
+            return db.open_table(self.params.table)
+        except ValueError as exc:
+            if "was not found" in str(exc):
+                return None
+            raise
 
     def _where(self, *prefixes: str, exclude: str | None = None) -> str:
         parts = [f"{WRITE_COLUMN} LIKE '{p}%'" for p in prefixes]
@@ -205,13 +209,8 @@ class LanceDBSink(Sink):
                 table = None
         if table is not None:
             self._check_existing(table, where)
-        self._keeper = None
-        if table is None:
-            import ray
-
-            if ray.is_initialized():
-                keeper = ray.remote(num_cpus=0, max_concurrency=1)(_TableKeeper)
-                self._keeper = keeper.remote(self, ctx.run_dir)
+            table = self._open(db)
+        self._schema = None if table is None else table.schema
 
     def _check_existing(self, table, where: str) -> None:
         schema = table.schema
@@ -250,38 +249,41 @@ class LanceDBSink(Sink):
             table.delete(where)
             log.info("lancedb sink: removed %d rows of an interrupted attempt of group %d", stale, ctx.group)
 
+    def dataset_uri(self) -> str:
+        return f"{self.params.uri.rstrip('/')}/{self.params.table}.lance"
+
     def commit(self, ctx: SinkContext, results: list) -> dict:
+        import lance
+
         rows = sum(r["rows"] for r in results)
-        tags = [t for r in results for t in r["tags"]]
+        fragments = [f for r in results for f in r["fragments"]]
+        if not fragments:
+            return {"rows": 0, "fragments": 0}
+        options = self.storage_options()
         table = self._open()
         if table is None:
-            if rows:
-                raise RuntimeError(
-                    f"lancedb sink: writers reported {rows} rows but table {self.params.table!r} is missing"
-                )
-            return {"rows": 0}
-        mine = self._where(f"{self._group_prefix(ctx.group)}{_attempt(ctx)}:")
-        held = table.count_rows(mine)
-        if held != rows:
-            # A write task that failed after appending was retried under a new task id:
-            # its rows are not in any result.
-            quoted = ", ".join(_sql_str(t) for t in tags) or "''"
-            table.delete(f"{mine} AND {WRITE_COLUMN} NOT IN ({quoted})")
-            held = table.count_rows(mine)
+            schema = _agreed_schema([r["schema"] for r in results if r["rows"]], self.params.table)
+            p = self.params
+            meta = {META_RUN_DIR: ctx.run_dir, META_METRIC: p.metric, META_VECTOR: p.vector_column}
+            operation = lance.LanceOperation.Overwrite(schema.with_metadata(meta), fragments)
+            lance.LanceDataset.commit(self.dataset_uri(), operation, storage_options=options)
+        else:
+            operation = lance.LanceOperation.Append(fragments)
+            lance.LanceDataset.commit(
+                self.dataset_uri(), operation, read_version=table.version, storage_options=options
+            )
+        table = self._open()
+        self._schema = table.schema
+        held = table.count_rows(self._where(f"{self._group_prefix(ctx.group)}{_attempt(ctx)}:"))
         if held != rows:
             raise RuntimeError(
                 f"lancedb sink: table {self.params.table!r} holds {held} rows written for commit group "
                 f"{ctx.group}, but its write tasks reported {rows}; run again with --resume to redo the group"
             )
-        return {"rows": rows, "appends": sum(r["appends"] for r in results), "version": table.version}
+        return {"rows": rows, "fragments": len(fragments), "version": table.version}
 
     def finish(self, ctx: SinkContext) -> dict:
         p = self.params
-        if self._keeper is not None:
-            import ray
-
-            ray.kill(self._keeper)
-            self._keeper = None
         report: dict[str, Any] = {"uri": p.uri, "table": p.table, "mode": p.mode}
         table = self._open()
         if table is None:
@@ -382,16 +384,6 @@ class LanceDBSink(Sink):
     def open_writer(self, ctx: SinkContext) -> SinkWriter:
         return _LanceWriter(self, ctx)
 
-    def _table_for(self, schema: pa.Schema, run_dir: str):
-        """Open the table, having it created first (once, by the keeper) if needed."""
-        if self._keeper is not None:
-            import ray
-
-            ray.get(self._keeper.ensure.remote(schema))
-        else:
-            _TableKeeper(self, run_dir).ensure(schema)
-        return self._db().open_table(self.params.table)
-
     @classmethod
     def examples(cls, workdir):
         import numpy as np
@@ -428,38 +420,17 @@ def _run_off_driver(fn, *args):
     return ray.get(ray.remote(num_cpus=0)(fn).remote(*args))
 
 
-class _TableKeeper:
-    """Creates the table once, from the first schema a writer brings (a Ray actor in runs)."""
-
-    def __init__(self, sink: LanceDBSink, run_dir: str):
-        self.sink = sink
-        self.run_dir = run_dir
-        self.schema: pa.Schema | None = None
-
-    def ensure(self, schema: pa.Schema) -> None:
-        if self.schema is not None:
-            return
-        db = self.sink._db()
-        table = self.sink._open(db)
-        if table is None:
-            p = self.sink.params
-            meta = {META_RUN_DIR: self.run_dir, META_METRIC: p.metric, META_VECTOR: p.vector_column}
-            table = db.create_table(p.table, schema=schema.with_metadata(meta))
-        self.schema = table.schema
-
-
 class _LanceWriter(SinkWriter):
     def __init__(self, sink: LanceDBSink, ctx: SinkContext):
         self.sink = sink
         self.ctx = ctx
         self.tag = f"{sink._run_id}:g{ctx.group:05d}:{_attempt(ctx)}:{uuid.uuid4().hex[:12]}"
         self.limit = sink.params.write_buffer_mb << 20
-        self.table = None
-        self.schema: pa.Schema | None = None
+        self.schema: pa.Schema | None = sink._schema
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
         self.rows = 0
-        self.appends = 0
+        self.fragments: list = []
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -468,9 +439,8 @@ class _LanceWriter(SinkWriter):
         if WRITE_COLUMN in data.column_names:
             data = data.drop_columns([WRITE_COLUMN])  # e.g. records read back from a LanceDB table
         data = data.append_column(WRITE_COLUMN, pa.repeat(pa.scalar(self.tag, pa.string()), data.num_rows))
-        if self.table is None:
-            self.table = self.sink._table_for(data.schema, self.ctx.run_dir)
-            self.schema = self.table.schema
+        if self.schema is None:  # the table does not exist yet: the first block decides
+            self.schema = data.schema.remove_metadata()
         self.pending.append(conform(data, self.schema, self.sink.params))
         self.pending_bytes += data.nbytes
         if self.pending_bytes >= self.limit:
@@ -479,15 +449,41 @@ class _LanceWriter(SinkWriter):
     def _flush(self) -> None:
         if not self.pending:
             return
+        from lance.fragment import write_fragments
+
         data = pa.concat_tables(self.pending)
         self.pending, self.pending_bytes = [], 0
-        self.table.add(data)
+        self.fragments += write_fragments(
+            data, self.sink.dataset_uri(), schema=self.schema, storage_options=self.sink.storage_options()
+        )
         self.rows += data.num_rows
-        self.appends += 1
 
     def close(self) -> dict:
         self._flush()
-        return {"rows": self.rows, "appends": self.appends, "tags": [self.tag] if self.rows else []}
+        schema = self.schema.serialize().to_pybytes() if self.rows else None
+        return {"rows": self.rows, "fragments": self.fragments, "schema": schema}
+
+
+def _agreed_schema(serialized: list[bytes], table: str) -> pa.Schema:
+    """The one schema every write task of the first group brought, or an error naming
+    the columns where they differ."""
+    schemas = [pa.ipc.read_schema(pa.py_buffer(s)) for s in serialized]
+    first = schemas[0]
+    for other in schemas[1:]:
+        if other.equals(first):
+            continue
+        names = sorted(set(first.names) ^ set(other.names))
+        names += [f.name for f in first if f.name in other.names and other.field(f.name).type != f.type]
+        raise ValueError(
+            f"lancedb sink: write tasks brought different columns for new table {table!r}: "
+            + ", ".join(
+                f"{n} ({first.field(n).type if n in first.names else 'absent'} vs "
+                f"{other.field(n).type if n in other.names else 'absent'})"
+                for n in names
+            )
+            + "; the encoders must give every block the same column types"
+        )
+    return first
 
 
 # -- Arrow conversion -------------------------------------------------------------------
