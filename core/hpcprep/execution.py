@@ -38,7 +38,9 @@ class GroupContext:
     stats: Any  # RunStats actor handle
 
 
-def _batch_len(batch: dict) -> int:
+def _batch_len(batch) -> int:
+    if isinstance(batch, pa.Table):
+        return batch.num_rows
     for v in batch.values():
         return len(v)
     return 0
@@ -147,36 +149,82 @@ def bundle_items(items: list[InputItem], cpus: float) -> list[list[InputItem]]:
 
 
 class _BlockBuilder:
-    """Joins small tables into blocks of about ``BLOCK_ROWS`` rows or ``BLOCK_BYTES``."""
+    """Joins a read task's small batches into blocks of about ``BLOCK_ROWS`` rows or
+    ``BLOCK_BYTES``. Batches of NumPy columns are joined before they become Arrow, so
+    a thousand one-record files cost one conversion, not a thousand."""
 
-    def __init__(self):
-        self.pending: list[pa.Table] = []
+    def __init__(self, on_bad_batch):
+        #: called with (item, exception) for a batch that cannot become Arrow; returns nothing
+        self.on_bad_batch = on_bad_batch
+        self.pending: list[tuple[InputItem, Any]] = []
         self.rows = 0
         self.bytes = 0
 
-    def add(self, table: pa.Table) -> pa.Table | None:
-        self.pending.append(table)
-        self.rows += table.num_rows
-        self.bytes += table.nbytes
+    def add(self, item: InputItem, batch) -> list[pa.Table]:
+        self.pending.append((item, batch))
+        self.rows += _batch_len(batch)
+        self.bytes += _batch_bytes(batch)
         if self.rows >= BLOCK_ROWS or self.bytes >= BLOCK_BYTES:
             return self.take()
-        return None
+        return []
 
-    def take(self) -> pa.Table | None:
-        if not self.pending:
-            return None
+    def take(self) -> list[pa.Table]:
         pending, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
-        if len(pending) == 1:
-            return pending[0]
+        if not pending:
+            return []
+        joined = _join_numpy([batch for _, batch in pending]) if len(pending) > 1 else None
+        if joined is not None:
+            try:
+                table = to_arrow_table(joined)
+                # Values that only became Python objects together (an int column in one
+                # batch, text in the next) are converted batch by batch below, as alone.
+                if not any(_is_python_objects(t) for t in table.schema.types):
+                    return [table]
+            except Exception:
+                pass  # find the batch at fault below
+        tables = []
+        for item, batch in pending:
+            try:
+                tables.append(to_arrow_table(batch))
+            except Exception as exc:
+                self.on_bad_batch(item, batch, exc)
+        if len(tables) <= 1:
+            return tables
         try:
-            return pa.concat_tables(pending, promote_options="permissive")
+            return [pa.concat_tables(tables, promote_options="permissive")]
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            # Batches whose column types cannot be unified travel as separate blocks.
-            return _Unjoinable(pending)
+            return tables  # column types that cannot be unified travel as separate blocks
 
 
-class _Unjoinable(list):
-    pass
+def _batch_bytes(batch) -> int:
+    if isinstance(batch, pa.Table):
+        return batch.nbytes
+    return sum(getattr(v, "nbytes", 0) for v in batch.values())
+
+
+def _is_python_objects(t: pa.DataType) -> bool:
+    return isinstance(t, pa.ExtensionType) and "python_object" in t.extension_name
+
+
+def _join_numpy(batches: list) -> dict | None:
+    """Batches of the same NumPy columns as one batch; None when they are not all such."""
+    first = batches[0]
+    if not isinstance(first, Mapping):
+        return None
+    names = list(first)
+    columns: dict[str, list] = {n: [] for n in names}
+    for batch in batches:
+        if not isinstance(batch, Mapping) or list(batch) != names:
+            return None
+        for n in names:
+            v = batch[n]
+            if not isinstance(v, np.ndarray) or (columns[n] and v.dtype != columns[n][0].dtype):
+                return None
+            columns[n].append(v)
+    try:
+        return {n: np.concatenate(parts) for n, parts in columns.items()}
+    except ValueError:  # shapes of n-d columns differ
+        return None
 
 
 class StageDatasource(Datasource):
@@ -214,7 +262,7 @@ class StageDatasource(Datasource):
     def _read_fn(self, bundle: list[InputItem]):
         reader, ctx, label = self.reader, self.ctx, self.label
 
-        def read_item(item: InputItem, errors: list[dict]) -> Iterable[pa.Table]:
+        def read_item(item: InputItem, errors: list[dict]) -> Iterable:
             try:
                 for out in reader.read(item):
                     if isinstance(out, ErrorRecord):
@@ -229,7 +277,7 @@ class StageDatasource(Datasource):
                         )
                     if _batch_len(out) == 0:
                         continue
-                    yield to_arrow_table(out)
+                    yield out
             except StageContractError:
                 raise
             except Exception as exc:
@@ -239,28 +287,33 @@ class StageDatasource(Datasource):
                 )
 
         def read() -> Iterable:
-            seconds, rows, errors = 0.0, 0, []
-            blocks = _BlockBuilder()
+            seconds, errors = 0.0, []
+            rows = [0]
 
-            def hand_on(block):
-                if isinstance(block, _Unjoinable):
-                    yield from block
-                elif block is not None:
-                    yield block
+            def bad_batch(item, batch, exc):
+                # Its rows were counted as read; they are the item's error instead.
+                rows[0] -= _batch_len(batch)
+                errors.append(
+                    errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
+                )
 
+            blocks = _BlockBuilder(bad_batch)
             for item in bundle:
                 start = time.perf_counter()
-                for table in read_item(item, errors):
-                    rows += table.num_rows
-                    block = blocks.add(table)
+                for batch in read_item(item, errors):
+                    rows[0] += _batch_len(batch)
+                    ready = blocks.add(item, batch)
                     seconds += time.perf_counter() - start
-                    yield from hand_on(block)
+                    yield from ready
                     start = time.perf_counter()
                 seconds += time.perf_counter() - start
-            yield from hand_on(blocks.take())
+            start = time.perf_counter()
+            ready = blocks.take()
+            seconds += time.perf_counter() - start
+            yield from ready
             errors_table.write_errors(ctx.run_dir, ctx.group, ctx.attempt, errors)
             ray.get(
-                ctx.stats.add.remote(label, items=len(bundle), rows_out=rows, errors=len(errors), seconds=seconds)
+                ctx.stats.add.remote(label, items=len(bundle), rows_out=rows[0], errors=len(errors), seconds=seconds)
             )
 
         return read

@@ -43,16 +43,28 @@ def test_large_items_keep_a_task_each_and_cpus_stay_busy():
     assert bundle_items([], cpus=2) == []
 
 
-def test_block_builder_joins_small_tables_and_keeps_unjoinable_ones_apart():
-    builder = _BlockBuilder()
-    out = [builder.add(pa.table({"x": [i]})) for i in range(BLOCK_ROWS)]
-    assert all(o is None for o in out[:-1])
-    assert out[-1].num_rows == BLOCK_ROWS and out[-1]["x"].to_pylist() == list(range(BLOCK_ROWS))
-    assert builder.take() is None
-    builder.add(pa.table({"x": [1]}))
-    builder.add(pa.table({"x": ["text"]}))  # int64 and string do not unify
-    parts = builder.take()
-    assert [p["x"].to_pylist() for p in parts] == [[1], ["text"]]
+def test_block_builder_joins_small_batches_and_keeps_unjoinable_ones_apart():
+    bad = []
+    builder = _BlockBuilder(lambda item, batch, exc: bad.append((item, type(exc).__name__)))
+    item = InputItem("/data/f", 0)
+    out = [builder.add(item, {"x": np.array([i])}) for i in range(BLOCK_ROWS)]
+    assert all(o == [] for o in out[:-1])
+    (block,) = out[-1]
+    assert block.num_rows == BLOCK_ROWS and block["x"].to_pylist() == list(range(BLOCK_ROWS))
+    assert builder.take() == []
+    for x in ([1], ["text"]):  # int64 and string do not unify: two blocks, as they came
+        builder.add(item, pa.table({"x": x}))
+    assert [t["x"].to_pylist() for t in builder.take()] == [[1], ["text"]]
+    for x in ([1], ["text"]):  # nor as NumPy columns, as objects or not
+        builder.add(item, {"x": np.array(x)})
+        builder.add(item, {"x": np.array(x, dtype=object)})
+    assert [t["x"].to_pylist() for t in builder.take()] == [[1], [1], ["text"], ["text"]]
+    # a batch that cannot become Arrow is reported with its item; the others go on
+    other = InputItem("/data/g", 1)
+    builder.add(item, {"x": np.array([1, 2]), "y": np.array([1, 2])})
+    builder.add(other, {"x": np.array([3]), "y": np.array([4, 5])})  # columns of unequal length
+    (good,) = builder.take()
+    assert good["x"].to_pylist() == [1, 2] and [b[0].source for b in bad] == ["/data/g"]
 
 
 def test_portable_table_flattens_tensors_and_records_shapes():
