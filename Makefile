@@ -133,6 +133,7 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py
+	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/pipelines.py
 	$(PY) benchmarks/genomics.py
 	$(PY) benchmarks/protein.py
 	$(PY) benchmarks/cfd.py

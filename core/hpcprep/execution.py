@@ -8,6 +8,7 @@ table, so neither data nor errors ever gather on the driver.
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -154,7 +155,7 @@ class _BlockBuilder:
     a thousand one-record files cost one conversion, not a thousand."""
 
     def __init__(self, on_bad_batch):
-        #: called with (item, exception) for a batch that cannot become Arrow; returns nothing
+        #: called with (item, batch, exception) for a batch that cannot become Arrow
         self.on_bad_batch = on_bad_batch
         self.pending: list[tuple[InputItem, Any]] = []
         self.rows = 0
@@ -262,6 +263,9 @@ class StageDatasource(Datasource):
     def _read_fn(self, bundle: list[InputItem]):
         reader, ctx, label = self.reader, self.ctx, self.label
 
+        def item_error(item: InputItem, exc: Exception) -> dict:
+            return errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
+
         def read_item(item: InputItem, errors: list[dict]) -> Iterable:
             try:
                 for out in reader.read(item):
@@ -282,9 +286,7 @@ class StageDatasource(Datasource):
                 raise
             except Exception as exc:
                 # The item could not be read (to the end): one error row names it.
-                errors.append(
-                    errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
-                )
+                errors.append(item_error(item, exc))
 
         def read() -> Iterable:
             seconds, errors = 0.0, []
@@ -293,9 +295,7 @@ class StageDatasource(Datasource):
             def bad_batch(item, batch, exc):
                 # Its rows were counted as read; they are the item's error instead.
                 rows[0] -= _batch_len(batch)
-                errors.append(
-                    errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
-                )
+                errors.append(item_error(item, exc))
 
             blocks = _BlockBuilder(bad_batch)
             for item in bundle:
@@ -440,8 +440,36 @@ class EncoderChainActor(EncoderChain):
             runner._setup()
 
 
-def map_batches_args(runners: list[EncoderRunner], placement: Placement) -> tuple[Any, dict]:
-    """The callable and keyword arguments for ``Dataset.map_batches`` of a pool running ``runners``."""
+class WritingChainActor(EncoderChainActor):
+    """The last actor pool of a pipeline, writing its own output: each block goes from the
+    encoders straight to the sinks in the actor, and only the writers' small results
+    leave it (one row per block, column ``WRITE_RESULT``). Write tasks after an actor pool
+    would each start a Python process of their own (they take no CPU slot, and the
+    actors hold the slots) and receive every block through the object store."""
+
+    def __init__(self, runners: list[EncoderRunner], sinks: list[tuple[str, Sink]], ctx, sink_ctx: SinkContext):
+        super().__init__(runners)
+        self.sinks, self.ctx, self.sink_ctx = sinks, ctx, sink_ctx
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        table = super().__call__(batch)
+        result = write_tables(self.sinks, self.ctx, self.sink_ctx, [table])
+        return pa.table({WRITE_RESULT: pa.array([pickle.dumps(result)], pa.binary())})
+
+
+WRITE_RESULT = "_hpcprep_write_result"
+
+
+def write_results(rows: Iterable[dict]) -> list[dict]:
+    """The writers' results from the rows a ``WritingChainActor`` pool returned."""
+    return [pickle.loads(row[WRITE_RESULT]) for row in rows]
+
+
+def map_batches_args(
+    runners: list[EncoderRunner], placement: Placement, writing: tuple | None = None
+) -> tuple[Any, dict]:
+    """The callable and keyword arguments for ``Dataset.map_batches`` of a pool running
+    ``runners``; with ``writing`` = (sinks, ctx, sink_ctx), an actor pool also writes."""
     kwargs: dict = {
         "batch_size": placement.batch_size if placement.coalesce else None,
         "batch_format": "pyarrow",
@@ -455,10 +483,10 @@ def map_batches_args(runners: list[EncoderRunner], placement: Placement) -> tupl
 
         # The pool grows from one actor to the decided size as CPUs free up; a fixed
         # pool holding every CPU would starve the read tasks feeding it.
-        kwargs["fn_constructor_args"] = (runners,)
+        kwargs["fn_constructor_args"] = (runners, *writing) if writing else (runners,)
         size = placement.concurrency or 1
         kwargs["compute"] = ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
-        return EncoderChainActor, kwargs
+        return (WritingChainActor if writing else EncoderChainActor), kwargs
     if placement.concurrency:
         from ray.data import TaskPoolStrategy
 
@@ -467,6 +495,29 @@ def map_batches_args(runners: list[EncoderRunner], placement: Placement) -> tupl
 
 
 # -- writing -------------------------------------------------------------------------
+
+
+def write_tables(sinks: list[tuple[str, Sink]], ctx: GroupContext, sink_ctx: SinkContext, tables) -> dict:
+    """Every table to each sink's writer; ``{"rows", "results": {label: writer result}}``."""
+    # Only the writers' own time counts: where Ray fuses the write into the read and
+    # encoder tasks, pulling the next block runs those stages, which time themselves.
+    start = time.perf_counter()
+    writers = [(label, sink.open_writer(sink_ctx)) for label, sink in sinks]
+    seconds = time.perf_counter() - start
+    rows = 0
+    for table in tables:
+        if table.num_rows == 0:
+            continue
+        rows += table.num_rows
+        start = time.perf_counter()
+        for _, writer in writers:
+            writer.write(table)
+        seconds += time.perf_counter() - start
+    start = time.perf_counter()
+    results = {label: writer.close() for label, writer in writers}
+    seconds += time.perf_counter() - start
+    ray.get(ctx.stats.add.remote("sinks", rows_in=rows, seconds=seconds))
+    return {"rows": rows, "results": results}
 
 
 class FanOutDatasink(Datasink):
@@ -482,26 +533,8 @@ class FanOutDatasink(Datasink):
         return "hpcprep"
 
     def write(self, blocks, ctx) -> dict:
-        # Only the writers' own time counts: where Ray fuses the write into the read and
-        # encoder tasks, pulling the next block runs those stages, which time themselves.
-        start = time.perf_counter()
-        writers = [(label, sink.open_writer(self.sink_ctx)) for label, sink in self.sinks]
-        seconds = time.perf_counter() - start
-        rows = 0
-        for block in blocks:
-            table = BlockAccessor.for_block(block).to_arrow()
-            if table.num_rows == 0:
-                continue
-            rows += table.num_rows
-            start = time.perf_counter()
-            for _, writer in writers:
-                writer.write(table)
-            seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        results = {label: writer.close() for label, writer in writers}
-        seconds += time.perf_counter() - start
-        ray.get(self.ctx.stats.add.remote("sinks", rows_in=rows, seconds=seconds))
-        return {"rows": rows, "results": results}
+        tables = (BlockAccessor.for_block(block).to_arrow() for block in blocks)
+        return write_tables(self.sinks, self.ctx, self.sink_ctx, tables)
 
     def on_write_complete(self, write_result) -> None:
         self.results = list(write_result.write_returns)

@@ -361,6 +361,7 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
         GroupContext,
         StageDatasource,
         map_batches_args,
+        write_results,
     )
 
     out = str(resolved.output_dir.absolute())
@@ -380,25 +381,34 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
     reader_label = f"reader:{resolved.reader.name}"
     source = StageDatasource(resolved.reader.stage, items, ctx, reader_label, cpus)
     ds = ray.data.read_datasource(source, override_num_blocks=len(source.bundles))
+    sinks = [(cs.where, cs.stage) for cs in resolved.sinks]
+    pools = fuse_cpu_runs(placements)
+    # A last pool of CPU actors writes its own output (see WritingChainActor).
+    actors_write = bool(pools) and pools[-1][1].compute == "actors" and not pools[-1][1].num_gpus
     write_cpus = 1.0  # as the read tasks ask, when there is no encoder
-    for indices, pool in fuse_cpu_runs(placements):
+    for n, (indices, pool) in enumerate(pools):
         stages = [(resolved.encoders[i], placements[i]) for i in indices]
         runners = [EncoderRunner(cs.stage, p, ctx, f"{cs.where}:{cs.name}") for cs, p in stages]
-        fn, kwargs = map_batches_args(runners, pool)
+        writing = (sinks, ctx, sink_ctx) if actors_write and n == len(pools) - 1 else None
+        fn, kwargs = map_batches_args(runners, pool, writing)
         ds = ds.map_batches(fn, **kwargs)
         write_cpus = pool.num_cpus if pool.compute == "tasks" and not pool.num_gpus else 0.0
-    sink = FanOutDatasink([(cs.where, cs.stage) for cs in resolved.sinks], ctx, sink_ctx)
     t = time.perf_counter()
-    # After actors, writers take no CPU slot of their own: they mostly wait on storage,
-    # and a slot held by each would keep a small cluster from running one actor per CPU.
-    # After tasks, they ask for what the tasks ask for, so that Ray fuses read, encoders
-    # and write into one task and no block travels through the object store.
-    ds.write_datasink(sink, ray_remote_args={"num_cpus": write_cpus})
+    if actors_write:
+        results = write_results(ds.iter_rows())
+    else:
+        sink = FanOutDatasink(sinks, ctx, sink_ctx)
+        # After GPU actors, writers take no CPU slot of their own: they mostly wait on
+        # storage, and a slot held by each would keep a small cluster from running one actor
+        # per GPU stage. After tasks, they ask for what the tasks ask for, so that Ray fuses
+        # read, encoders and write into one task and no block travels through the object store.
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": write_cpus})
+        results = sink.results
     wall = time.perf_counter() - t
 
     committing = time.perf_counter()
     sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}
-    for res in sink.results:
+    for res in results:
         for where, r in res["results"].items():
             sink_results[where].append(r)
     commits = {cs.where: cs.stage.commit(sink_ctx, sink_results[cs.where]) or {} for cs in resolved.sinks}
