@@ -1,0 +1,92 @@
+"""Does the runner's throughput and the driver's memory stay flat as the input grows?
+
+The genomics light pipeline of ``pipelines.py`` (FASTA -> 1 kb windows -> k-mer counts
+k = 4 -> Parquet) through the real ``hpcprep run`` command at 10 MB, 100 MB and 1 GB of
+simulated FASTA. For each size: the whole command's wall seconds, the manifest's
+``timings`` (``execution`` is the Ray Data part: read, encoders, write), MB/s over the
+whole command and over the execution alone, and the driver's peak resident memory
+(VmHWM of the ``hpcprep`` process) and the largest total over all its Ray processes.
+
+    .venv/bin/python benchmarks/runner_throughput.py                 # 10 MB, 100 MB, 1 GB
+    .venv/bin/python benchmarks/runner_throughput.py --mb 10 100     # a quicker check
+
+Writes benchmarks/results/runner_throughput.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import pipelines  # noqa: E402
+
+RESULTS = HERE / "results" / "runner_throughput.json"
+RECORD_MB = pipelines.GENOMICS["record_bases"] / 1e6
+
+
+def one_size(mb: float, work: Path, wait_quiet: float) -> dict:
+    records = max(1, round(mb / RECORD_MB))
+    inputs = work / f"in{mb:g}"
+    files = pipelines.make_genomics(inputs, records)
+    size = sum(f.stat().st_size for f in files)
+    pipelines.wait_until_quiet(wait_quiet)
+    res = pipelines.run_runner("genomics", inputs, work / f"run{mb:g}", f"throughput_{mb:g}mb")
+    t = res["manifest_timings"]
+    row = {
+        "input_mb": round(size / 1e6, 1),
+        "rows": res["rows"],
+        "command_seconds": res["seconds"],
+        "timings": t,
+        "mb_per_s_command": round(size / 1e6 / res["seconds"], 2),
+        "mb_per_s_execution": round(size / 1e6 / t["execution"], 2),
+        "driver_peak_rss_mib": res["peak_rss_mib"],
+        "all_processes_rss_max_mib": res["tree_rss_max_mib"],
+        "foreign_cores_mean": res["cpu"]["foreign_cores_mean"],
+        "stage_worker_seconds": res["stage_worker_seconds"],
+    }
+    shutil.rmtree(inputs)
+    shutil.rmtree(work / f"run{mb:g}")
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mb", type=float, nargs="+", default=[10, 100, 1000], help="input sizes in MB")
+    ap.add_argument("--results", default=str(RESULTS))
+    ap.add_argument("--wait-quiet", type=float, default=120.0)
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hpcprep-throughput-") as tmp:
+        for mb in args.mb:
+            print(f"[throughput] {mb:g} MB ...", file=sys.stderr, flush=True)
+            rows.append(one_size(mb, Path(tmp), args.wait_quiet))
+    result = {
+        "benchmark": "runner_throughput",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpu": pipelines.cpu_model(), "cores": pipelines.os.cpu_count()},
+        "versions": pipelines.versions(),
+        "pipeline": "genomics.fasta window=1000 -> genomics.kmer_counts k=4 -> parquet",
+        "sizes": rows,
+    }
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps(result, indent=1))
+    print(f"{'MB':>7} {'command s':>10} {'exec s':>7} {'MB/s cmd':>9} {'MB/s exec':>10} {'driver MiB':>11} {'all MiB':>8}")
+    for r in rows:
+        print(
+            f"{r['input_mb']:7.1f} {r['command_seconds']:10.1f} {r['timings']['execution']:7.1f} "
+            f"{r['mb_per_s_command']:9.2f} {r['mb_per_s_execution']:10.2f} {r['driver_peak_rss_mib']:11.0f} "
+            f"{r['all_processes_rss_max_mib']:8.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
