@@ -417,14 +417,25 @@ class EncoderRunner:
         return self._encode(table.slice(0, 0))
 
 
+def limit_kernel_threads(num_cpus: float) -> None:
+    """Parallel Numba kernels in this thread use the CPUs the task or actor holds, not
+    every core of the node: two actors of one CPU each would otherwise run two threads
+    each on a 2-core machine. (Numba's setting is per thread, so it is set per call.)"""
+    import numba
+
+    numba.set_num_threads(max(1, min(int(num_cpus), numba.config.NUMBA_NUM_THREADS)))
+
+
 class EncoderChain:
     """Encoders that run one after another in the same worker (see ``fuse_cpu_runs``);
     each keeps its own label, statistics and errors."""
 
-    def __init__(self, runners: list[EncoderRunner]):
+    def __init__(self, runners: list[EncoderRunner], num_cpus: float = 1.0):
         self.runners = runners
+        self.num_cpus = num_cpus
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        limit_kernel_threads(self.num_cpus)
         table = to_arrow_table(batch)
         for runner in self.runners:
             table = runner(table)
@@ -434,8 +445,9 @@ class EncoderChain:
 class EncoderChainActor(EncoderChain):
     """The same chain as a Ray Data actor: every stage's ``setup`` runs once when it starts."""
 
-    def __init__(self, runners: list[EncoderRunner]):
-        super().__init__(runners)
+    def __init__(self, runners: list[EncoderRunner], num_cpus: float = 1.0):
+        super().__init__(runners, num_cpus)
+        limit_kernel_threads(num_cpus)
         for runner in self.runners:
             runner._setup()
 
@@ -447,8 +459,10 @@ class WritingChainActor(EncoderChainActor):
     would each start a Python process of their own (they take no CPU slot, and the
     actors hold the slots) and receive every block through the object store."""
 
-    def __init__(self, runners: list[EncoderRunner], sinks: list[tuple[str, Sink]], ctx, sink_ctx: SinkContext):
-        super().__init__(runners)
+    def __init__(
+        self, runners: list[EncoderRunner], num_cpus: float, sinks: list[tuple[str, Sink]], ctx, sink_ctx: SinkContext
+    ):
+        super().__init__(runners, num_cpus)
         self.sinks, self.ctx, self.sink_ctx = sinks, ctx, sink_ctx
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -483,7 +497,7 @@ def map_batches_args(
 
         # The pool grows from one actor to the decided size as CPUs free up; a fixed
         # pool holding every CPU would starve the read tasks feeding it.
-        kwargs["fn_constructor_args"] = (runners, *writing) if writing else (runners,)
+        kwargs["fn_constructor_args"] = (runners, placement.num_cpus, *(writing or ()))
         size = placement.concurrency or 1
         kwargs["compute"] = ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
         return (WritingChainActor if writing else EncoderChainActor), kwargs
@@ -491,7 +505,7 @@ def map_batches_args(
         from ray.data import TaskPoolStrategy
 
         kwargs["compute"] = TaskPoolStrategy(size=placement.concurrency)
-    return EncoderChain(runners), kwargs
+    return EncoderChain(runners, placement.num_cpus), kwargs
 
 
 # -- writing -------------------------------------------------------------------------

@@ -147,3 +147,35 @@ def test_many_small_files_few_outputs_and_arrays_in_parquet(tmp_path, ray_local)
     assert parts <= timings["total"] + 1e-3
     written = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert written["timings"] == timings
+
+
+class ThreadsEncoder(hpcprep.Encoder):
+    """Records how many threads a parallel Numba kernel would get in this worker."""
+
+    name = "test.threads"
+    needs_setup = True
+    outputs = (hpcprep.Column("numba_threads", "int64", "numba.get_num_threads() in the worker"),)
+
+    def encode(self, batch):
+        import numba
+
+        return {"numba_threads": np.full(len(batch["record_id"]), numba.get_num_threads(), dtype=np.int64)}
+
+
+class ThreadsPlugin:
+    @hpcprep.hookimpl
+    def hpcprep_register_encoders(self, register):
+        register(ThreadsEncoder)
+
+
+def test_parallel_kernels_use_the_cpus_their_worker_holds(tmp_path, ray_local):
+    import numba
+
+    assert numba.config.NUMBA_NUM_THREADS >= 2  # a 2-CPU Ray on a machine of at least 2 cores
+    data = make_files(tmp_path / "data", 6)
+    for placement in ({"compute": "actors"}, {"compute": "tasks"}):
+        spec = spec_for(tmp_path / placement["compute"], data, [{"stage": "test.threads", "placement": placement}])
+        result = hpcprep.run(spec, plugins=[ThreadsPlugin()], progress=False)
+        table = pq.read_table(result.output_dir / "table")
+        # one CPU per actor or task (the default placement): one thread each, not one per core
+        assert set(table["numba_threads"].to_pylist()) == {1}, placement
