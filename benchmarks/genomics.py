@@ -322,16 +322,7 @@ def small_kernels(bench: Bench) -> list[Row]:
 sys.modules.setdefault("genomics", sys.modules[__name__])
 import genomics_gnn  # noqa: E402, F401
 import genomics_reader  # noqa: E402, F401
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
+from machine import cpu_model  # noqa: E402
 
 
 def tool_version(cmd: list[str]) -> str | None:

@@ -61,6 +61,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from machine import cpu_model, proc_tree  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -435,22 +436,6 @@ def plain_main(config_path: str) -> int:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def _proc_tree() -> tuple[dict[int, int], dict[int, int]]:
-    """Parent and CPU ticks (user + system) of every process."""
-    parent, ticks = {}, {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{name}/stat").read_text()
-        except OSError:
-            continue
-        f = raw[raw.rindex(")") + 2 :].split()
-        parent[int(name)] = int(f[1])
-        ticks[int(name)] = int(f[11]) + int(f[12])
-    return parent, ticks
-
-
 def _descendants(root: int, parent: dict[int, int]) -> set[int]:
     out = set()
     for pid in parent:
@@ -506,7 +491,7 @@ class Monitor:
 
     def _sample(self) -> tuple[int, dict[int, int]]:
         busy = self._machine_busy()
-        parent, ticks = _proc_tree()
+        parent, ticks = proc_tree()
         ours = {pid: ticks[pid] for pid in _descendants(self.me, parent) | {self.me} if pid in ticks}
         if self.child is not None:
             self.child_hwm = max(self.child_hwm, _vm_hwm_bytes(self.child))
@@ -809,16 +794,6 @@ def warm(domain: str, work: Path, runner_too: bool) -> dict:
 
 
 # -- main -----------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def versions() -> dict:

@@ -45,18 +45,9 @@ import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
 from hpcprep.runner import start_local_ray  # noqa: E402
+from machine import cpu_model, proc_tree  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def peak_rss_mib() -> float:
@@ -199,17 +190,7 @@ class CpuMonitor:
         return sum(v[:8]) - v[3] - v[4]
 
     def _tree(self) -> dict[int, int]:
-        parent, ticks = {}, {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                raw = Path(f"/proc/{name}/stat").read_text()
-            except OSError:
-                continue
-            f = raw[raw.rindex(")") + 2 :].split()
-            parent[int(name)] = int(f[1])
-            ticks[int(name)] = int(f[11]) + int(f[12])
+        parent, ticks = proc_tree()
         ours = {}
         for pid in ticks:
             p, hops = pid, 0
