@@ -9,6 +9,12 @@ whole command and over the execution alone, and the driver's peak resident memor
 
     .venv/bin/python benchmarks/runner_throughput.py                 # 10 MB, 100 MB, 1 GB
     .venv/bin/python benchmarks/runner_throughput.py --mb 10 100     # a quicker check
+    .venv/bin/python benchmarks/runner_throughput.py --small-files 20000   # many one-record files
+
+``--small-files N`` instead writes N one-record FASTA files of 1 kb and runs them through
+k-mer counts, one-hot and a 5-mer spectrum into Parquet and LanceDB: files per second
+over the execution, Parquet files written, and the LanceDB table's size on disk against
+its data's (results/runner_small_files.json).
 
 Writes benchmarks/results/runner_throughput.json and prints a table.
 """
@@ -57,12 +63,87 @@ def one_size(mb: float, work: Path, wait_quiet: float) -> dict:
     return row
 
 
+SMALL_FILES_SPEC = """[run]
+name = "small_files"
+output = "{out}"
+[reader]
+stage = "genomics.fasta"
+paths = ["{inputs}"]
+window = 1024
+[[encoders]]
+stage = "genomics.kmer_counts"
+k = 4
+[[encoders]]
+stage = "genomics.onehot"
+[[encoders]]
+stage = "genomics.kmer_spectrum"
+k = 5
+[[sinks]]
+stage = "parquet"
+path = "{out}/table"
+[[sinks]]
+stage = "lancedb"
+uri = "{out}/vectors"
+table = "spectra"
+vector_column = "spectrum"
+metric = "cosine"
+"""
+
+
+def small_files(n: int, work: Path, wait_quiet: float) -> dict:
+    import lancedb
+    import numpy as np
+
+    inputs = work / "small"
+    inputs.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
+    for i in range(n):
+        seq = letters[rng.integers(0, 4, 1024)].tobytes().decode()
+        lines = "\n".join(seq[j : j + 60] for j in range(0, len(seq), 60))
+        (inputs / f"s{i:06d}.fa").write_text(f">gene{i}\n{lines}\n")
+    out = work / "run"
+    spec = work / "small_files.toml"
+    spec.write_text(SMALL_FILES_SPEC.format(out=out, inputs=inputs))
+    pipelines.wait_until_quiet(wait_quiet)
+    res = pipelines.timed_command([pipelines.hpcprep_command(), "run", str(spec)], work / "run.log", work)
+    if res["returncode"]:
+        raise SystemExit(f"hpcprep run failed: see {work / 'run.log'}")
+    manifest = json.loads((out / "manifest.json").read_text())
+    table = lancedb.connect(str(out / "vectors")).open_table("spectra")
+    on_disk = sum(f.stat().st_size for f in (out / "vectors").rglob("*") if f.is_file())
+    t = manifest["timings"]
+    return {
+        "files": n,
+        "counts": manifest["counts"],
+        "command_seconds": res["seconds"],
+        "timings": t,
+        "files_per_s_execution": round(n / t["execution"], 1),
+        "files_per_s_command": round(n / res["seconds"], 1),
+        "parquet_files": len(list((out / "table").glob("*.parquet"))),
+        "lancedb_bytes_on_disk": on_disk,
+        "lancedb_arrow_bytes": table.to_arrow().nbytes,
+        "lancedb_versions": len(table.list_versions()),
+        "driver_peak_rss_mib": res["peak_rss_mib"],
+        "foreign_cores_mean": res["cpu"]["foreign_cores_mean"],
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=float, nargs="+", default=[10, 100, 1000], help="input sizes in MB")
     ap.add_argument("--results", default=str(RESULTS))
     ap.add_argument("--wait-quiet", type=float, default=120.0)
+    ap.add_argument("--small-files", type=int, default=0, help="run N one-record files instead of the sizes")
     args = ap.parse_args(argv)
+    if args.small_files:
+        with tempfile.TemporaryDirectory(prefix="hpcprep-small-files-") as tmp:
+            row = small_files(args.small_files, Path(tmp), args.wait_quiet)
+        path = Path(args.results).with_name("runner_small_files.json") if args.results == str(RESULTS) else Path(args.results)
+        path.write_text(json.dumps({"benchmark": "runner_small_files", "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                                    "machine": {"cpu": pipelines.cpu_model()}, "versions": pipelines.versions(), **row}, indent=1))
+        print(json.dumps(row, indent=1))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="hpcprep-throughput-") as tmp:
         for mb in args.mb:
