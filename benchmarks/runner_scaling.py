@@ -11,6 +11,10 @@ the two paths is compared record by record, so neither can skip work.
     .venv/bin/python benchmarks/runner_scaling.py --records 1000000
 
 Writes benchmarks/results/runner_scaling.json and prints a one-line summary.
+
+One module, one job (one measurement, its two sides and their check): the spec, the
+plain loop and the monitor of the driver's memory exist only for this comparison;
+the machine helpers it shares with the other benchmarks are in ``machine.py``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
 from hpcprep.runner import start_local_ray  # noqa: E402
-from machine import cpu_model, proc_tree  # noqa: E402
+from machine import cpu_model, cpu_report, proc_tree  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"
 
@@ -225,12 +229,8 @@ class CpuMonitor:
         self._thread.join()
 
     def report(self, seconds: float) -> dict:
-        foreign = max(0.0, self.total - self.ours)
         return {
-            "busy_cpu_seconds": round(self.total, 2),
-            "ours_cpu_seconds": round(self.ours, 2),
-            "foreign_cpu_seconds": round(foreign, 2),
-            "foreign_cores_mean": round(foreign / seconds, 3) if seconds else None,
+            **cpu_report(self.total, self.ours, seconds),
             "driver_rss_max_mib": round(self.driver_rss_max / 2**20, 1),
         }
 

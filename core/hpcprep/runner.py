@@ -359,10 +359,10 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
         EncoderRunner,
         FanOutDatasink,
         GroupContext,
-        StageDatasource,
         map_batches_args,
         write_results,
     )
+    from .reading import StageDatasource
 
     out = str(resolved.output_dir.absolute())
     attempt = sink_ctx.attempt

@@ -1,5 +1,9 @@
 """The ``lancedb`` sink and ``hpcprep search``: create / append / overwrite, resume,
-ANN index with its recall against exact search, and the search CLI."""
+ANN index with its recall against exact search, and the search CLI.
+
+One module because these tests share one expensive fixture (an indexed table built by a
+real run) and the helpers that write inputs and read the table back; the search tests
+read the table the sink tests made."""
 
 from __future__ import annotations
 

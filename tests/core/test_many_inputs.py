@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hpcprep import execution
-from hpcprep.execution import BLOCK_ROWS, TASK_BYTES, TASK_ITEMS, _BlockBuilder, bundle_items
 from hpcprep.portable import portable_table, shapes_of
+from hpcprep.reading import BLOCK_ROWS, TASK_BYTES, TASK_ITEMS, _BlockBuilder, bundle_items
 from hpcprep.stages import InputItem
 
 from . import sample_plugin
