@@ -26,6 +26,8 @@ def run(spec, **kwargs):
 
     Keyword arguments: ``overrides`` (list of ``"encoders.0.k=5"``), ``overwrite``,
     ``resume``, ``address``, ``plugins`` (extra plugin objects), ``progress``.
+    Raises ``hpcprep.runner.RunError`` when the run cannot go on, and its subclass
+    ``UnbalancedRun`` (holding the result) when it ended with books that do not balance.
     """
     from .runner import run as _run
 

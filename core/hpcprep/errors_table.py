@@ -1,9 +1,11 @@
 """The run's errors table: one Parquet file per batch that had bad records.
 
 Workers write their own error rows next to the run's manifest, so bad records
-never travel through the driver. Files are named by commit group and attempt
-(``g00002-<attempt>-<uuid>.parquet``): a resumed run drops what an unfinished
-attempt left behind, including files that a dying worker of a killed run wrote late.
+never travel through the driver. Files are named by commit group, attempt and the
+key of the work that found the errors (``g00002-<attempt>-<key>.parquet``): a task
+that Ray retried rewrites its own file rather than adding a second one, and a resumed
+run drops what an unfinished attempt left behind, including files that a dying worker
+of a killed run wrote late.
 """
 
 from __future__ import annotations
@@ -54,16 +56,18 @@ def parse_name(name: str) -> tuple[int, str] | None:
     return int(parts[0][1:]), parts[1]
 
 
-def write_errors(run_dir: str, group: int, attempt: str, rows: list[dict]) -> None:
+def write_errors(run_dir: str, group: int, attempt: str, rows: list[dict], key: str) -> None:
+    """The error rows of one unit of work (``key``, see ``execution.work_key``)."""
     if not rows:
         return
     folder = Path(run_dir) / ERRORS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    name = f"{group_prefix(group)}{attempt}-{uuid.uuid4().hex}.parquet"
-    tmp = folder / ("." + name)
+    name = f"{group_prefix(group)}{attempt}-{key}.parquet"
+    # a temporary name of its own: two attempts of the same work may overlap
+    tmp = folder / f".{name}.{uuid.uuid4().hex}"
     pq.write_table(table, tmp)
-    tmp.rename(folder / name)  # readers of the folder never see half a file
+    tmp.replace(folder / name)  # readers of the folder never see half a file
 
 
 def discard_group(run_dir: str, group: int, keep_attempt: str | None = None) -> None:
@@ -72,6 +76,15 @@ def discard_group(run_dir: str, group: int, keep_attempt: str | None = None) -> 
     for f in folder.glob(group_prefix(group) + "*.parquet"):
         parsed = parse_name(f.name)
         if parsed is None or parsed[1] != keep_attempt:
+            f.unlink(missing_ok=True)
+
+
+def keep_keys(run_dir: str, group: int, attempt: str, keys: set[str]) -> None:
+    """Remove the group's error files of ``attempt`` whose work was counted without errors
+    (an attempt that failed for a passing reason, then succeeded on retry)."""
+    folder = Path(run_dir) / ERRORS_DIR
+    for f in folder.glob(f"{group_prefix(group)}{attempt}-*.parquet"):
+        if f.name.removesuffix(".parquet").split("-", 2)[2] not in keys:
             f.unlink(missing_ok=True)
 
 

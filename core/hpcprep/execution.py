@@ -6,11 +6,14 @@ The read tasks live in ``reading``; this module holds what they share with the r
 Everything here is built on the driver and shipped to workers, so it holds only
 plain stage objects and small context values. Each piece reports its row counts
 and seconds to a ``RunStats`` actor, and writes its own bad records to the errors
-table, so neither data nor errors ever gather on the driver.
+table, so neither data nor errors ever gather on the driver. Reports and error files
+are keyed by the work they describe (``work_key``), so a retried attempt replaces
+what an earlier one left instead of adding to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import time
 from collections.abc import Iterable, Mapping
@@ -40,6 +43,20 @@ class GroupContext:
     group: int
     attempt: str  # unique per run() call: tells a committed attempt's files from strays
     stats: Any  # RunStats actor handle
+
+
+def work_key(label: str, table: pa.Table) -> str:
+    """The identity of one stage's work on one input batch, the same in every attempt:
+    Ray hands a retried task or a dead actor's batch the same blocks again, and record
+    ids are unique within their source."""
+    n = table.num_rows
+    ends = [(table["source"][i].as_py(), table["record_id"][i].as_py()) for i in ((0, n - 1) if n else ())]
+    return hashlib.blake2b(repr((label, n, ends)).encode(), digest_size=8).hexdigest()
+
+
+def report(ctx: GroupContext, label: str, key: str, **values) -> None:
+    """One unit of work's counts to the group's ``RunStats``, with the node that did it."""
+    ray.get(ctx.stats.add.remote(label, key, node=ray.get_runtime_context().get_node_id(), **values))
 
 
 def batch_len(batch) -> int:
@@ -135,17 +152,18 @@ class EncoderRunner:
             # a stage never sees more than its batch size.
             parts = [self._run_batch(table.slice(i, size), errors) for i in range(0, table.num_rows, size)]
             out = pa.concat_tables(parts, promote_options="permissive")
-        errors_table.write_errors(self.ctx.run_dir, self.ctx.group, self.ctx.attempt, errors)
+        key = work_key(self.label, table)
+        errors_table.write_errors(self.ctx.run_dir, self.ctx.group, self.ctx.attempt, errors, key)
         # once per block, not per batch: a round trip to the stats actor costs as much as
         # encoding a small batch
-        ray.get(
-            self.ctx.stats.add.remote(
-                self.label,
-                rows_in=table.num_rows,
-                rows_out=out.num_rows,
-                errors=len(errors),
-                seconds=time.perf_counter() - start,
-            )
+        report(
+            self.ctx,
+            self.label,
+            key,
+            rows_in=table.num_rows,
+            rows_out=out.num_rows,
+            errors=len(errors),
+            seconds=time.perf_counter() - start,
         )
         return out
 
@@ -296,7 +314,9 @@ def map_batches_args(
 
 
 def write_tables(sinks: list[tuple[str, Sink]], ctx: GroupContext, sink_ctx: SinkContext, tables) -> dict:
-    """Every table to each sink's writer; ``{"rows", "results": {label: writer result}}``."""
+    """Every table to each sink's writer; ``{"rows", "seconds", "node", "results": {label:
+    writer result}}``. The driver counts the sinks' rows from these results, which Ray
+    delivers once per block whatever the retries, so they are not reported to ``RunStats``."""
     # Only the writers' own time counts: where Ray fuses the write into the read and
     # encoder tasks, pulling the next block runs those stages, which time themselves.
     start = time.perf_counter()
@@ -314,8 +334,8 @@ def write_tables(sinks: list[tuple[str, Sink]], ctx: GroupContext, sink_ctx: Sin
     start = time.perf_counter()
     results = {label: writer.close() for label, writer in writers}
     seconds += time.perf_counter() - start
-    ray.get(ctx.stats.add.remote("sinks", rows_in=rows, seconds=seconds))
-    return {"rows": rows, "results": results}
+    node = ray.get_runtime_context().get_node_id()
+    return {"rows": rows, "seconds": seconds, "node": node, "results": results}
 
 
 class FanOutDatasink(Datasink):

@@ -82,28 +82,35 @@ def _stage_rows(resolved, totals: dict, placements) -> list[dict]:
     return rows
 
 
-def balance(stages: list[dict]) -> tuple[dict, bool]:
-    """Overall counts and whether the books balance, stage by stage."""
+def balance(stages: list[dict]) -> tuple[dict, list[str]]:
+    """Overall counts, and what does not balance, stage by stage (empty when the books balance)."""
     reader = stages[0]
     encoders = [s for s in stages if s["where"].startswith("encoders")]
     sinks = [s for s in stages if s["where"].startswith("sinks")]
     errors = reader["errors"] + sum(e["errors"] for e in encoders)
     inputs = reader["rows_out"] + reader["errors"]
     outputs = sinks[0]["rows_in"] if sinks else (encoders[-1]["rows_out"] if encoders else reader["rows_out"])
-    ok = True
-    upstream = reader["rows_out"]
+    problems = []
+    upstream, made_by = reader["rows_out"], f"reader ({reader['stage']})"
     for e in encoders:
-        ok &= e["rows_in"] == upstream
-        if not e["fanout"]:
-            ok &= e["rows_in"] == e["rows_out"] + e["errors"]
-        upstream = e["rows_out"]
-    ok &= all(s["rows_in"] == upstream for s in sinks)
-    if not any(e["fanout"] for e in encoders):
-        ok &= inputs == outputs + errors
-    counts = {"inputs": inputs, "outputs": outputs, "errors": errors, "balanced": bool(ok)}
-    if any(e["fanout"] for e in encoders):
+        name = f"{e['where']} ({e['stage']})"
+        if e["rows_in"] != upstream:
+            problems.append(f"{name} received {e['rows_in']} rows, {made_by} gave {upstream}")
+        if not e["fanout"] and e["rows_in"] != e["rows_out"] + e["errors"]:
+            problems.append(f"{name}: {e['rows_in']} rows in != {e['rows_out']} out + {e['errors']} errors")
+        upstream, made_by = e["rows_out"], name
+    for s in sinks:
+        if s["rows_in"] != upstream:
+            problems.append(f"{s['where']} ({s['stage']}) wrote {s['rows_in']} rows, {made_by} gave {upstream}")
+    fanout = any(e["fanout"] for e in encoders)
+    if not fanout and inputs != outputs + errors:
+        problems.append(f"inputs {inputs} != outputs {outputs} + errors {errors}")
+    counts = {"inputs": inputs, "outputs": outputs, "errors": errors, "balanced": not problems}
+    if fanout:
         counts["note"] = "a fan-out stage changes row counts; the books balance stage by stage"
-    return counts, bool(ok)
+    if problems:
+        counts["problems"] = problems
+    return counts, problems
 
 
 def stage_notes(resolved) -> list[str]:
@@ -161,7 +168,7 @@ def build_manifest(
     return {
         "hpcprep_version": __version__,
         "name": resolved.run.name,
-        "status": "complete" if finished else "incomplete",
+        "status": ("complete" if counts["balanced"] else "unbalanced") if finished else "incomplete",
         "mode": mode,
         "started": started,
         "finished": finished,
@@ -172,7 +179,7 @@ def build_manifest(
         "counts": counts,
         "notes": stage_notes(resolved),
         "stages": stages,
-        "groups": {"total": len(state.read_plan()["groups"]), "committed": len(state.commits)},
+        "groups": {"committed": len(state.commits), "inputs_committed": state.inputs_done()},
         "errors": {
             "table": str(resolved.output_dir.absolute() / errors_table.ERRORS_DIR),
             "by_stage": [{"stage": s, "error_type": t, "count": n} for (s, t), n in sorted(by_kind.items())],

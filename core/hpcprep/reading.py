@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import ray
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from . import errors_table
-from .execution import REQUIRED_COLUMNS, GroupContext, StageContractError, batch_len, to_arrow_table
+from .execution import REQUIRED_COLUMNS, GroupContext, StageContractError, batch_len, report, to_arrow_table
 from .stages import ErrorRecord, InputItem, Reader, record_id
 
 #: A read task takes input items until it holds about this much input...
@@ -27,17 +26,10 @@ TASK_BYTES = 64 << 20
 #: ...or this many items: small files share tasks, so 20 000 of them are not 20 000
 #: tasks, 20 000 Parquet files and 20 000 Lance commits.
 TASK_ITEMS = 512
-#: Each item costs about this much besides its bytes (opening, planning, a first batch).
-ITEM_OVERHEAD_BYTES = 64 << 10
 #: A read task hands on blocks of at least this many rows (or BLOCK_BYTES), joining the
 #: small batches of small inputs, so encoders and sinks see few, large blocks.
 BLOCK_ROWS = 4096
 BLOCK_BYTES = 32 << 20
-
-
-def _item_bytes(item: InputItem) -> int:
-    size = item.length if item.length is not None else item.size
-    return (size or 0) + ITEM_OVERHEAD_BYTES
 
 
 def bundle_items(items: list[InputItem], cpus: float) -> list[list[InputItem]]:
@@ -49,7 +41,7 @@ def bundle_items(items: list[InputItem], cpus: float) -> list[list[InputItem]]:
     n = len(items)
     if n == 0:
         return []
-    weights = [_item_bytes(i) for i in items]
+    weights = [i.weight for i in items]
     total = sum(weights)
     want = max(-(-total // TASK_BYTES), -(-n // TASK_ITEMS), int(4 * max(cpus, 1)))
     want = min(want, n)
@@ -168,7 +160,7 @@ class StageDatasource(Datasource):
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None):
         tasks = []
-        for bundle in self.bundles:
+        for n, bundle in enumerate(self.bundles):
             sizes = [i.length if i.length is not None else i.size for i in bundle]
             meta = BlockMetadata(
                 num_rows=None,
@@ -176,11 +168,12 @@ class StageDatasource(Datasource):
                 input_files=[i.source for i in bundle],
                 exec_stats=None,
             )
-            tasks.append(ReadTask(self._read_fn(bundle), meta))
+            tasks.append(ReadTask(self._read_fn(n, bundle), meta))
         return tasks
 
-    def _read_fn(self, bundle: list[InputItem]):
+    def _read_fn(self, n: int, bundle: list[InputItem]):
         reader, ctx, label = self.reader, self.ctx, self.label
+        key = f"read{n:06d}"  # a retried read task reads the same bundle
 
         def item_error(item: InputItem, exc: Exception) -> dict:
             return errors_table.error_row(item.source, record_id(item.source, "input", item.offset), label, exc)
@@ -230,9 +223,7 @@ class StageDatasource(Datasource):
             ready = blocks.take()
             seconds += time.perf_counter() - start
             yield from ready
-            errors_table.write_errors(ctx.run_dir, ctx.group, ctx.attempt, errors)
-            ray.get(
-                ctx.stats.add.remote(label, items=len(bundle), rows_out=rows[0], errors=len(errors), seconds=seconds)
-            )
+            errors_table.write_errors(ctx.run_dir, ctx.group, ctx.attempt, errors, key)
+            report(ctx, label, key, items=len(bundle), rows_out=rows[0], errors=len(errors), seconds=seconds)
 
         return read

@@ -1,21 +1,21 @@
 """Runs a resolved spec on Ray Data, one commit group at a time.
 
-Inputs are split into commit groups. Each group streams through reader, encoders
-and sinks as one Ray Data pipeline; when it has been written, the sinks commit and
-the group is recorded in ``_state/commits.jsonl``. ``--resume`` skips recorded
-groups and discards whatever an unfinished group left behind, so an interrupted
-run resumed ends with the same outputs as one that never stopped.
+Inputs are cut into commit groups as the run goes (``state.GroupPacer``). Each group
+streams through reader, encoders and sinks as one Ray Data pipeline; when it has been
+written, the sinks commit and the group is recorded in ``_state/commits.jsonl``.
+``--resume`` goes on after the committed inputs and discards whatever an unfinished
+group left behind, so an interrupted run resumed ends with the same outputs as one
+that never stopped.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,13 +24,21 @@ from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs
 from .plugins import PluginRegistry
 from .spec import ResolvedSpec, SpecError, resolve
-from .stages import InputItem, SinkContext
-
-STATE_DIR = "_state"
+from .stages import SinkContext
+from .state import STATE_DIR, GroupPacer, RunState, fingerprint
 
 
 class RunError(RuntimeError):
     pass
+
+
+class UnbalancedRun(RunError):
+    """The run ended but its books do not balance: records were lost or counted twice.
+    ``result`` holds the manifest, which names the stages at fault."""
+
+    def __init__(self, message: str, result: RunResult):
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -48,85 +56,6 @@ class RunResult:
         state = RunState(self.output_dir)
         state.load()
         return errors_table.read_errors(str(self.output_dir), state.committed_attempts())
-
-
-@dataclass
-class RunState:
-    """What has been committed, kept in the run directory so a later process can resume."""
-
-    root: Path
-    commits: dict[int, dict] = field(default_factory=dict)
-
-    @property
-    def dir(self) -> Path:
-        return self.root / STATE_DIR
-
-    def load(self) -> None:
-        path = self.dir / "commits.jsonl"
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    rec = json.loads(line)
-                    self.commits[rec["group"]] = rec
-
-    def record(self, rec: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "commits.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self.commits[rec["group"]] = rec
-
-    def committed_attempts(self) -> dict[int, str]:
-        return {g: rec["attempt"] for g, rec in self.commits.items()}
-
-    def write_plan(self, plan: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "plan.json").write_text(json.dumps(plan, indent=1))
-
-    def read_plan(self) -> dict | None:
-        path = self.dir / "plan.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-
-def fingerprint(resolved: ResolvedSpec) -> str:
-    """What must not change between an interrupted run and its resume."""
-    spec = resolved.to_dict(redact=True)
-    spec["run"].pop("address", None)
-    payload = json.dumps(
-        {"spec": spec, "inputs": [(i.source, i.size, i.offset, i.length) for i in resolved.inputs]},
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-#: Automatic commit groups close at this much input: each group is one Ray Data
-#: execution (a few seconds of start-up and drain), so groups must hold real work.
-GROUP_BYTES = 2 << 30
-
-
-def commit_groups(items: list[InputItem], commit_every: int, cpus: float) -> list[list[InputItem]]:
-    """Split inputs into commit groups, the unit that ``--resume`` skips.
-
-    ``commit_every`` fixes the number of inputs per group. Automatic sizing closes a
-    group once it holds ``GROUP_BYTES`` of input and enough items to keep every CPU
-    busy; inputs of unknown size count as nothing, so such runs are one group.
-    """
-    if not items:
-        return []
-    if commit_every:
-        return [items[i : i + commit_every] for i in range(0, len(items), commit_every)]
-    groups, current, size = [], [], 0
-    min_items = int(2 * max(cpus, 1))
-    for item in items:
-        current.append(item)
-        size += (item.length if item.length is not None else item.size) or 0
-        if size >= GROUP_BYTES and len(current) >= min_items:
-            groups.append(current)
-            current, size = [], 0
-    if current:
-        groups.append(current)
-    return groups
 
 
 def prepare_output(out: Path, overwrite: bool, resume: bool) -> str:
@@ -265,9 +194,8 @@ def run(
     try:
         cluster = ClusterInfo.from_ray(address)
         placements = decide_placements(resolved, registry, cluster)
-        groups = commit_groups(resolved.inputs, resolved.run.commit_every, cluster.cpus)
         if mode != "resume":
-            state.write_plan({"fingerprint": fp, "started": started, "groups": [[i.source for i in g] for g in groups]})
+            state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
         _register_by_value(resolved, registry)
 
         attempt = uuid.uuid4().hex[:10]
@@ -287,14 +215,14 @@ def run(
             mode=mode,
             inputs=input_listing(resolved),
         )
-        done_before = len(state.commits)
+        items = resolved.inputs
+        done = state.inputs_done()
         _log(
-            f"{len(resolved.inputs)} input(s) in {len(groups)} commit group(s) on "
-            f"{cluster.cpus:g} CPU(s), {cluster.gpus:g} GPU(s)"
-            + (f"; resuming, {done_before} group(s) already committed" if mode == "resume" else ""),
+            f"{len(items)} input(s) on {cluster.cpus:g} CPU(s), {cluster.gpus:g} GPU(s), {cluster.nodes} node(s)"
+            + (f"; resuming after {done} committed input(s)" if mode == "resume" else ""),
             progress,
         )
-        stats = RunStats.remote()
+        stats = _stats_actor(RunStats)
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:
@@ -306,19 +234,21 @@ def run(
             write_manifest(out, manifest)
             return manifest
 
+        pacer = GroupPacer(items, resolved.run.commit_every, resolved.run.commit_seconds, cluster.cpus)
         ran = 0
-        for g, items in enumerate(groups):
-            if g in state.commits:
-                continue
+        while done < len(items):
             if stop_after_groups is not None and ran >= stop_after_groups:
                 progress_manifest()
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
-            _run_group(g, items, resolved, placements, stats, state, sink_ctx, cluster.cpus)
-            ran += 1
+            g, end = len(state.commits), pacer.next_end(done)
+            _run_group(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus)
             rec = state.commits[g]
+            pacer.observe(done, end, rec["wall_seconds"])
+            done, ran = end, ran + 1
             _log(
-                f"group {g + 1}/{len(groups)} committed: {rec['stages'].get('sinks', {}).get('rows_in', 0):.0f} "
-                f"rows, {sum(s.get('errors', 0) for s in rec['stages'].values()):.0f} errors "
+                f"group {g + 1} committed: inputs {done}/{len(items)}, "
+                f"{rec['stages'].get('sinks', {}).get('rows_in', 0):.0f} rows, "
+                f"{sum(s.get('errors', 0) for s in rec['stages'].values()):.0f} errors "
                 f"({time.perf_counter() - t0:.1f} s)",
                 progress,
             )
@@ -332,7 +262,7 @@ def run(
                 cs.stage.discard_group(replace(sink_ctx, group=g, attempt=rec["attempt"]), rec["sources"])
         sink_reports = {}
         for cs in resolved.sinks:
-            sink_ctx.group = len(groups)
+            sink_ctx.group = len(state.commits)
             sink_reports[cs.where] = cs.stage.finish(sink_ctx) or {}
         finished = datetime.now(UTC).isoformat(timespec="seconds")
         manifest = progress_manifest(finished, time.perf_counter() - finishing, sink_reports)
@@ -345,13 +275,29 @@ def run(
         )
         for note in manifest["notes"]:
             _log(f"note: {note}", progress)
-        return RunResult(out, manifest, out / errors_table.ERRORS_DIR)
+        result = RunResult(out, manifest, out / errors_table.ERRORS_DIR)
+        if not c["balanced"]:
+            raise UnbalancedRun(
+                "the books do not balance: " + "; ".join(c["problems"]) + f" (see {out / 'manifest.json'})", result
+            )
+        return result
     finally:
         if we_started:
             ray.shutdown()
 
 
-def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float):
+def _stats_actor(cls):
+    """The group's books live beside the driver: a worker node lost mid-run must not take
+    them along (the driver's own node going ends the run anyway)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    return cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+
+def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float):
+    """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]``."""
     import ray
     import ray.data
 
@@ -366,7 +312,8 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
 
     out = str(resolved.output_dir.absolute())
     attempt = sink_ctx.attempt
-    sources = [i.source for i in items]
+    items = resolved.inputs[span[0] : span[1]]
+    sources = sorted({i.source for i in items})
     sink_ctx.group = g
 
     def discard_others():
@@ -412,16 +359,32 @@ def _run_group(g, items, resolved: ResolvedSpec, placements, stats, state: RunSt
         for where, r in res["results"].items():
             sink_results[where].append(r)
     commits = {cs.where: cs.stage.commit(sink_ctx, sink_results[cs.where]) or {} for cs in resolved.sinks}
-    stage_rows = ray.get(stats.take.remote())
+    books = ray.get(stats.take.remote())
+    _add_writes(books, results)
+    errors_table.keep_keys(out, g, attempt, set(books["error_keys"]))
     discard_others()
     state.record(
         {
             "group": g,
             "attempt": attempt,
+            "inputs": list(span),
             "sources": sources,
-            "stages": stage_rows,
+            "stages": books["stages"],
+            "nodes": books["nodes"],
             "sinks": commits,
             "wall_seconds": wall,
             "commit_seconds": time.perf_counter() - committing,
         }
     )
+
+
+def _add_writes(books: dict, results: list[dict]) -> None:
+    """The writers' rows and seconds into the group's books, as the stage ``sinks``.
+    They come from the results Ray delivered, one per written block."""
+    for res in results:
+        for row in (
+            books["stages"].setdefault("sinks", {}),
+            books["nodes"].setdefault(res["node"], {}).setdefault("sinks", {}),
+        ):
+            row["rows_in"] = row.get("rows_in", 0) + res["rows"]
+            row["seconds"] = row.get("seconds", 0.0) + res["seconds"]

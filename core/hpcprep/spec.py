@@ -43,7 +43,12 @@ class RunSection(BaseModel):
     output: str = Field(description="run directory: manifest.json, errors table, resume state")
     address: str | None = Field(None, description="Ray address to join; absent starts a local Ray")
     commit_every: int = Field(
-        0, ge=0, description="inputs per commit group (the unit --resume skips); 0 = automatic (~2 GiB of input)"
+        0, ge=0, description="inputs per commit group (the unit --resume skips); 0 = automatic, see commit_seconds"
+    )
+    commit_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="automatic commit groups aim at this many seconds of work each: what a crash can cost at most",
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray; default: all")
 

@@ -67,6 +67,16 @@ class InputItem:
     length: int | None = None
     meta: dict = field(default_factory=dict)
 
+    #: What an item costs besides its bytes (opening, planning, a first batch).
+    OVERHEAD_BYTES: ClassVar[int] = 64 << 10
+
+    @property
+    def weight(self) -> int:
+        """The item's share of a run's work, in bytes, for sizing read tasks and commit
+        groups; an item of unknown size weighs its overhead alone."""
+        size = self.length if self.length is not None else self.size
+        return (size or 0) + self.OVERHEAD_BYTES
+
 
 class RecordError(Exception):
     """A record that a stage cannot process; it goes to the errors table, the run goes on.

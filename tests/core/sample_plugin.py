@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import hpcprep
 import numpy as np
@@ -90,8 +93,81 @@ class Windows(hpcprep.Encoder):
         }
 
 
+class NumbersParams(hpcprep.Params):
+    items: int = Field(3, ge=1, description="input items")
+    rows: int = Field(10_000, ge=1, description="rows per item")
+    batch_rows: int = Field(2_000, ge=1, description="rows per batch the reader yields")
+
+
+class Numbers(hpcprep.Reader):
+    """Items of consecutive integers, several blocks each (many rows per read task)."""
+
+    name = "test.numbers"
+    Params = NumbersParams
+
+    def plan(self):
+        p = self.params
+        return [hpcprep.InputItem(source=f"numbers://{i}", index=i, size=8 * p.rows) for i in range(p.items)]
+
+    def read(self, item):
+        p = self.params
+        for lo in range(0, p.rows, p.batch_rows):
+            x = np.arange(lo, min(lo + p.batch_rows, p.rows), dtype=np.int64) + item.index * p.rows
+            yield {
+                "source": np.array([item.source] * len(x), dtype=object),
+                "record_id": np.array([f"{item.source}#{v}" for v in x], dtype=object),
+                "x": x,
+            }
+
+
+class OddParams(hpcprep.Params):
+    every: int = Field(997, ge=1, description="rows with x % every == 0 are bad records")
+
+
+class Odd(hpcprep.Encoder):
+    """x squared; every n-th x is a bad record."""
+
+    name = "test.odd"
+    Params = OddParams
+    batch_size = 256  # a bad record costs its batch a row-by-row pass
+    outputs = (hpcprep.Column("y", "int64", "x squared"),)
+
+    def encode(self, batch):
+        x = batch["x"]
+        if np.any(x % self.params.every == 0):
+            raise hpcprep.RecordError(f"x is a multiple of {self.params.every}")
+        return {"y": x * x}
+
+
+class CrashParams(hpcprep.Params):
+    at: int = Field(description="the worker holding the row with this x dies (SIGKILL)")
+    marker: str = Field(description="a file made before the kill: only the first attempt dies")
+
+
+class Crash(hpcprep.Encoder):
+    """Kills its own worker process once, as a lost worker would; passes rows on unchanged."""
+
+    name = "test.crash"
+    Params = CrashParams
+    outputs = ()
+
+    def encode(self, batch):
+        marker = Path(self.params.marker)
+        if not marker.exists() and np.any(batch["x"] == self.params.at):
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+
+@hpcprep.hookimpl
+def hpcprep_register_readers(register):
+    register(Numbers)
+
+
 @hpcprep.hookimpl
 def hpcprep_register_encoders(register):
+    register(Odd)
+    register(Crash)
     register(ByteCount)
     register(Variant)
     register(Embed)

@@ -1,8 +1,9 @@
 """``parquet``: write records as Parquet, locally or to S3.
 
 Each Ray write task streams its blocks into one file per partition,
-``part-g<group>-<uuid>.parquet``, so a resumed run can remove exactly the files an
-unfinished commit group left behind. Fixed-size vectors and tensors are written as
+``part-g<group>-<attempt>-<uuid>.parquet``, so a resumed run can remove exactly the
+files an unfinished commit group left behind, and a commit the files of writes that
+Ray retried. Fixed-size vectors and tensors are written as
 ``fixed_size_list`` columns with their row shapes in the schema metadata
 (``hpcprep.portable``), so readers without Ray get plain arrays.
 """
@@ -58,12 +59,15 @@ class ParquetSink(Sink):
         claim_sink_dir(fs, root, ctx, "parquet sink", self.params.path)
 
     def discard_group(self, ctx: SinkContext, sources: list[str]) -> None:
+        self._remove_group_files(ctx, lambda path, attempt: attempt != ctx.attempt)
+
+    def _remove_group_files(self, ctx: SinkContext, unwanted) -> None:
         fs, root = self._fs()
         for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
             if info.type != pafs.FileType.File:
                 continue
             parsed = parse_name(info.base_name)
-            if parsed and parsed[0] == ctx.group and parsed[1] != ctx.attempt:
+            if parsed and parsed[0] == ctx.group and unwanted(info.path, parsed[1]):
                 fs.delete_file(info.path)
 
     def open_writer(self, ctx: SinkContext) -> SinkWriter:
@@ -71,6 +75,9 @@ class ParquetSink(Sink):
 
     def commit(self, ctx: SinkContext, results: list) -> dict:
         files = [f for r in results for f in r["files"]]
+        # A write that Ray retried (its worker or node died) left a file no result names.
+        kept = set(files)
+        self._remove_group_files(ctx, lambda path, attempt: attempt == ctx.attempt and path not in kept)
         return {"files": len(files), "rows": sum(r["rows"] for r in results)}
 
     def finish(self, ctx: SinkContext) -> dict:
