@@ -285,12 +285,14 @@ def one_pair(args, work: Path, k: int) -> dict:
 
     quiet_wait = wait_until_quiet(args.wait_quiet) if args.wait_quiet else 0.0
     t = time.perf_counter()
-    start_local_ray(args.num_cpus)
+    watcher = start_local_ray(args.num_cpus)
     ray_start = time.perf_counter() - t
     try:
         runner = run_runner(args, work / f"runner{k}")
     finally:
         ray.shutdown()
+        if watcher is not None:
+            watcher.terminate()
     rss_runner = peak_rss_mib()
     if args.skip_plain:
         return {"runner": runner, "ray_init_seconds": ray_start}

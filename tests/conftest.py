@@ -17,10 +17,11 @@ def ray_local():
     import ray
     from hpcprep.runner import start_local_ray
 
-    if not ray.is_initialized():
-        start_local_ray(num_cpus=2)
+    watcher = None if ray.is_initialized() else start_local_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+    if watcher is not None:
+        watcher.terminate()
 
 
 def require_tool(name: str) -> str:

@@ -89,32 +89,38 @@ def prepare_output(out: Path, overwrite: bool, resume: bool) -> str:
 LOCAL_RAY_SYSTEM_CONFIG = {"idle_worker_killing_time_threshold_ms": 60_000}
 
 
-def start_local_ray(num_cpus: int | None = None) -> None:
+def start_local_ray(num_cpus: int | None = None):
     """A local Ray the way ``hpcprep run`` starts one: ``num_cpus`` (default: all), no
-    dashboard, worker logs kept out of the terminal."""
+    dashboard, worker logs kept out of the terminal. Returns the watcher that stops
+    Ray's processes should this process die without ``ray.shutdown()`` (see ``reaper``);
+    terminate it after shutting Ray down."""
     import ray
 
+    from . import reaper
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    before = reaper.children_of(os.getpid())
     ray.init(
         num_cpus=num_cpus or os.cpu_count(),
         include_dashboard=False,
         log_to_driver=False,
         _system_config=LOCAL_RAY_SYSTEM_CONFIG,
     )
+    return reaper.start(reaper.children_of(os.getpid()) - before)
 
 
-def start_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Join ``address`` or start a local Ray sized for the machine; True if we started it."""
+def start_ray(address: str | None, num_cpus: int | None) -> tuple[bool, object]:
+    """Join ``address`` or start a local Ray sized for the machine; (whether we started
+    Ray, the watcher of a local Ray we started or None)."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return False, None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        start_local_ray(num_cpus)
-    return True
+        return True, None
+    return True, start_local_ray(num_cpus)
 
 
 def decide_placements(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> list[Placement]:
@@ -190,7 +196,7 @@ def run(
         state.load()
         started = plan.get("started", started)
 
-    we_started = start_ray(address, resolved.run.num_cpus)
+    we_started, watcher = start_ray(address, resolved.run.num_cpus)
     try:
         cluster = ClusterInfo.from_ray(address)
         placements = decide_placements(resolved, registry, cluster)
@@ -241,6 +247,7 @@ def run(
                 progress_manifest()
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
             g, end = len(state.commits), pacer.next_end(done)
+            state.write_running({"group": g, "inputs": [done, end], "attempt": attempt})
             _run_group(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus)
             rec = state.commits[g]
             pacer.observe(done, end, rec["wall_seconds"])
@@ -284,6 +291,8 @@ def run(
     finally:
         if we_started:
             ray.shutdown()
+        if watcher is not None:
+            watcher.terminate()
 
 
 def _stats_actor(cls):

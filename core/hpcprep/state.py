@@ -54,6 +54,13 @@ class RunState:
         """How many of the run's inputs (in order) committed groups cover."""
         return max((rec["inputs"][1] for rec in self.commits.values()), default=0)
 
+    def write_running(self, group: dict) -> None:
+        """The group under way (``running.json``): what a crash now would cost."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / ".running.json"
+        tmp.write_text(json.dumps(group))
+        tmp.replace(self.dir / "running.json")
+
     def write_plan(self, plan: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "plan.json").write_text(json.dumps(plan, indent=1))
@@ -74,9 +81,11 @@ def fingerprint(resolved) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-#: The first automatic group of a run holds this much input per CPU: small enough that a
-#: slow pipeline commits soon, large enough that a fast one measures its rate.
+#: The first automatic group of a run holds at most this much input, and this many
+#: inputs, per CPU: small enough that a slow pipeline commits soon, large enough that a
+#: fast one measures its rate.
 FIRST_GROUP_BYTES_PER_CPU = 64 << 20
+FIRST_GROUP_ITEMS_PER_CPU = 4
 #: A group holds at most this many times the input of the one before: the first groups'
 #: rates include start-up, so they understate what the run can do.
 GROWTH = 4
@@ -98,6 +107,7 @@ class GroupPacer:
         self.seconds = seconds
         self.min_items = int(2 * max(cpus, 1))  # every CPU gets work, and some to spare
         self.first_weight = FIRST_GROUP_BYTES_PER_CPU * max(cpus, 1)
+        self.first_items = int(FIRST_GROUP_ITEMS_PER_CPU * max(cpus, 1))
         self.weights = [i.weight for i in items]
         self.last: tuple[int, float] | None = None  # (weight, seconds) of the latest group
 
@@ -110,7 +120,7 @@ class GroupPacer:
         if self.commit_every:
             return min(n, start + self.commit_every)
         if self.last is None:
-            want = self.first_weight
+            want = min(self.first_weight, sum(self.weights[start : start + self.first_items]))
         else:
             weight, seconds = self.last
             want = min(weight * self.seconds / max(seconds, 1e-3), weight * GROWTH)

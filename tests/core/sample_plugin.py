@@ -139,6 +139,23 @@ class Odd(hpcprep.Encoder):
         return {"y": x * x}
 
 
+class SlowParams(hpcprep.Params):
+    seconds: float = Field(0.1, ge=0, description="seconds per batch")
+
+
+class Slow(hpcprep.Encoder):
+    """Takes its time over every batch (a stand-in for a heavy kernel); y = x + 1."""
+
+    name = "test.slow"
+    Params = SlowParams
+    outputs = (hpcprep.Column("y", "int64", "x plus one"),)
+    batch_size = 500
+
+    def encode(self, batch):
+        time.sleep(self.params.seconds)
+        return {"y": batch["x"] + 1}
+
+
 class CrashParams(hpcprep.Params):
     at: int = Field(description="the worker holding the row with this x dies (SIGKILL)")
     marker: str = Field(description="a file made before the kill: only the first attempt dies")
@@ -167,6 +184,7 @@ def hpcprep_register_readers(register):
 @hpcprep.hookimpl
 def hpcprep_register_encoders(register):
     register(Odd)
+    register(Slow)
     register(Crash)
     register(ByteCount)
     register(Variant)

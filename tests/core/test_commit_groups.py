@@ -4,7 +4,7 @@ the pipeline's speed, and a fast run is a few long groups."""
 from __future__ import annotations
 
 from hpcprep.stages import InputItem
-from hpcprep.state import FIRST_GROUP_BYTES_PER_CPU, GROWTH, GroupPacer
+from hpcprep.state import FIRST_GROUP_BYTES_PER_CPU, FIRST_GROUP_ITEMS_PER_CPU, GROWTH, GroupPacer
 
 MB = 1 << 20
 
@@ -31,26 +31,28 @@ def test_commit_every_fixes_the_inputs_per_group():
 
 
 def test_groups_grow_to_the_time_target_and_stay_there():
-    weight = 8 * MB + InputItem.OVERHEAD_BYTES
-    pacer = GroupPacer(items(2000, 8 * MB), commit_every=0, seconds=100, cpus=2)
+    weight = 32 * MB + InputItem.OVERHEAD_BYTES
+    pacer = GroupPacer(items(500, 32 * MB), commit_every=0, seconds=100, cpus=2)
     rate = 20 * MB  # bytes per second
     groups = cut(pacer, rate)
     seconds = [(e - s) * weight / rate for s, e in groups]
     # the first group is small, so a slow pipeline commits soon...
     assert groups[0] == (0, -(-2 * FIRST_GROUP_BYTES_PER_CPU // weight))
+    small = GroupPacer(items(500, MB), commit_every=0, seconds=100, cpus=2)
+    assert small.next_end(0) == 2 * FIRST_GROUP_ITEMS_PER_CPU
     # ...each grows at most GROWTH times, then they hold about 100 s of work each
     for a, b in zip(seconds, seconds[1:-1]):
         assert b <= a * GROWTH + weight / rate
     assert all(95 <= s <= 100 + weight / rate for s in seconds[4:-1])
     assert seconds[-1] <= 125  # a short tail joins the last group
-    assert groups[-1][1] == 2000 and all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
+    assert groups[-1][1] == 500 and all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
 
 
 def test_a_slow_pipeline_commits_often():
     pacer = GroupPacer(items(400, 4 * MB), commit_every=0, seconds=60, cpus=2)
     groups = cut(pacer, rate=MB // 10)  # 40 s per input
     assert all(e - s <= 4 for s, e in groups[1:])  # every CPU busy twice over, no more
-    assert groups[0][1] - groups[0][0] <= 32
+    assert groups[0][1] - groups[0][0] == 2 * FIRST_GROUP_ITEMS_PER_CPU
 
 
 def test_every_group_keeps_each_cpu_busy():

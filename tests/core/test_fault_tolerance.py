@@ -45,7 +45,9 @@ def spec(tmp_path, name: str, crash_at: int, compute: str) -> dict:
 
 
 def books(result) -> list[dict]:
-    return [{k: v for k, v in s.items() if k not in ("seconds", "placement", "target")} for s in result.manifest["stages"]]
+    return [
+        {k: v for k, v in s.items() if k not in ("seconds", "placement", "target")} for s in result.manifest["stages"]
+    ]
 
 
 @pytest.mark.parametrize("compute", ["tasks", "actors"])
@@ -55,12 +57,16 @@ def test_a_worker_killed_mid_run_costs_nothing(tmp_path, ray_local, compute):
     assert (tmp_path / "hit.killed").exists(), "the worker was killed"
 
     bad = len(range(0, ITEMS * ROWS, 997))
-    assert hit.counts == calm.counts == {
-        "inputs": ITEMS * ROWS,
-        "outputs": ITEMS * ROWS - bad,
-        "errors": bad,
-        "balanced": True,
-    }
+    assert (
+        hit.counts
+        == calm.counts
+        == {
+            "inputs": ITEMS * ROWS,
+            "outputs": ITEMS * ROWS - bad,
+            "errors": bad,
+            "balanced": True,
+        }
+    )
     assert books(hit) == books(calm)
 
     tables = [pq.read_table(r.output_dir / "table").sort_by("x") for r in (calm, hit)]
@@ -72,7 +78,9 @@ def test_a_worker_killed_mid_run_costs_nothing(tmp_path, ray_local, compute):
     assert errors[1] == errors[0] and len(errors[1]) == bad
     # nothing of the killed attempt is left beside the committed files
     commits = [json.loads(x) for x in (hit.output_dir / "_state" / "commits.jsonl").read_text().splitlines()]
-    assert len(list((hit.output_dir / "table").glob("*.parquet"))) == sum(c["sinks"]["sinks[0]"]["files"] for c in commits)
+    assert len(list((hit.output_dir / "table").glob("*.parquet"))) == sum(
+        c["sinks"]["sinks[0]"]["files"] for c in commits
+    )
     files = list((hit.output_dir / "errors").glob("*.parquet"))
     assert sum(pq.read_metadata(f).num_rows for f in files) == bad
     manifest = json.loads((hit.output_dir / "manifest.json").read_text())
