@@ -40,6 +40,26 @@ def _sum_stages(commits: dict) -> dict[str, dict]:
     return total
 
 
+def node_rows(cluster, commits: dict) -> list[dict]:
+    """Per node: its resources and, summed over the committed groups, each stage's rows
+    and seconds there (only the attempts that were kept). Nodes that joined after the
+    run started, or did no kept work, are listed too."""
+    work: dict[str, dict] = {}
+    for rec in commits.values():
+        for node, stages in rec.get("nodes", {}).items():
+            for stage, row in stages.items():
+                t = work.setdefault(node, {}).setdefault(stage, {})
+                for k, v in row.items():
+                    t[k] = t.get(k, 0) + v
+    rows = [dict(n, stages=work.pop(n["node_id"], {})) for n in cluster.node_list]
+    rows += [{"node_id": node, "stages": stages} for node, stages in work.items()]
+    for row in rows:
+        row["seconds"] = round(sum(s.get("seconds", 0.0) for s in row["stages"].values()), 3)
+        row["rows_read"] = int(sum(s.get("rows_out", 0) for k, s in row["stages"].items() if k.startswith("reader:")))
+        row["rows_written"] = int(row["stages"].get("sinks", {}).get("rows_in", 0))
+    return rows
+
+
 def _stage_rows(resolved, totals: dict, placements) -> list[dict]:
     rows = []
     reader_key = f"reader:{resolved.reader.name}"
@@ -188,6 +208,7 @@ def build_manifest(
         "timings": timings,
         "sinks": sink_reports or {},
         "cluster": cluster.to_dict(),
+        "nodes": node_rows(cluster, state.commits),
         "software": {
             "python": platform.python_version(),
             "ray": ray.__version__,

@@ -25,19 +25,31 @@ class ClusterInfo:
     nodes: int = 1
     resources: dict = field(default_factory=dict)
     address: str | None = None
+    #: The live nodes: ``{"node_id", "address", "hostname", "cpus", "gpus"}`` each.
+    node_list: tuple = ()
 
     @classmethod
     def from_ray(cls, address: str | None = None) -> ClusterInfo:
         import ray
 
         res = ray.cluster_resources()
-        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        live = [n for n in ray.nodes() if n.get("Alive")]
         return cls(
             cpus=float(res.get("CPU", 0.0)),
             gpus=float(res.get("GPU", 0.0)),
-            nodes=nodes,
+            nodes=len(live),
             resources={k: v for k, v in res.items() if not k.startswith("node:")},
             address=address,
+            node_list=tuple(
+                {
+                    "node_id": n["NodeID"],
+                    "address": n.get("NodeManagerAddress", ""),
+                    "hostname": n.get("NodeManagerHostname", ""),
+                    "cpus": float(n.get("Resources", {}).get("CPU", 0.0)),
+                    "gpus": float(n.get("Resources", {}).get("GPU", 0.0)),
+                }
+                for n in live
+            ),
         )
 
     @classmethod

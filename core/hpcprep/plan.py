@@ -53,6 +53,11 @@ def format_text(plan: dict) -> str:
         f"  output:  {plan['run']['output']}",
         f"  inputs:  {plan['inputs']['count']} item(s), {plan['inputs']['bytes']} bytes",
         f"  cluster: {where}: {c['cpus']:g} CPU, {c['gpus']:g} GPU, {c['nodes']} node(s)",
+        *(
+            f"    node {n['hostname'] or n['address']} ({n['address']}, {n['node_id'][:12]}): "
+            f"{n['cpus']:g} CPU, {n['gpus']:g} GPU"
+            for n in c.get("node_list", ())
+        ),
         "",
     ]
     for i, s in enumerate(plan["stages"], 1):

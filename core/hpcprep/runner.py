@@ -199,6 +199,12 @@ def run(
     we_started, watcher = start_ray(address, resolved.run.num_cpus)
     try:
         cluster = ClusterInfo.from_ray(address)
+        if cluster.nodes > 1:
+            from .cluster_checks import check_nodes, needed_distributions
+
+            problems = check_nodes(out, cluster, needed_distributions(resolved, registry))
+            if problems:
+                raise RunError("the cluster cannot run this spec:\n  " + "\n  ".join(problems))
         placements = decide_placements(resolved, registry, cluster)
         if mode != "resume":
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
