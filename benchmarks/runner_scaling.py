@@ -347,6 +347,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="after the pairs, time the runner once more with --core-defaults, for comparison",
     )
+    ap.add_argument(
+        "--also-auto-commits",
+        action="store_true",
+        help="after the pairs, time the runner once more with automatic commit groups (run.commit_seconds), "
+        "everything else the same: the cost of committing as a crash-safe run does",
+    )
     ap.add_argument("--iterations", type=int, default=128, help="standard-map iterations per record")
     ap.add_argument("--kick", type=float, default=1.3, help="standard-map kick K")
     ap.add_argument("--seed", type=int, default=0)
@@ -374,6 +380,9 @@ def main(argv=None) -> int:
     bench_kernel.warm(readonly=True)
     try:
         pairs = [one_pair(args, work, k) for k in range(args.repeat)]
+        auto = None
+        if args.also_auto_commits:
+            auto = one_pair(argparse.Namespace(**{**vars(args), "commit_every": 0, "skip_plain": True}), work, 98)
         untuned = None
         if args.also_core_defaults and not args.skip_plain:
             untuned = one_pair(
@@ -446,6 +455,19 @@ def main(argv=None) -> int:
             "ratio_plain_over_runner": round(plain_s / u["seconds"], 3),
             "runner": u,
         }
+    if auto is not None:
+        a = auto["runner"]
+        a.pop("table", None)
+        one_group = min(p["runner"]["seconds"] for p in pairs)
+        result["commit_overhead"] = {
+            "note": "the same runner with automatic commit groups against all inputs in one group",
+            "one_group_seconds": round(one_group, 3),
+            "automatic_groups_seconds": round(a["seconds"], 3),
+            "commit_groups": a["commit_groups"],
+            "group_wall_seconds": a["group_wall_seconds"],
+            "overhead_fraction": round(a["seconds"] / one_group - 1, 4),
+            "runner": a,
+        }
     path = Path(args.results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
@@ -458,6 +480,13 @@ def main(argv=None) -> int:
         + (
             f"; untuned runner {untuned['runner']['seconds']:.1f} s ({plain_s / untuned['runner']['seconds']:.2f}x)"
             if untuned is not None
+            else ""
+        )
+        + (
+            f"; automatic commit groups {result['commit_overhead']['commit_groups']}: "
+            f"{result['commit_overhead']['automatic_groups_seconds']:.1f} s "
+            f"({100 * result['commit_overhead']['overhead_fraction']:+.1f} %)"
+            if auto is not None
             else ""
         )
         + f"; other jobs used {foreign[0]:.2f}/{foreign[1]:.2f} cores; "

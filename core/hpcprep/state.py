@@ -88,7 +88,7 @@ FIRST_GROUP_BYTES_PER_CPU = 64 << 20
 FIRST_GROUP_ITEMS_PER_CPU = 4
 #: A group holds at most this many times the input of the one before: the first groups'
 #: rates include start-up, so they understate what the run can do.
-GROWTH = 4
+GROWTH = 8
 
 
 class GroupPacer:
@@ -130,6 +130,6 @@ class GroupPacer:
             end += 1
         # a short tail would be a group of its own, with its own start-up: join it
         rest = sum(self.weights[end:])
-        if end < n and (rest < want / 4 or n - end < self.min_items):
+        if end < n and (rest < want / 2 or n - end < self.min_items):
             end = n
         return end
