@@ -148,12 +148,16 @@ class Slow(hpcprep.Encoder):
 
     name = "test.slow"
     Params = SlowParams
-    outputs = (hpcprep.Column("y", "int64", "x plus one"),)
+    outputs = (
+        hpcprep.Column("y", "int64", "x plus one"),
+        hpcprep.Column("vector", "fixed_size_list<float32>[2]", "(x, y)"),
+    )
     batch_size = 500
 
     def encode(self, batch):
         time.sleep(self.params.seconds)
-        return {"y": batch["x"] + 1}
+        y = batch["x"] + 1
+        return {"y": y, "vector": np.stack([batch["x"], y], axis=1).astype(np.float32)}
 
 
 class CrashParams(hpcprep.Params):

@@ -1,6 +1,6 @@
 """hpcprep on a three-node Ray (real processes, token authentication on): the run
 spreads over every node, the manifest has per-node figures, a worker node killed mid-run
-costs nothing, and a cluster whose nodes cannot see the run directory or lack the
+costs nothing (Parquet and LanceDB outputs alike), and a cluster whose nodes cannot see the run directory or lack the
 plugins' versions is refused before anything runs."""
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ spec = {{
     "run": {{"output": out}},
     "reader": {{"stage": "test.numbers", "items": {items}, "rows": {rows}, "batch_rows": 500}},
     "encoders": [{{"stage": "test.slow", "seconds": 0.25}}],
-    "sinks": [{{"stage": "parquet", "path": out + "/table"}}],
+    "sinks": [
+        {{"stage": "parquet", "path": out + "/table"}},
+        {{"stage": "lancedb", "uri": out + "/lance", "table": "numbers"}},
+    ],
 }}
 hpcprep.run(spec, plugins=[sample_plugin], address=sys.argv[1], progress=True)
 """
@@ -81,6 +84,11 @@ def test_a_worker_node_killed_mid_run_costs_nothing(tmp_path, nodes):
     table = pq.read_table(out / "table").sort_by("x")
     assert table["x"].to_pylist() == list(range(ITEMS * ROWS))  # every record once
     assert table["y"].to_pylist() == list(range(1, ITEMS * ROWS + 1))
+
+    import lancedb
+
+    lance = lancedb.connect(str(out / "lance")).open_table("numbers").to_arrow().sort_by("x")
+    assert lance["x"].to_pylist() == list(range(ITEMS * ROWS))
 
     rows = manifest["nodes"]
     assert len(rows) == 3 and all(r["cpus"] == 1 for r in rows)
