@@ -228,7 +228,10 @@ def run(
             inputs=input_listing(resolved),
         )
         items = resolved.inputs
-        done = state.inputs_done()
+        try:
+            done = state.inputs_done()
+        except ValueError as exc:
+            raise RunError(f"--resume: {exc}") from None
         _log(
             f"{len(items)} input(s) on {cluster.cpus:g} CPU(s), {cluster.gpus:g} GPU(s), {cluster.nodes} node(s)"
             + (f"; resuming after {done} committed input(s)" if mode == "resume" else ""),

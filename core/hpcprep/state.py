@@ -52,6 +52,8 @@ class RunState:
 
     def inputs_done(self) -> int:
         """How many of the run's inputs (in order) committed groups cover."""
+        if any("inputs" not in rec for rec in self.commits.values()):
+            raise ValueError(f"{self.dir / 'commits.jsonl'} was written by an older hpcprep; run again with --overwrite")
         return max((rec["inputs"][1] for rec in self.commits.values()), default=0)
 
     def write_running(self, group: dict) -> None:
@@ -71,9 +73,11 @@ class RunState:
 
 
 def fingerprint(resolved) -> str:
-    """What must not change between an interrupted run and its resume."""
+    """What must not change between an interrupted run and its resume. Where the run
+    runs and how it is cut into groups may: commits record the inputs they cover."""
     spec = resolved.to_dict(redact=True)
-    spec["run"].pop("address", None)
+    for key in ("address", "num_cpus", "commit_every", "commit_seconds"):
+        spec["run"].pop(key, None)
     payload = json.dumps(
         {"spec": spec, "inputs": [(i.source, i.size, i.offset, i.length) for i in resolved.inputs]},
         sort_keys=True,

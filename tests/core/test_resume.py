@@ -82,7 +82,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_local):
 
     with pytest.raises(RunError, match="not empty"):
         hpcprep.run(spec, plugins=[sample_plugin], progress=False)
-    resumed = hpcprep.run(spec, plugins=[sample_plugin], progress=False, resume=True)
+    # groups of another size on resume: commits record the inputs they cover
+    bigger = {**spec, "run": {**spec["run"], "commit_every": 3}}
+    resumed = hpcprep.run(bigger, plugins=[sample_plugin], progress=False, resume=True)
     assert resumed.manifest["mode"] == "resume" and resumed.manifest["status"] == "complete"
 
     clean = tmp_path / "clean"
@@ -92,9 +94,12 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_local):
     assert len(rows(clean)) == 11
     assert error_rows(killed) == error_rows(clean) and len(error_rows(clean)) == 1
     assert resumed.counts == whole.counts == {"inputs": 12, "outputs": 11, "errors": 1, "balanced": True}
-    # Committed groups were not redone: only the rest ran again.
+    # Committed groups were not redone: only the rest ran again, in groups of 3.
     lines = [json.loads(x) for x in (killed / "_state" / "commits.jsonl").read_text().splitlines()]
-    assert sorted(r["group"] for r in lines) == list(range(6))
+    spans = [r["inputs"] for r in lines]
+    assert spans[:committed_before] == [[i, i + 2] for i in range(0, 2 * committed_before, 2)]
+    assert spans[committed_before:] == [[i, min(i + 3, 12)] for i in range(2 * committed_before, 12, 3)]
+    assert [r["group"] for r in lines] == list(range(len(lines)))
 
 
 def test_resume_refuses_a_changed_spec(tmp_path, ray_local):
