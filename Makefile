@@ -16,8 +16,11 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # pymol-data, python3-prody-tests, freesasa and python-biopython-doc.
 # cfd: openfoam (blockMesh, postProcess: reference cell centres and volumes), tutorial geometry
 # and meshes from openfoam-examples, python3-paraview (pvpython opens what cfd.vtk writes).
+# hpcprep slurm: slurmctld, slurmd, slurm-client and munge (the tests start a real Slurm of their
+# own, configured in a temporary directory), shellcheck (lints the sbatch script it writes).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
-	freesasa python-biopython-doc openfoam openfoam-examples python3-paraview
+	freesasa python-biopython-doc openfoam openfoam-examples python3-paraview \
+	slurmctld slurmd slurm-client munge shellcheck
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 OPENFOAM_TUTORIALS := /usr/share/doc/openfoam-examples/examples
@@ -27,6 +30,12 @@ DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
 # environment (see plugins/genomics/dgl-env/README.md), so it gets its own.
 DGL_VENV := .venv-dgl
 DGL_STAMP := $(DGL_VENV)/.installed
+
+# AWS ParallelCluster's own schema and validators check what `hpcprep cluster-template
+# pcluster` writes; aws-parallelcluster pins older attrs/cattrs/boto3 than .venv has, so
+# it gets its own environment (see tests/core/cluster-checks/README.md).
+PCLUSTER_VENV := .venv-pcluster
+PCLUSTER_STAMP := $(PCLUSTER_VENV)/.installed
 
 .PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench lint clean
 
@@ -64,9 +73,18 @@ $(DGL_STAMP): plugins/genomics/dgl-env/requirements.txt
 
 dgl-env: $(DGL_STAMP)
 
+.PHONY: pcluster-env
+$(PCLUSTER_STAMP): tests/core/cluster-checks/pcluster-requirements.txt
+	test -x $(PCLUSTER_VENV)/bin/python || $(PYTHON) -m venv $(PCLUSTER_VENV)
+	$(PCLUSTER_VENV)/bin/pip install -q -r tests/core/cluster-checks/pcluster-requirements.txt
+	$(PCLUSTER_VENV)/bin/python -c "import pcluster.schemas.cluster_schema, moto, yaml"
+	touch $(PCLUSTER_STAMP)
+
+pcluster-env: $(PCLUSTER_STAMP)
+
 sysdeps: $(APT_STAMP)
 
-test: $(APT_STAMP) $(STAMP) $(DGL_STAMP)
+test: $(APT_STAMP) $(STAMP) $(DGL_STAMP) $(PCLUSTER_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
 demo: demo-core demo-genomics demo-protein demo-cfd
@@ -142,4 +160,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) $(DGL_VENV) build out .pytest_cache
+	rm -rf $(VENV) $(DGL_VENV) $(PCLUSTER_VENV) build out .pytest_cache

@@ -102,6 +102,83 @@ def plan(ctx, spec, fmt, overrides, address):
         click.echo(format_text(data))
 
 
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--nodes", type=click.IntRange(min=1), required=True, help="Slurm nodes, one Ray node on each")
+@click.option("--cpus-per-node", type=click.IntRange(min=1), default=None, help="default: whole nodes (--exclusive)")
+@click.option("--gpus-per-node", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--partition", default=None)
+@click.option("--time", "time_limit", default=None, metavar="HH:MM:SS", help="the job's time limit")
+@click.option("--account", default=None)
+@click.option("--setup", multiple=True, metavar="LINE", help="shell line the job runs first, e.g. 'module load python'")
+@click.option("--output-script", type=click.Path(dir_okay=False), default=None, help="write the script here")
+@click.option("--submit", is_flag=True, help="submit the script with sbatch and print the job id")
+@click.option("--wait", is_flag=True, help="submit, follow the run's commit groups, exit 0 only if it finished")
+@click.option("--resume", is_flag=True, help="continue an interrupted run (the script also does when it finds one)")
+@click.option("--overwrite", is_flag=True, help="replace the outputs of an earlier run")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a spec value")
+@click.pass_context
+def slurm(ctx, spec, nodes, cpus_per_node, gpus_per_node, time_limit, output_script, submit, wait, overrides, **opts):
+    """Write an sbatch script that runs SPEC on a Slurm allocation, one Ray node per Slurm node.
+
+    Without --submit the script goes to stdout (or --output-script) to be read and edited first.
+    """
+    import os
+    from pathlib import Path
+
+    from .placement import ClusterInfo
+    from .plan import build_plan
+    from .slurm import SlurmError, SlurmJob, read_manifest, render_script, wait_for_job
+    from .slurm import submit as sbatch
+    from .spec import SpecError, resolve
+
+    if opts["resume"] and opts["overwrite"]:
+        click.echo("error: --resume and --overwrite exclude each other", err=True)
+        sys.exit(2)
+    registry = _registry(ctx)
+    cpus = float(cpus_per_node or (os.cpu_count() or 1))  # whole nodes: assume they are like this one
+    cluster = ClusterInfo(cpus=nodes * cpus, gpus=float(nodes * gpus_per_node), nodes=nodes, resources={})
+    try:  # the checks `hpcprep plan` makes, for the allocation asked for
+        resolved = resolve(spec, registry, list(overrides))
+        build_plan(resolved, registry, cluster)
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    job = SlurmJob(
+        spec=Path(spec).absolute(),
+        run_dir=resolved.output_dir.absolute(),
+        workdir=Path.cwd(),
+        nodes=nodes,
+        name=resolved.run.name or Path(spec).stem,
+        cpus_per_node=cpus_per_node,
+        gpus_per_node=gpus_per_node,
+        time=time_limit,
+        setup=list(opts.pop("setup")),
+        overrides=list(overrides),
+        **opts,
+    )
+    try:
+        script = render_script(job)
+        if output_script:
+            Path(output_script).write_text(script)
+            click.echo(f"wrote {output_script}", err=True)
+        if not (submit or wait):
+            if not output_script:
+                click.echo(script, nl=False)
+            job.log_dir.mkdir(parents=True, exist_ok=True)  # Slurm does not create it
+            click.echo(f"the job's log goes to {job.log_dir}/; submit with: sbatch SCRIPT", err=True)
+            return
+        before = read_manifest(job.run_dir)
+        job_id = sbatch(script, job)
+        click.echo(job_id)
+        click.echo(f"log: {job.log_dir}/job-{job_id}.log", err=True)
+        if wait:
+            sys.exit(wait_for_job(job_id, job.run_dir, before, echo=lambda m: click.echo(m, err=True)))
+    except SlurmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 def describe_stage(entry) -> dict:
     cls = entry.cls
     params = []
@@ -234,6 +311,80 @@ def new_plugin(name, dest):
         sys.exit(2)
     click.echo(f"created {path}")
     click.echo(f"next: cd {path} && pip install -e . && hpcprep run example.toml")
+
+
+@cli.command("cluster-template")
+@click.argument("kind", type=click.Choice(["pcluster", "ray-aws"]))
+@click.option("--region", required=True, help="AWS region, e.g. us-east-1")
+@click.option("--name", default="hpcprep", show_default=True, help="cluster name (Ray cluster_name; pcluster tag)")
+@click.option("--head-instance-type", default="m6i.xlarge", show_default=True)
+@click.option("--cpu-instance-type", default="c6i.4xlarge", show_default=True)
+@click.option("--max-cpu-nodes", default=4, show_default=True, type=int)
+@click.option("--gpu-instance-type", default=None, help="add a GPU queue / node type with this instance type")
+@click.option("--max-gpu-nodes", default=None, type=int, help="[default: 1 with --gpu-instance-type]")
+@click.option("--subnet-id", default=None, help="subnet for every node (required for pcluster)")
+@click.option("--key-name", default=None, help="EC2 key pair for SSH")
+@click.option("--shared-dir", default="/fsx", show_default=True, help="where FSx is mounted; put run.output here")
+@click.option("--fsx-size-gib", default=None, type=int, help="new FSx for Lustre (pcluster) [default: 1200]")
+@click.option("--fsx-id", default=None, help="existing FSx for Lustre file system to mount instead")
+@click.option("--package", "packages", multiple=True, metavar="REQ", help="pip requirement for every node (repeat)")
+@click.option("--find-links", default=None, help="wheels for pip: directory, URL, or s3:// prefix (pcluster)")
+@click.option("--os", "os_name", default="alinux2023", show_default=True, help="pcluster: node OS")
+@click.option("--install-script-url", default=None, help="pcluster: s3:// or https:// URL of install-hpcprep.sh")
+@click.option("--venv-dir", default=None, help="pcluster: venv for the packages [default: SHARED_DIR/hpcprep/venv]")
+@click.option("--script-out", default=None, type=click.Path(dir_okay=False), help="pcluster: write the script here")
+@click.option("--image-id", default=None, help="ray-aws: AMI for every node (Python >= 3.11, e.g. Ubuntu 24.04)")
+@click.option("--ssh-user", default="ubuntu", show_default=True, help="ray-aws: login user of the AMI")
+@click.option("--ssh-private-key", default=None, help="ray-aws: private key of --key-name")
+@click.option("--fsx-mount-name", default=None, help="ray-aws: mount name of --fsx-id")
+@click.option("--ray-token-file", default="~/.ray/auth_token", show_default=True, help="ray-aws: Ray auth token")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="write the YAML here (default: stdout)")
+def cluster_template(kind, out, script_out, **options):
+    """Write an AWS ParallelCluster or Ray cluster-launcher configuration that runs hpcprep.
+
+    Every node gets the same pinned packages: by default hpcprep, its installed plugins and
+    Ray at the versions installed here. For pcluster the node install script is written to
+    --script-out (default: install-hpcprep.sh beside --out); upload it to --install-script-url.
+    """
+    from pathlib import Path
+
+    from .cluster_templates import ClusterOptions, ClusterTemplateError, build, install_script, render
+
+    options["os"] = options.pop("os_name")
+    options["packages"] = list(options["packages"])
+    opts = ClusterOptions(**options)
+    try:
+        config = build(kind, opts)
+    except ClusterTemplateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    config_file = out or "CONFIG.yaml"
+    script_path = script_out or (str(Path(out).with_name("install-hpcprep.sh")) if out else None)
+    if kind == "pcluster":
+        nxt = (
+            f"aws s3 cp {script_path or 'install-hpcprep.sh'} {opts.install_script_url}\n"
+            f"pcluster create-cluster --cluster-name {opts.name} --cluster-configuration {config_file}"
+        )
+    else:
+        nxt = f"ray get-auth-token --generate   (once: the token every node gets)\nray up {config_file}"
+    text = render(config, f"written by: hpcprep cluster-template {kind} (hpcprep {_version()})\nnext:\n{nxt}")
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text)
+        click.echo(f"wrote {out}", err=True)
+    if kind == "pcluster" and script_path:
+        Path(script_path).write_text(install_script())
+        Path(script_path).chmod(0o755)
+        click.echo(f"wrote {script_path}; upload it: aws s3 cp {script_path} {opts.install_script_url}", err=True)
+    elif kind == "pcluster":
+        click.echo("note: --script-out FILE (or --out) writes install-hpcprep.sh, which the nodes run", err=True)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("hpcprep")
 
 
 def build_cli() -> tuple[click.Group, PluginRegistry]:
