@@ -150,8 +150,9 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	$(VENV)/bin/hpcprep cfd stats out/cfd_cells/table
 
 bench: $(STAMP)
-	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py
+	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py --also-auto-commits
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/pipelines.py
+	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/crash_resume.py
 	$(PY) benchmarks/genomics.py
 	$(PY) benchmarks/protein.py
 	$(PY) benchmarks/cfd.py

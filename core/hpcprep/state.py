@@ -85,11 +85,13 @@ def fingerprint(resolved) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-#: The first automatic group of a run holds at most this much input, and this many
-#: inputs, per CPU: small enough that a slow pipeline commits soon, large enough that a
-#: fast one measures its rate.
+#: The first automatic group of a run holds at most this much input per CPU, and at most
+#: this many inputs per CPU or this share of them, whichever is more: small enough that a
+#: slow pipeline commits soon, large enough that a fast one measures its rate (and a run
+#: of many tiny inputs is not cut into many tiny groups).
 FIRST_GROUP_BYTES_PER_CPU = 64 << 20
 FIRST_GROUP_ITEMS_PER_CPU = 4
+FIRST_GROUP_SHARE = 0.02
 #: A group holds at most this many times the input of the one before: the first groups'
 #: rates include start-up, so they understate what the run can do.
 GROWTH = 8
@@ -111,7 +113,7 @@ class GroupPacer:
         self.seconds = seconds
         self.min_items = int(2 * max(cpus, 1))  # every CPU gets work, and some to spare
         self.first_weight = FIRST_GROUP_BYTES_PER_CPU * max(cpus, 1)
-        self.first_items = int(FIRST_GROUP_ITEMS_PER_CPU * max(cpus, 1))
+        self.first_items = max(int(FIRST_GROUP_ITEMS_PER_CPU * max(cpus, 1)), int(FIRST_GROUP_SHARE * len(items)))
         self.weights = [i.weight for i in items]
         self.last: tuple[int, float] | None = None  # (weight, seconds) of the latest group
 

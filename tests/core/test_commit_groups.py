@@ -4,7 +4,7 @@ the pipeline's speed, and a fast run is a few long groups."""
 from __future__ import annotations
 
 from hpcprep.stages import InputItem
-from hpcprep.state import FIRST_GROUP_BYTES_PER_CPU, FIRST_GROUP_ITEMS_PER_CPU, GROWTH, GroupPacer
+from hpcprep.state import FIRST_GROUP_BYTES_PER_CPU, FIRST_GROUP_ITEMS_PER_CPU, FIRST_GROUP_SHARE, GROWTH, GroupPacer
 
 MB = 1 << 20
 
@@ -38,8 +38,10 @@ def test_groups_grow_to_the_time_target_and_stay_there():
     seconds = [(e - s) * weight / rate for s, e in groups]
     # the first group is small, so a slow pipeline commits soon...
     assert groups[0] == (0, -(-2 * FIRST_GROUP_BYTES_PER_CPU // weight))
-    small = GroupPacer(items(500, MB), commit_every=0, seconds=100, cpus=2)
+    small = GroupPacer(items(200, MB), commit_every=0, seconds=100, cpus=2)
     assert small.next_end(0) == 2 * FIRST_GROUP_ITEMS_PER_CPU
+    many = GroupPacer(items(20_000, 1), commit_every=0, seconds=100, cpus=2)
+    assert many.next_end(0) == 20_000 * FIRST_GROUP_SHARE
     # ...each grows at most GROWTH times, then they hold about 100 s of work each
     for a, b in zip(seconds, seconds[1:-1]):
         assert b <= a * GROWTH + weight / rate

@@ -112,8 +112,11 @@ def test_many_small_files_few_outputs_and_arrays_in_parquet(tmp_path, ray_local)
     assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (n, n, 0, True)
 
     files = sorted((tmp_path / "out" / "table").glob("*.parquet"))
-    # rows decide the files: far fewer than one file per input
-    assert 1 <= len(files) <= math.ceil(n / BLOCK_ROWS) + 8, len(files)
+    # rows decide the files: far fewer than one file per input (a commit group keeps
+    # each of the 2 CPUs busy with up to 4 read tasks, so it may write up to 8 files)
+    groups = result.manifest["groups"]["committed"]
+    assert groups <= 3
+    assert 1 <= len(files) <= math.ceil(n / BLOCK_ROWS) + 8 * groups, len(files)
     table = pq.read_table(files)
     assert table.num_rows == n
     shapes = shapes_of(table.schema)
