@@ -50,6 +50,21 @@ def children_of(pid: int) -> set[int]:
     return {p for p, (parent, _) in _all_processes().items() if parent == pid}
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process under ``pid``, however deep."""
+    procs = _all_processes()
+    found: set[int] = set()
+    grew = {pid}
+    while grew:
+        grew = {p for p, (parent, _) in procs.items() if parent in grew and p not in found}
+        found |= grew
+    return found
+
+
+def alive(pid: int) -> bool:
+    return _stat(pid) is not None
+
+
 def watch(driver: int, roots: set[int]) -> None:
     """Wait for ``driver`` to go, then kill what is left of ``roots`` and their descendants."""
     procs = _all_processes()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from hpcprep.reaper import alive, descendants
 
 ITEMS, ROWS = 40, 2_000
 SCRIPT = """
@@ -29,31 +30,6 @@ spec = {{
 }}
 hpcprep.run(spec, plugins=[sample_plugin], resume="--resume" in sys.argv, progress=False)
 """
-
-
-def descendants(pid: int) -> set[int]:
-    parents = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                text = (d / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(d.name)] = int(text[text.rindex(")") + 2 :].split()[1])
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        kids = {c for c, pp in parents.items() if pp == p} - found
-        found |= kids
-        todo.extend(kids)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_driver_killed_at_60_percent_then_resumed(tmp_path):
