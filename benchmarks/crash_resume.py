@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +134,8 @@ def main(argv=None) -> int:
     path = Path(args.results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)  # inputs and outputs: about 20 GB by default
     print(
         f"crash_resume: undisturbed {calm_seconds:.0f} s in {calm['groups']['committed']} groups; killed at "
         f"{killed_at - t0:.0f} s with {done}/{n_inputs} inputs committed, {lost_seconds:.0f} s of work lost; "
