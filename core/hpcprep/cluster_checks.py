@@ -10,6 +10,7 @@ no node but the driver's own, which is the mistake this catches.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +47,9 @@ def check_nodes(run_dir: Path, cluster, versions: dict[str, str]) -> list[str]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    # Folders the probes make for a new run; removed again (when empty) so that a refused
+    # run leaves nothing behind.
+    made = [p for p in (run_dir, run_dir / STATE_DIR) if not p.exists()]
     probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
     names = {n["node_id"]: f"probe-{uuid.uuid4().hex[:8]}" for n in cluster.node_list}
     refs = [
@@ -54,6 +58,17 @@ def check_nodes(run_dir: Path, cluster, versions: dict[str, str]) -> list[str]:
         )
         for node in names
     ]
+    try:
+        return _read_probes(refs, run_dir, cluster, names, versions)
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _read_probes(refs, run_dir: Path, cluster, names: dict, versions: dict[str, str]) -> list[str]:
+    import ray
+
     problems = []
     try:
         results = ray.get(refs, timeout=PROBE_TIMEOUT_SECONDS)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import errors_table
+from . import errors_table, run_dir
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
-from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs
+from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs, unsatisfiable
 from .plugins import PluginRegistry
 from .spec import ResolvedSpec, SpecError, resolve
 from .stages import SinkContext
@@ -30,6 +29,10 @@ from .state import STATE_DIR, GroupPacer, RunState, fingerprint
 
 class RunError(RuntimeError):
     pass
+
+
+class OutputDirError(RunError, run_dir.RunDirError):
+    """``run.output`` cannot be used as asked (see ``run_dir``)."""
 
 
 class UnbalancedRun(RunError):
@@ -56,29 +59,6 @@ class RunResult:
         state = RunState(self.output_dir)
         state.load()
         return errors_table.read_errors(str(self.output_dir), state.committed_attempts())
-
-
-def prepare_output(out: Path, overwrite: bool, resume: bool) -> str:
-    if overwrite and resume:
-        raise RunError("--overwrite and --resume exclude each other")
-    nonempty = out.exists() and any(out.iterdir())
-    if not nonempty:
-        out.mkdir(parents=True, exist_ok=True)
-        return "new"
-    if resume:
-        if not (out / STATE_DIR / "plan.json").exists():
-            raise RunError(f"--resume: {out} holds no interrupted hpcprep run (no {STATE_DIR}/plan.json)")
-        return "resume"
-    if overwrite:
-        if not ((out / "manifest.json").exists() or (out / STATE_DIR).exists()):
-            raise RunError(
-                f"--overwrite: {out} is not empty and does not look like an hpcprep run "
-                "directory (no manifest.json); refusing to delete it"
-            )
-        shutil.rmtree(out)
-        out.mkdir(parents=True)
-        return "overwrite"
-    raise RunError(f"output directory {out} is not empty: pass --overwrite to replace it or --resume to continue it")
 
 
 # Ray keeps about one idle worker process per CPU and kills the rest after one idle
@@ -124,15 +104,24 @@ def start_ray(address: str | None, num_cpus: int | None) -> tuple[bool, object]:
 
 
 def decide_placements(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> list[Placement]:
-    out = []
+    """Each encoder's placement; a spec asking for what the cluster cannot give is refused
+    here, with the reason, rather than left waiting for resources that never come."""
+    out, problems = [], []
     for cs in resolved.encoders:
         placement = registry.place(cs.stage, cluster)
         if placement is None:  # only if someone unregistered the default policy
             placement = Placement(batch_size=cs.stage.batch_size, reason="no policy answered")
         try:
-            out.append(apply_override(placement, cs.placement, cs.stage))
+            placement = apply_override(placement, cs.placement, cs.stage)
         except ValueError as exc:
-            raise SpecError([f"{cs.where} ({cs.name}): {exc}"], resolved.source) from None
+            problems.append(f"{cs.where} ({cs.name}): {exc}")
+            continue
+        why = unsatisfiable(placement, cluster)
+        if why:
+            problems.append(f"{cs.where} ({cs.name}): placement {why}")
+        out.append(placement)
+    if problems:
+        raise SpecError(problems, resolved.source)
     return out
 
 
@@ -180,7 +169,7 @@ def run(
     resolved = resolve(spec, registry, overrides)
     out = resolved.output_dir.absolute()
     address = address or resolved.run.address
-    mode = prepare_output(out, overwrite, resume)
+    mode = _output_mode(out, overwrite, resume)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
 
@@ -206,6 +195,8 @@ def run(
             if problems:
                 raise RunError("the cluster cannot run this spec:\n  " + "\n  ".join(problems))
         placements = decide_placements(resolved, registry, cluster)
+        # Everything that can refuse the run has been checked; only now is run.output touched.
+        _prepare_output(out, mode)
         if mode != "resume":
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
         _register_by_value(resolved, registry)
@@ -217,6 +208,7 @@ def run(
                 cs.stage.prepare(sink_ctx)
             except Exception as exc:
                 raise RunError(f"{cs.where} ({cs.name}): {exc}") from exc
+        run_dir.record_created(out)
 
         manifest_args = dict(
             resolved=resolved,
@@ -268,6 +260,7 @@ def run(
                 f"({time.perf_counter() - t0:.1f} s)",
                 progress,
             )
+            run_dir.record_created(out)
             progress_manifest()
 
         finishing = time.perf_counter()
@@ -302,6 +295,20 @@ def run(
             ray.shutdown()
         if watcher is not None:
             watcher.terminate()
+
+
+def _output_mode(out: Path, overwrite: bool, resume: bool) -> str:
+    try:
+        return run_dir.output_mode(out, overwrite, resume)
+    except run_dir.RunDirError as exc:
+        raise OutputDirError(str(exc)) from None
+
+
+def _prepare_output(out: Path, mode: str) -> None:
+    try:
+        run_dir.prepare(out, mode)
+    except run_dir.RunDirError as exc:
+        raise OutputDirError(str(exc)) from None
 
 
 def _stats_actor(cls):
