@@ -8,6 +8,8 @@ from .stages import (
     Column,
     Encoder,
     ErrorRecord,
+    FLOAT_VECTOR_TYPES,
+    Input,
     InputItem,
     LocalPath,
     Params,
@@ -17,6 +19,7 @@ from .stages import (
     SinkContext,
     SinkWriter,
     StageExamples,
+    TEXT_TYPES,
     record_id,
 )
 
@@ -39,6 +42,8 @@ __all__ = [
     "Column",
     "Encoder",
     "ErrorRecord",
+    "FLOAT_VECTOR_TYPES",
+    "Input",
     "InputItem",
     "LocalPath",
     "Params",
@@ -49,6 +54,7 @@ __all__ = [
     "SinkContext",
     "SinkWriter",
     "StageExamples",
+    "TEXT_TYPES",
     "__version__",
     "hookimpl",
     "record_id",

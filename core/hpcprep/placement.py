@@ -11,9 +11,10 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from .hookspecs import hookimpl
+from .stages import StrictScalars
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,29 @@ class Placement:
         return asdict(self)
 
 
-class PlacementOverride(BaseModel):
+def unsatisfiable(placement: Placement, cluster: ClusterInfo) -> str | None:
+    """Why the cluster can never run ``placement`` (Ray would wait for it forever), or None."""
+    nodes = cluster.node_list or ({"cpus": cluster.cpus, "gpus": cluster.gpus},)
+    unit = "actor" if placement.compute == "actors" else "task"
+    for resource, asked in (("gpus", placement.num_gpus), ("cpus", placement.num_cpus)):
+        most = max(float(n[resource]) for n in nodes)
+        if asked > most:
+            name = resource[:-1].upper()
+            has = f"no {name}" if most == 0 else f"at most {most:g} {name}(s) on a node"
+            return f"asks for {asked:g} {name}(s) per {unit}, but the cluster has {has}"
+    if placement.compute == "actors" and placement.concurrency:
+        for resource, asked in (("gpus", placement.num_gpus), ("cpus", placement.num_cpus)):
+            total = getattr(cluster, resource)
+            if asked * placement.concurrency > total:
+                name = resource[:-1].upper()
+                return (
+                    f"asks for {placement.concurrency} actors of {asked:g} {name}(s) each, "
+                    f"but the cluster has {total:g} {name}(s) in all"
+                )
+    return None
+
+
+class PlacementOverride(StrictScalars):
     """Fields of a stage's ``placement`` table in the spec; any subset may be given."""
 
     model_config = ConfigDict(extra="forbid")

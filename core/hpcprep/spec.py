@@ -7,21 +7,28 @@ reported all at once with the file and the place in it.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from .placement import PlacementOverride
 from .plugins import PluginRegistry, StageEntry, UnknownStageError
-from .stages import InputItem, Stage
+from .stages import InputItem, Stage, StrictScalars
+from .storage import redact_uri
+from .wiring import check_columns
 
 SECRET_KEY = re.compile(r"(secret|password|passwd|token|access_key|session_key|credential|api_key)", re.IGNORECASE)
 TOP_LEVEL = ("run", "reader", "encoders", "sinks")
+URI_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/@\s]+)@")
+#: Kernel file systems: writing there fails or, worse, changes the running system.
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 class SpecError(ValueError):
@@ -34,7 +41,7 @@ class SpecError(ValueError):
         super().__init__(f"invalid pipeline spec {source}:\n{lines}")
 
 
-class RunSection(BaseModel):
+class RunSection(StrictScalars):
     """The ``[run]`` table."""
 
     model_config = ConfigDict(extra="forbid")
@@ -170,18 +177,48 @@ def apply_overrides(data: dict, overrides: list[str]) -> list[str]:
 # -- validation ---------------------------------------------------------------------
 
 
-def _format_validation(where: str, name: str, exc: ValidationError) -> list[str]:
+def _format_validation(where: str, name: str, exc: ValidationError, known: Iterable[str] = ()) -> list[str]:
+    """One line per problem; ``known`` (the valid names) gives a misspelt one a "did you mean"."""
     out = []
     for err in exc.errors():
         field_name = ".".join(str(p) for p in err["loc"]) or "(parameters)"
         label = f"{where} ({name})" if name else where
         if err["type"] == "extra_forbidden":
-            out.append(f"{label}: unknown parameter {field_name!r}")
+            close = difflib.get_close_matches(field_name, list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(f"{label}: unknown parameter {field_name!r}{hint}")
         elif err["type"] == "missing":
             out.append(f"{label}: parameter {field_name!r} is required")
         else:
-            got = err.get("input")
-            out.append(f"{label}: parameter {field_name!r}: {err['msg']} (got {got!r})")
+            got = "***" if SECRET_KEY.search(field_name) else repr(err.get("input"))
+            out.append(f"{label}: parameter {field_name!r}: {err['msg']} (got {got})")
+    return out
+
+
+def _secret_values(obj: Any) -> set[str]:
+    """Every text under a secret-looking key of the spec, to keep out of error messages."""
+    found: set[str] = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if SECRET_KEY.search(str(k)) and isinstance(v, str) and v:
+                found.add(v)
+            else:
+                found |= _secret_values(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _secret_values(v)
+    elif isinstance(obj, str):
+        found |= set(URI_CREDENTIALS.findall(obj))
+    return found
+
+
+def _scrubbed(problems: list[str], data: dict) -> list[str]:
+    secrets = sorted(_secret_values(data), key=len, reverse=True)
+    out = []
+    for p in problems:
+        for secret in secrets:
+            p = p.replace(secret, "***")
+        out.append(redact_uri(p))
     return out
 
 
@@ -213,7 +250,7 @@ def _configure(
                 if isinstance(exc, ValidationError):
                     problems += [
                         m.replace("parameter", "placement field", 1)
-                        for m in _format_validation(where, name, exc)
+                        for m in _format_validation(where, name, exc, PlacementOverride.model_fields)
                     ]
                 else:
                     problems.append(f"{where} ({name}): 'placement' must be a table")
@@ -226,7 +263,7 @@ def _configure(
     try:
         params = entry.cls.Params(**table)
     except ValidationError as exc:
-        problems += _format_validation(where, name, exc)
+        problems += _format_validation(where, name, exc, entry.cls.Params.model_fields)
         return None
     try:
         stage = entry.cls(params)
@@ -242,6 +279,9 @@ def _configure(
 def check_writable(path: Path) -> str | None:
     """None if a directory can be created or written at ``path``, else why not."""
     path = path.absolute()
+    pseudo = next((root for root in PSEUDO_FILESYSTEMS if path.resolve().is_relative_to(root)), None)
+    if pseudo:
+        return f"{path} is under {pseudo}, the kernel's own files, not a place for data"
     if path.exists() and not path.is_dir():
         return f"{path} exists and is not a directory"
     probe = path
@@ -277,7 +317,9 @@ def resolve(
         try:
             run = RunSection(**run_table)
         except ValidationError as exc:
-            problems += [m.replace("parameter", "key", 1) for m in _format_validation("run", "", exc)]
+            problems += [
+                m.replace("parameter", "key", 1) for m in _format_validation("run", "", exc, RunSection.model_fields)
+            ]
         except TypeError:
             problems.append("[run] must be a table")
     if run is not None:
@@ -313,6 +355,9 @@ def resolve(
         if cs is not None:
             sinks.append(cs)
 
+    if reader is not None and len(encoders) == len(raw_encoders) and len(sinks) == len(raw_sinks):
+        problems += check_columns(reader, encoders, sinks, registry)
+
     inputs: list[InputItem] = []
     if reader is not None and plan_inputs:
         try:
@@ -326,5 +371,5 @@ def resolve(
                 problems.append(f"reader ({reader.name}): no inputs found")
 
     if problems:
-        raise SpecError(problems, source)
+        raise SpecError(_scrubbed(problems, data), source)
     return ResolvedSpec(source, run, reader, encoders, sinks, inputs)

@@ -9,22 +9,83 @@ in ``__init__``; open them in ``setup`` (encoders) or ``open_writer`` (sinks).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 Batch = dict[str, np.ndarray]
 
 
-class Params(BaseModel):
+class StrictScalars(BaseModel):
+    """A model of spec values in which a number, a flag or a text is never silently turned
+    into another: ``window = "1000"`` or ``canonical = "yes"`` in a spec is a mistake to
+    report, not to guess at. (An integer may still stand for a float.)"""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_conversion(cls, value, info):
+        why = _conversion(cls.model_fields[info.field_name].annotation, value)
+        if why:
+            raise PydanticCustomError("no_conversion", why)
+        return value
+
+
+class Params(StrictScalars):
     """Base for stage parameter models: unknown fields are errors, every field has a doc."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_SCALARS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+
+
+def _scalar_types(annotation) -> set | None:
+    """The scalar types a field takes (``int | None`` -> {int}), or None when it takes
+    anything else too (lists, models, paths), which pydantic alone then checks."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _scalar_types(get_args(annotation)[0])
+    if origin is Literal:
+        return {type(v) for v in get_args(annotation)}
+    if origin in (Union, UnionType):
+        kinds: set = set()
+        for arg in get_args(annotation):
+            if arg is type(None):
+                continue
+            sub = _scalar_types(arg)
+            if sub is None:
+                return None
+            kinds |= sub
+        return kinds
+    return {annotation} if annotation in _SCALARS else None
+
+
+def _conversion(annotation, value) -> str | None:
+    """Why ``value`` would have to be converted to fit a field of type ``annotation``."""
+    kinds = _scalar_types(annotation)
+    if not kinds or value is None:
+        return None
+    given = type(value)
+    if given is bool and bool not in kinds:
+        pass
+    elif isinstance(value, str) and str not in kinds:
+        pass
+    elif given in (int, float) and not kinds & {int, float}:
+        pass
+    else:
+        return None
+    wanted = " or ".join(_SCALARS[k] for k in (bool, int, float, str) if k in kinds)
+    what = {bool: "a flag", str: "text"}.get(given, "a number")
+    hint = " (write it without quotes)" if isinstance(value, str) else ""
+    return f"expects {wanted}, got {what}{hint}"
 
 
 def _absolute_local(value: str) -> str:
@@ -50,6 +111,33 @@ class Column:
     name: str
     type: str
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class Input:
+    """A column a stage reads, with the types it takes.
+
+    ``types`` matches the ``type`` that earlier stages declare for the column: shell-style
+    patterns separated by ``|`` (``"string|binary"``, ``"fixed_size_list<float*>*"``);
+    ``"*"`` takes any type. The driver checks every stage's inputs against what the
+    reader and the earlier encoders declare, before Ray starts. An ``optional`` input is
+    read when it is there; its type is checked when an earlier stage declares it.
+    """
+
+    name: str
+    types: str = "*"
+    doc: str = ""
+    optional: bool = False
+
+    def accepts(self, declared: str) -> bool:
+        """Whether a column declared with type ``declared`` is one this stage can read."""
+        return any(fnmatch.fnmatchcase(declared, p.strip()) for p in self.types.split("|"))
+
+
+#: ``Input.types`` of a text column that ``columns.ascii_texts`` reads.
+TEXT_TYPES = "string|large_string|binary|large_binary|list<uint8>"
+#: ``Input.types`` of a float vector column (one vector per row).
+FLOAT_VECTOR_TYPES = "fixed_size_list<float*>*|list<float*>|large_list<float*>"
 
 
 @dataclass(frozen=True)
@@ -119,6 +207,10 @@ class Stage:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = NoParams
+    #: Columns the stage reads (besides ``source`` and ``record_id``, which every record
+    #: has). A stage whose inputs depend on its parameters sets ``self.inputs`` in
+    #: ``__init__``, as it does ``self.outputs``.
+    inputs: ClassVar[tuple[Input, ...]] = ()
     outputs: ClassVar[tuple[Column, ...]] = ()
 
     def __init__(self, params: Params | dict | None = None):
@@ -173,6 +265,10 @@ class Reader(Stage):
     """
 
     kind: ClassVar[str] = "reader"
+    #: True for a reader whose records carry columns it cannot declare in advance (a
+    #: Parquet file's own); stages after it are then not refused for reading a column
+    #: nobody declared.
+    open_columns: ClassVar[bool] = False
 
     def plan(self) -> list[InputItem]:
         raise NotImplementedError

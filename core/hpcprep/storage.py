@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -48,6 +49,11 @@ def filesystem_for(uri: str, s3: S3Options | None = None) -> tuple[pafs.FileSyst
     """The filesystem for ``uri`` and the path inside it."""
     if not is_s3(uri):
         return pafs.LocalFileSystem(), os.path.abspath(uri)
+    if _USERINFO.match(uri):
+        raise ValueError(
+            f"{redact_uri(uri)}: credentials inside a URI are refused (they would end up in logs and "
+            "manifests); give access_key/secret_key or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
     s3 = s3 or S3Options()
     endpoint = s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     kwargs: dict = {}
@@ -76,15 +82,29 @@ def expand_paths(
     """Expand globs, directories and s3:// URIs into sorted ``(path, size)`` pairs.
 
     A directory contributes its files recursively (filtered by ``suffixes`` when
-    given). A pattern that matches nothing raises ``FileNotFoundError`` naming it.
+    given). Patterns that match nothing raise one ``FileNotFoundError`` naming them all.
     """
     found: dict[str, int] = {}
+    unmatched = []
     for pattern in patterns:
         matches = _expand_s3(pattern, suffixes, s3) if is_s3(pattern) else _expand_local(pattern, suffixes)
         if not matches:
-            raise FileNotFoundError(f"nothing matches {pattern!r}")
+            unmatched.append(redact_uri(pattern))
         found.update(matches)
+    if unmatched:
+        wanted = ""
+        if suffixes:
+            wanted = f" (files ending in {', '.join(suffixes[:6])}{', ...' if len(suffixes) > 6 else ''})"
+        raise FileNotFoundError(f"nothing matches {', '.join(repr(p) for p in unmatched)}{wanted}")
     return sorted(found.items())
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact_uri(text: str) -> str:
+    """``text`` with the credentials of any ``scheme://user:password@host`` URI in it hidden."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 def _wanted(name: str, suffixes: tuple[str, ...] | None) -> bool:

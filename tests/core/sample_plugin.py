@@ -23,6 +23,7 @@ class ByteCount(hpcprep.Encoder):
 
     name = "test.count"
     Params = CountParams
+    inputs = (hpcprep.Input("bytes", "binary", "the record"),)
     outputs = (hpcprep.Column("n", "int64", "bytes in the record times k"),)
     batch_size = 4
 
@@ -59,6 +60,7 @@ class Embed(hpcprep.Encoder):
 
     name = "test.embed"
     needs_setup = True
+    inputs = (hpcprep.Input("bytes", "binary", "the record"),)
     outputs = (hpcprep.Column("vector", "fixed_size_list<float32>[4]", "toy embedding"),)
 
     def setup(self):
@@ -77,6 +79,7 @@ class Windows(hpcprep.Encoder):
 
     name = "test.lines"
     fanout = True
+    inputs = (hpcprep.Input("bytes", "binary", "the record"),)
     outputs = (hpcprep.Column("line", "string", "one line of the record"),)
 
     def encode(self, batch):
@@ -104,6 +107,7 @@ class Numbers(hpcprep.Reader):
 
     name = "test.numbers"
     Params = NumbersParams
+    outputs = (hpcprep.Column("x", "int64", "the number"),)
 
     def plan(self):
         p = self.params
@@ -130,6 +134,7 @@ class Odd(hpcprep.Encoder):
     name = "test.odd"
     Params = OddParams
     batch_size = 256  # a bad record costs its batch a row-by-row pass
+    inputs = (hpcprep.Input("x", "int*", "the number"),)
     outputs = (hpcprep.Column("y", "int64", "x squared"),)
 
     def encode(self, batch):
@@ -148,6 +153,7 @@ class Slow(hpcprep.Encoder):
 
     name = "test.slow"
     Params = SlowParams
+    inputs = (hpcprep.Input("x", "int*", "the number"),)
     outputs = (
         hpcprep.Column("y", "int64", "x plus one"),
         hpcprep.Column("vector", "fixed_size_list<float32>[2]", "(x, y)"),
@@ -170,6 +176,7 @@ class Crash(hpcprep.Encoder):
 
     name = "test.crash"
     Params = CrashParams
+    inputs = (hpcprep.Input("x", "int*", "the number"),)
     outputs = ()
 
     def encode(self, batch):

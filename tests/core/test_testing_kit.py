@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hpcprep import Column, Encoder, ErrorRecord, InputItem, Params, Reader, RecordError, StageExamples
+from hpcprep import Column, Encoder, ErrorRecord, Input, InputItem, Params, Reader, RecordError, StageExamples
 from hpcprep.testing import PLUGIN, Problem, assert_plugin_ok, assert_stage_ok, check_plugin, check_stage
 from pydantic import Field
 
@@ -37,6 +37,7 @@ class Lengths(Encoder):
 
     name = "kit.lengths"
     Params = LengthParams
+    inputs = (Input("bytes", "binary", "the record"),)
     outputs = (
         Column("n", "int64", "record length times scale"),
         Column("vec", "fixed_size_list<float32>[2]", "length and its square"),
@@ -186,6 +187,20 @@ class PicklesObjects(Lengths):
         return {"n": n, "vec": vec}
 
 
+class UndeclaredInput(Lengths):
+    """Reads a column it does not declare among its inputs."""
+
+    name = "kit.undeclared_input"
+    inputs = ()
+
+
+class InputThatChangesNothing(Lengths):
+    """Declares an input its good batch lacks, as a misspelt name would."""
+
+    name = "kit.misnamed_input"
+    inputs = (Input("bytez", "binary"),)
+
+
 def checks(problems: list[Problem]) -> set[str]:
     return {p.check for p in problems}
 
@@ -209,6 +224,8 @@ def test_a_good_encoder_passes(tmp_path):
         (WrongType, "types", ["'n' is declared int64 but holds objects of type str"]),
         (DropsRows, "encode", ["3 rows in but", "fanout = True"]),
         (PicklesObjects, "arrow", ["['vec'] only convert to Arrow as pickled Python objects"]),
+        (UndeclaredInput, "inputs", ["cut down to its declared inputs [] raised KeyError", "declare every column"]),
+        (InputThatChangesNothing, "inputs", ["declares input column(s) ['bytez'] that its good batch does not have"]),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else None,
 )

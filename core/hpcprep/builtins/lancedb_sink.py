@@ -44,7 +44,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field
 
-from ..stages import LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
+from ..stages import FLOAT_VECTOR_TYPES, Input, LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
 from .lance_arrow import conform, to_lance_table
 
 log = logging.getLogger("hpcprep.lancedb")
@@ -120,6 +120,9 @@ class LanceDBSink(Sink):
 
     def __init__(self, params=None):
         super().__init__(params)
+        self.inputs = (
+            Input(self.params.vector_column, FLOAT_VECTOR_TYPES, "one vector per row, stored as float32"),
+        )
         self._run_id = ""  # set by prepare; travels to the workers with the sink
         self._schema: pa.Schema | None = None  # the table's, once it exists; writers conform to it
 

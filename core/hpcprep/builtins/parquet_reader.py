@@ -26,6 +26,7 @@ class ParquetReader(Reader):
         Column("source", "string", "kept from the file, or the file's path"),
         Column("record_id", "string", "kept from the file, or derived from path and row"),
     )
+    open_columns = True  # the files' own columns come through as they are
 
 
     def plan(self) -> list[InputItem]:

@@ -18,6 +18,9 @@ The kit feeds each stage the inputs its ``examples(workdir)`` classmethod gives 
 ``docs``         the class has a docstring (``hpcprep describe`` shows its first line)
 ``params``       ``Params`` is a pydantic model, every field has a description, defaults validate
 ``outputs``      encoders and readers declare their output columns
+``inputs``       encoders: the good batch cut down to the declared ``inputs`` (plus
+                 ``source`` and ``record_id``) encodes to the same output, so the driver's
+                 column check before a run can trust them
 ``pickle``       a configured instance survives pickle and cloudpickle (it travels to workers)
 ``setup``        ``Encoder.setup`` runs
 ``encode``       the good batch encodes: a dict, one row per input row (the kit hands
@@ -53,7 +56,7 @@ import numpy as np
 from ..stages import Encoder, ErrorRecord, InputItem, Reader, RecordError, Sink, SinkContext, StageExamples
 
 CHECKS = (
-    "examples", "docs", "params", "outputs", "pickle", "setup", "encode", "columns", "types",
+    "examples", "docs", "params", "outputs", "inputs", "pickle", "setup", "encode", "columns", "types",
     "arrow", "determinism", "empty_batch", "bad_input", "plan", "read", "sink",
 )
 #: Key of ``check_plugin``'s result for problems of the plugin itself (hooks, registration).
@@ -323,8 +326,11 @@ class _StageChecker:
         out = self.encode(worker, ex.good, "the good batch")
         if out is not None:
             self.check_produced(out, n, "the good batch", ex.good.keys())
+            before = len(self.problems)
             if self.wants("determinism"):
                 self.check_determinism(stage, worker, ex.good, out)
+            if self.wants("inputs") and len(self.problems) == before:  # outputs that vary prove nothing
+                self.check_inputs(stage, worker, ex.good, out)
         if self.wants("empty_batch"):
             self.check_empty(worker, ex.good)
         if self.wants("bad_input"):
@@ -403,6 +409,29 @@ class _StageChecker:
                     f"the same good batch encoded twice ({label}) gave different output: {diff}",
                 )
                 return
+
+    def check_inputs(self, stage, worker, good: dict, first: dict) -> None:
+        """The declared inputs are all that ``encode`` reads: the good batch without the
+        other columns gives the same output."""
+        declared = [c.name for c in stage.inputs]
+        absent = [c.name for c in stage.inputs if c.name not in good and not c.optional]
+        if absent:
+            self.add("inputs", f"declares input column(s) {absent} that its good batch does not have")
+            return
+        kept = {k: v for k, v in good.items() if k in declared or k in REQUIRED_COLUMNS}
+        fix = "; declare every column encode reads in `inputs = (Input(...), ...)`"
+        try:
+            again = worker.encode(_read_only(kept))
+        except Exception as exc:
+            self.add("inputs", f"the good batch cut down to its declared inputs {declared} raised {_describe(exc)}{fix}")
+            return
+        if not isinstance(again, dict):
+            return  # reported by the encode check
+        again = self.as_numpy(again)
+        names = [c.name for c in self.outputs] + (list(REQUIRED_COLUMNS) if self.fanout else [])
+        diff = _difference({k: first[k] for k in names if k in first}, {k: again[k] for k in names if k in again})
+        if diff:
+            self.add("inputs", f"the good batch cut down to its declared inputs {declared} gave other output: {diff}{fix}")
 
     def check_empty(self, worker, good: dict) -> None:
         empty = {k: v[:0] for k, v in good.items()}
