@@ -254,14 +254,14 @@ def _print_description(d: dict) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def plugins(ctx, as_json):
-    """List plugins: version, status (broken ones with their error), hooks and stages."""
+    """List plugins: version, status (broken and disabled ones with why), hooks and stages."""
     registry = _registry(ctx)
     rows = [p.to_dict() for p in registry.plugins.values()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for p in rows:
-        status = "ok" if p["status"] == "ok" else f"BROKEN: {p['error']}"
+        status = {"ok": "ok", "disabled": f"disabled ({p['error']})"}.get(p["status"], f"BROKEN: {p['error']}")
         click.echo(f"{p['name']} {p['version']} ({p['distribution']}): {status}")
         if p["hooks"]:
             click.echo(f"  hooks:  {', '.join(p['hooks'])}")

@@ -2,9 +2,9 @@
 
 Installed packages announce plugins in the ``hpcprep`` entry-point group.
 ``HPCPREP_LOAD_PLUGINS`` (comma-separated names; empty = none) allows only those,
-``HPCPREP_DISABLE_PLUGINS`` blocks some. A plugin that fails to import, or whose
-registration hook raises, is recorded as broken with its error; it never takes the
-command line down with it.
+``HPCPREP_DISABLE_PLUGINS`` blocks some (names compare without regard to case). A
+plugin that fails to import, or whose registration hook raises (even ``SystemExit``), is
+recorded as broken with its error; it never takes the command line down with it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class PluginInfo:
     name: str
     version: str
     distribution: str
-    status: str = "ok"  # ok | broken
+    status: str = "ok"  # ok | broken | disabled
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
@@ -57,11 +57,22 @@ class UnknownStageError(LookupError):
     pass
 
 
+#: What a plugin may raise that must not end the command: ``SystemExit`` from a module
+#: that calls ``sys.exit()`` at import included, ``KeyboardInterrupt`` not.
+PLUGIN_FAILURES = (Exception, SystemExit)
+
+
 def _env_list(name: str) -> list[str] | None:
     raw = os.environ.get(name)
     if raw is None:
         return None
-    return [p.strip() for p in raw.split(",") if p.strip()]
+    return [p.strip().lower() for p in raw.split(",") if p.strip()]
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}) raised while loading"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class PluginRegistry:
@@ -99,17 +110,21 @@ class PluginRegistry:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
-            names = {ep.name, dist}
+            names = {ep.name.lower(), dist.lower()}
+            info = PluginInfo(name=ep.name, version=version, distribution=dist)
             if allow is not None and not names & set(allow):
+                info.status, info.error = "disabled", "not in HPCPREP_LOAD_PLUGINS"
+                self.plugins[info.name] = info
                 continue
             if names & block:
+                info.status, info.error = "disabled", "named in HPCPREP_DISABLE_PLUGINS"
+                self.plugins[info.name] = info
                 continue
-            info = PluginInfo(name=ep.name, version=version, distribution=dist)
             try:
                 obj = ep.load()
-            except Exception as exc:  # any import failure marks the plugin broken
+            except PLUGIN_FAILURES as exc:  # any import failure marks the plugin broken
                 info.status = "broken"
-                info.error = f"{type(exc).__name__}: {exc}"
+                info.error = _failure(exc)
                 self.plugins[info.name] = info
                 continue
             self._add(obj, info)
@@ -144,9 +159,9 @@ class PluginRegistry:
 
                 try:
                     impl.function(register=register)
-                except Exception as exc:
+                except PLUGIN_FAILURES as exc:
                     info.status = "broken"
-                    info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                    info.error = f"{hook_name} raised {_failure(exc)}"
                     info.stages = []
                     self.stages = {k: v for k, v in self.stages.items() if v.plugin != info.name}
                     continue
@@ -177,6 +192,9 @@ class PluginRegistry:
     def broken(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.status == "broken"]
 
+    def disabled(self) -> list[PluginInfo]:
+        return [p for p in self.plugins.values() if p.status == "disabled"]
+
     def find(self, name: str) -> list[StageEntry]:
         """Every stage called ``name``, of any kind."""
         return [e for (k, n), e in sorted(self.stages.items()) if n == name]
@@ -191,12 +209,13 @@ class PluginRegistry:
         others = self.find(name)
         if others:
             return f"stage {name!r} is a {others[0].kind}, not a {kind}"
-        domain = name.split(".", 1)[0] if "." in name else None
-        for info in self.broken():
-            if domain and domain in (info.name, info.distribution, info.distribution.replace("hpcprep-", "")):
+        domain = name.split(".", 1)[0].lower() if "." in name else None
+        for info in [*self.broken(), *self.disabled()]:
+            names = (info.name, info.distribution, info.distribution.replace("hpcprep-", ""))
+            if domain and domain in {n.lower() for n in names}:
                 return (
                     f"stage {name!r} comes from plugin {info.name!r} ({info.distribution} "
-                    f"{info.version}), which is broken: {info.error}"
+                    f"{info.version}), which is {info.status}: {info.error}"
                 )
         candidates = sorted({n for (k, n) in self.stages if kind is None or k == kind})
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
@@ -222,12 +241,12 @@ class PluginRegistry:
         for impl in self.pm.hook.hpcprep_register_commands.get_hookimpls():
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
-                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
+            except PLUGIN_FAILURES as exc:
+                failures.append((impl.plugin_name, _failure(exc)))
                 info = self.plugins.get(impl.plugin_name)
                 if info:
                     info.status = "broken"
-                    info.error = f"hpcprep_register_commands raised {type(exc).__name__}: {exc}"
+                    info.error = f"hpcprep_register_commands raised {_failure(exc)}"
         return failures
 
     def versions(self) -> dict[str, str]:

@@ -86,23 +86,64 @@ def test_entry_points_are_discovered_and_broken_ones_recorded(site):
     assert reg.get("parquet", "sink").plugin == "hpcprep"
 
 
+def loaded(reg: PluginRegistry) -> set[str]:
+    return {name for name, p in reg.plugins.items() if p.status != "disabled"}
+
+
 def test_load_plugins_allow_list(site, monkeypatch):
     monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "good")
     reg = PluginRegistry()
-    assert set(reg.plugins) == {"hpcprep", "good"}
+    assert loaded(reg) == {"hpcprep", "good"}
+    assert reg.plugins["broken"].error == "not in HPCPREP_LOAD_PLUGINS"
     monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "")
     reg = PluginRegistry()
-    assert set(reg.plugins) == {"hpcprep"}, "empty allow-list loads no external plugins"
-    # The distribution name works too.
-    monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "hpcprep-broken")
-    assert set(PluginRegistry().plugins) == {"hpcprep", "broken"}
+    assert loaded(reg) == {"hpcprep"}, "empty allow-list loads no external plugins"
+    # The distribution name works too, in any case.
+    monkeypatch.setenv("HPCPREP_LOAD_PLUGINS", "HPCPREP-Broken")
+    assert loaded(PluginRegistry()) == {"hpcprep", "broken"}
 
 
 def test_disable_plugins_block_list(site, monkeypatch):
     monkeypatch.setenv("HPCPREP_DISABLE_PLUGINS", "broken, raising")
     reg = PluginRegistry()
-    assert "good" in reg.plugins and not {"broken", "raising"} & set(reg.plugins)
+    assert {"good"} <= loaded(reg) and not {"broken", "raising"} & loaded(reg)
     assert not reg.broken()
+    assert {p.name for p in reg.disabled()} == {"broken", "raising"}
+
+
+def test_disable_ignores_case_and_says_why_a_stage_is_missing(site, monkeypatch, tmp_path):
+    monkeypatch.setenv("HPCPREP_DISABLE_PLUGINS", "GOOD")
+    reg = PluginRegistry()
+    assert reg.plugins["good"].status == "disabled"
+    with pytest.raises(SpecError) as info:
+        resolve(_spec(tmp_path, "good.echo"), reg)
+    assert info.value.problems == [
+        "encoders[0]: stage 'good.echo' comes from plugin 'good' (hpcprep-good 1.2.3), which is disabled: "
+        "named in HPCPREP_DISABLE_PLUGINS"
+    ]
+    text = CliRunner().invoke(cli, ["plugins"], obj={"registry": reg}).output
+    assert "good 1.2.3 (hpcprep-good): disabled (named in HPCPREP_DISABLE_PLUGINS)" in text
+
+
+EXITING = """
+import sys
+sys.exit(3)  # a module that ends the process at import: the case under test
+"""
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_broken_not_fatal(site):
+    _dist(site, "hpcprep-exiting", "hpx_exiting", EXITING, "exiting")
+    reg = PluginRegistry()
+    assert reg.plugins["exiting"].status == "broken"
+    assert reg.plugins["exiting"].error == "SystemExit(3) raised while loading"
+    assert reg.plugins["good"].status == "ok"
+    from hpcprep.cli import build_cli
+
+    group, reg = build_cli()
+    listed = CliRunner().invoke(group, ["plugins"], obj={"registry": reg})
+    assert listed.exit_code == 0 and "exiting 1.2.3 (hpcprep-exiting): BROKEN: SystemExit(3)" in listed.output
+    described = CliRunner().invoke(group, ["describe", "good.echo"], obj={"registry": reg})
+    assert described.exit_code == 0 and "Copies the size column" in described.output
 
 
 def test_cli_plugins_lists_broken_plugins_without_crashing(site):
