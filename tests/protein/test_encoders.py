@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hpcprep.stages import RecordError
 from hpcprep.testing import assert_plugin_ok
 from hpcprep_protein import encoders as E
 from hpcprep_protein import plugin
+from hpcprep_protein.readers import _EXAMPLE_PDB, ProteinFastaReader, SsTableReader, StructureReader
 from hpcprep_protein.tables import ALPHABET, BLOSUM62, SCALES
 
 
@@ -81,3 +83,98 @@ def test_ss_labels_offsets_and_mask(target, before, after):
 def test_ss_labels_reject_unknown_letters():
     with pytest.raises(Exception, match="not a DSSP state"):
         E.SsLabels().encode(batch_of(["AC"], ss8=["HQ"]))
+
+
+# -- declared inputs --------------------------------------------------------------------------
+
+
+def _plain(value):
+    """An encoder output as plain Python, NaN kept comparable by np.testing.assert_equal."""
+    return value.to_pylist() if hasattr(value, "to_pylist") else np.asarray(value).tolist()
+
+
+def _input_cases(tmp_path):
+    """(stage, good batch) for every encoder's example, and the parameters that change its inputs."""
+    cases = []
+    for cls in E.ENCODERS:
+        ex = cls.examples(tmp_path)
+        cases.append((cls(ex.params), ex.good))
+    seq = batch_of(["ACDEFG", "MKT"])
+    seq["seq"] = seq.pop("sequence")
+    cases.append((E.Onehot({"column": "seq"}), seq))
+    labelled = batch_of(["ACDEFG", "MKT"], q8=["-HHHE-", "GIT"], mask=[np.ones(6, bool), np.array([1, 0, 1], bool)])
+    cases.append((E.SsLabels({"ss8_column": "q8", "mask_column": "mask"}), labelled))
+    cases.append((E.Contacts({"atom": "cb", "cutoff": 6.0}), E._helix_batch()))
+    return cases
+
+
+def test_encoders_read_exactly_their_declared_inputs(tmp_path):
+    """The same result from the declared input columns (plus source and record_id) as from
+    the whole batch, and a RecordError naming the column when any declared input is missing."""
+    for stage, batch in _input_cases(tmp_path):
+        declared = [i.name for i in stage.inputs]
+        assert declared and set(declared) <= set(batch), (stage.name, declared)
+        keep = set(declared) | {"source", "record_id"}
+        reduced = {k: v for k, v in batch.items() if k in keep}
+        full = {k: _plain(v) for k, v in stage.encode(batch).items()}
+        np.testing.assert_equal({k: _plain(v) for k, v in stage.encode(reduced).items()}, full, err_msg=stage.name)
+        for name in declared:
+            without = {k: v for k, v in reduced.items() if k != name}
+            with pytest.raises(RecordError, match=f"no column '{name}'"):
+                stage.encode(without)
+
+
+def test_ss_labels_inputs_follow_the_parameters():
+    assert [(i.name, i.types) for i in E.SsLabels().inputs] == [("ss8", E.STRING_TYPES)]
+    stage = E.SsLabels({"ss8_column": "sst8", "mask_column": "ss_mask"})
+    assert [(i.name, i.types) for i in stage.inputs] == [("sst8", E.STRING_TYPES), ("ss_mask", E.MASK_TYPES)]
+    assert [i.name for i in E.Contacts().inputs] == ["ca"]
+    assert [i.name for i in E.Contacts({"atom": "cb"}).inputs] == ["ca", "cb"]
+    assert [i.name for i in E.Windows({"column": "seq"}).inputs] == ["seq"]
+
+
+def _unmet(stages) -> list[tuple[str, str]]:
+    """(stage, column) for every input no earlier stage declares with a type it accepts."""
+    declared = {c.name: c.type for c in stages[0].outputs}
+    unmet = []
+    for stage in stages[1:]:
+        unmet += [(stage.name, i.name) for i in stage.inputs
+                  if i.name not in declared or not i.accepts(declared[i.name])]
+        declared.update({c.name: c.type for c in stage.outputs})
+    return unmet
+
+
+def test_declared_inputs_match_what_the_protein_stages_declare():
+    structure, fasta, table = (R({"paths": ["x"]}) for R in (StructureReader, ProteinFastaReader, SsTableReader))
+    dssp, labels = E.Dssp(), E.SsLabels({"mask_column": "ss_mask"})
+    structure_encoders = [E.Dssp(), E.Contacts({"atom": "cb"}), E.Dihedrals()]
+    sequence_encoders = [E.Onehot(), E.Blosum62(), E.Physchem(), E.Windows(), E.Composition()]
+    assert _unmet([structure, *structure_encoders, *sequence_encoders, labels]) == []
+    assert _unmet([fasta, *sequence_encoders]) == []
+    assert _unmet([table, *sequence_encoders, E.SsLabels()]) == []
+    # the issue's wiring mistakes: labels before DSSP made them, structure encoders on sequences
+    assert _unmet([structure, labels, dssp]) == [("protein.ss_labels", "ss8"), ("protein.ss_labels", "ss_mask")]
+    assert _unmet([fasta, E.Dihedrals()]) == [("protein.dihedrals", n) for n in ("n", "ca", "c")]
+    # a mask of the wrong type is refused, not only a missing one
+    assert _unmet([structure, dssp, E.SsLabels({"mask_column": "residue_numbers"})]) == [
+        ("protein.ss_labels", "residue_numbers")
+    ]
+
+
+def test_labels_before_dssp_is_refused_before_ray_starts(tmp_path):
+    """The issue's case: it failed after Ray started, with a 95-line traceback."""
+    import hpcprep
+    from hpcprep.spec import SpecError
+
+    pdb = tmp_path / "tri.pdb"
+    pdb.write_text(_EXAMPLE_PDB)
+    spec = {
+        "run": {"name": "wiring", "output": str(tmp_path / "out")},
+        "reader": {"stage": "protein.structure", "paths": [str(pdb)]},
+        "encoders": [{"stage": "protein.ss_labels", "mask_column": "ss_mask"}, {"stage": "protein.dssp"}],
+        "sinks": [{"stage": "parquet", "path": str(tmp_path / "out" / "table")}],
+    }
+    with pytest.raises(SpecError, match=r"protein\.ss_labels\) reads column 'ss8'.*protein\.dssp") as err:
+        hpcprep.run(spec, progress=False)
+    assert "'ss_mask'" in str(err.value)
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@ numbers as a direct transformers forward pass, independent of batching, offline.
 
 from __future__ import annotations
 
+import pickle
 import socket
 import sys
 
@@ -148,6 +149,66 @@ def test_too_long_sequence_goes_to_the_errors_table(tmp_path, tiny_esm, ray_loca
     assert sorted(r["sequence"] for r in rows) == ["GSHMLEDPVD", "MKTAYIAKQR"]
     direct = _embed(tiny_esm, [r["sequence"] for r in rows])["esm_embedding"]
     np.testing.assert_allclose([r["esm_embedding"] for r in rows], direct, atol=1e-5)
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickle payload: unpickling it creates the file ``path`` (as hostile code could do anything)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _pickle_only_checkpoint(tiny_esm, folder):
+    folder.mkdir()
+    for name in ("config.json", "vocab.txt", "tokenizer_config.json"):
+        (folder / name).write_bytes((tiny_esm / name).read_bytes())
+    marker = folder.parent / "unpickled"
+    with open(folder / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"payload": _RunsCodeWhenUnpickled(marker)}, f)
+    return folder, marker
+
+
+def test_pickle_only_checkpoint_is_refused(tmp_path, tiny_esm):
+    model, marker = _pickle_only_checkpoint(tiny_esm, tmp_path / "bin-only")
+    with pytest.raises(ValueError, match=r"only pickle weights \(pytorch_model\.bin\).*loads safetensors only"):
+        EsmEmbed({"model": str(model)})
+    fasta = tmp_path / "x.fasta"
+    fasta.write_text(">sp|P1|A one\nMKT\n")
+    with pytest.raises(SpecError, match=r"protein\.esm_embed.*only pickle weights"):  # before Ray starts
+        hpcprep.run(_spec(tmp_path, model, fasta), progress=False)
+    assert not marker.exists()
+
+
+def test_weights_swapped_after_validation_are_not_unpickled(tmp_path, tiny_esm):
+    """setup() loads with use_safetensors=True: a directory that lost its safetensors
+    file after the spec was validated is an error there too, not a pickle load."""
+    model = tmp_path / "swapped"
+    model.mkdir()
+    for path in tiny_esm.iterdir():
+        (model / path.name).write_bytes(path.read_bytes())
+    stage = EsmEmbed({"model": str(model)})
+    (model / "model.safetensors").unlink()
+    marker = tmp_path / "unpickled"
+    with open(model / "pytorch_model.bin", "wb") as f:
+        pickle.dump({"payload": _RunsCodeWhenUnpickled(marker)}, f)
+    with pytest.raises(OSError, match="model.safetensors"):
+        stage.setup()
+    assert not marker.exists()
+
+
+def test_declared_input_is_the_sequence_column(tiny_esm):
+    stage = EsmEmbed({"model": str(tiny_esm), "column": "seq", "per_residue": True})
+    assert [(i.name, i.types) for i in stage.inputs] == [("seq", "string|large_string")]
+    stage.setup()
+    batch = _batch(SEQS)
+    batch["seq"] = batch.pop("sequence")
+    batch["other"] = np.arange(len(SEQS))
+    reduced = {k: batch[k] for k in ("source", "record_id", "seq")}
+    full, only = stage.encode(batch), stage.encode(reduced)
+    assert {k: v.to_pylist() for k, v in full.items()} == {k: v.to_pylist() for k, v in only.items()}
 
 
 if __name__ == "__main__":

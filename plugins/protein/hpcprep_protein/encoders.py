@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import Column, Encoder, Params, RecordError, StageExamples, record_id
+from hpcprep import TEXT_TYPES, Column, Encoder, Input, Params, RecordError, StageExamples, record_id
 from hpcprep.columns import ascii_texts, column_of, list_column, vector_column
 from pydantic import Field, field_validator
 
@@ -24,6 +24,23 @@ N_TOKENS = UNKNOWN + 1  # 20 standard residues + unknown
 SS8 = "HGIEBTS-"  # DSSP states; '-' (also 'C', ' ', 'P') is coil
 SS3 = "HEC"
 IGNORE = -100  # label value a loss ignores (PyTorch's cross_entropy default ignore_index)
+
+# ``Input.types`` of the columns these encoders read. The driver matches them against the
+# types earlier stages declare, so they name what ``encode`` really takes.
+#: Label strings are read as Python ``str`` (bytes would be refused row by row).
+STRING_TYPES = "string|large_string"
+#: protein.structure's coordinates: one flattened L x 3 float list per chain.
+COORDINATE_TYPES = "list<float*>|large_list<float*>"
+#: A per-residue mask such as protein.dssp's ss_mask or the reader's backbone_complete.
+MASK_TYPES = "list<bool>|large_list<bool>"
+
+
+def _sequence_input(column: str) -> Input:
+    return Input(column, TEXT_TYPES, "one-letter amino-acid sequence")
+
+
+def _coordinate_inputs(*atoms: str) -> tuple[Input, ...]:
+    return tuple(Input(a, COORDINATE_TYPES, f"{a.upper()} coordinates from protein.structure") for a in atoms)
 
 
 class SequenceParams(Params):
@@ -75,7 +92,17 @@ def _bad_seq_batch() -> dict:
 # -- sequence features -----------------------------------------------------------------
 
 
-class Onehot(Encoder):
+class SequenceEncoder(Encoder):
+    """An encoder that reads one sequence column, named by its ``column`` parameter."""
+
+    inputs = (_sequence_input("sequence"),)
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.inputs = (_sequence_input(self.params.column),)
+
+
+class Onehot(SequenceEncoder):
     """One-hot residues: 20 standard amino acids (alphabetical one-letter order) + unknown."""
 
     name = "protein.onehot"
@@ -91,7 +118,7 @@ class Onehot(Encoder):
         return StageExamples(params={}, good=_seq_batch(STANDARD), bad=_bad_seq_batch())
 
 
-class Blosum62(Encoder):
+class Blosum62(SequenceEncoder):
     """BLOSUM62 row of each residue (20 values; zeros for unknown residues)."""
 
     name = "protein.blosum62"
@@ -122,7 +149,7 @@ class PhyschemParams(SequenceParams):
         return v
 
 
-class Physchem(Encoder):
+class Physchem(SequenceEncoder):
     """Physico-chemical scales per residue (Kyte-Doolittle, Hopp-Woods, flexibility, ...)."""
 
     name = "protein.physchem"
@@ -153,7 +180,7 @@ class WindowsParams(SequenceParams):
         return v
 
 
-class Windows(Encoder):
+class Windows(SequenceEncoder):
     """Centred per-residue windows of residue ids, padded at the ends (for Q3/Q8 predictors)."""
 
     name = "protein.windows"
@@ -184,7 +211,7 @@ class CompositionParams(SequenceParams):
     pass
 
 
-class Composition(Encoder):
+class Composition(SequenceEncoder):
     """Amino-acid (20) and dipeptide (400) composition: a fixed 420-vector for similarity search."""
 
     name = "protein.composition"
@@ -249,16 +276,25 @@ class SsLabels(Encoder):
     name = "protein.ss_labels"
     Params = SsLabelsParams
     batch_size = 1024
+    inputs = (Input("ss8", STRING_TYPES, "8-state labels, one letter per residue"),)
     outputs = (
         Column("labels_ss8", "list<int16>", "H G I E B T S coil = 0..7; -100 where masked or a special token"),
         Column("labels_ss3", "list<int16>", "H E C = 0..2 (H,G,I -> H; E,B -> E; rest -> C); -100 likewise"),
         Column("label_mask", "list<bool>", "True where a residue's label counts (aligned like the labels)"),
     )
 
+    def __init__(self, params=None):
+        super().__init__(params)
+        p = self.params
+        inputs = [Input(p.ss8_column, STRING_TYPES, "8-state labels, one letter per residue")]
+        if p.mask_column:
+            inputs.append(Input(p.mask_column, MASK_TYPES, "True where the residue has a label"))
+        self.inputs = tuple(inputs)
+
     def encode(self, batch):
         p = self.params
         labels = column_of(batch, p.ss8_column)
-        masks = batch[p.mask_column] if p.mask_column else [None] * len(labels)
+        masks = column_of(batch, p.mask_column) if p.mask_column else [None] * len(labels)
         before, after = {"none": (0, 0), "esm": (1, 1), "prott5": (0, 1)}[p.target]
         l8, l3, lm = [], [], []
         for ss8, mask in zip(labels, masks):
@@ -309,6 +345,7 @@ class Dssp(Encoder):
     Params = DsspParams
     needs_setup = True
     batch_size = 64
+    inputs = _coordinate_inputs("n", "ca", "c", "o")
     outputs = (
         Column("ss8", "string", "DSSP state per residue: H G I E B T S, '-' coil; '-' where the backbone is incomplete"),
         Column("ss3", "string", "H E C (H,G,I -> H; E,B -> E; rest -> C)"),
@@ -360,11 +397,17 @@ class Contacts(Encoder):
     name = "protein.contacts"
     Params = ContactsParams
     batch_size = 64
+    inputs = _coordinate_inputs("ca")
     outputs = (
         Column("contact_src", "list<int32>", "residue index i (i < j)"),
         Column("contact_dst", "list<int32>", "residue index j"),
         Column("contact_dist", "list<float32>", "distance in angstrom"),
     )
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        # CB positions are read only when contacts are between CBs (CA stands in for glycine).
+        self.inputs = _coordinate_inputs("ca", "cb") if self.params.atom == "cb" else _coordinate_inputs("ca")
 
     def encode(self, batch):
         p = self.params
@@ -399,6 +442,7 @@ class Dihedrals(Encoder):
     name = "protein.dihedrals"
     Params = DihedralsParams
     batch_size = 256
+    inputs = _coordinate_inputs("n", "ca", "c")
     outputs = (
         Column("phi", "list<float32>", "C(i-1)-N-CA-C, degrees; NaN for the first residue or after a gap"),
         Column("psi", "list<float32>", "N-CA-C-N(i+1), degrees; NaN for the last residue or before a gap"),

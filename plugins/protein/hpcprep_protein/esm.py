@@ -2,8 +2,9 @@
 
 Optional: needs ``pip install "hpcprep-protein[esm]"`` (``transformers``, on the torch
 that lies on the machine). The stage never downloads: ``model`` is a checkpoint
-directory on disk (``config.json``, weights, ``vocab.txt``), loaded with
-``local_files_only=True`` and ``HF_HUB_OFFLINE=1``.
+directory on disk (``config.json``, ``model.safetensors``, ``vocab.txt``), loaded with
+``local_files_only=True``, ``use_safetensors=True`` and ``HF_HUB_OFFLINE=1``: a checkpoint
+with only pickle weights (``pytorch_model.bin``) is refused when the spec is validated.
 
 Tokens. ESM-2's vocabulary (``vocab.txt``, 33 tokens, ids in this order) is::
 
@@ -28,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import Column, Encoder, LocalPath, Params, RecordError, StageExamples, record_id
+from hpcprep import Column, Encoder, Input, LocalPath, Params, RecordError, StageExamples, record_id
 from hpcprep.columns import column_of, list_column, vector_column
 from pydantic import Field
 
@@ -71,6 +72,26 @@ def _read_config(model: str) -> dict:
     return data
 
 
+#: Weight files that are Python pickles: loading one runs whatever code it holds.
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "pytorch_model.bin.index.json")
+
+
+def _check_weights(model: str) -> None:
+    """Refuse a checkpoint without safetensors weights: the stage never unpickles, since a
+    pickled checkpoint (pytorch_model.bin) can run arbitrary code when it is loaded."""
+    path = Path(model)
+    if (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file():
+        return
+    pickles = sorted({p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern)})
+    if not pickles:
+        raise ValueError(f"model {model!r}: no model.safetensors (the stage loads safetensors weights only)")
+    raise ValueError(
+        f"model {model!r}: only pickle weights ({', '.join(pickles)}), and the stage loads safetensors only, "
+        "because unpickling a checkpoint can run code hidden in it. Convert it once, where you trust the file: "
+        "EsmModel.from_pretrained(DIR).save_pretrained(DIR) writes model.safetensors"
+    )
+
+
 class EsmEmbed(Encoder):
     """ESM-2 protein embeddings from a local checkpoint: one pooled vector per sequence (optional)."""
 
@@ -79,6 +100,8 @@ class EsmEmbed(Encoder):
     needs_setup = True
     variants = ("cpu", "cuda")
     batch_size = 64
+    #: Sequences are read as Python ``str``; bytes would be refused row by row.
+    inputs = (Input("sequence", "string|large_string", "one-letter amino-acid sequence"),)
     outputs = (
         Column("esm_embedding", "fixed_size_list<float32>[hidden]", "pooled last hidden state (hidden from config)"),
     )
@@ -87,6 +110,7 @@ class EsmEmbed(Encoder):
         super().__init__(params)
         p = self.params
         config = _read_config(p.model)
+        _check_weights(p.model)
         self._hidden = config["hidden_size"]
         limit = config.get("max_position_embeddings")
         if config.get("position_embedding_type", "absolute") == "absolute" and limit and p.max_length + 2 > limit:
@@ -101,6 +125,7 @@ class EsmEmbed(Encoder):
                 f"L x {self._hidden}, flattened: last hidden state per residue, <cls>/<eos> removed",
             ))
         self.outputs = tuple(outputs)
+        self.inputs = (Input(p.column, "string|large_string", "one-letter amino-acid sequence"),)
         self._model = None
 
     def __getstate__(self):
@@ -132,7 +157,10 @@ class EsmEmbed(Encoder):
         hf_logging.disable_progress_bar()
         try:
             tokenizer = EsmTokenizer.from_pretrained(self.params.model, local_files_only=True)
-            model = EsmModel.from_pretrained(self.params.model, local_files_only=True, add_pooling_layer=False)
+            # use_safetensors: never fall back to a pickle, even if the directory changed since validation.
+            model = EsmModel.from_pretrained(
+                self.params.model, local_files_only=True, use_safetensors=True, add_pooling_layer=False
+            )
         finally:
             hf_logging.set_verbosity(verbosity)
             if bars:

@@ -21,7 +21,7 @@ from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, Re
 from hpcprep.storage import S3Params, expand_paths, open_input
 from pydantic import Field
 
-from . import residues
+from . import integrity, residues
 
 #: Rows per batch a read task hands on at most.
 MAX_BATCH_ROWS = 4096
@@ -40,6 +40,8 @@ FLAGS = (
     "modified_residue",  # some residue is a modification mapped to its parent (MSE -> M)
     "altloc",  # the chain had alternative conformations; the first was kept
     "charge_columns_ignored",  # old-style PDB with text in columns 79-80; those columns were dropped
+    "unterminated",  # the file ends right after an atom (no END/TER, no closing '#'): later residues may be missing
+    "truncated",  # the file ends inside an incomplete residue of this chain (kept only with truncated="flag")
 )
 
 
@@ -83,6 +85,10 @@ class StructureParams(S3Params):
     min_complete_residues: int = Field(
         1, ge=1, description="a chain with fewer residues whose N, CA, C and O are all present is an error record"
     )
+    truncated: Literal["error", "flag"] = Field(
+        "error", description="a file that ends inside an incomplete residue with nothing after its atoms (no END): "
+        "'error' reports the file, 'flag' keeps its chains with flag 'truncated' on the chain cut short"
+    )
 
 
 def _is_alphafold(st, source: str) -> bool:
@@ -97,17 +103,24 @@ def _is_alphafold(st, source: str) -> bool:
 
 
 def _parse_structure(source: str, data: bytes):
-    """A gemmi Structure; notes say what was done to read it."""
+    """A gemmi Structure, notes that say what was done to read it, what the checks of the
+    text found (``integrity.Findings``) and the format; coordinates that are not finite
+    numbers are errors."""
     import gemmi
 
     notes = []
+    if b"\0" in data[:4096]:
+        raise RecordError(
+            f"{source}: binary data, not a PDB or mmCIF text file (MMTF, BinaryCIF and archives other than gzip "
+            "are not read)"
+        )
     text = data.decode("utf-8", "replace")
     head = text.lstrip()[:2000]
     is_cif = head.startswith("data_") or "\n_atom_site." in text[:200000] or "\nloop_" in head
     try:
         if is_cif:
-            doc = gemmi.cif.read_string(text)
-            st = gemmi.make_structure_from_block(doc.sole_block())
+            block = gemmi.cif.read_string(text).sole_block()
+            st = gemmi.make_structure_from_block(block)
         else:
             try:
                 st = gemmi.read_pdb_string(text)
@@ -118,10 +131,31 @@ def _parse_structure(source: str, data: bytes):
                 lines = [ln[:78] if ln.startswith(("ATOM", "HETATM")) else ln for ln in text.splitlines()]
                 st = gemmi.read_pdb_string("\n".join(lines) + "\n")
                 notes.append("charge_columns_ignored")
-    except (RuntimeError, ValueError, IndexError) as exc:
+        findings = integrity.check_mmcif(source, block, text) if is_cif else integrity.check_pdb(source, text)
+    except (RuntimeError, ValueError, IndexError, OverflowError) as exc:
         kind = "mmCIF" if is_cif else "PDB"
-        raise RecordError(f"{source}: cannot parse as {kind}: {exc}") from None
-    return st, notes
+        raise RecordError(f"{source}: cannot parse as {kind}: {_gemmi_message(exc)}") from None
+    return st, notes, findings, "mmCIF" if is_cif else "PDB"
+
+
+def _gemmi_message(exc: Exception) -> str:
+    """gemmi's message on one line, its position in a string given as a line number
+    ("string:78:0(2255): parse error" -> "line 78: parse error")."""
+    message = " ".join(str(exc).split())
+    loop = re.match(r"string:(\d+):\S*:? Wrong number of values in loop (\S+)", message)
+    if loop:
+        # gemmi points at the loop's first line; the damage is at its end (a row cut short).
+        return (f"the loop {loop.group(2)} that starts at line {loop.group(1)} does not hold a whole number of "
+                "rows: its last row is incomplete (a file cut short?)")
+    return re.sub(r"^string:(\d+):\d+(?:\(\d+\))?:\s*", r"line \1: ", message)
+
+
+def _file_flags(findings, chain_name: str) -> list[str]:
+    """Flags a chain gets from how its file ends (see ``integrity.Findings``)."""
+    flags = ["unterminated"] if findings.unterminated else []
+    if findings.cut and findings.last.chain == chain_name:
+        flags.append("truncated")
+    return flags
 
 
 def _virtual_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -168,9 +202,11 @@ class StructureReader(Reader):
         data = _read_bytes(source, self.params.s3())
         if not data.strip():
             raise RecordError(f"{source}: the file is empty")
-        st, notes = _parse_structure(source, data)
-        if len(st) == 0:
+        st, notes, findings, kind_of_file = _parse_structure(source, data)
+        if len(st) == 0 or st[0].count_atom_sites() == 0:
             raise RecordError(f"{source}: no model with atoms (no ATOM/HETATM records)")
+        if findings.cut and self.params.truncated == "error":
+            raise RecordError(findings.truncation_message(source, kind_of_file))
         st.setup_entities()
         model = st[0]
         model_num = int(model.num)
@@ -194,8 +230,8 @@ class StructureReader(Reader):
             k = seen.get(chain.name, 0)
             seen[chain.name] = k + 1
             rid = record_id(source, model_num, chain.name) if k == 0 else record_id(source, model_num, chain.name, k)
-            chain_flags = notes + (["altloc"] if chain.name in altloc_chains else [])
-            row = self._chain_row(source, poly, chain.name, rid, st, kind, chain_flags)
+            chain_flags = notes + (["altloc"] if chain.name in altloc_chains else []) + _file_flags(findings, chain.name)
+            row = self._chain_row(source, poly, chain.name, rid, st, kind, chain_flags, findings)
             if isinstance(row, str):
                 yield ErrorRecord(source, rid, row)
                 continue
@@ -209,12 +245,16 @@ class StructureReader(Reader):
         if rows["source"]:
             yield self._batch(rows)
 
-    def _chain_row(self, source: str, poly, chain_name: str, rid: str, st, kind: str, flags: list[str]) -> dict | str:
+    def _chain_row(
+        self, source: str, poly, chain_name: str, rid: str, st, kind: str, flags: list[str], findings
+    ) -> dict | str:
         source_flags = set(flags)
         names, numbers, icodes = [], [], []
         coords = {a: np.full((poly.length(), 3), np.nan, dtype=np.float32) for a in ("N", "CA", "C", "O", "CB")}
         bfac = np.full(poly.length(), np.nan, dtype=np.float32)
         for i, res in enumerate(poly):
+            if res.seqid.num is None:  # gemmi's reading of a blank residue-number field
+                return f"{source}: chain {chain_name!r}: residue {i + 1} ({res.name}) has no residue number"
             names.append(res.name)
             numbers.append(res.seqid.num)
             icodes.append(res.seqid.icode if res.seqid.icode not in ("", "\0") else " ")
@@ -227,7 +267,7 @@ class StructureReader(Reader):
                 if name in coords and np.isnan(coords[name][i, 0]):
                     p = atom.pos
                     coords[name][i] = (p.x, p.y, p.z)
-                    if name == "CA":
+                    if name == "CA" and not findings.b_factor_unknown(atom.serial):
                         bfac[i] = atom.b_iso
         length = len(names)
         if length == 0:

@@ -135,3 +135,37 @@ def parent(name: str) -> str:
 def to_sequence(names) -> str:
     """One-letter sequence for three-letter names (the reader's ``sequence`` column)."""
     return "".join(one_letter(n) for n in names)
+
+
+BACKBONE_HEAVY = ("N", "CA", "C", "O")
+
+#: Side-chain heavy atoms of the 20 standard residues (PDB names), for telling a residue
+#: cut short at the end of a file from a complete one.
+SIDE_CHAIN_HEAVY: dict[str, tuple[str, ...]] = {
+    "ALA": ("CB",), "ARG": ("CB", "CG", "CD", "NE", "CZ", "NH1", "NH2"), "ASN": ("CB", "CG", "OD1", "ND2"),
+    "ASP": ("CB", "CG", "OD1", "OD2"), "CYS": ("CB", "SG"), "GLN": ("CB", "CG", "CD", "OE1", "NE2"),
+    "GLU": ("CB", "CG", "CD", "OE1", "OE2"), "GLY": (), "HIS": ("CB", "CG", "ND1", "CD2", "CE1", "NE2"),
+    "ILE": ("CB", "CG1", "CG2", "CD1"), "LEU": ("CB", "CG", "CD1", "CD2"), "LYS": ("CB", "CG", "CD", "CE", "NZ"),
+    "MET": ("CB", "CG", "SD", "CE"), "PHE": ("CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ"),
+    "PRO": ("CB", "CG", "CD"), "SER": ("CB", "OG"), "THR": ("CB", "OG1", "CG2"),
+    "TRP": ("CB", "CG", "CD1", "CD2", "NE1", "CE2", "CE3", "CZ2", "CZ3", "CH2"),
+    "TYR": ("CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "OH"), "VAL": ("CB", "CG1", "CG2"),
+}  # fmt: skip
+
+#: Old names still found in files: isoleucine's CD1 was CD.
+_OLD_NAMES = {("ILE", "CD"): "CD1"}
+
+
+def missing_heavy_atoms(name: str, present) -> tuple[str, ...]:
+    """Heavy atoms a residue called ``name`` has and ``present`` lacks: backbone and side
+    chain for the 20 standard residues, the backbone for other amino acids, nothing for
+    anything else (this table does not know their atoms)."""
+    name = name.strip().upper()
+    have = {_OLD_NAMES.get((name, a), a) for a in present}
+    if name in SIDE_CHAIN_HEAVY:
+        expected = BACKBONE_HEAVY + SIDE_CHAIN_HEAVY[name]
+    elif classify(name)[1] == "modified" or name in EXTRA_STANDARD:
+        expected = BACKBONE_HEAVY
+    else:
+        return ()
+    return tuple(a for a in expected if a not in have)

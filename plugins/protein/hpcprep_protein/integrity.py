@@ -1,0 +1,304 @@
+"""Checks of a structure file's text that gemmi does not make.
+
+gemmi reads what it can: in a PDB file it reads an overflowed coordinate (``********``),
+a word or a blank field as 0 and ``nan`` as NaN, and in mmCIF any value that is not a
+number (``?``, ``.``, ``nan``, ``abc``) as NaN. A chain built from such atoms looks like
+data and is not. So every coordinate (and B-factor) of the first model, the only model
+the reader uses, must be a finite number as written; a file where one is not is
+refused with the line and the atom.
+
+gemmi also gives an atom whose B-factor the file leaves out (a blank PDB field, a short
+line, ``?`` or ``.`` in mmCIF) the value 0 or 20. :func:`check_pdb` and
+:func:`check_mmcif` list those atoms (``Findings.unknown_b``) so that the reader reports
+NaN, "unknown", instead.
+
+A file can also be cut at a line boundary (a copy interrupted, a disk full) and still
+parse. The checks say whether the first model's coordinates run to the end of the file
+with nothing written after them (``Findings.unterminated``; a PDB file ends with END, an
+mmCIF file written by the usual tools closes its last category with ``#``), and which
+residue the file ends in, with the heavy atoms it lacks. A file that ends inside an
+incomplete amino-acid residue looks truncated; what the reader does with that is its
+``truncated`` parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hpcprep.stages import RecordError
+
+from . import residues
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: mmCIF numbers may carry a standard uncertainty in parentheses: 12.345(3).
+_CIF_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?:\(\d+\))?")
+_NON_FINITE_WORDS = {"nan", "inf", "infinity"}
+#: The reader stores coordinates and B-factors as float32: a larger number would become inf.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+#: PDB records that belong to the coordinates of a model; any other record after the
+#: last of them shows that the writer got past the coordinates.
+_COORDINATE_RECORDS = ("ATOM", "HETATM", "ANISOU", "SIGATM", "SIGUIJ")
+
+#: Fixed PDB columns (0-based slices) of x, y, z and the B-factor.
+_PDB_FIELDS = (("x coordinate", 30, 38), ("y coordinate", 38, 46), ("z coordinate", 46, 54))
+_PDB_B_FACTOR = ("B-factor", 60, 66)
+
+
+@dataclass(frozen=True)
+class LastResidue:
+    """The residue whose atoms are the last coordinates of the first model in the file."""
+
+    chain: str
+    name: str
+    number: str  # residue number with its insertion code, as written
+    missing: tuple[str, ...]  # heavy atoms a residue of this name has and this one lacks
+
+    def describe(self) -> str:
+        return f"{self.name} {self.chain}{self.number}"
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the checks of a file's text found in its first model, besides errors."""
+
+    #: The coordinates run to the end of the file: no END/TER/ENDMDL/CONECT/MASTER (PDB)
+    #: or closing ``#`` (mmCIF) after them.
+    unterminated: bool = False
+    #: The residue the coordinates end in, when ``unterminated``.
+    last: LastResidue | None = None
+    #: Serial numbers (``atom.serial`` in gemmi) of atoms whose B-factor the file leaves out.
+    unknown_b: frozenset[int] = frozenset()
+    #: Some atom without a B-factor has no usable serial number, so no B-factor can be trusted.
+    unknown_b_unmapped: bool = False
+
+    def b_factor_unknown(self, serial: int) -> bool:
+        """Whether the file gives no B-factor for the atom with this serial number."""
+        return self.unknown_b_unmapped or serial in self.unknown_b
+
+    @property
+    def cut(self) -> bool:
+        """Unterminated and ending inside a residue that lacks atoms: the file looks truncated."""
+        return self.unterminated and self.last is not None and bool(self.last.missing)
+
+    def truncation_message(self, source: str, kind: str) -> str:
+        ending = (
+            "it ends at an atom record with no END, TER or ENDMDL after it"
+            if kind == "PDB"
+            else "it ends inside the _atom_site rows (no '#' or other category after them)"
+        )
+        return (
+            f"{source}: the {kind} file looks truncated: {ending}, and its last residue, "
+            f"{self.last.describe()}, lacks {', '.join(self.last.missing)}; "
+            "if the file is complete, set truncated = \"flag\" to keep its chains (flagged 'truncated')"
+        )
+
+
+def number_problem(field: str, text: str, cif: bool = False) -> str | None:
+    """Why ``text`` is not a finite number for ``field``, or None when it is one."""
+    value = text.strip()
+    if not value:
+        return f"{field} is blank"
+    if cif and value in ("?", "."):
+        return f"{field} is missing ({value!r})"
+    if set(value) == {"*"}:
+        return f"{field} {value!r} overflowed its column (the value did not fit the PDB format)"
+    if value.lower().lstrip("+-") in _NON_FINITE_WORDS:
+        return f"{field} {value!r} is not finite"
+    if not (_CIF_NUMBER if cif else _NUMBER).fullmatch(value):
+        return f"{field} {value!r} is not a number"
+    if not abs(float(value.split("(", 1)[0])) <= _FLOAT32_MAX:
+        return f"{field} {value!r} is not finite (too large)"
+    return None
+
+
+# -- PDB ----------------------------------------------------------------------------------
+
+
+def _pdb_atom(line: str) -> str:
+    name, resname, chain, number = line[12:16].strip(), line[17:20].strip(), line[21:22], line[22:27].strip()
+    return f"atom {name} of {resname} {chain.strip()}{number}"
+
+
+def _pdb_line_problem(line: str) -> str | None:
+    for field, start, stop in _PDB_FIELDS:
+        problem = number_problem(field, line[start:stop])
+        if problem:
+            return problem
+    field, start, stop = _PDB_B_FACTOR
+    b_factor = line[start:stop]
+    if b_factor.strip():  # a blank B-factor is allowed (unknown): minimal files leave it out
+        return number_problem(field, b_factor)
+    return None
+
+
+def _serial(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def check_pdb(source: str, text: str) -> Findings:
+    """Raise ``RecordError`` for a coordinate or B-factor of the first model that is not a
+    finite number; otherwise say what else the text shows (see ``Findings``)."""
+    residue_key = None
+    residue_atoms: list[str] = []
+    residue_line = ""
+    seen_atoms = closed = unmapped = False
+    unknown_b: set[int | None] = set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith(("ATOM", "HETATM")):
+            problem = _pdb_line_problem(line)
+            if problem:
+                raise RecordError(f"{source}: line {lineno} ({_pdb_atom(line)}): {problem}")
+            if not line[60:66].strip():
+                serial = _serial(line[6:11])  # hybrid-36 serials are not mapped
+                unmapped |= serial is None
+                unknown_b.add(serial)
+            key = (line[17:20], line[21:22], line[22:27])
+            if key != residue_key:
+                residue_key, residue_atoms, residue_line = key, [], line
+            residue_atoms.append(line[12:16].strip())
+            seen_atoms, closed = True, False
+        elif not seen_atoms or line.startswith(_COORDINATE_RECORDS) or not line.strip():
+            continue
+        elif line.startswith(("ENDMDL", "MODEL")):
+            closed = True
+            break  # the first model is complete; the reader uses no other
+        else:
+            closed = True
+    b_factors = {"unknown_b": frozenset(unknown_b - {None}), "unknown_b_unmapped": unmapped}
+    if not seen_atoms or closed:
+        return Findings(**b_factors)
+    name = residue_line[17:20].strip()
+    last = LastResidue(
+        chain=residue_line[21:22].strip(), name=name, number=residue_line[22:27].strip(),
+        missing=residues.missing_heavy_atoms(name, residue_atoms),
+    )
+    return Findings(unterminated=True, last=last, **b_factors)
+
+
+# -- mmCIF --------------------------------------------------------------------------------
+
+
+class _AtomSite:
+    """The columns of an mmCIF ``_atom_site`` table the checks read, as raw strings (a
+    column the file lacks is None; author names are preferred, as gemmi does)."""
+
+    def __init__(self, table):
+        self.table = table
+        self._tags = list(table.tags)
+        self.coords = [self._column(f"Cartn_{axis}") for axis in "xyz"]
+        self.b_factors = self._column("B_iso_or_equiv")
+        self.models = self._column("pdbx_PDB_model_num")
+        self.ids = self._column("id")
+        self.chains = self._column("auth_asym_id", "label_asym_id")
+        self.names = self._column("auth_atom_id", "label_atom_id")
+        self.comps = self._column("auth_comp_id", "label_comp_id")
+        self.numbers = self._column("auth_seq_id", "label_seq_id")
+        self.icodes = self._column("pdbx_PDB_ins_code")
+
+    def _column(self, *tags: str) -> list[str] | None:
+        for tag in tags:
+            if "_atom_site." + tag in self._tags:
+                return list(self.table.column(self._tags.index("_atom_site." + tag)))
+        return None
+
+    def first_model_rows(self) -> list[int]:
+        """The rows of the first model, the only one the reader uses."""
+        if self.models is None:
+            return list(range(len(self.table)))
+        first = self.models[0]
+        return [row for row, model in enumerate(self.models) if model == first]
+
+    @staticmethod
+    def value(column: list[str] | None, row: int) -> str:
+        if column is None:
+            return ""
+        text = _cif_string(column[row])
+        return "" if text in ("?", ".") else text
+
+    def atom(self, row: int) -> str:
+        v = self.value
+        residue = f"{v(self.comps, row)} {v(self.chains, row)}{v(self.numbers, row)}{v(self.icodes, row)}"
+        return f"atom {v(self.names, row)} of {residue}"
+
+    def residue_key(self, row: int) -> tuple:
+        return tuple(None if col is None else col[row] for col in (self.chains, self.numbers, self.icodes, self.comps))
+
+    def line_of(self, text: str, row: int) -> int | None:
+        """The line of ``row`` in ``text``, found by its first two values."""
+        values = [self.table[row][i] for i in range(min(2, self.table.width()))]
+        pattern = r"^[ \t]*" + r"[ \t]+".join(re.escape(v) for v in values) + r"(?:[ \t]|$)"
+        match = re.search(pattern, text, flags=re.MULTILINE)
+        return text.count("\n", 0, match.start()) + 1 if match else None
+
+    def last_residue(self, row: int) -> LastResidue:
+        """The residue of ``row`` with the atoms it has in the rows up to ``row``."""
+        start = row
+        while start > 0 and self.residue_key(start - 1) == self.residue_key(row):
+            start -= 1
+        name = self.value(self.comps, row)
+        present = [self.value(self.names, r) for r in range(start, row + 1)]
+        return LastResidue(
+            chain=self.value(self.chains, row), name=name,
+            number=self.value(self.numbers, row) + self.value(self.icodes, row),
+            missing=residues.missing_heavy_atoms(name, present),
+        )
+
+
+def _cif_string(raw: str) -> str:
+    import gemmi
+
+    return gemmi.cif.as_string(raw)
+
+
+def _check_cif_numbers(source: str, text: str, site: _AtomSite, rows: list[int]) -> set[int | None]:
+    """Raise ``RecordError`` for a coordinate or B-factor of ``rows`` that is not a finite
+    number; return the serial numbers (None: no usable one) of atoms without a B-factor."""
+    unknown_b: set[int | None] = set()
+    for row in rows:
+        problems = [number_problem(f"{axis} coordinate", col[row], cif=True) for axis, col in zip("xyz", site.coords)]
+        # '?' or '.' is an unknown B-factor (NaN in the output); any other text must be a number.
+        if site.b_factors is None or site.b_factors[row] in ("?", "."):
+            unknown_b.add(_serial(site.ids[row]) if site.ids is not None else None)
+        else:
+            problems.append(number_problem("B-factor", site.b_factors[row], cif=True))
+        problem = next((p for p in problems if p), None)
+        if problem:
+            line = site.line_of(text, row)
+            where = f"line {line}" if line else f"_atom_site row {row + 1}"
+            raise RecordError(f"{source}: {where} ({site.atom(row)}): {problem}")
+    return unknown_b
+
+
+def check_mmcif(source: str, block, text: str) -> Findings:
+    """The mmCIF counterpart of :func:`check_pdb`, on the block gemmi parsed."""
+    table = block.find_mmcif_category("_atom_site.")
+    if not table or len(table) == 0:
+        return Findings()
+    site = _AtomSite(table)
+    lacking = [f"_atom_site.Cartn_{axis}" for axis, col in zip("xyz", site.coords) if col is None]
+    if lacking:
+        raise RecordError(f"{source}: the atom_site table has no {', '.join(lacking)} column")
+    rows = site.first_model_rows()
+    unknown_b = _check_cif_numbers(source, text, site, rows)
+    b_factors = {"unknown_b": frozenset(unknown_b - {None}), "unknown_b_unmapped": None in unknown_b}
+    # Rows of a later model after the first show that the first one was written whole.
+    if rows[-1] != len(table) - 1 or not _ends_in_atom_site(block, text):
+        return Findings(**b_factors)
+    return Findings(unterminated=True, last=site.last_residue(rows[-1]), **b_factors)
+
+
+def _ends_in_atom_site(block, text: str) -> bool:
+    """The atom_site rows are the last thing in the file: no other item and no closing ``#``."""
+    items = list(block)
+    if not items:
+        return False
+    last = items[-1]
+    tag = last.loop.tags[0] if last.loop is not None else last.pair[0] if last.pair is not None else ""
+    if not tag.startswith("_atom_site."):
+        return False
+    tail = text.rstrip()
+    last_line = tail[tail.rfind("\n") + 1 :].strip()
+    return not last_line.startswith("#")
