@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import os
 import random
+import re
+import struct
 import sys
 import types
+import zlib
 
 import hpcprep
 import pyarrow.parquet as pq
@@ -18,7 +22,7 @@ from hpcprep.testing import assert_stage_ok
 pytest.importorskip("pyfaidx")
 
 from hpcprep_genomics import fasta_index  # noqa: E402
-from hpcprep_genomics.fastx import bgzf_compress  # noqa: E402
+from hpcprep_genomics.fastx import GAP_MIN, bgzf_compress, gap_runs  # noqa: E402
 from hpcprep_genomics.readers import FastaReader, FastqReader  # noqa: E402
 
 LAMBDA = "/usr/share/doc/bowtie2/examples/reference/lambda_virus.fa.gz"
@@ -132,7 +136,8 @@ def test_windows_equal_naive_parse(tmp_path, cache, window, stride):
     text = fasta_text(RECORDS, widths={"chrM": 7})
     path = write(tmp_path / "g.fa", text)
     truth = naive_parse(text)
-    rows, errors, failed = read_all(FastaReader({"paths": [path], "window": window, "stride": stride, "cache_dir": cache}))
+    rows, errors, failed = read_all(FastaReader({"paths": [path], "window": window, "stride": stride, "cache_dir": cache,
+                                                 "min_tail": 0}))
     assert not errors and not failed
     for name, (desc, seq) in truth.items():
         got = [(r["offset"], r["sequence"]) for r in rows if r["name"] == name]
@@ -170,7 +175,8 @@ def test_whole_records_labels_filter_uppercase_min_length(tmp_path, cache):
 def test_large_record_is_split_across_read_tasks(tmp_path, cache):
     seq = random_seq(random.Random(3), 120_000, "ACGT")
     path = write(tmp_path / "big.fa", fasta_text({"big": ("", seq), "small": ("", "ACGT")}, width=80))
-    reader = FastaReader({"paths": [path], "window": 1000, "stride": 900, "item_bases": 20_000, "cache_dir": cache})
+    reader = FastaReader({"paths": [path], "window": 1000, "stride": 900, "item_bases": 20_000, "cache_dir": cache,
+                          "min_tail": 0})
     items = reader.plan()
     assert len(items) >= 6 and {i.source for i in items} == {path}
     assert len({(i.offset, i.index) for i in items}) == len(items)
@@ -218,7 +224,7 @@ def test_bgzip_and_gzip_read_like_plain(tmp_path, cache):
 
     def windows(path, **extra):
         rows, errors, failed = read_all(FastaReader({"paths": [path], "window": 64, "stride": 50, "cache_dir": cache,
-                                                     **extra}))
+                                                     "min_tail": 0, **extra}))
         assert not errors and not failed
         return [(r["name"], r["offset"], r["sequence"]) for r in rows]
 
@@ -231,7 +237,7 @@ def test_bgzip_and_gzip_read_like_plain(tmp_path, cache):
     by_source = {i.source: i.meta for i in items}
     assert by_source[gz]["open"].startswith(cache) and not by_source[gz]["open"].endswith(".gz")
     if fasta_index.bgzf_readable():  # pyfaidx reads BGZF in place with Biopython
-        assert by_source[bgz]["open"] == bgz and os.path.exists(bgz + ".gzi")
+        assert by_source[bgz]["open"] == bgz and by_source[bgz]["gzi"].startswith(cache)
     else:  # without it the BGZF file is decompressed once, like gzip
         assert by_source[bgz]["open"].startswith(cache)
     assert FastaReader({"paths": [gz], "cache_dir": cache, "decompress_gzip": False}).plan()[0].meta["mode"] == "stream"
@@ -241,8 +247,8 @@ def test_index_is_built_once_on_the_driver(tmp_path, cache):
     path = write(tmp_path / "g.fa", fasta_text(RECORDS))
     reader = FastaReader({"paths": [path], "window": 100, "item_bases": 300, "cache_dir": cache})
     items = reader.plan()
-    fai = path + ".fai"
-    assert items[0].meta["fai"] == fai and len(items) > 3
+    fai = items[0].meta["fai"]
+    assert fai.startswith(cache) and fai.endswith("g.fa.fai") and len(items) > 3
     before = os.stat(fai)
     rows, errors, _ = read_all(reader)  # plans again, then reads every item
     after = os.stat(fai)
@@ -254,23 +260,31 @@ def test_index_is_built_once_on_the_driver(tmp_path, cache):
     os.unlink(fai)
     with pytest.raises(RecordError, match="index file .*g.fa.fai made by the driver is not there"):
         list(reader.read(items[0]))
-    assert not os.path.exists(fai)
+    assert not os.path.exists(fai) and sorted(os.listdir(tmp_path)) == ["cache", "g.fa"]
 
 
-def test_unwritable_folder_puts_the_index_in_the_cache(tmp_path, cache, monkeypatch):
-    data = tmp_path / "ro"
+def test_a_valid_index_beside_the_file_is_used_and_none_is_ever_written_there(tmp_path, cache):
+    data = tmp_path / "data"
     data.mkdir()
     path = write(data / "g.fa", fasta_text(RECORDS))
-    real = fasta_index._dir_writable
-    monkeypatch.setattr(fasta_index, "_dir_writable", lambda d: d != str(data) and real(d))
-    rows, errors, _ = read_all(FastaReader({"paths": [path], "cache_dir": cache}))
-    assert not errors and len(rows) == len(RECORDS)
-    assert not os.path.exists(path + ".fai")
-    item = FastaReader({"paths": [path], "cache_dir": cache}).plan()[0]
-    assert item.meta["fai"].startswith(cache)
-    monkeypatch.undo()
-    item = FastaReader({"paths": [path], "cache_dir": cache, "index_beside": False}).plan()[0]
-    assert item.meta["fai"].startswith(cache) and not os.path.exists(path + ".fai")
+    write(data / "g2.fa.gz", bgzf_compress(fasta_text(RECORDS).encode()))
+    rows, errors, _ = read_all(FastaReader({"paths": [str(data)], "window": 100, "cache_dir": cache}))
+    assert not errors and rows
+    assert sorted(os.listdir(data)) == ["g.fa", "g2.fa.gz"]  # nothing written beside the inputs
+    fai = FastaReader({"paths": [path], "cache_dir": cache}).plan()[0].meta["fai"]
+    assert fai.startswith(cache)
+    # samtools faidx's index beside the file (the same bytes) is used as it is
+    with open(fai, "rb") as f:
+        write(data / "g.fa.fai", f.read())
+    assert FastaReader({"paths": [path], "cache_dir": cache}).plan()[0].meta["fai"] == path + ".fai"
+    assert FastaReader({"paths": [path], "cache_dir": cache, "index_beside": False}).plan()[0].meta["fai"] == fai
+    # a stale one is not trusted
+    write(data / "g.fa.fai", "chr1\t10\t5\t60\t61\n")
+    assert FastaReader({"paths": [path], "cache_dir": cache}).plan()[0].meta["fai"] == fai
+    rows2, errors2, _ = read_all(FastaReader({"paths": [str(data)], "window": 100, "cache_dir": cache}))
+    assert rows2 == rows and not errors2
+    assert open(data / "g.fa.fai").read() == "chr1\t10\t5\t60\t61\n"
+    assert sorted(os.listdir(data)) == ["g.fa", "g.fa.fai", "g2.fa.gz"]
 
 
 def test_record_ids_are_deterministic(tmp_path):
@@ -291,12 +305,14 @@ def test_windows_line_endings_are_read_correctly(tmp_path, cache):
     text = fasta_text(RECORDS, newline="\r\n")
     path = write(tmp_path / "crlf.fa", text)
     truth = naive_parse(text)
-    rows, errors, _ = read_all(FastaReader({"paths": [path], "window": 70, "stride": 70, "cache_dir": cache}))
+    rows, errors, _ = read_all(FastaReader({"paths": [path], "window": 70, "stride": 70, "cache_dir": cache,
+                                            "min_tail": 0}))
     assert not errors
     for name, (desc, seq) in truth.items():
         assert "".join(r["sequence"] for r in rows if r["name"] == name) == seq
         assert all("\r" not in r["sequence"] and r["description"] == desc for r in rows if r["name"] == name)
-    assert open(path + ".fai").readline() == "chr1\t1234\t24\t60\t62\n"  # regular: read through pyfaidx
+    fai = FastaReader({"paths": [path], "cache_dir": cache}).plan()[0].meta["fai"]
+    assert open(fai).readline() == "chr1\t1234\t24\t60\t62\n"  # regular: read through pyfaidx
     # mixed line endings inside a record: read without the index, still right
     mixed = text.replace("\r\n", "\n", 5)
     path2 = write(tmp_path / "mixed.fa", mixed)
@@ -329,13 +345,15 @@ def test_bad_fasta_files_give_clear_errors_and_the_rest_survives(tmp_path, cache
     text = write(tmp_path / "notes.txt", "hello world\nthis is not FASTA\n")
     binary = write(tmp_path / "image.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     empty = write(tmp_path / "empty.fa", b"")
-    rows, errors, failed = read_all(FastaReader({"paths": [good, text, binary, empty], "cache_dir": cache}))
+    reader = FastaReader({"paths": [good, text, binary, empty], "cache_dir": cache})
+    rows, errors, failed = read_all(reader)
     assert [r["name"] for r in rows] == ["g1"] and not errors
-    assert len(failed) == 3
+    assert len(failed) == 2
     assert any("notes.txt: not a FASTA file: line 1 should be a header starting with '>' but is 'hello world'" in m
                for m in failed)
     assert any("image.png: not a FASTA file: line 1 holds binary data" in m for m in failed)
-    assert any("empty.fa: empty file" in m for m in failed)
+    # an empty file is nothing wrong and nothing to read: the manifest's notes name it
+    assert "1 empty input file(s), holding no FASTA records (no rows, no errors): empty.fa" in reader.notes()
 
 
 def test_bad_records_are_errors_with_line_numbers(tmp_path, cache):
@@ -348,7 +366,7 @@ def test_bad_records_are_errors_with_line_numbers(tmp_path, cache):
         ">good2\nGGGGCCCCAA\n"
     )
     path = write(tmp_path / "bad.fa", body)
-    rows, errors, failed = read_all(FastaReader({"paths": [path], "window": 10, "cache_dir": cache}))
+    rows, errors, failed = read_all(FastaReader({"paths": [path], "window": 10, "cache_dir": cache, "min_tail": 0}))
     assert not failed
     assert sorted({r["name"] for r in rows}) == ["digits", "good1", "good2"]
     # the window holding the digit is an error; the other windows of that record survive
@@ -366,7 +384,8 @@ def test_bad_records_are_errors_with_line_numbers(tmp_path, cache):
     assert [r["name"] for r in rows3] == ["good2"] and not errors3
     # the same through the streaming path (gzip, not decompressed)
     gz = write(tmp_path / "bad.fa.gz", gzip.compress(body.encode()))
-    rows2, errors2, _ = read_all(FastaReader({"paths": [gz], "window": 10, "cache_dir": cache, "decompress_gzip": False}))
+    rows2, errors2, _ = read_all(FastaReader({"paths": [gz], "window": 10, "cache_dir": cache, "decompress_gzip": False,
+                                              "min_tail": 0}))
     assert [(r["name"], r["offset"]) for r in rows2] == [(r["name"], r["offset"]) for r in rows]
     assert sorted(e.message.replace(gz, path) for e in errors2) == msgs
 
@@ -444,7 +463,7 @@ def test_bad_fastq_records_are_errors_and_good_reads_survive(tmp_path):
     assert "read 'noplus' (line 9): expected the '+' separator line at line 11, found 'IIII'" in msgs[1]
     assert "line 16: expected a read header starting with '@', found 'noat'" in msgs[2]
     assert "read 'digit': illegal character '9' in the sequence at line 21, column 3" in msgs[3]
-    assert "read 'cut' at line 28 is truncated: the file ends after 3 of its 4 lines" in msgs[4]
+    assert "read 'cut' at line 28 is truncated after 3 of its 4 lines: the file ends" in msgs[4]
     assert all(m.startswith(path) for m in msgs)
     ids = [r["record_id"] for r in rows] + [e.record_id for e in errors]
     assert len(set(ids)) == len(ids) == 8
@@ -463,6 +482,180 @@ def test_truncated_gzip_fastq_and_not_fastq(tmp_path):
     assert len(cut) == 1 and "compressed data ends early or is damaged" in cut[0]
     other = [e.message for e in errors if e.source == text]
     assert other == [f"{text}: line 1: expected a read header starting with '@', found 'just some text'"]
+
+
+# -- gaps, tails and empty inputs: skipped or noted, and counted -------------------------------
+
+
+def gapped_sequence(rng: random.Random) -> str:
+    """Random bases with runs of N (and n) of many lengths, some shorter than a gap."""
+    parts = []
+    for _ in range(40):
+        parts.append(random_seq(rng, rng.randint(1, 300), "ACGTacgt"))
+        parts.append(rng.choice("Nn") * rng.choice([1, 3, 9, 10, 11, 59, 60, 61, 250, 1000]))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("packing", ["plain", "crlf", "gzip", "bgzip"])
+def test_gaps_are_found_across_line_breaks(tmp_path, cache, packing):
+    rng = random.Random(31)
+    records = {f"s{i}": ("", gapped_sequence(rng)) for i in range(3)}
+    records["ragged"] = ("", gapped_sequence(rng))
+    # s1 in short lines, s2 on a single line, s0 and ragged in the usual 60
+    text = fasta_text(records, width=60, newline="\r\n" if packing == "crlf" else "\n", widths={"s1": 7, "s2": 10**6})
+    text = text.replace(records["ragged"][1][:60], records["ragged"][1][:60] + "\n", 1)  # an irregular record
+    data = text.encode()
+    data = gzip.compress(data) if packing == "gzip" else bgzf_compress(data) if packing == "bgzip" else data
+    path = write(tmp_path / "gapped.fa.gz" if packing in ("gzip", "bgzip") else tmp_path / "gapped.fa", data)
+    idx = fasta_index.index_fasta(path, cache_dir=cache)
+    assert [r.name for r in idx.records] == list(records)
+    for rec in idx.records:
+        seq = records[rec.name][1].encode()
+        naive = [[m.start(), m.end()] for m in re.finditer(rb"[Nn]{%d,}" % GAP_MIN, seq)]
+        assert rec.gaps == naive == gap_runs(seq) and naive, rec.name
+
+
+def test_gap_and_tail_windows_are_skipped_and_counted(tmp_path, cache):
+    rng = random.Random(5)
+    seq = random_seq(rng, 1000, "ACGT") + "N" * 450 + random_seq(rng, 530, "ACGT") + "n" * 9 + "ACGT" * 3
+    text = fasta_text({"chr1": ("", seq), "gap": ("", "N" * 80), "tiny": ("", "ACG")})
+    path = write(tmp_path / "g.fa", text)
+    everything = {"paths": [path], "window": 100, "cache_dir": cache, "keep_gaps": True, "min_tail": 0}
+    all_rows, errors, _ = read_all(FastaReader(everything))
+    assert not errors and [r["offset"] for r in all_rows if r["name"] == "chr1"] == list(range(0, 2001, 100))
+
+    reader = FastaReader({"paths": [path], "window": 100, "cache_dir": cache})
+    rows, errors, _ = read_all(reader)
+    # windows 1000-1400 lie wholly in the 450 N (1000-1450); 1400-1500 holds bases too; the
+    # 9 n are no gap; the record of 80 N is one window, all gap; the 1-base tail (2000) goes
+    gaps = {("chr1", 1000), ("chr1", 1100), ("chr1", 1200), ("chr1", 1300), ("gap", 0)}
+    tails = {("chr1", 2000)}
+    assert {(r["name"], r["offset"]) for r in all_rows} - {(r["name"], r["offset"]) for r in rows} == gaps | tails
+    assert not errors
+    assert reader.notes() == [
+        f"5 window(s) lying wholly in an assembly gap (a run of at least {GAP_MIN} N) skipped: not read, not an "
+        "output, not an error (keep_gaps = true keeps them)",
+        "1 tail window(s) shorter than min_tail = 50 bases skipped (min_tail = 0 keeps them)",
+    ]
+    assert ("tiny", 0) in {(r["name"], r["offset"]) for r in rows}, "a short record is not a tail"
+    rows_split, _, _ = read_all(FastaReader({"paths": [path], "window": 100, "cache_dir": cache, "item_bases": 150}))
+    assert sorted(r["record_id"] for r in rows_split) == sorted(r["record_id"] for r in rows)
+
+    # a streamed file cannot be counted by the plan: its skipped windows are 'Skipped' errors
+    gz = write(tmp_path / "g.fa.gz", gzip.compress(text.encode()))
+    stream = FastaReader({"paths": [gz], "window": 100, "cache_dir": cache, "decompress_gzip": False})
+    rows2, errors2, _ = read_all(stream)
+    assert [(r["name"], r["offset"], r["sequence"]) for r in rows2] == [(r["name"], r["offset"], r["sequence"])
+                                                                         for r in rows]
+    assert all(e.error_type == "Skipped" for e in errors2) and len(errors2) == len(gaps | tails)
+    assert {e.record_id for e in errors2} == {hpcprep.record_id(gz, n, o) for n, o in gaps | tails}
+    assert any("window 1100-1200 lies in an assembly gap" in e.message for e in errors2)
+    assert any("window 2000-2001 is a 1-base tail, shorter than min_tail = 50" in e.message for e in errors2)
+    assert any("error_type 'Skipped'" in n for n in stream.notes())
+
+    # min_length drops are counted too; a whole record of N is a gap as well
+    short = FastaReader({"paths": [path], "cache_dir": cache, "min_length": 50})
+    rows3, _, _ = read_all(short)
+    assert [r["name"] for r in rows3] == ["chr1"]
+    assert "1 record(s) shorter than min_length = 50 bases skipped" in short.notes()
+    assert any(n.startswith("1 record(s) lying wholly in an assembly gap") for n in short.notes())
+    with pytest.raises(ValueError, match="min_length=200 is longer than window=100"):
+        FastaReader({"paths": [path], "window": 100, "min_length": 200})
+
+
+def test_empty_inputs_are_noted_not_errors(tmp_path, cache):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    empties = {"zero.fq": b"", "blank.fq": b"\n\n  \n", "nothing.fq.gz": gzip.compress(b"")}
+    for name, data in empties.items():
+        write(folder / name, data)
+        write(folder / name.replace(".fq", ".fa"), data)
+    write(folder / "ok.fq", fastq_text(READS[:2]))
+    write(folder / "ok.fa", fasta_text({"a": ("", "ACGT")}))
+    fastq = FastqReader({"paths": [str(folder)]})
+    rows, errors, failed = read_all(fastq)
+    assert len(rows) == 2 and not errors and not failed
+    assert fastq.notes() == ["3 empty input file(s), holding no reads (no rows, no errors): blank.fq, nothing.fq.gz, "
+                             "zero.fq"]
+    fasta = FastaReader({"paths": [str(folder)], "cache_dir": cache})
+    rows, errors, failed = read_all(fasta)
+    assert len(rows) == 1 and not errors and not failed
+    assert ("3 empty input file(s), holding no FASTA records (no rows, no errors): blank.fa, nothing.fa.gz, zero.fa"
+            in fasta.notes())
+    # what the plan cannot look into (here: too large to peek at) is an error when read
+    big_blank = write(tmp_path / "blank_big.fq", b"\n" * (200 << 10))
+    _, errors, failed = read_all(FastqReader({"paths": [big_blank]}))
+    assert failed == [f"{big_blank}: empty file: it holds no reads"]
+
+
+def test_empty_reads_and_records_are_both_errors(tmp_path, cache):
+    fq = write(tmp_path / "r.fq", "@a\nACGT\n+\nIIII\n@trimmed\n\n+\n\n@b\nGG\n+\nII\n")
+    fa = write(tmp_path / "r.fa", ">a\nACGT\n>trimmed\n>b\nGG\n")
+    for reader in (FastqReader({"paths": [fq]}), FastaReader({"paths": [fa], "cache_dir": cache})):
+        rows, errors, _ = read_all(reader)
+        assert [r["name"] for r in rows] == ["a", "b"]
+        assert len(errors) == 1 and "empty re" in errors[0].message and "'trimmed'" in errors[0].message
+
+
+def test_truncated_gzip_fastq_is_one_error_wherever_it_breaks(tmp_path):
+    reads = [(f"r{i}", random_seq(random.Random(i), 120, "ACGT"), "I" * 120) for i in range(300)]
+    packed = gzip.compress(fastq_text(reads).encode(), compresslevel=1)
+    for n, cut in enumerate(range(200, len(packed), len(packed) // 40)):
+        path = write(tmp_path / f"cut{n}.fq.gz", packed[:cut])
+        rows, errors, failed = read_all(FastqReader({"paths": [path]}))
+        assert len(errors) == 1 and not failed, (cut, [e.message for e in errors])
+        assert "compressed data ends early or is damaged" in errors[0].message
+        assert [(r["name"], r["sequence"]) for r in rows] == [(n, s) for n, s, _ in reads[: len(rows)]]
+        # ids stay distinct: the error row never takes a read's id
+        assert errors[0].record_id not in {r["record_id"] for r in rows}
+
+
+def test_plan_writes_nothing_into_input_folders_and_sizes_add_up(tmp_path, cache):
+    from click.testing import CliRunner
+    from hpcprep.cli import cli
+
+    folder = tmp_path / "genomes"
+    folder.mkdir()
+    seq = random_seq(random.Random(8), 50_000, "ACGT")
+    text = fasta_text({"big": ("", seq), "small": ("", "ACGT" * 10), "other": ("", seq[:20_000])})
+    write(folder / "plain.fa", text)
+    write(folder / "packed.fa.gz", gzip.compress(text.encode()))
+    write(folder / "blocks.fa.gz", bgzf_compress(text.encode()))
+    write(folder / "empty.fa", b"")
+    before = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir())
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'[run]\noutput = "{tmp_path / "out"}"\n'
+        f'[reader]\nstage = "genomics.fasta"\npaths = ["{folder}"]\nwindow = 1000\nitem_bases = 7000\n'
+        f'cache_dir = "{cache}"\n'
+        f'[[sinks]]\nstage = "parquet"\npath = "{tmp_path / "out" / "table"}"\n'
+    )
+    result = CliRunner().invoke(cli, ["plan", str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
+    # each item weighs its own share: the plan's total is the files' size, not 3 x 8 x it
+    assert plan["inputs"]["bytes"] == sum(size for _, size, _ in before)
+    items = FastaReader({"paths": [str(folder)], "window": 1000, "item_bases": 7000, "cache_dir": cache}).plan()
+    for name, size, _ in before:
+        mine = [i for i in items if i.source == str(folder / name)]
+        assert sum(i.size for i in mine) == size and (len(mine) > 3 or size == 0), name
+    plain = [i for i in items if i.source == str(folder / "plain.fa")]
+    assert [(i.offset, i.length) for i in plain[1:]] == [(i.offset, i.size) for i in plain[1:]]
+    assert all(a.offset + a.length == b.offset for a, b in zip(plain, plain[1:]))
+
+
+def test_a_bgzf_header_with_a_zero_block_size_is_read_as_gzip(tmp_path, cache):
+    text = fasta_text(RECORDS).encode()
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(text) + deflate.flush()
+    # a BGZF block header whose size field says 0: walking the blocks once crashed the plan
+    data = (b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00\x00\x00" + body
+            + struct.pack("<II", zlib.crc32(text), len(text)))
+    path = write(tmp_path / "odd.fa.gz", data)
+    rows, errors, failed = read_all(FastaReader({"paths": [path], "cache_dir": cache}))
+    assert not errors and not failed
+    assert {r["name"]: r["sequence"] for r in rows} == {n: s for n, (_, s) in naive_parse(text.decode()).items()}
 
 
 # -- a real genome through a real run -------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import hpcprep
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,12 +14,31 @@ from hpcprep.testing import assert_plugin_ok
 pytest.importorskip("hpcprep_genomics")
 
 from hpcprep_genomics import kernels, plugin  # noqa: E402
+from hpcprep_genomics.encoders import ENCODERS, GRAPH_INPUTS, Debruijn, GnnEmbed, ReverseComplement  # noqa: E402
+from hpcprep_genomics.fastx import GAP_MIN  # noqa: E402
+from hpcprep_genomics.readers import FastaReader, FastqReader  # noqa: E402
 
 RECORDS = {
     "chr1": "ACGTACGTTTGACCAnnnnACGTTAGCTAGGCATCGATCGGATCGATCGTAGCTAGCTAGCATGCATCGA",
     "chr2": "ggccttaaGGCCTTAAACGTRYACGTACGTTTTTGGGGCCCCAAAA",
     "chr3": "ATATATATGCGCGCGCATATNNNNNNNNNNATATGCGC",
+    "chr4": "ACGTTGCAAC" * 2 + "N" * 60 + "ACGTAC",  # an assembly gap, then a 6-base tail
 }
+
+
+def kept_windows(seq: str, window: int) -> list[int]:
+    """Window starts genomics.fasta keeps by default: not a tail shorter than half a window,
+    not a window lying wholly in a run of GAP_MIN or more N."""
+    gaps = [m.span() for m in re.finditer(f"[Nn]{{{GAP_MIN},}}", seq)]
+    out = []
+    for start in range(0, len(seq), window):
+        end = min(start + window, len(seq))
+        if start and end - start < window // 2:
+            continue
+        if any(a <= start and end <= b for a, b in gaps):
+            continue
+        out.append(start)
+    return out
 
 
 def write_fasta(path, records, width=17):
@@ -57,10 +78,11 @@ def test_encoders_in_a_run_match_the_kernels(tmp_path, ray_local):
     result = hpcprep.run(spec(tmp_path, fasta, encoders), progress=False)
     table = pq.read_table(tmp_path / "out" / "table").sort_by([("name", "ascending"), ("offset", "ascending")])
     rows = table.to_pylist()
-    expected_windows = sum(-(-len(s) // 20) for s in RECORDS.values())
-    # one window has no valid 3-mer (all N), so the spectrum stage refuses it
-    bad = [(n, o) for n, s in RECORDS.items() for o in range(0, len(s), 20)
-           if not kernels.kmer_spectrum(s[o : o + 20].encode(), 3).any()]
+    windows = [(n, o) for n, s in RECORDS.items() for o in kept_windows(s, 20)]
+    expected_windows = len(windows)
+    # the reader skips the gap and the short tails, which the spectrum stage would refuse
+    assert (len(windows), sum(-(-len(s) // 20) for s in RECORDS.values())) == (9, 14)
+    bad = [(n, o) for n, o in windows if not kernels.kmer_spectrum(RECORDS[n][o : o + 20].encode(), 3).any()]
     assert len(rows) == expected_windows - len(bad)
     c = result.counts
     assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (expected_windows, len(rows), len(bad), True)
@@ -84,9 +106,10 @@ def test_encoders_in_a_run_match_the_kernels(tmp_path, ray_local):
     # The later kmer_counts (k=11, sparse) replaced the dense k=3 counts of the same name:
     # the canonical dense counts of the first stage are gone, the sparse ones are there.
     assert table.schema.field("kmer_counts").type.value_type.bit_width == 32
-    assert result.manifest["notes"] == [
-        "encoders[7] (genomics.gnn_embed): embeddings from untrained random weights (random_init_seed=3)"
-    ]
+    notes = result.manifest["notes"]
+    assert "encoders[7] (genomics.gnn_embed): embeddings from untrained random weights (random_init_seed=3)" in notes
+    assert any("(genomics.fasta): 3 window(s) lying wholly in an assembly gap" in n for n in notes), notes
+    assert any("(genomics.fasta): 2 tail window(s) shorter than min_tail = 10 bases skipped" in n for n in notes)
 
 
 def test_reverse_complement_augment_fans_out(tmp_path, ray_local):
@@ -102,7 +125,7 @@ def test_reverse_complement_augment_fans_out(tmp_path, ray_local):
             fwd = by_id[r["record_id"].removesuffix("-rc")]
             assert r["sequence"] == kernels.reverse_complement(fwd["sequence"].encode()).decode()
     stages = {s["where"]: s for s in result.manifest["stages"]}
-    assert stages["encoders[0]"]["rows_in"] == 3 and stages["encoders[0]"]["rows_out"] == 6
+    assert stages["encoders[0]"]["rows_in"] == len(RECORDS) and stages["encoders[0]"]["rows_out"] == 2 * len(RECORDS)
     assert result.counts["balanced"]
 
 
@@ -152,3 +175,64 @@ def test_cuda_variant_without_a_gpu_says_so():
     stage.variant = "cuda"
     with pytest.raises(RuntimeError, match="no CUDA device"):
         stage.setup()
+
+
+# -- declared inputs -----------------------------------------------------------------------
+
+
+def _plain(values) -> list:
+    return values.to_pylist() if hasattr(values, "to_pylist") else np.asarray(values).tolist()
+
+
+def _decoy(batch: dict) -> dict:
+    """``batch`` with columns an encoder must not read: other text, a wrong-k graph."""
+    n = len(batch["record_id"])
+    other = np.array(["TTTTGGGGCCCCAAAATTGCA"[: 8 + i] for i in range(n)], dtype=object)
+    wrong = Debruijn({"k": 3}).encode({**batch, "sequence": other})
+    return {**batch, "name": np.array([f"n{i}" for i in range(n)], dtype=object), "quality": other, **wrong}
+
+
+def _variants(cls, ex) -> list[dict]:
+    out = [ex.params, {**ex.params, "column": "dna"}]
+    if cls is GnnEmbed:
+        out.append({**ex.params, "graphs_from": "debruijn"})
+    if cls is ReverseComplement:
+        out.append({**ex.params, "mode": "augment"})
+    return out
+
+
+@pytest.mark.parametrize("cls", ENCODERS, ids=lambda c: c.name)
+def test_each_encoder_reads_only_its_declared_inputs(tmp_path, cls):
+    """``encode`` on a batch cut down to the declared inputs (with source and record_id)
+    gives what it gives on a batch full of other columns: the inputs are all it reads."""
+    ex = cls.examples(tmp_path)
+    for params in _variants(cls, ex):
+        stage = cls(params)
+        full = _decoy(dict(ex.good))
+        if stage.params.column != "sequence":  # the sequence moves; a decoy takes its old name
+            full["dna"], full["sequence"] = full["sequence"], full["quality"]
+        if getattr(stage.params, "graphs_from", "sequence") == "debruijn":
+            truth = Debruijn({"k": stage._k, "column": stage.params.column}).encode(full)
+            full = {**full, **truth, stage.params.column: full["quality"]}
+        names = {"source", "record_id", *(i.name for i in stage.inputs)}
+        reduced = {k: v for k, v in full.items() if k in names}
+        assert len(reduced) == len(names), f"{cls.name} {params}: the example lacks a declared input"
+        got, want = stage.encode(reduced), stage.encode(full)
+        assert set(got) <= set(want) and {c.name for c in stage.outputs} <= set(got), (cls.name, params)
+        for name in got:
+            assert _plain(got[name]) == _plain(want[name]), (cls.name, params, name)
+
+
+def test_declared_input_types_match_what_genomics_stages_declare():
+    declared = {c.name: c.type for reader in (FastaReader, FastqReader) for c in reader.outputs}
+    graphs = {c.name: c.type for c in Debruijn.outputs}
+    for cls in ENCODERS:
+        for inp in cls.inputs:
+            assert inp.accepts(declared[inp.name]), (cls.name, inp)
+    assert all(i.accepts(graphs[i.name]) for i in GRAPH_INPUTS)
+    assert not any(i.accepts("string") for i in GRAPH_INPUTS)
+    # a reverse complement is text the sequence encoders take
+    assert all(cls.inputs[0].accepts(ReverseComplement.outputs[0].type) for cls in ENCODERS)
+    embed = GnnEmbed({"random_init_seed": 0, "graphs_from": "debruijn"})
+    assert [i.name for i in embed.inputs] == ["node_codes", "edge_src", "edge_dst", "edge_counts"]
+    assert [i.name for i in GnnEmbed({"random_init_seed": 0, "column": "dna"}).inputs] == ["dna"]

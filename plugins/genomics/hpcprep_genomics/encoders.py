@@ -1,7 +1,9 @@
 """Encoder stages: thin wrappers that turn batches of sequences into kernel calls.
 
-Every encoder reads the reader's ``sequence`` column (``column`` changes it) and adds
-its own columns. Variable-length results (one-hot, tokens, graphs) are list columns
+Every encoder reads the reader's ``sequence`` column (``column`` changes it), and says so
+in ``inputs`` for the wiring check before Ray starts (``genomics.gnn_embed`` with
+``graphs_from = "debruijn"`` reads the graph columns of ``genomics.debruijn`` instead), and
+adds its own columns. Variable-length results (one-hot, tokens, graphs) are list columns
 built straight from flat NumPy buffers and offsets, so no Python object per value is
 made; fixed-length vectors (spectra, embeddings) are ``fixed_size_list<float32>[d]``
 columns that the LanceDB sink indexes.
@@ -13,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import Column, Encoder, LocalPath, Params, RecordError, StageExamples, record_id
-from hpcprep.columns import ascii_texts, list_column, vector_column
+from hpcprep import TEXT_TYPES, Column, Encoder, Input, LocalPath, Params, RecordError, StageExamples, record_id
+from hpcprep.columns import ascii_texts, column_of, list_column, vector_column
 from pydantic import Field, model_validator
 
 from . import kernels
@@ -22,6 +24,20 @@ from . import kernels
 
 class SequenceParams(Params):
     column: str = Field("sequence", description="column holding the DNA sequence (text)")
+
+
+def _sequence_input(column: str) -> Input:
+    return Input(column, TEXT_TYPES, "the DNA sequence, as text")
+
+
+class SequenceEncoder(Encoder):
+    """An encoder that reads one text column of DNA, named by its ``column`` parameter."""
+
+    inputs = (_sequence_input("sequence"),)
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.inputs = (_sequence_input(self.params.column),)
 
 
 def _examples_batch(seqs: list[str]) -> dict:
@@ -58,7 +74,7 @@ class OnehotParams(SequenceParams):
         return self
 
 
-class Onehot(Encoder):
+class Onehot(SequenceEncoder):
     """One-hot DNA (channels A, C, G, T), flattened per record in the chosen layout."""
 
     name = "genomics.onehot"
@@ -89,7 +105,7 @@ class TwobitParams(SequenceParams):
     pass
 
 
-class Twobit(Encoder):
+class Twobit(SequenceEncoder):
     """2-bit packed DNA, four bases per byte, with a bit mask of the positions that were not ACGT."""
 
     name = "genomics.twobit"
@@ -134,7 +150,7 @@ class KmerCountsParams(SequenceParams):
         return self.format == "sparse" or (self.format == "auto" and self.k > 8)
 
 
-class KmerCounts(Encoder):
+class KmerCounts(SequenceEncoder):
     """k-mer counts per record: dense 4**k vectors, or sparse sorted codes and counts."""
 
     name = "genomics.kmer_counts"
@@ -180,7 +196,7 @@ class KmerSpectrumParams(SequenceParams):
     k: int = Field(5, ge=1, le=10, description="k-mer length; the vector has one entry per canonical k-mer")
 
 
-class KmerSpectrum(Encoder):
+class KmerSpectrum(SequenceEncoder):
     """Normalised canonical k-mer spectrum: a fixed-length vector for similarity search."""
 
     name = "genomics.kmer_spectrum"
@@ -220,7 +236,7 @@ class TokenizeParams(SequenceParams):
     max_length: int | None = Field(None, ge=2, description="truncate to this many tokens (the [SEP] is kept)")
 
 
-class Tokenize(Encoder):
+class Tokenize(SequenceEncoder):
     """Token ids for DNA language models; `hpcprep_genomics.kernels.vocabulary` lists the tokens."""
 
     name = "genomics.tokenize"
@@ -250,7 +266,7 @@ class ReverseComplementParams(SequenceParams):
     )
 
 
-class ReverseComplement(Encoder):
+class ReverseComplement(SequenceEncoder):
     """Reverse complement (case and IUPAC codes kept), as a column or as augmented records."""
 
     name = "genomics.reverse_complement"
@@ -303,7 +319,7 @@ GRAPH_COLUMNS = (
 )
 
 
-class Debruijn(Encoder):
+class Debruijn(SequenceEncoder):
     """De Bruijn graph of each record: (k-1)-mer nodes, k-mer edges with counts, as list columns."""
 
     name = "genomics.debruijn"
@@ -318,6 +334,12 @@ class Debruijn(Encoder):
     @classmethod
     def examples(cls, workdir):
         return StageExamples(params={"k": 3}, good=_examples_batch(GOOD), bad=_bad_batch())
+
+
+#: What ``genomics.gnn_embed`` reads with ``graphs_from = "debruijn"``: ``GRAPH_COLUMNS``' lists.
+GRAPH_INPUTS = tuple(
+    Input(c.name, f"{c.type}|large_{c.type}", c.doc) for c in GRAPH_COLUMNS if c.type.startswith("list<")
+)
 
 
 def graph_columns(graphs) -> dict:
@@ -339,6 +361,11 @@ class GnnEmbedParams(SequenceParams):
     backend: Literal["pyg", "dgl"] = Field("pyg", description="pyg (PyTorch Geometric) or dgl (its own environment)")
     k: int = Field(5, ge=3, le=16, description="de Bruijn k when no weights file fixes it")
     batch_graphs: int = Field(256, ge=1, description="graphs per forward pass")
+    graphs_from: Literal["sequence", "debruijn"] = Field(
+        "sequence",
+        description="sequence: build each record's graph with the weights' k; debruijn: read the graph columns of "
+                    "an earlier genomics.debruijn stage, which must use the same k",
+    )
 
     @model_validator(mode="after")
     def _weights_or_seed(self):
@@ -350,7 +377,7 @@ class GnnEmbedParams(SequenceParams):
         return self
 
 
-class GnnEmbed(Encoder):
+class GnnEmbed(SequenceEncoder):
     """Graph neural network embedding of each record's de Bruijn graph (PyG or DGL backend)."""
 
     name = "genomics.gnn_embed"
@@ -372,6 +399,10 @@ class GnnEmbed(Encoder):
             config = gnn.GnnConfig(k=self.params.k)
         self.outputs = (Column("embedding", f"fixed_size_list<float32>[{config.embed_dim}]", self.outputs[0].doc),)
         self._k = config.k
+        if self.params.graphs_from == "debruijn":
+            # the graph columns and nothing else: the wiring check then finds a missing
+            # genomics.debruijn stage before Ray starts
+            self.inputs = GRAPH_INPUTS
 
     def notes(self) -> list[str]:
         if self.params.weights is None:
@@ -406,8 +437,8 @@ class GnnEmbed(Encoder):
 
         if self._config is None:
             self.setup()
-        if "node_codes" in batch and "edge_src" in batch:
-            graphs = list(zip(batch["node_codes"], batch["edge_src"], batch["edge_dst"], batch["edge_counts"]))
+        if self.params.graphs_from == "debruijn":
+            graphs = list(zip(*(column_of(batch, c.name, "add a genomics.debruijn stage before") for c in GRAPH_INPUTS)))
         else:
             graphs = [kernels.debruijn_graph(s, self._k) for s in ascii_texts(batch, self.params.column)]
         for g in graphs:

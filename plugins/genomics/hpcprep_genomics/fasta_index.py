@@ -4,12 +4,14 @@
 fly), records every record's layout, and writes the samtools-style ``.fai`` (and, for
 BGZF, the htslib ``.gzi``) that pyfaidx then uses for random access in the read tasks.
 
-Where the index goes:
+Nothing is ever written beside the inputs: a user's data folder (20 000 genomes, a
+shared reference) is not ours to fill with index files, and ``hpcprep plan`` must leave
+it as it was. Where the index comes from:
 
-- beside the FASTA (``x.fa.fai``) when ``beside`` is true, the directory is writable and
-  the index is *complete* — every record regular and without problems, so it is exactly
-  what ``samtools faidx`` would write; an identical existing file is left untouched;
-- otherwise in ``cache_dir/<key>/``, where ``key`` hashes the absolute path, size and
+- an index already beside the FASTA (``x.fa.fai``, ``x.fa.gz.gzi``, e.g. from
+  ``samtools faidx``) when ``beside`` is true and it is byte for byte the index this scan
+  gives (a stale or partial one is not trusted);
+- otherwise ``cache_dir/<key>/``, where ``key`` hashes the absolute path, size and
   modification time, so a changed file gets a fresh index.
 
 Plain gzip cannot be read at random, so it is decompressed once into the cache while it
@@ -32,7 +34,8 @@ from pathlib import Path
 
 from .fastx import BgzfError, FastaLayout, FastaScanner, compression_of, gzi_bytes, gzi_entries
 
-SCAN_VERSION = 1
+#: 2: records carry their assembly gaps; empty files are a mode of their own.
+SCAN_VERSION = 2
 
 
 @dataclass
@@ -43,7 +46,7 @@ class FastaIndex:
     size: int
     mtime_ns: int
     compression: str  # plain | gzip | bgzf
-    mode: str  # faidx (pyfaidx on open_path) | stream (no index) | fatal
+    mode: str  # faidx (pyfaidx on open_path) | stream (no index) | empty (no records, nothing wrong) | fatal
     open_path: str | None = None
     fai: str | None = None
     gzi: str | None = None
@@ -53,6 +56,9 @@ class FastaIndex:
     truncated: str | None = None
     truncated_line: int = 0
     truncated_in_record: bool = False
+    #: bytes of (decompressed) text the scan went through: where the records lie in it
+    #: gives each read task's share of the file
+    text_bytes: int = 0
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -84,6 +90,17 @@ def bgzf_readable() -> bool:
 
 def _dir_writable(directory: str) -> bool:
     return os.access(directory, os.W_OK | os.X_OK)
+
+
+def _holds(path: str, data: bytes) -> bool:
+    """Whether the file ``path`` exists and holds exactly ``data``."""
+    try:
+        if os.path.getsize(path) != len(data):
+            return False
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
 
 
 def _write_if_changed(path: str, data: bytes) -> bool:
@@ -160,6 +177,25 @@ def _scan(path: str, compression: str, copy_to: str | None) -> tuple[list[FastaL
         return records, scanner
 
 
+def _use_beside_if_same(idx: FastaIndex) -> None:
+    """Switch a cached index to the one beside the file when that one holds the same bytes:
+    which index a run uses does not depend on what an earlier run left in the cache."""
+    if idx.open_path != idx.source or not idx.fai:
+        return
+    try:
+        with open(idx.fai, "rb") as f:
+            fai = f.read()
+        gzi = None
+        if idx.gzi:
+            with open(idx.gzi, "rb") as f:
+                gzi = f.read()
+    except OSError:
+        return
+    src = idx.source
+    if _holds(src + ".fai", fai) and (gzi is None or _holds(src + ".gzi", gzi)):
+        idx.fai, idx.gzi, idx.location = src + ".fai", (src + ".gzi" if gzi is not None else None), "beside"
+
+
 def _load_cached(scan_json: str, st: os.stat_result, path: str) -> FastaIndex | None:
     try:
         with open(scan_json) as f:
@@ -211,6 +247,8 @@ def index_fasta(
         return idx
     cached = _load_cached(scan_json, st, path)
     if cached is not None and cached.mode == "faidx" and (beside or cached.location != "beside"):
+        if beside and cached.location == "cache":
+            _use_beside_if_same(cached)
         return cached
 
     try:
@@ -241,6 +279,9 @@ def index_fasta(
     if scanner.fatal:
         idx.mode, idx.fatal = "fatal", scanner.fatal
         return idx
+    if scanner.empty:
+        idx.mode = "empty"
+        return idx
     gzi = None
     if use_bgzf:
         if not scanner.truncated and all(r.regular for r in records):
@@ -255,6 +296,7 @@ def index_fasta(
             use_bgzf = False
     idx.truncated, idx.truncated_line = scanner.truncated, scanner.truncated_line
     idx.truncated_in_record = scanner.truncated_in_record
+    idx.text_bytes = scanner.bytes
     if not has_eof and not idx.truncated and records and records[-1].problem is None:
         last = records[-1]
         last.problem = (
@@ -267,13 +309,10 @@ def index_fasta(
         idx.notes.append(f"{idx.compression} file decompressed once to {idx.open_path} for random access")
 
     fai = fai_bytes(records)
-    complete = not idx.truncated and all(r.problem is None and r.regular for r in records)
     idx.location = None
-    if beside and complete and idx.open_path == path and _dir_writable(os.path.dirname(path)):
-        fai_path, gzi_path = path + ".fai", (path + ".gzi" if gzi is not None else None)
-        if _write_if_changed(fai_path, fai) and (gzi_path is None or _write_if_changed(gzi_path, gzi)):
-            idx.fai, idx.gzi, idx.location = fai_path, gzi_path, "beside"
-    if idx.location is None:
+    if beside and idx.open_path == path and _holds(path + ".fai", fai) and (gzi is None or _holds(path + ".gzi", gzi)):
+        idx.fai, idx.gzi, idx.location = path + ".fai", (path + ".gzi" if gzi is not None else None), "beside"
+    else:
         if not cache_ok:
             idx.mode = "stream"
             idx.notes.append(f"no writable place for the index (cache_dir {cache_root}), so the file is streamed")

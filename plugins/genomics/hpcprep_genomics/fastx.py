@@ -5,11 +5,14 @@
   runs of equal lines counted at once) and reports each record's layout (name, header
   line, byte range, line geometry) and, on request, its sequence. The
   driver uses the layout to write a samtools-style ``.fai``; the streaming reader uses
-  the sequences. Problems that concern one record (empty, duplicate name, header without
-  a name, compressed data ending inside it) are attached to that record; problems that
-  make the whole stream unreadable set ``fatal``.
+  the sequences. The layout also lists the record's assembly gaps (runs of at least
+  ``GAP_MIN`` N), so the driver can count the windows that lie in them. Problems that
+  concern one record (empty, duplicate name, header without a name, compressed data
+  ending inside it) are attached to that record; problems that make the whole stream
+  unreadable set ``fatal``; a stream of nothing but blank lines sets ``empty``.
 - ``FastqParser`` yields reads and bad chunks of a FASTQ stream, resynchronising after a
-  malformed record so that the good reads before and after it are kept.
+  malformed record so that the good reads before and after it are kept; a broken
+  compressed stream is one problem.
 - ``bgzf_blocks``/``write_gzi``/``bgzf_compress``: BGZF block handling and the htslib
   ``.gzi`` index, written without Biopython.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import io
+import re
 import struct
 import zlib
 from collections import deque
@@ -44,6 +48,11 @@ FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".ffn", ".frn", ".fas", ".fsa", ".seq
 FASTQ_SUFFIXES = (".fq", ".fastq")
 COMPRESSED_SUFFIXES = (".gz", ".bgz")
 INDEX_SUFFIXES = (".fai", ".gzi", ".fxi")
+
+#: A run of at least this many N (either case) is an assembly gap. Shorter runs are
+#: ordinary unknown bases; keeping only the long ones bounds what a scan stores.
+GAP_MIN = 10
+_N_RUN = re.compile(rb"[Nn]+")
 
 
 def with_compression(suffixes: tuple[str, ...]) -> tuple[str, ...]:
@@ -152,6 +161,9 @@ class FastaLayout:
     runs: list = field(default_factory=list)
     blank_inside: int | None = None
     problem: str | None = None
+    #: assembly gaps: ``[start, end]`` base ranges (0-based, end excluded) of runs of at
+    #: least ``GAP_MIN`` N, ascending
+    gaps: list = field(default_factory=list)
 
     def geometry(self) -> tuple[int, int] | None:
         """``(linebases, linewidth)`` for the ``.fai``, or None when the lines are irregular."""
@@ -201,7 +213,7 @@ class FastaLayout:
         return {
             "name": self.name, "description": self.description, "header_line": self.header_line,
             "offset": self.offset, "end": self.end, "length": self.length, "runs": self.runs,
-            "blank_inside": self.blank_inside, "problem": self.problem,
+            "blank_inside": self.blank_inside, "problem": self.problem, "gaps": self.gaps,
         }
 
     @classmethod
@@ -213,12 +225,73 @@ class FastaLayout:
 _SCAN_BLOCK = 1 << 20
 
 
+class _GapRuns:
+    """The runs of N in one record's sequence lines, joined across line breaks, in base
+    coordinates; ``take`` returns those of at least ``GAP_MIN`` bases and starts afresh."""
+
+    def __init__(self):
+        self.runs: list[list[int]] = []
+        self.start = self.end = -1
+
+    def _add(self, start: int, end: int) -> None:
+        if start == self.end:  # the run goes on from the line before
+            self.end = end
+            return
+        self._close()
+        self.start, self.end = start, end
+
+    def _close(self) -> None:
+        if self.end - self.start >= GAP_MIN:
+            self.runs.append([self.start, self.end])
+
+    def line(self, raw: bytes, bases: int, first_base: int) -> None:
+        """One sequence line holding ``bases`` bases, the first of which is ``first_base``."""
+        if b"N" not in raw and b"n" not in raw:  # a fast byte search first: most lines hold no N
+            return
+        if len(raw) > 256:  # a long line (a whole chromosome on one line): NumPy, not the regex engine
+            self.lines(memoryview(raw)[:bases], bases, bases, first_base)
+            return
+        for m in _N_RUN.finditer(raw, 0, bases):
+            self._add(first_base + m.start(), first_base + m.end())
+
+    def lines(self, buf, bases: int, width: int, first_base: int) -> None:
+        """Consecutive lines of ``width`` bytes holding ``bases`` bases each (bytes or a memoryview)."""
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        at = np.flatnonzero((arr | 0x20) == 110)  # 'N' or 'n': no other byte gives 110
+        if not at.size:
+            return
+        line = at // width
+        base = first_base + line * bases + (at - line * width)
+        breaks = np.flatnonzero(np.diff(base) != 1) + 1
+        starts = base[np.concatenate(([0], breaks))]
+        ends = base[np.concatenate((breaks - 1, [base.size - 1]))] + 1
+        # a run shorter than a gap matters only at either end, where it may join the next lines'
+        keep = ends - starts >= GAP_MIN
+        keep[0] = keep[-1] = True
+        for s, e in zip(starts[keep].tolist(), ends[keep].tolist()):
+            self._add(s, e)
+
+    def take(self) -> list[list[int]]:
+        self._close()
+        runs = self.runs
+        self.__init__()
+        return runs
+
+
+def gap_runs(seq: bytes) -> list[list[int]]:
+    """The assembly gaps of a sequence held in memory, as ``FastaScanner`` finds them."""
+    runs = _GapRuns()
+    runs.line(seq, len(seq), 0)
+    return runs.take()
+
+
 class FastaScanner:
     """Iterate the records of a FASTA byte stream (already decompressed).
 
     Yields ``FastaLayout`` (``collect=False``) or ``(FastaLayout, sequence bytes)``. After
-    iteration: ``fatal`` is a message when the stream is not FASTA at all (nothing was
-    yielded before it), ``truncated`` a message when compressed data ended or broke
+    iteration: ``empty`` is true when the stream holds nothing but blank lines (no
+    records, and nothing wrong either), ``fatal`` is a message when the stream is not
+    FASTA at all (nothing was yielded before it), ``truncated`` a message when compressed data ended or broke
     (the record being read then carries the problem; ``truncated_line`` is where), and
     ``lines``/``bytes`` how far it got.
     """
@@ -228,6 +301,7 @@ class FastaScanner:
         self.collect = collect
         self.where = where
         self.fatal: str | None = None
+        self.empty = False
         self.truncated: str | None = None
         self.truncated_line = 0
         #: True when the break was reported on the record being read (it carries the problem)
@@ -238,10 +312,10 @@ class FastaScanner:
     def _at(self, text: str) -> str:
         return f"{self.where}: {text}" if self.where else text
 
-    def _line_groups(self) -> Iterator[tuple[bytes, int, object]]:
-        """``(line, more, more_bytes)``: a line, then ``more`` lines right after it that look
-        like it (same length and terminator, neither a header nor blank) and their bytes
-        (a memoryview of the block).
+    def _line_groups(self) -> Iterator[tuple[bytes, int, object, bool]]:
+        """``(line, more, more_bytes, maybe_n)``: a line, then ``more`` lines right after it
+        that look like it (same length and terminator, neither a header nor blank) and their
+        bytes (a memoryview of the block); ``maybe_n`` is false when none of them holds an N.
 
         A plain binary stream is read in large blocks and split with NumPy, so the lines of
         a well-formed record cost nothing each; any other stream (compressed, a generator)
@@ -251,14 +325,14 @@ class FastaScanner:
         stream = self.stream
         if not isinstance(stream, (io.BufferedIOBase, io.RawIOBase)) or isinstance(stream, gzip.GzipFile):
             for raw in stream:
-                yield raw, 0, None
+                yield raw, 0, None, True
             return
         pending: list[bytes] = []  # a line that goes on into the next block
         while True:
             data = stream.read(_SCAN_BLOCK)
             if not data:
                 if pending:
-                    yield b"".join(pending), 0, None  # the last line, without a newline
+                    yield b"".join(pending), 0, None, True  # the last line, without a newline
                 return
             start = 0
             if pending:
@@ -267,7 +341,7 @@ class FastaScanner:
                     pending.append(data)
                     continue
                 pending.append(data[: j + 1])
-                yield b"".join(pending), 0, None
+                yield b"".join(pending), 0, None, True
                 pending = []
                 start = j + 1
             arr = np.frombuffer(data, dtype=np.uint8)
@@ -289,10 +363,12 @@ class FastaScanner:
             heads = np.flatnonzero(~same)
             last = np.append(heads[1:], n.size) - 1
             view = memoryview(data)
+            # two byte searches per block spare a look for gaps in every line of a genome without N
+            maybe_n = data.find(b"N", start) >= 0 or data.find(b"n", start) >= 0
             for s, e, more, stop in zip(
                 starts[heads].tolist(), ends[heads].tolist(), (last - heads).tolist(), ends[last].tolist()
             ):
-                yield data[s:e], more, (view[e:stop] if more else None)
+                yield data[s:e], more, (view[e:stop] if more else None), maybe_n
             tail = int(ends[-1])
             if tail < len(data):
                 pending.append(data[tail:])
@@ -307,14 +383,16 @@ class FastaScanner:
         bases = 0
         runs: list = []
         blank_at: int | None = None
+        gaps = _GapRuns()
+        seen_text = False  # a line that is neither blank nor a header: the file is not empty
         it = self._line_groups()
         pushed: list[bytes] = []  # lines of a group met before the first record, taken one by one
         while True:
             if pushed:
-                raw, more, more_bytes = pushed.pop(), 0, None
+                raw, more, more_bytes, maybe_n = pushed.pop(), 0, None, True
             else:
                 try:
-                    raw, more, more_bytes = next(it)
+                    raw, more, more_bytes, maybe_n = next(it)
                 except StopIteration:
                     break
                 except DECOMPRESS_ERRORS as exc:
@@ -327,7 +405,7 @@ class FastaScanner:
                         rec.problem = rec.problem or (
                             f"record {rec.name!r} (line {rec.header_line}) is cut off: {self.truncated}"
                         )
-                        rec.end, rec.length, rec.runs = pos, bases, runs
+                        rec.end, rec.length, rec.runs, rec.gaps = pos, bases, runs, gaps.take()
                         self.truncated_in_record = True
                         yield (rec, b"") if self.collect else rec
                         rec = None
@@ -340,7 +418,7 @@ class FastaScanner:
             n = len(raw)
             if n and raw[0] == 62:  # '>'
                 if rec is not None:
-                    rec.end, rec.length, rec.runs = pos, bases, runs
+                    rec.end, rec.length, rec.runs, rec.gaps = pos, bases, runs, gaps.take()
                     self._finish(rec, blank_at)
                     yield (rec, self._join(parts)) if self.collect else rec
                 rec = self._header(raw, lineno, seen)
@@ -350,7 +428,11 @@ class FastaScanner:
                 parts, bases, runs, blank_at = [], 0, [], None
                 continue
             if rec is None:
-                if not raw.strip() or raw[0] == 59:  # blank or ';' comment before the first record
+                if not raw.strip():
+                    pos += n
+                    continue
+                seen_text = True
+                if raw[0] == 59:  # ';' comment before the first record
                     pos += n
                     continue
                 if looks_binary(raw):
@@ -378,6 +460,8 @@ class FastaScanner:
                 rec.blank_inside = blank_at
             if self.collect:
                 parts.append(raw)
+            if maybe_n:
+                gaps.line(raw, c, bases)
             if runs and runs[-1][2] == c and runs[-1][3] == n:
                 runs[-1][4] += 1
             else:
@@ -387,18 +471,22 @@ class FastaScanner:
             if more:  # lines shaped like this one: one run, counted at once
                 if self.collect:
                     parts.append(more_bytes)
+                if maybe_n:
+                    gaps.lines(more_bytes, c, n, bases)
                 runs[-1][4] += more
                 bases += c * more
                 pos += n * more
                 lineno += more
         if rec is not None:
-            rec.end, rec.length, rec.runs = pos, bases, runs
+            rec.end, rec.length, rec.runs, rec.gaps = pos, bases, runs, gaps.take()
             if self.truncated is None:
                 self._finish(rec, blank_at)
             yield (rec, self._join(parts)) if self.collect else rec
         elif self.truncated is None and not records:
-            self.fatal = self._at("not a FASTA file: it holds no header line starting with '>'" if lineno
-                                  else "empty file: no FASTA records")
+            if seen_text:
+                self.fatal = self._at("not a FASTA file: it holds no header line starting with '>'")
+            else:  # nothing at all, or blank lines: nothing wrong, and nothing to read
+                self.empty = True
         self.lines, self.bytes = lineno, pos
 
     @staticmethod
@@ -501,7 +589,10 @@ class FastqParser:
 
     ``index`` counts records in file order, good and bad alike, so ids stay stable. After a
     malformed record the parser skips to the next line that starts with '@' and has a
-    '+' line two lines below it.
+    '+' line two lines below it. Compressed data that ends early or breaks is one problem:
+    on the read it cuts, or, when it breaks between reads, on the reads that are lost.
+    A read without bases is a problem, as an empty FASTA record is: there is nothing in it
+    to prepare, and the file and line say where a trimming step left it.
     """
 
     def __init__(self, stream: Iterable[bytes], *, alphabet: str = FASTQ_ALPHABET):
@@ -551,12 +642,11 @@ class FastqParser:
                 why = la.truncated or "the file ends"
                 yield FastqProblem(
                     index, lineno,
-                    f"read {name!r} at line {lineno} is truncated: {why} after {have} of its 4 lines",
+                    f"read {name!r} at line {lineno} is truncated after {have} of its 4 lines: {why}",
                 )
                 while la.pop() is not None:
                     pass
-                index += 1
-                break
+                return  # the break, if any, is told: one problem for one broken file
             (sl, seq), (pl, plus), (ql, qual) = rest
             if plus[:1] != b"+":
                 yield FastqProblem(
@@ -584,6 +674,8 @@ class FastqParser:
     def _check(self, name, lineno, title, seq, sl, plus, pl, qual, ql) -> str | None:
         if not name:
             return f"line {lineno}: the read header has no name after '@'"
+        if not seq and not qual:
+            return f"empty read {name!r}: the sequence line {sl} has no bases"
         repeat = plus[1:].rstrip(b"\r\n").decode("utf-8", "replace")
         if repeat and repeat != title and repeat != name:
             return f"read {name!r} (line {lineno}): the '+' line {pl} names {repeat!r}, not the read"
@@ -624,17 +716,21 @@ def bgzf_blocks(f) -> Iterator[tuple[int, int, int, int]]:
         if len(head) < 18 or head[:2] != GZIP_MAGIC or not head[3] & 4:
             raise BgzfError(f"no BGZF block header at byte {cstart}")
         xlen = struct.unpack("<H", head[10:12])[0]
-        extra = head[12:18] + f.read(max(xlen - 6, 0))
+        extra = (head[12:18] + f.read(max(xlen - 6, 0)))[:xlen]
+        if len(extra) < xlen:
+            raise BgzfError(f"the gzip block at byte {cstart} is cut off inside its header")
         bsize = None
         i = 0
         while i + 4 <= xlen:
             si, slen = extra[i : i + 2], struct.unpack("<H", extra[i + 2 : i + 4])[0]
-            if si == b"BC" and slen == 2:
+            if si == b"BC" and slen == 2 and i + 6 <= xlen:
                 bsize = struct.unpack("<H", extra[i + 4 : i + 6])[0]
             i += 4 + slen
         if bsize is None:
             raise BgzfError(f"the gzip block at byte {cstart} has no BGZF size field")
         clen = bsize + 1
+        if clen < 12 + xlen + 8:  # header, extra field, CRC and length: a smaller block is damaged
+            raise BgzfError(f"the BGZF block at byte {cstart} declares {clen} bytes, fewer than its header holds")
         if cstart + clen > total:
             raise BgzfError(f"the BGZF block at byte {cstart} needs {clen} bytes but the file ends after {total - cstart}")
         f.seek(cstart + clen - 4)

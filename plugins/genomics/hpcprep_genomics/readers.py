@@ -9,10 +9,13 @@ everything else. See ``plugins/genomics/docs/readers.md``.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -22,10 +25,12 @@ from pydantic import Field, model_validator
 
 from .fasta_index import default_cache_dir, index_fasta
 from .fastx import (
+    DECOMPRESS_ERRORS,
     DNA_ALPHABET,
     FASTA_SUFFIXES,
     FASTQ_ALPHABET,
     FASTQ_SUFFIXES,
+    GAP_MIN,
     INDEX_SUFFIXES,
     FastaLayout,
     FastaScanner,
@@ -34,6 +39,7 @@ from .fastx import (
     allowed_table,
     bgzf_compress,
     file_stem,
+    gap_runs,
     open_text_stream,
     parent_name,
     show_char,
@@ -47,6 +53,10 @@ log = logging.getLogger("hpcprep.genomics")
 MAX_BATCH_ROWS = 65536
 #: Bases fetched from the file at a time when reading windows.
 FETCH_BASES = 1 << 20
+#: ``error_type`` of a window that a streamed file skips (see ``FastaReader._read_stream``).
+SKIPPED = "Skipped"
+#: A local file up to this size is looked into on the driver to tell an empty one.
+EMPTY_PEEK_BYTES = 64 << 10
 
 LabelFrom = Literal["file_stem", "parent_dir"]
 
@@ -64,6 +74,39 @@ def _label_for(path: str, label: str | None, label_from: str | None) -> str:
 def _expand(patterns: list[str], suffixes: list[str] | None, s3) -> list[tuple[str, int]]:
     found = expand_paths(patterns, tuple(suffixes) if suffixes else None, s3)
     return [(p, s) for p, s in found if not p.lower().endswith(INDEX_SUFFIXES) and ".tmp-" not in p]
+
+
+def _holds_nothing(path: str, size: int | None) -> bool:
+    """Whether an input file holds no text but blank lines (0 bytes, a gzip of nothing...),
+    judged on the driver: from its size, and for a small local file from its contents."""
+    if size == 0:
+        return True
+    if size is None or size > EMPTY_PEEK_BYTES or is_s3(path):
+        return False
+    try:
+        with open(path, "rb") as raw:
+            stream, _ = open_text_stream(raw)
+            seen = 0
+            while seen < 16 * EMPTY_PEEK_BYTES:  # a small gzip of blanks can be a large text
+                chunk = stream.read(EMPTY_PEEK_BYTES)
+                if not chunk:
+                    return True
+                if chunk.strip():
+                    return False
+                seen += len(chunk)
+    except (OSError, *DECOMPRESS_ERRORS):
+        pass  # a damaged file is not empty: the read task reports what is wrong with it
+    return False
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _empty_note(names: list[str], what: str) -> list[str]:
+    if not names:
+        return []
+    return [f"{len(names)} empty input file(s), holding no {what} (no rows, no errors): {_some(names)}"]
 
 
 def _objects(values: list) -> np.ndarray:
@@ -114,7 +157,16 @@ class FastaParams(S3Params):
     window: int | None = Field(None, ge=1, description="window length in bases; None gives whole records (or BED regions)")
     stride: int | None = Field(None, ge=1, description="bases between window starts (default: window, i.e. tiling)")
     min_length: int = Field(
-        0, ge=0, description="drop windows (a short last one) or records shorter than this; dropped ones are not inputs"
+        0, ge=0, description="drop windows (a short last one) or records shorter than this; counted in the manifest notes"
+    )
+    min_tail: int | None = Field(
+        None, ge=0,
+        description="drop a record's last window when it is shorter than window and than this; counted in the notes "
+                    "(default: half the window; 0 keeps every tail)",
+    )
+    keep_gaps: bool = Field(
+        False, description=f"keep windows lying wholly in an assembly gap (a run of >= {GAP_MIN} N); by default they "
+                           "are skipped and counted in the manifest notes",
     )
     bed: LocalPath | None = Field(None, description="BED file of regions (chrom, 0-based start, end, optional name) to read")
     label: str | None = Field(None, description="text put in the label column of every record (e.g. the organism)")
@@ -128,7 +180,10 @@ class FastaParams(S3Params):
     cache_dir: LocalPath | None = Field(
         None, description="where indexes and decompressed gzip copies go (default $HPCPREP_CACHE_DIR or ~/.cache/hpcprep)"
     )
-    index_beside: bool = Field(True, description="write the .fai beside the FASTA when its folder is writable")
+    index_beside: bool = Field(
+        True, description="use a .fai (.gzi) already beside the FASTA when it is exactly the index hpcprep would build; "
+                          "hpcprep never writes beside the inputs",
+    )
     decompress_gzip: bool = Field(
         True, description="decompress plain gzip once into cache_dir for random access; false streams it in one task"
     )
@@ -141,6 +196,9 @@ class FastaParams(S3Params):
             raise ValueError("give label or label_from, not both")
         if not self.alphabet:
             raise ValueError("alphabet must not be empty")
+        if self.window is not None and self.min_length > self.window:
+            raise ValueError(f"min_length={self.min_length} is longer than window={self.window}: every window "
+                             "would be dropped")
         return self
 
 
@@ -206,23 +264,41 @@ class FastaReader(Reader):
         items: list[InputItem] = []
         names_seen: set[str] = set()
         all_indexed = True
-        decompressed, streamed, irregular = [], [], []
+        tally = _PlanTally()
         for path, size in files:
             label = _label_for(path, p.label, p.label_from)
+            if _holds_nothing(path, size):
+                tally.empty.append(os.path.basename(path))
+                items.append(InputItem(path, len(items), size, meta={"empty": True}))
+                continue
             if is_s3(path):
                 all_indexed = False
+                tally.streamed.append(os.path.basename(path))
                 items.append(self._stream_item(path, len(items), size, label, bed))
                 continue
-            idx = index_fasta(
-                path, cache_dir=self._cache_dir(), beside=p.index_beside, decompress_gzip=p.decompress_gzip
-            )
+            try:
+                idx = index_fasta(
+                    path, cache_dir=self._cache_dir(), beside=p.index_beside, decompress_gzip=p.decompress_gzip
+                )
+            except Exception as exc:
+                # one file that cannot be indexed is that file's error, not the whole run's
+                log.warning("%s: cannot index it", path, exc_info=True)
+                all_indexed = False
+                items.append(InputItem(path, len(items), size, meta={
+                    "fatal": f"{path}: cannot index it: {type(exc).__name__}: {exc}"}))
+                continue
             for note in idx.notes:
                 log.info("%s: %s", path, note)
+            if idx.mode == "empty":
+                tally.empty.append(os.path.basename(path))
+                items.append(InputItem(path, len(items), size, meta={"empty": True}))
+                continue
             if idx.mode == "stream":
-                streamed.append(os.path.basename(path))
+                tally.streamed.append(os.path.basename(path))
             elif idx.mode == "faidx" and idx.open_path != idx.source:
-                decompressed.append(os.path.basename(path))
-            irregular += [f"{os.path.basename(path)}:{r.name}" for r in idx.records if not r.problem and not r.regular]
+                tally.decompressed.append(os.path.basename(path))
+            tally.irregular += [f"{os.path.basename(path)}:{r.name}" for r in idx.records
+                                if not r.problem and not r.regular]
             if idx.mode == "fatal":
                 all_indexed = False  # its records are unknown: do not call a wanted name missing
                 items.append(InputItem(path, len(items), size, meta={"fatal": idx.fatal}))
@@ -231,7 +307,7 @@ class FastaReader(Reader):
                 items.append(self._stream_item(path, len(items), size, label, bed))
             else:
                 names_seen.update(r.name for r in idx.records)
-                items.extend(self._split(idx, size, label, bed, len(items)))
+                items.extend(self._split(idx, size, label, bed, len(items), tally))
         if p.records and all_indexed:
             missing = [n for n in p.records if n not in names_seen]
             if missing:
@@ -248,11 +324,11 @@ class FastaReader(Reader):
                     for chrom, (start, end, _, line) in absent
                 ]
                 items.append(InputItem(p.bed, len(items), None, meta={"errors": errors}))
-        self._notes = _plan_notes(self._cache_dir(), decompressed, streamed, irregular)
+        self._notes = tally.notes(p, self._cache_dir(), self._min_tail())
         return items
 
     def notes(self) -> list[str]:
-        """How the files were read, where that is not the plain case (set by ``plan``)."""
+        """How the files were read, where that is not the plain case, and what was skipped (set by ``plan``)."""
         return list(getattr(self, "_notes", []))
 
     def _stream_item(self, path, index, size, label, bed) -> InputItem:
@@ -263,17 +339,31 @@ class FastaReader(Reader):
             return [(0, rec.length, "", 0)]
         return bed.get(rec.name, [])
 
-    def _windows(self, n: int) -> int:
-        """Windows kept over ``n`` bases, after min_length."""
+    def _min_tail(self) -> int:
+        p = self.params
+        if p.window is None:
+            return 0
+        return p.window // 2 if p.min_tail is None else p.min_tail
+
+    def _windows(self, n: int) -> tuple[int, str | None]:
+        """Windows kept over ``n`` bases, and why the last one was dropped: ``"tail"``
+        (shorter than the window and than ``min_tail``), ``"short"`` (than ``min_length``) or None.
+
+        A segment shorter than the window gives one window that is not a tail: a short
+        record is data, a few bases left over at the end of a long one are not worth a row.
+        """
         p = self.params
         k = window_count(n, p.window, p.stride)
-        if k and p.min_length:
-            if p.window is None:
-                return k if n >= p.min_length else 0
-            stride = p.stride or p.window
-            if min(p.window, n - (k - 1) * stride) < p.min_length:
-                k -= 1
-        return k
+        if not k:
+            return 0, None
+        if p.window is None:
+            return (0, "short") if n < p.min_length else (1, None)
+        last = min(p.window, n - (k - 1) * (p.stride or p.window))
+        if k > 1 and last < p.window and last < self._min_tail():
+            return k - 1, "tail"
+        if last < p.min_length:
+            return k - 1, "short"
+        return k, None
 
     def _span(self, seg: tuple[int, int], k0: int, k1: int) -> tuple[int, int]:
         s, e = seg
@@ -283,7 +373,27 @@ class FastaReader(Reader):
         stride = p.stride or p.window
         return s + k0 * stride, min(s + (k1 - 1) * stride + p.window, e)
 
-    def _split(self, idx, size, label, bed, first_index) -> list[InputItem]:
+    def _bounds(self, seg: tuple[int, int], k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends of windows ``k0..k1`` of segment ``seg``."""
+        s, e = seg
+        p = self.params
+        if p.window is None:
+            return np.array([s], dtype=np.int64), np.array([e], dtype=np.int64)
+        starts = s + np.arange(k0, k1, dtype=np.int64) * (p.stride or p.window)
+        return starts, np.minimum(starts + p.window, e)
+
+    def _gaps_within(self, rec: FastaLayout, gap_ends: list[int], a: int, b: int) -> list | None:
+        """The record's gaps that overlap bases ``a..b``, unless gaps are kept."""
+        if self.params.keep_gaps or not rec.gaps:
+            return None
+        i = bisect.bisect_right(gap_ends, a)
+        out = []
+        while i < len(rec.gaps) and rec.gaps[i][0] < b:
+            out.append(rec.gaps[i])
+            i += 1
+        return out or None
+
+    def _split(self, idx, size, label, bed, first_index, tally: _PlanTally) -> list[InputItem]:
         p = self.params
         source = idx.source
         wanted = set(p.records) if p.records else None
@@ -300,6 +410,7 @@ class FastaReader(Reader):
                 continue
             geometry = rec.geometry()
             regular = geometry is not None
+            gap_ends = [g[1] for g in rec.gaps]
             for s, e, region, line in self._segments(rec, bed):
                 if e > rec.length or s == e:
                     why = "is empty" if s == e else f"ends past the end of the record ({rec.length} bases)"
@@ -309,7 +420,9 @@ class FastaReader(Reader):
                         "msg": f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}",
                     })
                     continue
-                k = self._windows(e - s)
+                k, dropped = self._windows(e - s)
+                if dropped:
+                    tally.skipped[dropped] += 1
                 if not k:
                     continue
                 per = k
@@ -318,11 +431,17 @@ class FastaReader(Reader):
                 for k0 in range(0, k, per):
                     k1 = min(k, k0 + per)
                     a, b = self._span((s, e), k0, k1)
-                    units.append({"kind": "part", "rec": i, "seg": (s, e), "k": (k0, k1), "region": region,
-                                  "line": line, "bases": b - a, "at": rec.offset + _byte_offset(a, geometry)})
+                    unit = {"kind": "part", "rec": i, "seg": (s, e), "k": (k0, k1), "region": region,
+                            "line": line, "bases": b - a, "at": rec.offset + _byte_offset(a, geometry)}
+                    gaps = self._gaps_within(rec, gap_ends, a, b)
+                    if gaps:
+                        # the read task skips the same windows, from the same gaps
+                        unit["gaps"] = gaps
+                        tally.skipped["gap"] += int(_in_gaps(*self._bounds((s, e), k0, k1), gaps).sum())
+                    units.append(unit)
         if idx.truncated and not idx.truncated_in_record:
             units.append({"kind": "error", "rid": record_id(source, "line", idx.truncated_line),
-                          "msg": idx.truncated, "at": idx.size})
+                          "msg": idx.truncated, "at": idx.text_bytes})
         groups: list[list[dict]] = []
         current: list[dict] = []
         bases = 0
@@ -333,27 +452,41 @@ class FastaReader(Reader):
                 current, bases = [], 0
             current.append(u)
             bases += b
-        if current:
-            groups.append(current)
+        # a file with nothing to read (every record filtered or dropped) stays an input, so
+        # that the plan and the manifest still list it and count its bytes
+        groups.append(current)
         st = os.stat(idx.open_path)
         common = {"mode": "faidx", "open": idx.open_path, "fai": idx.fai, "gzi": idx.gzi, "label": label,
                   "stat": (st.st_size, st.st_mtime_ns), "compression": idx.compression}
+        if len(groups) == 1:
+            return [InputItem(source, first_index, size, meta=self._item_meta(idx, common, groups[0]))]
+        size = idx.size if size is None else size
+        text = max(idx.text_bytes, 1)
+        bounds = [0]
+        for g in groups[1:]:
+            bounds.append(min(max(bounds[-1], g[0]["at"]), text))
+        bounds.append(text)
         items = []
-        for g in groups:
-            recs = {u["rec"]: idx.records[u["rec"]].to_dict() for u in g if u["kind"] == "part"}
-            meta = dict(common, units=g, records=recs)
-            if len(groups) == 1:
-                items.append(InputItem(source, first_index, size, meta=meta))
-            else:
-                length = sum(u.get("bases", 0) for u in g)
-                items.append(InputItem(source, first_index + len(items), size, offset=g[0]["at"], length=length,
-                                       meta=meta))
+        for n, g in enumerate(groups):
+            lo, hi = bounds[n], bounds[n + 1]
+            # each item owns the file's bytes in proportion to the text it covers, so that
+            # the items' sizes add up to the file's size (exactly the bytes, for plain text)
+            share = size * hi // text - size * lo // text
+            items.append(InputItem(source, first_index + n, share, offset=lo, length=hi - lo,
+                                   meta=self._item_meta(idx, common, g)))
         return items
+
+    @staticmethod
+    def _item_meta(idx, common: dict, units: list[dict]) -> dict:
+        recs = {u["rec"]: idx.records[u["rec"]].to_dict() for u in units if u["kind"] == "part"}
+        return dict(common, units=units, records=recs)
 
     # -- read tasks -----------------------------------------------------------------
 
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         m = item.meta
+        if m.get("empty"):
+            return
         if "fatal" in m:
             raise RecordError(m["fatal"])
         if "errors" in m:
@@ -372,22 +505,28 @@ class FastaReader(Reader):
 
     def _emit(self, rows: _Rows, source: str, rec: FastaLayout, seq: str, span_start: int,
               seg: tuple[int, int], k0: int, k1: int, region: str, bed_line: int,
-              table: np.ndarray, raw: bytes | None = None) -> Iterator[ErrorRecord]:
+              table: np.ndarray, raw: bytes | None = None, gaps: list | None = None,
+              gaps_are_errors: bool = False) -> Iterator[ErrorRecord]:
         """Rows for windows k0..k1 of segment ``seg``; ``seq`` holds bases from ``span_start``
-        (``raw``, when given, is ``seq`` as ASCII bytes)."""
+        (``raw``, when given, is ``seq`` as ASCII bytes). Windows lying wholly in ``gaps`` are
+        skipped: silently where the plan counted them, as ``Skipped`` errors where it could not
+        (``gaps_are_errors``, a streamed file)."""
         p = self.params
-        s, e = seg
-        if p.window:
-            starts = s + np.arange(k0, k1, dtype=np.int64) * (p.stride or p.window)
-            ends = np.minimum(starts + p.window, e)
-        else:
-            starts, ends = np.array([s], dtype=np.int64), np.array([e], dtype=np.int64)
+        starts, ends = self._bounds(seg, k0, k1)
         # record_id(source, name, start[, "bed:LINE"]) built from its common prefix
         prefix = record_id(source, rec.name)
         suffix = f":bed:{bed_line}" if p.bed else ""
         ids = [f"{prefix}:{x}{suffix}" for x in starts.tolist()]
         keep = np.ones(len(starts), dtype=bool)
-        short = ends - span_start > len(seq)
+        if gaps:
+            in_gap = _in_gaps(starts, ends, gaps)
+            keep &= ~in_gap
+            if gaps_are_errors:
+                for j in np.flatnonzero(in_gap):
+                    yield ErrorRecord(source, ids[j], f"{source}: record {rec.name!r}: window {starts[j]}-{ends[j]} "
+                                                      f"lies in an assembly gap (a run of at least {GAP_MIN} N); "
+                                                      "skipped (keep_gaps = true keeps it)", SKIPPED)
+        short = (ends - span_start > len(seq)) & keep
         for j in np.flatnonzero(short):
             keep[j] = False
             yield ErrorRecord(source, ids[j], f"{source}: record {rec.name!r} has fewer bases than its index says "
@@ -453,8 +592,22 @@ class FastaReader(Reader):
                 rows.truncate(n0)
                 return None
             errors.extend(self._emit(rows, source, rec, raw.decode("ascii"), a, u["seg"], j0, j1, u["region"],
-                                     u["line"], table, raw))
+                                     u["line"], table, raw, gaps=u.get("gaps")))
         return errors
+
+    def _not_text(self, source: str, rec: FastaLayout, u: dict) -> Iterator[ErrorRecord]:
+        """An error for each window of unit ``u`` (but those the plan skipped as gaps): its
+        bytes are not text."""
+        k0, k1 = u["k"]
+        a, b = self._span(u["seg"], k0, k1)
+        line0, line1 = rec.locate(a)[0], rec.locate(max(b - 1, a))[0]
+        starts, ends = self._bounds(u["seg"], k0, k1)
+        skip = _in_gaps(starts, ends, u.get("gaps") or [])
+        for ws, skipped in zip(starts.tolist(), skip.tolist()):
+            if not skipped:
+                yield ErrorRecord(source, self._rid(source, rec.name, ws, u["line"]),
+                                  f"{source}: record {rec.name!r}: bytes that are not text between "
+                                  f"lines {line0} and {line1}; expected sequence letters")
 
     def _read_indexed(self, item: InputItem):
         m = item.meta
@@ -464,7 +617,7 @@ class FastaReader(Reader):
             if path and not os.path.exists(path):
                 raise RecordError(
                     f"{source}: the index file {path} made by the driver is not there; with several machines "
-                    "cache_dir must be a folder every worker sees (or keep index_beside = true)"
+                    "cache_dir must be a folder every worker sees"
                 )
         st = os.stat(m["open"])
         if (st.st_size, st.st_mtime_ns) != tuple(m["stat"]):
@@ -479,6 +632,7 @@ class FastaReader(Reader):
                     continue
                 rec = FastaLayout.from_dict(m["records"][u["rec"]])
                 k0, k1 = u["k"]
+                gaps = u.get("gaps")
                 if rec.regular:
                     if fa is None:
                         fa = _open_faidx(m)
@@ -489,21 +643,18 @@ class FastaReader(Reader):
                         try:
                             seq = fa.from_file(rec.name, a + 1, b)
                         except UnicodeDecodeError:
-                            line0, line1 = rec.locate(a)[0], rec.locate(max(b - 1, a))[0]
-                            for k in range(k0, k1):
-                                ws = u["seg"][0] + k * (self.params.stride or self.params.window or 1)
-                                yield ErrorRecord(source, self._rid(source, rec.name, ws, u["line"]),
-                                                  f"{source}: record {rec.name!r}: bytes that are not text between "
-                                                  f"lines {line0} and {line1}; expected sequence letters")
+                            yield from self._not_text(source, rec, u)
                             continue
-                        errors = self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table)
+                        errors = self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"],
+                                            table, gaps=gaps)
                     yield from errors
                 else:
                     a, b = self._span(u["seg"], k0, k1)
                     if u["rec"] not in raw_records:
                         raw_records[u["rec"]] = _read_irregular(m["open"], rec)
                     seq = raw_records[u["rec"]][a:b]
-                    yield from self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table)
+                    yield from self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table,
+                                          gaps=gaps)
                 if len(rows) >= MAX_BATCH_ROWS:
                     yield self._finish(rows, source, m["label"])
         finally:
@@ -511,6 +662,19 @@ class FastaReader(Reader):
                 fa.close()
         if len(rows):
             yield self._finish(rows, source, m["label"])
+
+    def _skipped_window(self, source: str, rec: FastaLayout, seg: tuple[int, int], k: int, why: str,
+                        bed_line: int) -> ErrorRecord:
+        """The ``Skipped`` error of window ``k`` of a streamed record, dropped for ``why``."""
+        p = self.params
+        starts, ends = self._bounds(seg, k, k + 1)
+        a, b = int(starts[0]), int(ends[0])
+        if why == "tail":
+            what = f"is a {b - a}-base tail, shorter than min_tail = {self._min_tail()}; skipped (min_tail = 0 keeps it)"
+        else:
+            what = f"is shorter than min_length = {p.min_length}; skipped"
+        return ErrorRecord(source, self._rid(source, rec.name, a, bed_line),
+                           f"{source}: record {rec.name!r}: window {a}-{b} {what}", SKIPPED)
 
     def _read_stream(self, item: InputItem):
         m = item.meta
@@ -531,20 +695,28 @@ class FastaReader(Reader):
                                       f"{source}: {rec.problem}")
                     continue
                 seq = seq_bytes.decode("latin-1")
+                gaps = None if p.keep_gaps else gap_runs(seq_bytes)
                 for s, e, region, line in self._segments(rec, bed):
                     if e > rec.length or s == e:
                         why = "is empty" if s == e else f"ends past the end of the record ({rec.length} bases)"
                         yield ErrorRecord(source, record_id(source, rec.name, s, f"bed:{line}"),
                                           f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}")
                         continue
-                    k = self._windows(e - s)
+                    k, dropped = self._windows(e - s)
+                    if dropped:
+                        # the plan never saw this file, so it could not count the window: the
+                        # errors table does, under its own error_type
+                        yield self._skipped_window(source, rec, (s, e), k, dropped, line)
                     if k:
                         a, b = self._span((s, e), 0, k)
-                        yield from self._emit(rows, source, rec, seq[a:b], a, (s, e), 0, k, region, line, table)
+                        yield from self._emit(rows, source, rec, seq[a:b], a, (s, e), 0, k, region, line, table,
+                                              gaps=gaps, gaps_are_errors=True)
                 if len(rows) >= MAX_BATCH_ROWS:
                     yield self._finish(rows, source, m["label"])
             if scanner.fatal:
                 raise RecordError(scanner.fatal)
+            if scanner.empty:  # the plan could not look inside (an s3 object, a large compressed file)
+                raise RecordError(f"{source}: empty file: it holds no FASTA records")
             if scanner.truncated and not scanner.truncated_in_record:
                 yield ErrorRecord(source, record_id(source, "line", scanner.truncated_line), scanner.truncated)
         if len(rows):
@@ -563,20 +735,54 @@ class FastaReader(Reader):
         return StageExamples(params=params, good=params, bad={"paths": [str(bad)], "cache_dir": cache})
 
 
-def _plan_notes(cache: str, decompressed: list[str], streamed: list[str], irregular: list[str]) -> list[str]:
-    def some(names: list[str]) -> str:
-        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+@dataclass
+class _PlanTally:
+    """What ``FastaReader.plan`` saw that the manifest's notes tell."""
 
-    notes = []
-    if decompressed:
-        notes.append(f"{len(decompressed)} compressed file(s) decompressed once into {cache} for random access "
-                     f"(reused by later runs): {some(decompressed)}")
-    if streamed:
-        notes.append(f"{len(streamed)} file(s) streamed by one read task each, without an index: {some(streamed)}")
-    if irregular:
-        notes.append(f"{len(irregular)} record(s) with lines of different lengths read without the index, "
-                     f"each in one read task: {some(irregular)}")
-    return notes
+    decompressed: list[str] = field(default_factory=list)
+    streamed: list[str] = field(default_factory=list)
+    irregular: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    #: windows (or records) the reader will not produce, by reason: gap, tail, short
+    skipped: Counter = field(default_factory=Counter)
+
+    def notes(self, p: FastaParams, cache: str, min_tail: int) -> list[str]:
+        notes = []
+        if self.decompressed:
+            notes.append(f"{len(self.decompressed)} compressed file(s) decompressed once into {cache} for random "
+                         f"access (reused by later runs): {_some(self.decompressed)}")
+        if self.streamed:
+            notes.append(f"{len(self.streamed)} file(s) streamed by one read task each, without an index: "
+                         f"{_some(self.streamed)}")
+        if self.irregular:
+            notes.append(f"{len(self.irregular)} record(s) with lines of different lengths read without the index, "
+                         f"each in one read task: {_some(self.irregular)}")
+        notes += _empty_note(self.empty, "FASTA records")
+        what = "window(s)" if p.window else ("region(s)" if p.bed else "record(s)")
+        skipped = self.skipped
+        if skipped["gap"]:
+            notes.append(f"{skipped['gap']} {what} lying wholly in an assembly gap (a run of at least {GAP_MIN} N) "
+                         "skipped: not read, not an output, not an error (keep_gaps = true keeps them)")
+        if skipped["tail"]:
+            notes.append(f"{skipped['tail']} tail window(s) shorter than min_tail = {min_tail} bases skipped "
+                         "(min_tail = 0 keeps them)")
+        if skipped["short"]:
+            notes.append(f"{skipped['short']} {what} shorter than min_length = {p.min_length} bases skipped")
+        if self.streamed and (not p.keep_gaps or min_tail or p.min_length):
+            notes.append("windows skipped in streamed files (assembly gaps, short tails, min_length) are in the "
+                         f"errors table with error_type '{SKIPPED}': the plan does not read a streamed file, so it "
+                         "cannot count them")
+        return notes
+
+
+def _in_gaps(starts: np.ndarray, ends: np.ndarray, gaps: list) -> np.ndarray:
+    """True for each window ``starts[i]..ends[i]`` lying wholly inside one of ``gaps``
+    (``[start, end]`` runs, ascending and disjoint)."""
+    if not gaps or not len(starts):
+        return np.zeros(len(starts), dtype=bool)
+    g = np.asarray(gaps, dtype=np.int64).reshape(-1, 2)
+    i = np.searchsorted(g[:, 0], starts, side="right") - 1  # the last gap starting at or before each window
+    return (i >= 0) & (ends <= g[np.maximum(i, 0), 1])
 
 
 def _byte_offset(base: int, geometry: tuple[int, int] | None) -> int:
@@ -683,19 +889,34 @@ class FastqReader(Reader):
     def plan(self) -> list[InputItem]:
         p = self.params
         files = _expand(p.paths, p.suffixes, p.s3())
-        return [
-            InputItem(path, i, size, meta={"label": _label_for(path, p.label, p.label_from)})
-            for i, (path, size) in enumerate(files)
-        ]
+        items, empty = [], []
+        for i, (path, size) in enumerate(files):
+            meta = {"label": _label_for(path, p.label, p.label_from)}
+            if _holds_nothing(path, size):
+                # an empty file (a barcode with no reads, a failed transfer) stays an input of
+                # no rows and no errors, and the manifest's notes name it
+                meta["empty"] = True
+                empty.append(os.path.basename(path))
+            items.append(InputItem(path, i, size, meta=meta))
+        self._notes = _empty_note(empty, "reads")
+        return items
+
+    def notes(self) -> list[str]:
+        """The input files that hold no reads (set by ``plan``)."""
+        return list(getattr(self, "_notes", []))
 
     def read(self, item: InputItem):
         p = self.params
         source = item.source
+        if item.meta.get("empty"):
+            return
         label = item.meta.get("label", "")
         rows = _Rows(self._COLS)
+        found = 0
         with open_input(source, p.s3()) as raw:
             stream, _ = open_text_stream(raw)
             for rec in FastqParser(stream, alphabet=p.alphabet):
+                found += 1
                 rid = record_id(source, rec.index)
                 if isinstance(rec, FastqProblem):
                     yield ErrorRecord(source, rid, f"{source}: {rec.message}")
@@ -704,6 +925,8 @@ class FastqReader(Reader):
                          length=len(rec.sequence), sequence=rec.sequence, quality=rec.quality)
                 if len(rows) >= p.batch_rows:
                     yield self._finish(rows, source, label)
+        if not found:  # the plan could not look inside (an s3 object, a large file of blank lines)
+            raise RecordError(f"{source}: empty file: it holds no reads")
         if len(rows):
             yield self._finish(rows, source, label)
 
