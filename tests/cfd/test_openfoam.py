@@ -279,6 +279,32 @@ def test_field_of_the_wrong_size_fails_the_case(box):
     assert len(read_records(paths=[str(box)], fields=["U"])) == 1
 
 
+def test_one_cell_mesh_with_a_uniform_owner_list(tmp_path):
+    """OpenFOAM writes a list of equal labels as ``N{v}``: a one-cell mesh's owner is ``6{0}``.
+    That stays readable; the same list claiming more items than the mesh has faces does not
+    (a few bytes must not ask for gigabytes)."""
+    case = tmp_path / "one"
+    write_box_case(str(case), (1, 1, 1))
+    owner = case / "constant" / "polyMesh" / "owner"
+    text = owner.read_text()
+    head = text[: text.index("6\n(")]
+    owner.write_text(head + "6{0}\n")
+    (row,) = [r for r in read_records(paths=[str(case)]) if r["kind"] == "cells"]
+    assert row["n_cells"] == 1 and row["volumes"].tolist() == [1.0]
+    owner.write_text(head + "6000000000{0}\n")
+    msg = _one_error(case)
+    assert str(owner) in msg and "the label list says 6000000000 items, but the mesh has 6 faces" in msg
+
+
+def test_uniform_field_list_is_bounded_by_the_mesh(box):
+    t = box / "0" / "T"
+    text = t.read_text()
+    start = text.index("List<scalar> 24(")
+    t.write_text(text[:start] + "List<scalar> 9000000000000{1.5};\n" + text[text.index("boundaryField") :])
+    msg = _one_error(box)
+    assert str(t) in msg and "says 9000000000000 items, but the mesh has 24 cells" in msg
+
+
 def test_other_bad_cases(box, tmp_path):
     assert "no such time directory" in _one_error(box, time="7")
     assert "no such field" in _one_error(box, fields=["k"])

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import Column, Encoder, Params, RecordError, StageExamples, record_id
+from hpcprep import Column, Encoder, Input, Params, RecordError, StageExamples, record_id
 from hpcprep.columns import column_of, list_column
 from pydantic import Field
 
 from . import fieldstats
+from .column_types import FLOAT_LISTS, STRINGS
 from .encoders import float32_lists
 
-CELL_HINT = "cfd.cell_features needs the cfd.openfoam reader (centres, volumes, field_<name>)"
+CELL_HINT = "cfd.cell_features needs the cfd.openfoam reader (centres, volumes, kind, field_<name>)"
 PRESSURE = ("p", "p_rgh")
 VISCOSITY = ("nut", "nuTilda", "nu")
 
@@ -65,9 +66,19 @@ class CellFeatures(Encoder):
         Column("nd_centres", "list<float32>", "n x 3 (centre - origin) / l_ref"),
         Column("nd_volumes", "list<float32>", "volume / l_ref³ (patch rows: area / l_ref²)"),
     )
+    inputs = (
+        Input("centres", FLOAT_LISTS, "cell (or patch face) centres, n x 3 flattened"),
+        Input("volumes", FLOAT_LISTS, "cell volumes (or patch face areas), n"),
+        Input("kind", STRINGS, "'cells' or 'patch': patch rows scale areas, not volumes"),
+    )
 
     def __init__(self, params=None):
         super().__init__(params)
+        # Each scaled field is a field_<name> column of cfd.openfoam, which declares it when
+        # the reader's own `fields` names it.
+        self.inputs = type(self).inputs + tuple(
+            Input(f"field_{f}", FLOAT_LISTS, f"values of field {f}, n or n x 3 flattened") for f in self.params.fields
+        )
         cols = list(type(self).outputs)
         for f in self.params.fields:
             cols.append(Column(f"nd_{f}", "list<float32>", f"{f}, non-dimensional ({self.rule(f)})"))
@@ -125,7 +136,7 @@ class CellFeatures(Encoder):
     def encode(self, batch):
         p = self.params
         origin = np.asarray(p.origin, dtype=np.float64)
-        kinds = batch["kind"] if "kind" in batch else np.full(len(batch["record_id"]), "cells", dtype=object)
+        kinds = column_of(batch, "kind", CELL_HINT)
         centres, volumes = [], []
         per_field = {f: ([], []) for f in p.fields}
         for i, (c, v) in enumerate(zip(column_of(batch, "centres", CELL_HINT), column_of(batch, "volumes", CELL_HINT))):

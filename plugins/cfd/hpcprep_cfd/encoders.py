@@ -14,11 +14,12 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import Column, Encoder, Params, RecordError, StageExamples, record_id
+from hpcprep import Column, Encoder, Input, Params, RecordError, StageExamples, record_id
 from hpcprep.columns import column_of, list_column, vector_column
 from pydantic import Field, field_validator
 
 from . import kernels
+from .column_types import FLOAT_LISTS, INDEX_LISTS
 
 MESH_HINT = "mesh encoders need the cfd.mesh reader (columns vertices and faces)"
 Resolution = int | tuple[int, int, int]
@@ -89,6 +90,11 @@ class Mesh(Encoder):
 
     needs_setup = True
     batch_size = 16
+    #: What ``meshes(batch)`` reads; the stages that draw random points also read ``record_id``.
+    inputs = (
+        Input("vertices", FLOAT_LISTS, "vertex positions, V x 3 flattened (cfd.mesh, cfd.repair, cfd.normalize)"),
+        Input("faces", INDEX_LISTS, "triangles as 0-based vertex indices, F x 3 flattened"),
+    )
 
     def setup(self) -> None:
         # One call on a tiny mesh, with the small example sizes, compiles (or loads from the

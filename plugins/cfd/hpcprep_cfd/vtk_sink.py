@@ -38,11 +38,12 @@ from typing import Literal
 
 import numpy as np
 import pyarrow.fs as pafs
-from hpcprep import LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
+from hpcprep import Input, LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
 from hpcprep.storage import claim_sink_dir
 from pydantic import Field
 
 from . import vtkxml
+from .column_types import FLOAT_LISTS, INDEX_LISTS, NUMERIC_LISTS, STRINGS, TRIPLES
 
 log = logging.getLogger("hpcprep.cfd.vtk")
 
@@ -69,6 +70,10 @@ class VtkSink(Sink):
 
     name = "cfd.vtk"
     Params = VtkSinkParams
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.inputs = declared_inputs(self.params)
 
     def target(self) -> str:
         return self.params.path
@@ -280,6 +285,49 @@ _COLUMNS = {
     "cells": (("centres",), ("volumes", "area_vectors", "points", "cell_faces", "cell_face_offsets", "kind")),
 }
 _NAMING = ("source", "record_id", "name", "case", "patch", "time")
+#: The types the writers take, by column; the grids' shape, origin and spacing are TRIPLES.
+_TYPES = {
+    "vertices": FLOAT_LISTS,
+    "faces": INDEX_LISTS,
+    "surface_points": FLOAT_LISTS,
+    "surface_normals": FLOAT_LISTS,
+    "surface_face_ids": INDEX_LISTS,
+    "sdf_points": FLOAT_LISTS,
+    "sdf": FLOAT_LISTS,
+    "sdf_vector": FLOAT_LISTS,
+    "sdf_grid": FLOAT_LISTS,
+    "voxels": NUMERIC_LISTS,
+    "centres": FLOAT_LISTS,
+    "volumes": FLOAT_LISTS,
+    "area_vectors": FLOAT_LISTS,
+    "points": FLOAT_LISTS,
+    "cell_faces": INDEX_LISTS,
+    "cell_face_offsets": INDEX_LISTS,
+    "kind": STRINGS,
+}
+
+
+def declared_inputs(params: VtkSinkParams) -> tuple[Input, ...]:
+    """What the sink reads. Required: the columns each kind named in ``what`` cannot do
+    without, and the ``point_data`` columns. Optional (read, and type-checked, when an
+    earlier stage makes them): every column of every kind with ``what = "auto"``, since a
+    record gives whatever kinds its columns make; a kind's extras (normals, volumes, ...);
+    the columns that name files (``str()`` of any type). ``field_*`` columns are written as
+    they come and cannot be named in advance."""
+    auto = params.what == "auto"
+    declared: dict[str, Input] = {}
+    for name in params.point_data:
+        declared[name] = Input(name, NUMERIC_LISTS, "point data (point_data)")
+    for kind in KINDS if auto else params.what:
+        required, optional = _COLUMNS[kind]
+        for name in (*required, *optional):
+            doc = f"{'needed' if name in required else 'read'} for the {kind!r} files"
+            is_optional = auto or name not in required
+            if name not in declared or (declared[name].optional and not is_optional):
+                declared[name] = Input(name, _TYPES.get(name, TRIPLES), doc, optional=is_optional)
+    for name in _NAMING[2:]:  # source and record_id every record has
+        declared.setdefault(name, Input(name, "*", "names the files", optional=True))
+    return tuple(declared.values())
 
 
 def _columns_needed(names: list[str], wanted: set[str], point_data: list[str]) -> list[str]:

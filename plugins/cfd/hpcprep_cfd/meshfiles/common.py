@@ -24,6 +24,28 @@ FORMATS = ("stl", "obj", "ply")
 SUFFIXES = (".stl", ".obj", ".ply", ".stl.gz", ".obj.gz", ".ply.gz")
 
 
+#: Leading bytes of formats that turn up under a mesh suffix by mistake (a JPEG renamed
+#: ``.stl``), so that the message says what the file is, not only what it is not.
+SIGNATURES = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"BZh", "bzip2-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"(\xb5/\xfd", "zstd-compressed data"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+)
+
+
+def known_format(data: bytes) -> str | None:
+    """What ``data`` is when it starts with one of ``SIGNATURES``."""
+    return next((name for magic, name in SIGNATURES if data.startswith(magic)), None)
+
+
 class MeshFileError(ValueError):
     """A mesh file (or part of one) that cannot be read; the message names the source and the problem."""
 
@@ -203,7 +225,8 @@ def _numbers(source: str, text: np.ndarray, ends: np.ndarray, locate: Callable[[
         ok = pc.match_substring_regex(strings, _NUMBER_RE2).to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(~ok)
         k = int(bad[0]) if len(bad) else 0
-        token = strings[k].as_py()[:40]
+        # the token's bytes, not as_py(): a token need not be valid UTF-8
+        token = bytes(text[offsets[k] : offsets[k + 1]][:40]).decode("latin-1")
         raise MeshFileError(f"{source}: {token!r} is not a number ({locate(k)})") from None
 
 

@@ -62,7 +62,7 @@ def _ply_header(source: str, data: bytes) -> tuple[str, list[_PlyElement], int, 
         raise MeshFileError(f"{source}: broken PLY header: no 'end_header' line")
     nl = data.find(b"\n", end.end())
     start = len(data) if nl < 0 else nl + 1
-    lines = data[: end.start()].decode("latin-1").splitlines()
+    lines = data[: end.start()].decode("utf-8", "replace").splitlines()  # ASCII when valid; shown in messages
     encoding = None
     elements: list[_PlyElement] = []
     for no, text in enumerate(lines[1:], start=2):
@@ -78,7 +78,7 @@ def _ply_header(source: str, data: bytes) -> tuple[str, list[_PlyElement], int, 
                 )
             encoding = words[1]
         elif key == "element":
-            if len(words) != 3 or not words[2].isdigit():
+            if len(words) != 3 or not (words[2].isascii() and words[2].isdigit()):  # not '¹': int() refuses it
                 raise MeshFileError(
                     f"{source}: broken PLY header: expected 'element <name> <count>', found {text.strip()!r} "
                     f"(line {no})"
@@ -199,6 +199,8 @@ def _ply_binary(source, data, elements, start, big, vertex, face, index_prop) ->
     found: dict[str, tuple] = {}
     for el in elements:
         props = el.properties
+        if not props:
+            continue  # rows without properties take no bytes
         if all(p.count_dtype is None for p in props):
             row = sum(p.dtype.itemsize for p in props)
             if pos + row * el.count > len(data):
@@ -215,6 +217,7 @@ def _ply_binary(source, data, elements, start, big, vertex, face, index_prop) ->
             lens = np.zeros((el.count, len(props)), np.int64)
             pos += row * el.count
         else:
+            _check_room(source, el, _min_row_bytes(props), len(data) - pos, "bytes", f"from byte {pos}")
             is_list = np.array(
                 [0 if p.count_dtype is None else 2 if p.count_dtype.kind == "i" else 1 for p in props], np.int64
             )
@@ -275,6 +278,10 @@ def _ply_ascii(source, data, elements, start, header_lines, vertex, face, index_
     pos = 0
     found: dict[str, tuple] = {}
     for el in elements:
+        if not el.properties:
+            continue  # rows without properties hold no values
+        # a row holds at least one value per property (a list: its length)
+        _check_room(source, el, len(el.properties), len(values) - pos, "values", f"at line {first_lines[el.name]}")
         is_list = np.array([0 if p.count_dtype is None else 1 for p in el.properties], np.int64)
         status, pos, offs, lens, r = _walk_ascii(values, pos, el.count, is_list)
         if status == 1:
@@ -295,17 +302,22 @@ def _ply_ascii(source, data, elements, start, header_lines, vertex, face, index_
     for axis in "xyz":
         p = next(i for i, q in enumerate(vertex.properties) if q.name == axis)
         # Cast to the declared type, as a binary file with the same header would hold it.
-        cols.append(values[v_offs[:, p]].astype(vertex.properties[p].dtype))
+        raw_axis = values[v_offs[:, p]]
+        _check_fits(source, raw_axis, vertex.properties[p], lambda k: f"line {first_lines['vertex'] + k}")
+        cols.append(raw_axis.astype(vertex.properties[p].dtype))
     vertices = np.stack(cols, axis=1).astype(np.float64)
     f_offs, f_lens = found["face"]
     p = face.properties.index(index_prop)
     counts = f_lens[:, p]
     raw = values[np.repeat(f_offs[:, p] + 1, counts) + _ranks(counts)]
-    if len(raw) and not np.all(raw == np.floor(raw)):
-        bad = int(np.argmax(raw != np.floor(raw)))
+    # inf equals its floor, and a cast of inf or 1e30 gives an arbitrary integer: check the size too
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(raw) & (raw == np.floor(raw)) & (np.abs(raw) < 2.0**62)
+    if not whole.all():
+        bad = int(np.argmin(whole))
         row = int(np.searchsorted(np.cumsum(counts), bad, side="right"))
         raise MeshFileError(
-            f"{source}: face vertex index {raw[bad]} is not a whole number (element 'face' row {row}, "
+            f"{source}: face vertex index {float(raw[bad])!r} is not a whole number (element 'face' row {row}, "
             f"line {first_lines['face'] + row})"
         )
     indices = raw.astype(np.int64)
@@ -370,3 +382,34 @@ def _gather(buf: np.ndarray, offsets: np.ndarray, dtype: np.dtype) -> np.ndarray
     size = dtype.itemsize
     raw = buf[offsets[:, None] + np.arange(size)]
     return np.ascontiguousarray(raw).view(dtype).reshape(-1)
+
+
+def _min_row_bytes(props: list[_PlyProperty]) -> int:
+    """Bytes of the shortest possible row: every scalar, and every list's length with no items."""
+    return sum(p.dtype.itemsize if p.count_dtype is None else p.count_dtype.itemsize for p in props)
+
+
+def _check_room(source: str, el: _PlyElement, per_row: int, room: int, unit: str, where: str) -> None:
+    """The header's row count against what the rest of the data can hold, before anything is
+    allocated per row: a header claiming 9e12 vertices is a damaged file, not a memory error."""
+    if el.count * per_row > room:
+        raise MeshFileError(
+            f"{source}: PLY data is short: the header declares {el.count} {el.name!r} rows (line {el.line}), but "
+            f"the {room} {unit} left {where} hold at most {room // per_row} (a row needs at least {per_row})"
+        )
+
+
+def _check_fits(source: str, values: np.ndarray, prop: _PlyProperty, where) -> None:
+    """An ASCII value of an integer property must be a whole number in the type's range: a cast
+    would turn 300 into 44 for a uchar, and NaN into an arbitrary integer."""
+    if prop.dtype.kind not in "iu" or len(values) == 0:
+        return
+    info = np.iinfo(prop.dtype)
+    with np.errstate(invalid="ignore"):
+        ok = (values == np.floor(values)) & (values >= info.min) & (values <= info.max)
+    if not ok.all():
+        k = int(np.argmin(ok))
+        raise MeshFileError(
+            f"{source}: vertex {prop.name} {float(values[k])!r} does not fit the declared type {prop.dtype.name} "
+            f"(element 'vertex' row {k}, {where(k)})"
+        )

@@ -13,7 +13,7 @@ import re
 import zlib
 from typing import Literal
 
-from .common import FORMATS, MeshFile, MeshFileError, _make_parts
+from .common import FORMATS, MeshFile, MeshFileError, _make_parts, known_format
 from .obj import _parse_obj
 from .ply import _parse_ply
 from .stl import _binary_stl_size_matches, _looks_like_ascii_stl, _parse_stl
@@ -47,10 +47,15 @@ def read_mesh(
     if not data or data.isspace():
         raise MeshFileError(f"{source}: the file is empty")
     fmt = format or _format_from_name(source) or _sniff(data)
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
+    known = known_format(data)
+    if known is not None:
+        expected = _WHAT_IT_SHOULD_BE[fmt] if fmt else "the content matches none of them"
+        what = fmt.upper() if fmt else "STL, OBJ or PLY"
+        raise MeshFileError(f"{source}: not an {what} file: it is {known} ({expected})")
     if fmt is None:
         raise MeshFileError(f"{source}: not an STL, OBJ or PLY file (unknown suffix, and the content matches none)")
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     if fmt == "stl":
         raw = _parse_stl(source, data)
     elif fmt == "obj":
@@ -63,6 +68,14 @@ def read_mesh(
             if part.error is not None:
                 raise MeshFileError(part.error)
     return MeshFile(source, raw.format, parts)
+
+
+#: What a file of each format looks like, for the message about a file that is something else.
+_WHAT_IT_SHOULD_BE = {
+    "stl": "an STL is text starting with 'solid', or binary data of 84 + 50 n bytes for n facets",
+    "obj": "an OBJ is text of 'v' and 'f' lines",
+    "ply": "a PLY starts with a 'ply' line and a header",
+}
 
 
 def _gunzip(source: str, data: bytes) -> bytes:

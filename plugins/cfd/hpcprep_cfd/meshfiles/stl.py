@@ -161,18 +161,8 @@ def _parse_stl_binary(source: str, data: bytes) -> _Raw:
         )
     count = int(np.frombuffer(data, "<u4", 1, 80)[0])
     need = BINARY_STL_HEADER + BINARY_STL_FACET * count
-    whole, rest = divmod(size - BINARY_STL_HEADER, BINARY_STL_FACET)
-    if size < need and rest:
-        raise MeshFileError(
-            f"{source}: truncated binary STL: the header declares {count} facets ({need} bytes) but the data "
-            f"ends at byte {size}, inside facet {whole}"
-        )
     if size != need:
-        room = f", room for {whole} facets" if not rest else ""
-        raise MeshFileError(
-            f"{source}: binary STL facet count does not match the file size: the header declares {count} "
-            f"facets ({need} bytes) but the file has {size} bytes{room}"
-        )
+        raise MeshFileError(_size_mismatch(source, data, count))
     rec = np.frombuffer(data, _STL_FACET, count, BINARY_STL_HEADER)
     corners = rec["v"].reshape(-1, 3).astype(np.float64)
 
@@ -213,4 +203,45 @@ def _parse_stl_ascii(source: str, data: bytes) -> _Raw:
     single = names[0] if ns == 1 else ""
     return _Raw(
         "stl-ascii", corners, faces, face_part, names, where, weld=True, empty_parts_are_errors=True, single_name=single
+    )
+
+
+#: Coordinates a real binary STL holds: zero, or magnitudes a float32 geometry uses. Bytes of
+#: another format read as float32 land outside this (NaN, huge or tiny) almost at once.
+_PLAUSIBLE = (1e-30, 1e30)
+
+
+def _facets_look_real(data: bytes, whole: int) -> bool:
+    """Whether the ``whole`` facets the file holds read as finite coordinates of plausible size."""
+    if whole == 0:
+        return False
+    coords = np.frombuffer(data, _STL_FACET, min(whole, 4096), BINARY_STL_HEADER)["v"].reshape(-1)
+    with np.errstate(invalid="ignore"):  # signalling NaNs among the bytes
+        mag = np.abs(coords.astype(np.float64))
+    return bool(np.all(np.isfinite(mag) & ((mag == 0) | ((mag > _PLAUSIBLE[0]) & (mag < _PLAUSIBLE[1])))))
+
+
+def _size_mismatch(source: str, data: bytes, count: int) -> str:
+    """The message for a file that is neither an ASCII STL nor a binary STL of the size its
+    header declares: a truncated or miscounted binary STL when its facets read as geometry,
+    else a file that is not an STL at all (random bytes, or a format ``read_mesh`` does not
+    recognise by its signature)."""
+    size = len(data)
+    need = BINARY_STL_HEADER + BINARY_STL_FACET * count
+    whole, rest = divmod(size - BINARY_STL_HEADER, BINARY_STL_FACET)
+    if not _facets_look_real(data, whole):
+        return (
+            f"{source}: not an STL file: it does not start with 'solid' (ASCII STL), and it is not a binary STL "
+            f"of 84 + 50 n bytes for the n facets its header declares: it has {size} bytes where a header would "
+            f"declare {count} facets ({need} bytes), and its bytes do not read as facets"
+        )
+    if size < need and rest:
+        return (
+            f"{source}: truncated binary STL: the header declares {count} facets ({need} bytes) but the data "
+            f"ends at byte {size}, inside facet {whole}"
+        )
+    room = f", room for {whole} facets" if not rest else ""
+    return (
+        f"{source}: binary STL facet count does not match the file size: the header declares {count} "
+        f"facets ({need} bytes) but the file has {size} bytes{room}"
     )

@@ -142,7 +142,8 @@ def read_field(path: str, name: str, n_cells: int, patches: list[Patch] | None =
     if cls not in FIELD_CLASSES:
         raise f.error(f"class {cls!r} is not a volScalarField or volVectorField")
     kind, width = FIELD_CLASSES[cls]
-    top = top_dictionary(f)
+    longest = max([n_cells, *(p.size for p in patches or ())])
+    top = top_dictionary(f, (longest, f"the mesh has {n_cells} cells and no patch has more faces"))
     if "internalField" not in top:
         raise f.error("no internalField entry")
     internal = _value(

@@ -11,6 +11,9 @@ order from the header's ``arch "LSB;label=32;scalar=64"`` (32-bit labels and 64-
 scalars when it is absent). A uniform list may be written ``N{value}``.
 
 Every problem raises ``FoamFileError`` whose message names the file and the byte offset.
+A list never makes more items than its caller allows (``limit``): a uniform list
+``N{v}`` costs a few bytes for any ``N``, so a hostile or damaged size must be refused
+before it is expanded, not after the allocation fails.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ from numba import njit
 
 SEPARATORS = b"{}()[];"
 _WS = b" \t\r\n\f\v"
+#: Deepest nesting of ( ) and { } in the dictionary parts; real files nest a few levels, and
+#: the parser recurses once per level.
+MAX_DEPTH = 64
+#: Items a uniform list ``N{v}`` may expand to when the caller knows no bound (a mesh or
+#: field size); callers that know one pass it as ``limit``.
+UNIFORM_LIMIT = 1 << 24
+#: (most items, why): the bound a caller puts on a list's size, and the reason a message gives.
+Limit = tuple[int, str]
 
 
 class FoamFileError(ValueError):
@@ -121,10 +132,18 @@ class Tokenizer:
     fields' ``nonuniform`` values) is a NumPy array read by ``read_list``.
     """
 
-    def __init__(self, f: FoamFile, pos: int):
+    def __init__(self, f: FoamFile, pos: int, limit: Limit | None = None):
         self.f = f
         self.data = f.data
         self.pos = pos
+        #: bound on the size of ``List<T>`` compounds (a field's values: at most its cells)
+        self.limit = limit
+        self.depth = 0
+
+    def _enter(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.f.error(f"lists or dictionaries nested more than {MAX_DEPTH} levels deep", pos)
 
     def skip(self) -> int:
         """Move past whitespace and comments; returns the new position."""
@@ -188,6 +207,13 @@ class Tokenizer:
 
     def dictionary(self, top: bool) -> dict:
         """Entries up to the closing '}' (or the end of the data when ``top``)."""
+        self._enter(self.pos)
+        try:
+            return self._entries(top)
+        finally:
+            self.depth -= 1
+
+    def _entries(self, top: bool) -> dict:
         out: dict = {}
         while True:
             start = self.skip()
@@ -232,13 +258,13 @@ class Tokenizer:
                 kind = {"scalar": "scalar", "vector": "vector", "label": "label"}.get(tok[5:-1])
                 if kind is None:
                     raise self.f.error(f"unsupported list type {tok!r} (scalar, vector or label)", pos)
-                arr, self.pos = read_list(self.f, self.pos, kind)
+                arr, self.pos = read_list(self.f, self.pos, kind, self.limit)
                 tokens.append(arr)
             elif tok == "(":
                 tokens.append(self.plain_list(pos))
             elif tok == "[":
                 tokens.append(self.plain_list(pos, close="]"))
-            elif _is_int(tok) and self.peek() in ("(", "{"):
+            elif is_int(tok) and self.peek() in ("(", "{"):
                 # ``1(wall)``: a small ASCII list with its size in front
                 opener = self.next()
                 tokens.append(self.plain_list(pos, close=")" if opener == "(" else "}"))
@@ -246,6 +272,13 @@ class Tokenizer:
                 tokens.append(tok)
 
     def plain_list(self, start: int, close: str = ")") -> list:
+        self._enter(start)
+        try:
+            return self._items(start, close)
+        finally:
+            self.depth -= 1
+
+    def _items(self, start: int, close: str) -> list:
         items: list = []
         while True:
             pos = self.skip()
@@ -264,13 +297,14 @@ class Tokenizer:
                 items.append(tok)
 
 
-def _is_int(tok: str) -> bool:
-    return tok.isdigit()
+def is_int(tok: str) -> bool:
+    return tok.isascii() and tok.isdigit()  # str.isdigit() accepts '¹' and '٣', which int() refuses
 
 
-def top_dictionary(f: FoamFile) -> dict:
-    """Every entry after the header (e.g. a field's dimensions, internalField, boundaryField)."""
-    tok = Tokenizer(f, f.body)
+def top_dictionary(f: FoamFile, limit: Limit | None = None) -> dict:
+    """Every entry after the header (e.g. a field's dimensions, internalField, boundaryField);
+    ``limit`` bounds the size of the ``List<T>`` values in it."""
+    tok = Tokenizer(f, f.body, limit)
     return tok.dictionary(top=True)
 
 
@@ -283,7 +317,7 @@ def _read_count(f: FoamFile, pos: int, what: str) -> tuple[int, int]:
     word = tok.next()
     if word is None:
         raise f.error(f"unexpected end of file: expected the size of the {what}", start)
-    if not _is_int(word):
+    if not is_int(word):
         raise f.error(f"expected the size of the {what} (an integer), found {word[:40]!r}", start)
     return int(word), tok.pos
 
@@ -308,15 +342,28 @@ def _item(f: FoamFile, kind: str) -> tuple[np.dtype, int]:
     raise ValueError(f"unknown list kind {kind!r}")
 
 
-def read_list(f: FoamFile, pos: int, kind: str) -> tuple[np.ndarray, int]:
+def _check_count(f: FoamFile, pos: int, what: str, count: int, limit: Limit | None, uniform: bool) -> None:
+    if limit is not None and count > limit[0]:
+        raise f.error(f"the {what} says {count} items, but {limit[1]}", pos)
+    if uniform and limit is None and count > UNIFORM_LIMIT:
+        raise f.error(
+            f"a uniform {what} of {count} items: more than {UNIFORM_LIMIT} where the mesh size does not bound it",
+            pos,
+        )
+
+
+def read_list(f: FoamFile, pos: int, kind: str, limit: Limit | None = None) -> tuple[np.ndarray, int]:
     """The list of ``kind`` (label, scalar, vector) starting at ``pos`` (its size).
 
     Returns (array, position after the closing bracket): int64 (N,) for labels,
-    float64 (N,) for scalars, float64 (N, 3) for vectors.
+    float64 (N,) for scalars, float64 (N, 3) for vectors. A list of more than
+    ``limit[0]`` items is an error that gives ``limit[1]`` as the reason.
     """
     what = f"{kind} list"
     count, pos = _read_count(f, pos, what)
     opener, pos = _opener(f, pos, what)
+    if opener == "{":  # checked before expanding; a list written out is checked against its contents first
+        _check_count(f, pos, what, count, limit, uniform=True)
     dtype, width = _item(f, kind)
     out_dtype = np.int64 if kind == "label" else np.float64
     if opener == "{":
@@ -363,6 +410,7 @@ def read_list(f: FoamFile, pos: int, kind: str) -> tuple[np.ndarray, int]:
                 pos,
             )
         end += 1
+    _check_count(f, pos, what, count, limit, uniform=False)
     return (arr.reshape(count, width) if width > 1 else arr), end
 
 
@@ -372,8 +420,11 @@ def read_face_list(f: FoamFile, pos: int) -> tuple[np.ndarray, np.ndarray, int]:
     Returns (offsets (F+1,), point labels, end position), both int64.
     """
     if f.cls == "faceCompactList":
-        offsets, pos = read_list(f, pos, "label")
-        labels, pos = read_list(f, pos, "label")
+        # Written out, a label takes at least two bytes (ASCII) or four (binary), so neither list
+        # can hold more items than the file has bytes; only a uniform list could claim more.
+        room = (len(f.data), f"the file has only {len(f.data)} bytes")
+        offsets, pos = read_list(f, pos, "label", room)
+        labels, pos = read_list(f, pos, "label", room)
         if len(offsets) == 0:
             return np.zeros(1, np.int64), labels, pos
         if offsets[0] != 0 or offsets[-1] != len(labels) or np.any(np.diff(offsets) < 0):
@@ -390,6 +441,12 @@ def read_face_list(f: FoamFile, pos: int) -> tuple[np.ndarray, np.ndarray, int]:
         raise f.error("binary faceList is not supported; OpenFOAM writes binary faces as faceCompactList", pos)
     end = _match_close(f, pos - 1)
     stream = _ascii_numbers(f, pos, end, True, 1)
+    if count * 4 > len(stream):  # each face is n and at least 3 labels; checked before allocating
+        raise f.error(
+            f"the face list says {count} faces but holds {len(stream)} numbers (a face needs at least 4: "
+            "its size and 3 point labels)",
+            pos,
+        )
     offsets = np.empty(count + 1, np.int64)
     labels = np.empty(max(len(stream) - count, 0), np.int64)
     used, bad = _faces_from_stream(stream, offsets, labels)

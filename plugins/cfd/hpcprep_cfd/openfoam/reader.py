@@ -108,6 +108,19 @@ def _mesh_bytes(path: str) -> int | None:
     return total
 
 
+def _check_finite(mesh: PolyMesh, *arrays: np.ndarray) -> None:
+    """Finite points can still overflow: a volume multiplies three coordinates, so points near
+    1e110 give infinite or NaN centres and volumes that the files do not hold."""
+    if all(np.isfinite(a).all() for a in arrays):
+        return
+    largest = float(np.abs(mesh.points).max())
+    points = find_file(mesh.directory, "points") or os.path.join(mesh.directory, "points")
+    raise RecordError(
+        f"{points}: cell centres and volumes overflow double precision (coordinates up to {largest:.3g}); "
+        "is the mesh scaled in the right unit, or the file damaged?"
+    )
+
+
 def _objects(*values) -> np.ndarray:
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
@@ -130,6 +143,9 @@ class OpenFoamReader(Reader):
             for n in (self.params.fields or ())
         )
         self.outputs = OUTPUTS + (POLYHEDRA if self.params.polyhedra else ()) + extra
+        # Unnamed fields are whatever vol fields each case has: columns no one can declare
+        # before the cases are read, so the driver must not refuse a stage reading one.
+        self.open_columns = self.params.fields is None and self.params.time != "none"
 
     def notes(self) -> list[str]:
         if self.params.fields is None and self.params.time != "none":
@@ -166,6 +182,7 @@ class OpenFoamReader(Reader):
         cc, cv, fc, fa = geometry.mesh_geometry(
             mesh.points, mesh.face_offsets, mesh.face_points, mesh.owner, mesh.neighbour, mesh.n_cells
         )
+        _check_finite(mesh, cc, cv, fc, fa)
         case = os.path.basename(root.rstrip(os.sep)) or root
         common = {"source": source, "case": case, "time": time}
         cell_csr = geometry.cell_face_csr(mesh.owner, mesh.neighbour, mesh.n_cells) if self.params.polyhedra else None
