@@ -125,3 +125,16 @@ def test_a_run_refused_by_placement_leaves_no_directory(tmp_path, ray_local):
     with pytest.raises(SpecError, match="the cluster has no GPU"):
         hpcprep.run(spec, plugins=[sample_plugin], progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sink_path_holding_someone_elses_files_is_refused_even_with_overwrite(tmp_path):
+    import pyarrow.fs as pafs
+    from hpcprep.stages import SinkContext
+    from hpcprep.storage import claim_sink_dir
+
+    target = project_folder(tmp_path / "table")
+    before = listing(target)
+    ctx = SinkContext(run_dir=str(tmp_path / "out"), run_name="t", mode="overwrite")
+    with pytest.raises(FileExistsError, match="not empty and was not written by hpcprep"):
+        claim_sink_dir(pafs.LocalFileSystem(), str(target), ctx, "parquet sink")
+    assert listing(target) == before
