@@ -136,12 +136,14 @@ def load_spec_dict(spec: str | os.PathLike | dict) -> tuple[dict, str]:
         raise SpecError([f"not valid TOML: {exc}"], str(path)) from None
     except UnicodeDecodeError as exc:
         raise SpecError([f"not a text file: {exc}"], str(path)) from None
+    except RecursionError:
+        raise SpecError(["not a spec: its arrays or tables are nested too deeply to read"], str(path)) from None
 
 
 def _parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 
@@ -278,6 +280,8 @@ def _configure(
 
 def check_writable(path: Path) -> str | None:
     """None if a directory can be created or written at ``path``, else why not."""
+    if "\0" in str(path):
+        return f"{str(path)!r} holds a NUL character, which no file name can"
     path = path.absolute()
     pseudo = next((root for root in PSEUDO_FILESYSTEMS if path.resolve().is_relative_to(root)), None)
     if pseudo:

@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from typing import Literal
 
@@ -56,6 +57,9 @@ def _expand(patterns: list[str], suffixes: list[str] | None, s3) -> list[InputIt
     return [InputItem(source=p, index=i, size=s) for i, (p, s) in enumerate(found)]
 
 
+_ASCII_ONLY = bytes(range(128)) + b"?" * 128
+
+
 def _read_bytes(source: str, s3) -> bytes:
     """The whole file, gunzipped when it starts with the gzip magic."""
     with open_input(source, s3) as f:
@@ -63,7 +67,7 @@ def _read_bytes(source: str, s3) -> bytes:
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise RecordError(f"{source}: damaged or truncated gzip data: {exc}") from None
     return bytes(data)
 
@@ -117,6 +121,11 @@ def _parse_structure(source: str, data: bytes):
     text = data.decode("utf-8", "replace")
     head = text.lstrip()[:2000]
     is_cif = head.startswith("data_") or "\n_atom_site." in text[:200000] or "\nloop_" in head
+    if not is_cif:
+        # PDB is fixed-column ASCII and gemmi cuts its columns by byte: a non-ASCII byte
+        # decoded to a multi-byte character would be cut in two. One '?' per such byte
+        # keeps the columns where the file put them (a number with one fails its check).
+        text = data.translate(_ASCII_ONLY).decode("ascii")
     try:
         if is_cif:
             block = gemmi.cif.read_string(text).sole_block()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .foamfile import FoamFile, read_foam_file, top_dictionary
+from .foamfile import FoamFile, FoamFileError, read_foam_file, top_dictionary
 from .polymesh import Patch
 
 #: Field classes the reader turns into columns, and numbers per value.
@@ -55,11 +56,15 @@ def field_class(path: str) -> str:
     try:
         with open(path, "rb") as f:
             head = f.read(4096)
-        if head[:2] == b"\x1f\x8b":
+    except OSError:
+        return ""
+    if head[:2] == b"\x1f\x8b":
+        try:
             with gzip.open(path, "rb") as f:
                 head = f.read(4096)
-    except (OSError, EOFError):
-        return ""
+        except (OSError, EOFError, zlib.error) as exc:
+            # Not "": a damaged field would then be passed over as if it were no field.
+            raise FoamFileError(f"{path}: damaged or truncated gzip data: {exc}") from None
     m = _CLASS.search(head)
     return m.group(1).decode() if m else ""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,7 @@ def read_foam_file(path: str) -> FoamFile:
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise FoamFileError(f"{path}: damaged or truncated gzip data: {exc}") from None
     if re.search(rb"\S", data) is None:  # not data.strip(): that copies the whole file
         raise FoamFileError(f"{path}: the file is empty")
