@@ -37,7 +37,7 @@ DGL_STAMP := $(DGL_VENV)/.installed
 PCLUSTER_VENV := .venv-pcluster
 PCLUSTER_STAMP := $(PCLUSTER_VENV)/.installed
 
-.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench lint clean
+.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench lint clean fuzz soak
 
 all: test
 
@@ -148,6 +148,19 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	cd build/cfd/airFoil2D && WM_PROJECT_DIR=/usr/share/openfoam simpleFoam > log.simpleFoam
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_cells.toml --overwrite
 	$(VENV)/bin/hpcprep cfd stats out/cfd_cells/table
+
+# Coverage-guided fuzzing of every reader and of the spec parser (tests/fuzz): SECONDS
+# per target; crashes are minimised into tests/fuzz/crashes/ (replayed by make test),
+# figures go to build/fuzz/summary.json.
+SECONDS ?= 600
+FUZZ_STAMP := $(VENV)/.fuzz-installed
+
+$(FUZZ_STAMP): $(STAMP) pyproject.toml
+	$(PIP) install -q -e ".[fuzz]"
+	touch $(FUZZ_STAMP)
+
+fuzz: $(APT_STAMP) $(STAMP) $(FUZZ_STAMP)
+	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/fuzz/run.py --seconds $(SECONDS) --out build/fuzz/summary.json
 
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py --also-auto-commits

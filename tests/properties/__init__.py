@@ -1,0 +1,1 @@
+"""Hypothesis property tests of the Numba kernels against plain reference implementations."""
