@@ -5,10 +5,11 @@ __version__ = "0.1.0"
 from .hookspecs import hookimpl
 from .placement import ClusterInfo, Placement
 from .stages import (
+    FLOAT_VECTOR_TYPES,
+    TEXT_TYPES,
     Column,
     Encoder,
     ErrorRecord,
-    FLOAT_VECTOR_TYPES,
     Input,
     InputItem,
     LocalPath,
@@ -19,7 +20,6 @@ from .stages import (
     SinkContext,
     SinkWriter,
     StageExamples,
-    TEXT_TYPES,
     record_id,
 )
 

@@ -24,7 +24,7 @@ from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs, un
 from .plugins import PluginRegistry
 from .spec import ResolvedSpec, SpecError, resolve
 from .stages import SinkContext
-from .state import STATE_DIR, GroupPacer, RunState, fingerprint
+from .state import GroupPacer, RunState, fingerprint
 
 
 class RunError(RuntimeError):
