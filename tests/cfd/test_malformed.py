@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import trimesh
-from hpcprep import ErrorRecord, InputItem, RecordError
+from hpcprep import InputItem
+from hpcprep.testing import read_records
 from hpcprep_cfd.mesh_reader import MeshReader
 from hpcprep_cfd.openfoam import polymesh
 from hpcprep_cfd.openfoam.reader import OpenFoamReader
@@ -44,18 +45,8 @@ FOAM_CASES = list(expected("openfoam"))
 
 
 def read_item(reader, source: str) -> tuple[list[dict], list[str]]:
-    """Rows and error messages of one input item, read as a read task does. Any exception but
-    RecordError propagates: that is the failure these tests look for."""
-    rows, messages = [], []
-    try:
-        for out in reader.read(InputItem(source, 0)):
-            if isinstance(out, ErrorRecord):
-                messages.append(out.message)
-                continue
-            rows.extend({k: v[i] for k, v in out.items()} for i in range(len(out["record_id"])))
-    except RecordError as exc:
-        messages.append(str(exc))
-    return rows, messages
+    """Rows and error messages of one input item, read as a read task does."""
+    return read_records(reader, [InputItem(source, 0)])
 
 
 def assert_finite(rows: list[dict], columns: tuple[str, ...]) -> None:

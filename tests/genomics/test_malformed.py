@@ -16,7 +16,7 @@ from pathlib import Path
 import hpcprep
 import pyarrow.parquet as pq
 import pytest
-from hpcprep import ErrorRecord, RecordError
+from hpcprep.testing import read_records
 
 pytest.importorskip("pyfaidx")
 
@@ -45,22 +45,6 @@ def params(kind: str, paths: list[str], tmp_path) -> dict:
     return {"paths": paths}
 
 
-def read_all(reader) -> tuple[list[dict], list[str]]:
-    """Rows, and the messages of error records and failed items. Any exception other than
-    RecordError propagates: that is the failure these tests look for."""
-    rows, messages = [], []
-    for item in reader.plan():
-        try:
-            for out in reader.read(item):
-                if isinstance(out, ErrorRecord):
-                    messages.append(out.message)
-                    continue
-                rows.extend({k: v[i] for k, v in out.items()} for i in range(len(out["record_id"])))
-        except RecordError as exc:
-            messages.append(str(exc))
-    return rows, messages
-
-
 def good_files(kind: str) -> list[str]:
     if kind == "fasta":
         return [require_file(LAMBDA, "bowtie2-examples"),
@@ -85,7 +69,7 @@ def test_the_corpus_has_ten_cases_per_format_each_with_a_message():
 def test_each_malformed_file_gives_its_message(tmp_path, kind, name):
     case = expected(kind)[name]
     path = str(CORPUS / kind / name)
-    rows, messages = read_all(READERS[kind](params(kind, [path], tmp_path)))
+    rows, messages = read_records(READERS[kind](params(kind, [path], tmp_path)))
     assert len(messages) == case["errors"], messages
     assert any(case["message"] in m for m in messages), messages
     assert all(path in m for m in messages), "every message names the file"
@@ -135,7 +119,7 @@ def test_damaged_files_give_rows_or_record_errors(tmp_path, kind):
     for i, path in enumerate(paths):
         windows = {"window": 7, "stride": 3} if kind == "fasta" and i % 2 else {}  # split and gap paths too
         reader = READERS[kind]({**params(kind, [path], tmp_path), **windows})
-        rows, messages = read_all(reader)
+        rows, messages = read_records(reader)
         assert all(path in m for m in messages), (path, messages)
         assert all(r["source"] == path for r in rows)
 

@@ -65,8 +65,26 @@ REQUIRED_COLUMNS = ("source", "record_id")
 
 __all__ = [
     "CHECKS", "PLUGIN", "Kit", "Problem", "assert_plugin_ok", "assert_stage_ok", "check_plugin",
-    "check_stage", "format_problems",
+    "check_stage", "format_problems", "read_records",
 ]
+
+
+def read_records(reader: Reader, items: Iterable[InputItem] | None = None) -> tuple[list[dict], list[str]]:
+    """The rows (one dict each) and the error messages of reading ``items`` (default: the
+    reader's own ``plan()``) the way read tasks do: an ``ErrorRecord`` or a ``RecordError``
+    is a message, and any other exception propagates, since that is what a test of bad
+    input looks for."""
+    rows, messages = [], []
+    for item in reader.plan() if items is None else items:
+        try:
+            for out in reader.read(item):
+                if isinstance(out, ErrorRecord):
+                    messages.append(out.message)
+                    continue
+                rows.extend({k: v[i] for k, v in out.items()} for i in range(len(out["record_id"])))
+        except RecordError as exc:
+            messages.append(str(exc))
+    return rows, messages
 
 
 @dataclass(frozen=True)
