@@ -162,6 +162,16 @@ $(FUZZ_STAMP): $(STAMP) pyproject.toml
 fuzz: $(APT_STAMP) $(STAMP) $(FUZZ_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/fuzz/run.py --seconds $(SECONDS) --out build/fuzz/summary.json
 
+# Soak: `hpcprep run` of the three plugins again and again for MINUTES minutes while the
+# run's Ray workers are SIGKILLed at random, each run compared with an undisturbed one
+# (docs/reliability.md). SOAK_KINDS picks what may be killed; hpcprep's RunStats actor is
+# left out until a run survives its loss (see docs/reliability.md).
+MINUTES ?= 10
+SOAK_KINDS ?= tasks,actors,ray-data
+
+soak: $(APT_STAMP) $(STAMP)
+	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/soak/soak.py --minutes $(MINUTES) --kinds $(SOAK_KINDS)
+
 bench: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py --also-auto-commits
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/pipelines.py

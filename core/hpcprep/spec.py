@@ -235,6 +235,9 @@ def _configure(
     if not name:
         problems.append(f"{where}: missing 'stage' (which {kind} to run)")
         return None
+    if not isinstance(name, str):
+        problems.append(f"{where}: 'stage' must be a name in quotes, got {type(name).__name__}")
+        return None
     try:
         entry = registry.get(name, kind)
     except UnknownStageError as exc:

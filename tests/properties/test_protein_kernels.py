@@ -120,7 +120,7 @@ def test_dihedrals_equal_the_blondel_karplus_formula(backbone):
     for got, points in checks:
         good = well_conditioned(*points)
         assert np.all(angle_difference(got[good], dihedral_reference(*points)[good]) < 1e-6)
-        assert np.all((got[good] > -180.0) & (got[good] <= 180.0))
+        assert np.all((got[good] >= -180.0) & (got[good] <= 180.0))  # -180 and 180 are the same angle
 
 
 @FAST
