@@ -79,7 +79,24 @@ def _vm_hwm_bytes(pid: int) -> int:
     return 0
 
 
-class Monitor:
+class Loop:
+    """A daemon thread that runs ``self._run`` (which waits on ``self._stop`` between
+    rounds) from ``_start_loop`` until ``stop``. Subclasses set ``_stop`` and ``_thread``."""
+
+    _stop: threading.Event
+    _thread: threading.Thread | None
+
+    def _start_loop(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class Monitor(Loop):
     """Samples, while a command runs: busy CPU of the whole machine and of this script's
     process tree (``foreign`` = busy time of processes that are not ours), the peak
     resident set of the command's own process (VmHWM: for ``hpcprep run`` that is the
@@ -123,14 +140,8 @@ class Monitor:
             busy, ours = busy2, ours2
 
     def start(self) -> Monitor:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start_loop("monitor")
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
 
     def report(self, seconds: float) -> dict:
         return cpu_report(self.total, self.ours, seconds)

@@ -17,13 +17,10 @@ import hpcprep
 import pyarrow.parquet as pq
 import pytest
 from hpcprep.testing import read_records
+from hpcprep_genomics.fastx import bgzf_compress
+from hpcprep_genomics.readers import FastaReader, FastqReader
 
-pytest.importorskip("pyfaidx")
-
-from hpcprep_genomics.fastx import bgzf_compress  # noqa: E402
-from hpcprep_genomics.readers import FastaReader, FastqReader  # noqa: E402
-
-from .test_readers import LAMBDA, require_file  # noqa: E402
+from .test_readers import LAMBDA, require_file
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "malformed"
 QUALITY = "/usr/share/doc/python-biopython-doc/Tests/Quality"

@@ -1,4 +1,8 @@
-"""genomics.fasta and genomics.fastq: windows against a naive parse, the index policy, bad input, a real run."""
+"""genomics.fasta and genomics.fastq: windows against a naive parse, the index policy, bad input, a real run.
+
+One module because the tests share the naive reference parse, the real files and the
+reader factories at the top; the malformed-file corpus is in ``test_malformed``.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 from hpcprep import ErrorRecord, RecordError
 from hpcprep.testing import assert_stage_ok
-
-pytest.importorskip("pyfaidx")
-
-from hpcprep_genomics import fasta_index  # noqa: E402
-from hpcprep_genomics.fastx import GAP_MIN, bgzf_compress, gap_runs  # noqa: E402
-from hpcprep_genomics.readers import FastaReader, FastqReader  # noqa: E402
+from hpcprep_genomics import fasta_index
+from hpcprep_genomics.fastx import GAP_MIN, bgzf_compress, gap_runs
+from hpcprep_genomics.readers import FastaReader, FastqReader
 
 LAMBDA = "/usr/share/doc/bowtie2/examples/reference/lambda_virus.fa.gz"
 LAMBDA_LENGTH = 48502

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from hpcprep.reaper import _stat  # noqa: E402
-from machine import _descendants, _rss_bytes, proc_tree  # noqa: E402
+from machine import Loop, _descendants, _rss_bytes, proc_tree  # noqa: E402
 
 #: Ray's per-node services that carry a ``ray::`` title but run no tasks.
 SERVICES = {"DashboardAgent", "RuntimeEnvAgent"}
@@ -90,7 +90,7 @@ class Snapshot:
 
 
 @dataclass
-class Watch:
+class Watch(Loop):
     """Samples the driver's and its Ray workers' RSS every ``interval`` seconds."""
 
     driver: int
@@ -129,14 +129,8 @@ class Watch:
 
     def start(self) -> Watch:
         self.sample()
-        self._thread = threading.Thread(target=self._run, name="soak-rss", daemon=True)
-        self._thread.start()
+        self._start_loop("soak-rss")
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
 
     def left_behind(self, wait: float = 15.0) -> list[int]:
         """Processes of the run still alive after the driver has gone, waiting up to ``wait``
@@ -169,7 +163,7 @@ def _min_max(values: list[int]) -> dict:
 
 
 @dataclass
-class Killer:
+class Killer(Loop):
     """Every ``low``-``high`` seconds (uniformly drawn), SIGKILLs one worker that is
     running a task or an actor: a kind drawn among those of ``kinds`` (all if None) that
     have a worker at that moment (weighted by KIND_WEIGHTS), then one of its workers."""
@@ -244,11 +238,5 @@ class Killer:
 
     def start(self, t0: float) -> Killer:
         self._t0 = t0
-        self._thread = threading.Thread(target=self._run, name="soak-killer", daemon=True)
-        self._thread.start()
+        self._start_loop("soak-killer")
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()

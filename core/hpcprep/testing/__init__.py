@@ -35,6 +35,12 @@ The kit feeds each stage the inputs its ``examples(workdir)`` classmethod gives 
 ``plan``, ``read``  readers: ``plan()`` lists items, ``read()`` yields batches with
                  ``source`` and unique ``record_id``s and no errors for good input
 ``sink``         sinks whose examples give a ``good`` batch: prepare, write, commit, finish
+
+One module because every check reads and writes the same ``Kit`` state (the stage's
+declared columns, what it produced, the problems found) and runs in an order where a
+later check trusts an earlier one (no ``inputs`` check on output that varies); the
+helpers at the bottom compare and describe arrays for those checks only. The pytest
+fixture lives apart, in ``pytest_plugin``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ V x 3 and F x 3; see ``COLUMNS.md``) and is a thin wrapper over ``hpcprep_cfd.ke
 Outputs are float32 (what a data loader wants); the kernels compute in float64. Stages
 that draw random points derive each record's stream from ``seed`` and the record id,
 so a record gets the same points whichever worker, batch or run handles it.
+
+One module because the stages are the same thin shape (parameters, declared mesh
+inputs, one kernel call per record, float32 outputs) and share the mesh-column
+helpers at the top; the work is in ``kernels``, one module per algorithm.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ journal belongs to another attempt, the final files it lists: so neither files o
 interrupted write nor those of a half-done commit survive a resume, while file names
 stay stable (``<base>`` depends only on the record). ``finish`` writes
 ``<run name>.pvd`` from the journals.
+
+One module because the driver's commit, discard and finish and the workers' writer
+follow the one staging-and-journal protocol described below; the VTK XML encoding
+itself is in ``vtkxml``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ adds its own columns. Variable-length results (one-hot, tokens, graphs) are list
 built straight from flat NumPy buffers and offsets, so no Python object per value is
 made; fixed-length vectors (spectra, embeddings) are ``fixed_size_list<float32>[d]``
 columns that the LanceDB sink indexes.
+
+One module because each stage is a few lines of parameters and declared columns around
+a call into ``kernels``; they share the sequence-column helpers at the top.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@
   compressed stream is one problem.
 - ``bgzf_blocks``/``write_gzi``/``bgzf_compress``: BGZF block handling and the htslib
   ``.gzi`` index, written without Biopython.
+
+One module because scanning FASTA, parsing FASTQ and walking BGZF blocks share the
+same byte-level handling of compressed streams (what a cut gzip or BGZF block looks
+like, where a record ends when the stream breaks), and each of them needs it.
 """
 
 from __future__ import annotations

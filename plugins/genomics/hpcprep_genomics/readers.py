@@ -5,6 +5,11 @@ windows at random through pyfaidx in many Ray read tasks, so one large genome is
 over the cluster. ``genomics.fastq`` streams each file in one read task. Both put bad
 records in the run's errors table with the file, line and what was expected, and keep
 everything else. See ``plugins/genomics/docs/readers.md``.
+
+One module because both readers share the parameters (paths, windows, gaps, tails,
+labels), the planning of items and the counting of what is skipped, and the FASTA
+reader's plan and read must agree window for window so the books balance; parsing is
+in ``fastx``, indexing in ``fasta_index``.
 """
 
 from __future__ import annotations

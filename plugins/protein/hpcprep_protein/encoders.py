@@ -5,6 +5,9 @@ plugin). Structure encoders read the backbone columns of ``protein.structure``: 
 ``ca``, ``c``, ``o`` and ``cb``, each a flattened ``list<float32>`` of L x 3 coordinates
 with NaN for a missing atom. Per-residue matrices are flattened row-major into one list
 per record: reshape to ``(length, F)`` with the ``F`` given in each column's doc.
+
+One module because each stage is a thin wrapper of parameters and declared columns
+over ``kernels`` and ``residues``, sharing the backbone-column helpers at the top.
 """
 
 from __future__ import annotations

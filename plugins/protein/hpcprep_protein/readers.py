@@ -5,6 +5,10 @@ backbone, a FASTA record with digits in it, an SS table row whose labels do not 
 its sequence) become error records naming the file and the chain, line or row; the rest
 of the file is kept. A file that cannot be read at all is one error. See
 ``plugins/protein/docs/readers.md``.
+
+One module because the three readers share the file handling (paths, gzip, binary
+and encoding checks, one task per file) and the chain-row building; the checks of the
+file's numbers and ending are in ``integrity``, residue tables in ``residues``.
 """
 
 from __future__ import annotations

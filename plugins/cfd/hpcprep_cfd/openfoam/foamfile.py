@@ -14,6 +14,10 @@ Every problem raises ``FoamFileError`` whose message names the file and the byte
 A list never makes more items than its caller allows (``limit``): a uniform list
 ``N{v}`` costs a few bytes for any ``N``, so a hostile or damaged size must be refused
 before it is expanded, not after the allocation fails.
+
+One module because the header, the dictionary tokenizer and the list parsers share one
+position in one buffer and one error type that names file and offset: a list parser is
+called from inside a dictionary entry, and the header decides how lists are read.
 """
 
 from __future__ import annotations
