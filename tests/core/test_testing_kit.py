@@ -1,4 +1,8 @@
-"""The plugin test kit: it passes a good stage, and names each kind of defect it exists to catch."""
+"""The plugin test kit: it passes a good stage, and names each kind of defect it exists to catch.
+
+One module, as the kit is one module: the defective stages defined here are fixtures
+for the parametrised check table below, each built by changing the good stage once.
+"""
 
 from __future__ import annotations
 
