@@ -164,10 +164,9 @@ fuzz: $(APT_STAMP) $(STAMP) $(FUZZ_STAMP)
 
 # Soak: `hpcprep run` of the three plugins again and again for MINUTES minutes while the
 # run's Ray workers are SIGKILLed at random, each run compared with an undisturbed one
-# (docs/reliability.md). SOAK_KINDS picks what may be killed; hpcprep's RunStats actor is
-# left out until a run survives its loss (see docs/reliability.md).
+# (docs/reliability.md). SOAK_KINDS picks what may be killed (every kind by default).
 MINUTES ?= 10
-SOAK_KINDS ?= tasks,actors,ray-data
+SOAK_KINDS ?= tasks,actors,runstats,ray-data
 
 soak: $(APT_STAMP) $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/soak/soak.py --minutes $(MINUTES) --kinds $(SOAK_KINDS)

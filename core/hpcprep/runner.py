@@ -158,8 +158,6 @@ def run(
     ``stop_after_groups`` stops after that many commit groups, as an interruption
     would (used to test ``resume``).
     """
-    import uuid
-
     import ray
 
     from .run_stats import RunStats
@@ -186,6 +184,7 @@ def run(
         started = plan.get("started", started)
 
     we_started, watcher = start_ray(address, resolved.run.num_cpus)
+    stats = None
     try:
         cluster = ClusterInfo.from_ray(address)
         if cluster.nodes > 1:
@@ -201,8 +200,7 @@ def run(
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
         _register_by_value(resolved, registry)
 
-        attempt = uuid.uuid4().hex[:10]
-        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=attempt)
+        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=_new_attempt())
         for cs in resolved.sinks:
             try:
                 cs.stage.prepare(sink_ctx)
@@ -248,8 +246,7 @@ def run(
                 progress_manifest()
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
             g, end = len(state.commits), pacer.next_end(done)
-            state.write_running({"group": g, "inputs": [done, end], "attempt": attempt})
-            _run_group(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus)
+            _run_group_booked(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus, progress)
             rec = state.commits[g]
             pacer.observe(done, end, rec["wall_seconds"])
             done, ran = end, ran + 1
@@ -291,6 +288,9 @@ def run(
             )
         return result
     finally:
+        if stats is not None and not we_started:
+            # a Ray that outlives the run (--address) must not keep its actor
+            ray.kill(stats, no_restart=True)
         if we_started:
             ray.shutdown()
         if watcher is not None:
@@ -321,8 +321,47 @@ def _stats_actor(cls):
     return cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
 
 
+class BooksLost(RuntimeError):
+    """The ``RunStats`` actor died and came back empty while a group ran (see run_stats)."""
+
+
+#: How many times one group is run again after losing its books before the run gives up
+#: (an actor that keeps dying, say of memory, would otherwise loop for ever).
+BOOKS_RETRIES = 3
+
+
+def _new_attempt() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:10]
+
+
+def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sink_ctx, cpus: float, progress):
+    """Commit group ``g``, running it again under a fresh attempt when its books were lost.
+    Nothing of a lost attempt was committed; the next attempt's start discards its files."""
+    for tries in range(BOOKS_RETRIES + 1):
+        state.write_running({"group": g, "inputs": list(span), "attempt": sink_ctx.attempt})
+        try:
+            _run_group(g, span, resolved, placements, stats, state, sink_ctx, cpus)
+            return
+        except BooksLost:
+            if tries == BOOKS_RETRIES:
+                raise RunError(
+                    f"commit group {g + 1} lost its books {tries + 1} times: hpcprep's RunStats actor "
+                    "keeps dying (see Ray's logs for why); nothing of the group was committed, "
+                    "run again with --resume"
+                ) from None
+            _log(
+                f"group {g + 1}: hpcprep's RunStats actor restarted and lost the group's books; "
+                "running the group again",
+                progress,
+            )
+            sink_ctx.attempt = _new_attempt()
+
+
 def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float):
-    """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]``."""
+    """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]``. Raises
+    ``BooksLost`` before committing anything when the books did not survive the group."""
     import ray
     import ray.data
 
@@ -347,7 +386,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
             cs.stage.discard_group(sink_ctx, sources)
 
     discard_others()
-    ray.get(stats.take.remote())
+    incarnation = ray.get(stats.take.remote())["incarnation"]
 
     ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"
@@ -379,12 +418,14 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
     wall = time.perf_counter() - t
 
     committing = time.perf_counter()
+    books = ray.get(stats.take.remote())
+    if books["incarnation"] != incarnation:
+        raise BooksLost(g)
     sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}
     for res in results:
         for where, r in res["results"].items():
             sink_results[where].append(r)
     commits = {cs.where: cs.stage.commit(sink_ctx, sink_results[cs.where]) or {} for cs in resolved.sinks}
-    books = ray.get(stats.take.remote())
     _add_writes(books, results)
     errors_table.keep_keys(out, g, attempt, set(books["error_keys"]))
     discard_others()

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Literal
 
 import hpcprep
 import numpy as np
@@ -169,10 +170,33 @@ class Slow(hpcprep.Encoder):
 class CrashParams(hpcprep.Params):
     at: int = Field(description="the worker holding the row with this x dies (SIGKILL)")
     marker: str = Field(description="a file made before the kill: only the first attempt dies")
+    victim: Literal["worker", "books"] = Field(
+        "worker", description="whose process dies: this worker's, or hpcprep's RunStats actor's"
+    )
+
+
+def _books_process() -> int:
+    """The pid of the running run's RunStats actor: of the siblings under this worker's
+    raylet whose title Ray set to ``ray::RunStats``, the youngest (an earlier run's actor
+    on the same Ray may not be gone yet)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title = (proc / "cmdline").read_bytes()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            ppid, started = int(fields[1]), int(fields[19])
+        except (OSError, ValueError, IndexError):
+            continue
+        if title.startswith(b"ray::RunStats") and ppid == os.getppid():
+            found.append((started, int(proc.name)))
+    if not found:
+        raise RuntimeError("no RunStats actor beside this worker")
+    return max(found)[1]
 
 
 class Crash(hpcprep.Encoder):
-    """Kills its own worker process once, as a lost worker would; passes rows on unchanged."""
+    """Kills its own worker process once, as a lost worker would (or the run's RunStats
+    actor, with ``victim = "books"``); passes rows on unchanged."""
 
     name = "test.crash"
     Params = CrashParams
@@ -182,8 +206,9 @@ class Crash(hpcprep.Encoder):
     def encode(self, batch):
         marker = Path(self.params.marker)
         if not marker.exists() and np.any(batch["x"] == self.params.at):
-            marker.write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
+            pid = os.getpid() if self.params.victim == "worker" else _books_process()
+            marker.write_text(str(pid))
+            os.kill(pid, signal.SIGKILL)
         return {}
 
 

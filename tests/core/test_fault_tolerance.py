@@ -87,6 +87,32 @@ def test_a_worker_killed_mid_run_costs_nothing(tmp_path, ray_local, compute):
     assert manifest["status"] == "complete"
 
 
+def test_losing_the_books_actor_runs_the_group_again(tmp_path, ray_local, capsys):
+    """hpcprep's RunStats actor killed mid-group: Ray restarts it empty, the runner notices
+    before committing and runs the group again under a fresh attempt; the books, the table
+    and the errors table equal those of an undisturbed run."""
+    calm = hpcprep.run(spec(tmp_path, "calm", -1, "tasks"), plugins=[sample_plugin], progress=False)
+    s = spec(tmp_path, "hit", CRASH_AT, "tasks")
+    s["encoders"][1]["victim"] = "books"
+    hit = hpcprep.run(s, plugins=[sample_plugin], progress=True)
+    assert (tmp_path / "hit.killed").exists(), "the RunStats actor was killed"
+    assert "lost the group's books; running the group again" in capsys.readouterr().err
+
+    assert hit.counts == calm.counts and hit.counts["balanced"]
+    assert books(hit) == books(calm)
+    tables = [pq.read_table(r.output_dir / "table").sort_by("x") for r in (calm, hit)]
+    assert tables[1].select(["record_id", "x", "y"]).equals(tables[0].select(["record_id", "x", "y"]))
+    errors = [sorted(r.errors().column("record_id").to_pylist()) for r in (calm, hit)]
+    assert errors[1] == errors[0]
+    # the lost attempt left no file behind, in the table or the errors table
+    commits = [json.loads(x) for x in (hit.output_dir / "_state" / "commits.jsonl").read_text().splitlines()]
+    assert len(list((hit.output_dir / "table").glob("*.parquet"))) == sum(
+        c["sinks"]["sinks[0]"]["files"] for c in commits
+    )
+    files = list((hit.output_dir / "errors").glob("*.parquet"))
+    assert sum(pq.read_metadata(f).num_rows for f in files) == len(errors[0])
+
+
 def test_unbalanced_books_name_the_stage():
     stages = [
         {"stage": "test.numbers", "where": "reader", "rows_out": 10, "errors": 0, "inputs": 1},
