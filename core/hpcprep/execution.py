@@ -59,6 +59,11 @@ def report(ctx: GroupContext, label: str, key: str, **values) -> None:
     ray.get(ctx.stats.add.remote(label, key, node=ray.get_runtime_context().get_node_id(), **values))
 
 
+def admitted(ctx: GroupContext, bundle: int) -> bool:
+    """Whether read task ``bundle`` belongs to this commit group (see ``run_stats``)."""
+    return ray.get(ctx.stats.admit.remote(bundle))
+
+
 def batch_len(batch) -> int:
     if isinstance(batch, pa.Table):
         return batch.num_rows

@@ -1,5 +1,6 @@
 """Read tasks: a commit group's input items, several small ones per Ray read task,
-handed on as blocks of a useful size.
+handed on as blocks of a useful size. A read task reads only if the group admits it
+(``run_stats``: a group ends by time, not by a count of inputs fixed in advance).
 
 ``bundle_items`` decides which items share a task; ``_BlockBuilder`` joins a task's
 small batches into blocks; ``StageDatasource`` is the Ray Data datasource that runs the
@@ -18,7 +19,15 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from . import errors_table
-from .execution import REQUIRED_COLUMNS, GroupContext, StageContractError, batch_len, report, to_arrow_table
+from .execution import (
+    REQUIRED_COLUMNS,
+    GroupContext,
+    StageContractError,
+    admitted,
+    batch_len,
+    report,
+    to_arrow_table,
+)
 from .stages import ErrorRecord, InputItem, Reader, record_id
 
 #: A read task takes input items until it holds about this much input...
@@ -201,6 +210,8 @@ class StageDatasource(Datasource):
                 errors.append(item_error(item, exc))
 
         def read() -> Iterable:
+            if not admitted(ctx, n):
+                return  # after the group's cut: the next group reads these inputs
             seconds, errors = 0.0, []
             rows = [0]
 

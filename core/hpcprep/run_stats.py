@@ -1,18 +1,29 @@
-"""The per-group counters that read and encoder tasks report to.
+"""The run's single point of truth while a commit group runs: its books, and which read
+tasks belong to it.
 
-Ray retries work: a task whose worker died runs again, an actor pool hands a dead
-actor's batch to another actor, a lost node's finished tasks run again to rebuild
-their outputs. Each retry reports the same work again. So every report carries the
-key of the unit of work it describes (a read task's bundle, the identity of an encoder's
+**Books.** Ray retries work: a task whose worker died runs again, an actor pool hands a
+dead actor's batch to another actor, a lost node's finished tasks run again to rebuild
+their outputs. Each retry reports the same work again. So every report carries the key
+of the unit of work it describes (a read task's bundle, the identity of an encoder's
 input batch), and a report replaces the earlier one with its key: the books count each
 unit of work once, whichever attempt's output was kept.
 
-The actor itself may die too (its worker killed, out of memory). Ray restarts it and
-retries the reports sent to it meanwhile, but the restarted actor starts empty: the
-reports made before its death are gone. Each life of the actor has its own
-``incarnation``, returned by ``take``; when a group's closing ``take`` names another
-incarnation than its opening one, the group's books are incomplete, and the runner runs
-the group again under a fresh attempt before anything of it is committed.
+**Admission.** A group is one Ray Data execution over a span of inputs cut into read
+tasks (bundles). It should hold about ``commit_seconds`` of work, and how much that is
+cannot be known in advance. So every read task asks before it reads: tasks that start
+within ``commit_seconds`` of the group's first read are admitted; once that time has
+passed, the group is cut after the highest bundle admitted, and a task after the cut
+reads nothing (its inputs go to the next group). Bundles before the cut that had not
+started yet are still admitted, so a group always covers a run of consecutive inputs.
+The answer for a bundle never changes, so a retried read task does what its first
+attempt did.
+
+**Losing the actor.** The actor itself may die (its worker killed, out of memory). Ray
+restarts it and retries the calls made to it meanwhile, but the restarted actor starts
+empty: the reports made before its death are gone. Each life of the actor has its own
+``incarnation``; when a group's closing ``take`` names another incarnation than its
+``open_group``, the group's books are incomplete, and the runner runs the group again
+under a fresh attempt before anything of it is committed.
 
 A module of its own so that the actor's process imports Ray alone, not Ray Data and
 the stages (about a CPU-second less at the start of every run).
@@ -20,6 +31,7 @@ the stages (about a CPU-second less at the start of every run).
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import ray
@@ -28,22 +40,46 @@ import ray
 COUNTERS = ("items", "rows_in", "rows_out", "errors", "seconds")
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class RunStats:
-    """Per-stage and per-node counters for one commit group."""
+    """Per-stage and per-node counters, and read-task admission, for one commit group.
+    Runs as the actor ``RunStatsActor`` (its process titled ``ray::RunStats``)."""
 
     def __init__(self):
-        self.reports: dict[tuple[str, str], dict] = {}
         self.incarnation = uuid.uuid4().hex
+        self.open_group(0.0)
+
+    def open_group(self, seconds: float) -> str:
+        """Fresh books; read tasks admitted until ``seconds`` after the first one (0: all).
+        Returns this life's incarnation."""
+        self.reports: dict[tuple[str, str], dict] = {}
+        self.seconds = seconds
+        self.first: float | None = None
+        self.highest = -1
+        self.cut: int | None = None
+        return self.incarnation
+
+    def admit(self, bundle: int) -> bool:
+        now = time.monotonic()
+        if self.cut is None and self.seconds and self.first is not None and now - self.first >= self.seconds:
+            self.cut = self.highest + 1
+        if self.cut is not None:
+            return bundle < self.cut
+        if self.first is None:
+            self.first = now
+        self.highest = max(self.highest, bundle)
+        return True
 
     def add(self, stage: str, key: str, **values) -> None:
         self.reports[(stage, key)] = values
 
     def take(self) -> dict:
         """``{"stages": {stage: sums}, "nodes": {node: {stage: sums}}, "error_keys": [...],
-        "incarnation": ...}``, and a fresh start."""
-        reports, self.reports = self.reports, {}
-        return {**summarise(reports), "incarnation": self.incarnation}
+        "incarnation": ..., "cut": first bundle not admitted, or None}``."""
+        return {**summarise(self.reports), "incarnation": self.incarnation, "cut": self.cut}
+
+
+#: Restarted when it dies, calls made meanwhile retried; see "Losing the actor" above.
+RunStatsActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(RunStats)
 
 
 def summarise(reports: dict[tuple[str, str], dict]) -> dict:

@@ -1,8 +1,10 @@
 """Runs a resolved spec on Ray Data, one commit group at a time.
 
-Inputs are cut into commit groups as the run goes (``state.GroupPacer``). Each group
-streams through reader, encoders and sinks as one Ray Data pipeline; when it has been
-written, the sinks commit and the group is recorded in ``_state/commits.jsonl``.
+Inputs are cut into commit groups as the run goes: ``state.GroupPacer`` offers each
+group a span of inputs, and the group ends by time (``run_stats``: read tasks are
+admitted for ``commit_seconds``). Each group streams through reader, encoders and sinks
+as one Ray Data pipeline; when it has been written, the sinks commit and the group is
+recorded in ``_state/commits.jsonl``.
 ``--resume`` goes on after the committed inputs and discards whatever an unfinished
 group left behind, so an interrupted run resumed ends with the same outputs as one
 that never stopped.
@@ -160,7 +162,7 @@ def run(
     """
     import ray
 
-    from .run_stats import RunStats
+    from .run_stats import RunStatsActor
 
     entered = time.perf_counter()
     registry = registry or PluginRegistry(extra_plugins=plugins)
@@ -227,7 +229,7 @@ def run(
             + (f"; resuming after {done} committed input(s)" if mode == "resume" else ""),
             progress,
         )
-        stats = _stats_actor(RunStats)
+        stats = _stats_actor(RunStatsActor)
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:
@@ -246,7 +248,7 @@ def run(
                 progress_manifest()
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
             g, end = len(state.commits), pacer.next_end(done)
-            _run_group_booked(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus, progress)
+            end = _run_group_booked(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster, progress)
             rec = state.commits[g]
             pacer.observe(done, end, rec["wall_seconds"])
             done, ran = end, ran + 1
@@ -336,14 +338,14 @@ def _new_attempt() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sink_ctx, cpus: float, progress):
-    """Commit group ``g``, running it again under a fresh attempt when its books were lost.
-    Nothing of a lost attempt was committed; the next attempt's start discards its files."""
+def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sink_ctx, cluster, progress) -> int:
+    """Commit group ``g`` and return where it ended, running it again under a fresh
+    attempt when its books were lost. Nothing of a lost attempt was committed; the next
+    attempt's start discards its files."""
     for tries in range(BOOKS_RETRIES + 1):
         state.write_running({"group": g, "inputs": list(span), "attempt": sink_ctx.attempt})
         try:
-            _run_group(g, span, resolved, placements, stats, state, sink_ctx, cpus)
-            return
+            return _run_group(g, span, resolved, placements, stats, state, sink_ctx, cluster.cpus)
         except BooksLost:
             if tries == BOOKS_RETRIES:
                 raise RunError(
@@ -359,9 +361,10 @@ def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sin
             sink_ctx.attempt = _new_attempt()
 
 
-def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float):
-    """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]``. Raises
-    ``BooksLost`` before committing anything when the books did not survive the group."""
+def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float) -> int:
+    """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]`` that its read
+    tasks were admitted for (see ``run_stats``); returns the end of what it covered.
+    Raises ``BooksLost`` before committing anything when the books did not survive."""
     import ray
     import ray.data
 
@@ -386,7 +389,8 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
             cs.stage.discard_group(sink_ctx, sources)
 
     discard_others()
-    incarnation = ray.get(stats.take.remote())["incarnation"]
+    seconds = 0.0 if resolved.run.commit_every else resolved.run.commit_seconds
+    incarnation = ray.get(stats.open_group.remote(seconds))
 
     ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"
@@ -421,6 +425,10 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
     books = ray.get(stats.take.remote())
     if books["incarnation"] != incarnation:
         raise BooksLost(g)
+    if books["cut"] is not None:
+        items = [item for bundle in source.bundles[: books["cut"]] for item in bundle]
+        sources = sorted({i.source for i in items})
+    end = span[0] + len(items)
     sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}
     for res in results:
         for where, r in res["results"].items():
@@ -433,7 +441,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
         {
             "group": g,
             "attempt": attempt,
-            "inputs": list(span),
+            "inputs": [span[0], end],
             "sources": sources,
             "stages": books["stages"],
             "nodes": books["nodes"],
@@ -442,6 +450,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
             "commit_seconds": time.perf_counter() - committing,
         }
     )
+    return end
 
 
 def _add_writes(books: dict, results: list[dict]) -> None:

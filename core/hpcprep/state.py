@@ -85,26 +85,25 @@ def fingerprint(resolved) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-#: The first automatic group of a run holds at most this much input per CPU, and at most
-#: this many inputs per CPU or this share of them, whichever is more: small enough that a
-#: slow pipeline commits soon, large enough that a fast one measures its rate (and a run
-#: of many tiny inputs is not cut into many tiny groups).
-FIRST_GROUP_BYTES_PER_CPU = 64 << 20
-FIRST_GROUP_ITEMS_PER_CPU = 4
-FIRST_GROUP_SHARE = 0.02
-#: A group holds at most this many times the input of the one before: the first groups'
-#: rates include start-up, so they understate what the run can do.
-GROWTH = 8
+#: An automatic group's span holds at most this much input, or this many inputs, per CPU
+#: (32 read tasks' worth: ``reading.TASK_BYTES``, ``reading.TASK_ITEMS``). The group's
+#: admission (``run_stats``) ends it by time, usually well before; read tasks after the
+#: cut still start, only to read nothing, so the span is not the whole run.
+SPAN_BYTES_PER_CPU = 32 * (64 << 20)
+SPAN_ITEMS_PER_CPU = 32 * 512
+#: ...and at most this many times what the group before it got through in
+#: ``commit_seconds``: enough that the time, not the span, ends a group.
+HEADROOM = 2
 
 
 class GroupPacer:
-    """Cuts the inputs into commit groups as the run goes.
+    """The span of inputs each commit group may cover.
 
-    ``commit_every`` > 0 fixes the number of inputs per group. Otherwise each group aims
-    at ``seconds`` of work at the rate the groups before it ran (input bytes per second,
-    an item counting ``InputItem.weight``), so a crash loses about that much work
-    whatever the pipeline's speed, and a long run is a few long Ray Data executions whose
-    start-up costs little beside them.
+    ``commit_every`` > 0 fixes the number of inputs per group. Otherwise a group's span is
+    generous and the group ends by time: its read tasks are admitted for ``seconds``
+    after its first read (``run_stats.RunStats.admit``), so a crash loses about that much
+    work whatever the pipeline's speed, and a run shorter than that is one Ray Data
+    execution with no commit in the middle.
     """
 
     def __init__(self, items: list[InputItem], commit_every: int, seconds: float, cpus: float):
@@ -112,8 +111,8 @@ class GroupPacer:
         self.commit_every = commit_every
         self.seconds = seconds
         self.min_items = int(2 * max(cpus, 1))  # every CPU gets work, and some to spare
-        self.first_weight = FIRST_GROUP_BYTES_PER_CPU * max(cpus, 1)
-        self.first_items = max(int(FIRST_GROUP_ITEMS_PER_CPU * max(cpus, 1)), int(FIRST_GROUP_SHARE * len(items)))
+        self.max_weight = SPAN_BYTES_PER_CPU * max(cpus, 1)
+        self.max_items = int(SPAN_ITEMS_PER_CPU * max(cpus, 1))
         self.weights = [i.weight for i in items]
         self.last: tuple[int, float] | None = None  # (weight, seconds) of the latest group
 
@@ -121,21 +120,16 @@ class GroupPacer:
         self.last = (sum(self.weights[start:end]), seconds)
 
     def next_end(self, start: int) -> int:
-        """Where the group starting at input ``start`` ends (exclusive)."""
+        """Where the span of the group starting at input ``start`` ends (exclusive)."""
         n = len(self.items)
         if self.commit_every:
             return min(n, start + self.commit_every)
-        if self.last is None:
-            want = min(self.first_weight, sum(self.weights[start : start + self.first_items]))
-        else:
+        want = self.max_weight
+        if self.last is not None:
             weight, seconds = self.last
-            want = min(weight * self.seconds / max(seconds, 1e-3), weight * GROWTH)
+            want = min(want, HEADROOM * weight * self.seconds / max(seconds, 1e-3))
         end, total = start, 0
-        while end < n and (total < want or end - start < self.min_items):
+        while end < n and end - start < self.max_items and (total < want or end - start < self.min_items):
             total += self.weights[end]
             end += 1
-        # a short tail would be a group of its own, with its own start-up: join it
-        rest = sum(self.weights[end:])
-        if end < n and (rest < want / 2 or n - end < self.min_items):
-            end = n
         return end
