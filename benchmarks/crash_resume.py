@@ -6,7 +6,7 @@ The driver is killed at ``--at`` (60 %) of the undisturbed run's time. Reports: 
 undisturbed run's seconds, the work lost to the kill (from the last
 commit to the kill: the group under way), the resumed run's seconds, the Ray processes
 of the killed run still alive after it, and whether the resumed output equals the
-undisturbed one. Default commit sizing (``run.commit_seconds`` = 120 s).
+undisturbed one. Default commit sizing (the core's ``run.commit_seconds``).
 
     python benchmarks/crash_resume.py [--records 3200] [--links 2] [--at 0.6]
 """

@@ -92,6 +92,7 @@ def spec_for(args, out: Path) -> dict:
             "output": str(out),
             "commit_every": commit_every(args),
             "num_cpus": args.num_cpus,
+            **({"commit_seconds": args.commit_seconds} if args.commit_seconds else {}),
         },
         "reader": {
             "stage": "bench.synthetic",
@@ -353,6 +354,13 @@ def main(argv=None) -> int:
         help="after the pairs, time the runner once more with automatic commit groups (run.commit_seconds), "
         "everything else the same: the cost of committing as a crash-safe run does",
     )
+    ap.add_argument(
+        "--commit-seconds",
+        type=float,
+        default=None,
+        help="run.commit_seconds of the automatic groups (default: the core's); a small value cuts a run "
+        "into several groups, to see what each one costs",
+    )
     ap.add_argument("--iterations", type=int, default=128, help="standard-map iterations per record")
     ap.add_argument("--kick", type=float, default=1.3, help="standard-map kick K")
     ap.add_argument("--seed", type=int, default=0)
@@ -423,6 +431,7 @@ def main(argv=None) -> int:
             "records_per_item": args.records_per_item,
             "batch_size": args.batch_size,
             "commit_every": commit_every(args),
+            "commit_seconds": args.commit_seconds,
             "encoder_placement_override": placement_for(args),
             "core_defaults": args.core_defaults,
             "iterations": args.iterations,
