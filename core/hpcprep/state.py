@@ -132,4 +132,8 @@ class GroupPacer:
         while end < n and end - start < self.max_items and (total < want or end - start < self.min_items):
             total += self.weights[end]
             end += 1
+        # a short tail would be a group of its own, with its own start-up: offer it too
+        # (the admission still ends the group in time)
+        if end < n and n - start <= self.max_items and sum(self.weights[end:]) < total / 2:
+            end = n
         return end

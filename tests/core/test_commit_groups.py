@@ -100,6 +100,9 @@ def test_later_spans_leave_headroom_over_what_the_last_group_did():
     pacer.observe(50, 60, 1000.0)  # a slow group: still every CPU gets work, twice over
     assert pacer.next_end(60) == 64
     assert weight * 4 < pacer.max_weight
+    # a tail under half the span joins it rather than become a group of its own
+    pacer.observe(0, 300, 100.0)
+    assert pacer.next_end(0) == 600 and pacer.next_end(300) == 1000
 
 
 def spec(tmp_path, name: str, commit_seconds: float) -> dict:
