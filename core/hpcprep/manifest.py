@@ -199,7 +199,12 @@ def build_manifest(
         "counts": counts,
         "notes": stage_notes(resolved),
         "stages": stages,
-        "groups": {"committed": len(state.commits), "inputs_committed": state.inputs_done()},
+        "groups": {
+            "committed": len(state.commits),
+            "inputs_committed": state.inputs_done(),
+            # groups run again because hpcprep's RunStats actor died under them (runner.BooksLost)
+            "redone_after_books_lost": sum(rec.get("redone", 0) for rec in state.commits.values()),
+        },
         "errors": {
             "table": str(resolved.output_dir.absolute() / errors_table.ERRORS_DIR),
             "by_stage": [{"stage": s, "error_type": t, "count": n} for (s, t), n in sorted(by_kind.items())],

@@ -345,7 +345,7 @@ def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sin
     for tries in range(BOOKS_RETRIES + 1):
         state.write_running({"group": g, "inputs": list(span), "attempt": sink_ctx.attempt})
         try:
-            return _run_group(g, span, resolved, placements, stats, state, sink_ctx, cluster.cpus)
+            return _run_group(g, span, resolved, placements, stats, state, sink_ctx, cluster.cpus, tries)
         except BooksLost:
             if tries == BOOKS_RETRIES:
                 raise RunError(
@@ -361,10 +361,11 @@ def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sin
             sink_ctx.attempt = _new_attempt()
 
 
-def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunState, sink_ctx, cpus: float) -> int:
+def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_ctx, cpus: float, redone=0) -> int:
     """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]`` that its read
     tasks were admitted for (see ``run_stats``); returns the end of what it covered.
-    Raises ``BooksLost`` before committing anything when the books did not survive."""
+    Raises ``BooksLost`` before committing anything when the books did not survive;
+    ``redone`` says how many times that already happened to this group."""
     import ray
     import ray.data
 
@@ -448,6 +449,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state: RunSta
             "sinks": commits,
             "wall_seconds": wall,
             "commit_seconds": time.perf_counter() - committing,
+            "redone": redone,
         }
     )
     return end

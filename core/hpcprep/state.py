@@ -85,14 +85,15 @@ def fingerprint(resolved) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-#: An automatic group's span holds at most this much input, or this many inputs, per CPU
-#: (32 read tasks' worth: ``reading.TASK_BYTES``, ``reading.TASK_ITEMS``). The group's
-#: admission (``run_stats``) ends it by time, usually well before; read tasks after the
-#: cut still start, only to read nothing, so the span is not the whole run.
-SPAN_BYTES_PER_CPU = 32 * (64 << 20)
+#: The first automatic group's span holds at most this much input per CPU (64 read tasks'
+#: worth of ``reading.TASK_BYTES``), and any group at most this many inputs per CPU (32
+#: tasks of ``reading.TASK_ITEMS``). The group's admission (``run_stats``) ends it by time,
+#: usually well before; read tasks after the cut still start, only to read nothing, so
+#: the span is not the whole run.
+FIRST_SPAN_BYTES_PER_CPU = 64 * (64 << 20)
 SPAN_ITEMS_PER_CPU = 32 * 512
-#: ...and at most this many times what the group before it got through in
-#: ``commit_seconds``: enough that the time, not the span, ends a group.
+#: Later spans hold this many times what the group before got through in
+#: ``commit_seconds`` at its rate: enough that the time, not the span, ends a group.
 HEADROOM = 2
 
 
@@ -111,7 +112,7 @@ class GroupPacer:
         self.commit_every = commit_every
         self.seconds = seconds
         self.min_items = int(2 * max(cpus, 1))  # every CPU gets work, and some to spare
-        self.max_weight = SPAN_BYTES_PER_CPU * max(cpus, 1)
+        self.first_weight = FIRST_SPAN_BYTES_PER_CPU * max(cpus, 1)
         self.max_items = int(SPAN_ITEMS_PER_CPU * max(cpus, 1))
         self.weights = [i.weight for i in items]
         self.last: tuple[int, float] | None = None  # (weight, seconds) of the latest group
@@ -124,10 +125,10 @@ class GroupPacer:
         n = len(self.items)
         if self.commit_every:
             return min(n, start + self.commit_every)
-        want = self.max_weight
+        want = self.first_weight
         if self.last is not None:
             weight, seconds = self.last
-            want = min(want, HEADROOM * weight * self.seconds / max(seconds, 1e-3))
+            want = HEADROOM * weight * self.seconds / max(seconds, 1e-3)
         end, total = start, 0
         while end < n and end - start < self.max_items and (total < want or end - start < self.min_items):
             total += self.weights[end]

@@ -11,7 +11,7 @@ import pytest
 from hpcprep import run_stats
 from hpcprep.run_stats import RunStats
 from hpcprep.stages import InputItem
-from hpcprep.state import HEADROOM, SPAN_BYTES_PER_CPU, SPAN_ITEMS_PER_CPU, GroupPacer
+from hpcprep.state import FIRST_SPAN_BYTES_PER_CPU, HEADROOM, SPAN_ITEMS_PER_CPU, GroupPacer
 
 from . import sample_plugin
 
@@ -87,19 +87,22 @@ def test_the_first_span_is_the_run_up_to_a_cap():
     assert GroupPacer(items(500, MB), commit_every=0, seconds=100, cpus=2).next_end(0) == 500
     weight = 32 * MB + InputItem.OVERHEAD_BYTES
     big = GroupPacer(items(1000, 32 * MB), commit_every=0, seconds=100, cpus=2)
-    assert big.next_end(0) == -(-2 * SPAN_BYTES_PER_CPU // weight)
+    assert big.next_end(0) == -(-2 * FIRST_SPAN_BYTES_PER_CPU // weight)
     many = GroupPacer(items(100_000, 1), commit_every=0, seconds=100, cpus=2)
     assert many.next_end(0) == 2 * SPAN_ITEMS_PER_CPU
 
 
 def test_later_spans_leave_headroom_over_what_the_last_group_did():
     pacer = GroupPacer(items(1000, MB), commit_every=0, seconds=100, cpus=2)
-    weight = MB + InputItem.OVERHEAD_BYTES
     pacer.observe(0, 50, 100.0)  # 50 inputs in the group's 100 s
     assert pacer.next_end(50) == 50 + HEADROOM * 50
     pacer.observe(50, 60, 1000.0)  # a slow group: still every CPU gets work, twice over
     assert pacer.next_end(60) == 64
-    assert weight * 4 < pacer.max_weight
+    # a first group that used up its span early: the next span grows with its rate
+    fast = GroupPacer(items(100_000, 32 * MB), commit_every=0, seconds=100, cpus=2)
+    first = fast.next_end(0)
+    fast.observe(0, first, 25.0)
+    assert fast.next_end(first) == first + HEADROOM * 4 * first
     # a tail under half the span joins it rather than become a group of its own
     pacer.observe(0, 300, 100.0)
     assert pacer.next_end(0) == 600 and pacer.next_end(300) == 1000

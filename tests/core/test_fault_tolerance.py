@@ -100,6 +100,8 @@ def test_losing_the_books_actor_runs_the_group_again(tmp_path, ray_local, capsys
 
     assert hit.counts == calm.counts and hit.counts["balanced"]
     assert books(hit) == books(calm)
+    assert hit.manifest["groups"]["redone_after_books_lost"] == 1
+    assert calm.manifest["groups"]["redone_after_books_lost"] == 0
     tables = [pq.read_table(r.output_dir / "table").sort_by("x") for r in (calm, hit)]
     assert tables[1].select(["record_id", "x", "y"]).equals(tables[0].select(["record_id", "x", "y"]))
     errors = [sorted(r.errors().column("record_id").to_pylist()) for r in (calm, hit)]
