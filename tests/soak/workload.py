@@ -37,8 +37,8 @@ GENOMICS_RECORD_BASES = 500_000  # 4 records of 0.5 Mb: a 2 MB file, 2 000 windo
 #: Real geometry from openfoam-examples; the larger ones (motorBike, DTC) would make one
 #: record dominate a run.
 MESH_FILES = ("flange.stl.gz", "bullet.stl.gz", "propellerTip.obj.gz", "wigley.stl.gz", "blob.stl.gz")
-#: Commit groups aim at this many seconds of work: several groups per run.
-COMMIT_SECONDS = 10.0
+#: Commit groups end this many seconds after their first read: several groups per run.
+COMMIT_SECONDS = 2.0
 
 
 def make_genomics(folder: Path, files: int) -> None:
