@@ -202,7 +202,7 @@ def build_manifest(
         "groups": {
             "committed": len(state.commits),
             "inputs_committed": state.inputs_done(),
-            # groups run again because hpcprep's RunStats actor died under them (runner.BooksLost)
+            # groups run again because hpcprep's RunStats actor died under them (commit_group.BooksLost)
             "redone_after_books_lost": sum(rec.get("redone", 0) for rec in state.commits.values()),
         },
         "errors": {

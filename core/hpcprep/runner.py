@@ -1,4 +1,6 @@
-"""Runs a resolved spec on Ray Data, one commit group at a time.
+"""Runs a resolved spec on Ray Data, one commit group at a time: the run's checks and
+start-up, the loop over groups, the finish and the manifest. One group's pipeline and
+commit live in ``commit_group``.
 
 Inputs are cut into commit groups as the run goes: ``state.GroupPacer`` offers each
 group a span of inputs, and the group ends by time (``run_stats``: read tasks are
@@ -21,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import errors_table, run_dir
+from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
-from .placement import ClusterInfo, Placement, apply_override, fuse_cpu_runs, unsatisfiable
+from .placement import ClusterInfo, Placement, apply_override, unsatisfiable
 from .plugins import PluginRegistry
 from .spec import ResolvedSpec, SpecError, resolve
 from .stages import SinkContext
@@ -202,7 +205,7 @@ def run(
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
         _register_by_value(resolved, registry)
 
-        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=_new_attempt())
+        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=new_attempt())
         for cs in resolved.sinks:
             try:
                 cs.stage.prepare(sink_ctx)
@@ -229,7 +232,7 @@ def run(
             + (f"; resuming after {done} committed input(s)" if mode == "resume" else ""),
             progress,
         )
-        stats = _stats_actor(RunStatsActor)
+        stats = stats_actor(RunStatsActor)
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:
@@ -241,6 +244,9 @@ def run(
             write_manifest(out, manifest)
             return manifest
 
+        def say(msg: str) -> None:
+            _log(msg, progress)
+
         pacer = GroupPacer(items, resolved.run.commit_every, resolved.run.commit_seconds, cluster.cpus)
         ran = 0
         while done < len(items):
@@ -248,7 +254,10 @@ def run(
                 progress_manifest()
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
             g, end = len(state.commits), pacer.next_end(done)
-            end = _run_group_booked(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster, progress)
+            try:
+                end = run_group(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus, say)
+            except BooksKeepDying as exc:
+                raise RunError(str(exc)) from None
             rec = state.commits[g]
             pacer.observe(done, end, rec["wall_seconds"])
             done, ran = end, ran + 1
@@ -311,157 +320,3 @@ def _prepare_output(out: Path, mode: str) -> None:
         run_dir.prepare(out, mode)
     except run_dir.RunDirError as exc:
         raise OutputDirError(str(exc)) from None
-
-
-def _stats_actor(cls):
-    """The group's books live beside the driver: a worker node lost mid-run must not take
-    them along (the driver's own node going ends the run anyway)."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    here = ray.get_runtime_context().get_node_id()
-    return cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
-
-
-class BooksLost(RuntimeError):
-    """The ``RunStats`` actor died and came back empty while a group ran (see run_stats)."""
-
-
-#: How many times one group is run again after losing its books before the run gives up
-#: (an actor that keeps dying, say of memory, would otherwise loop for ever).
-BOOKS_RETRIES = 3
-
-
-def _new_attempt() -> str:
-    import uuid
-
-    return uuid.uuid4().hex[:10]
-
-
-def _run_group_booked(g, span, resolved, placements, stats, state: RunState, sink_ctx, cluster, progress) -> int:
-    """Commit group ``g`` and return where it ended, running it again under a fresh
-    attempt when its books were lost. Nothing of a lost attempt was committed; the next
-    attempt's start discards its files."""
-    for tries in range(BOOKS_RETRIES + 1):
-        state.write_running({"group": g, "inputs": list(span), "attempt": sink_ctx.attempt})
-        try:
-            return _run_group(g, span, resolved, placements, stats, state, sink_ctx, cluster.cpus, tries)
-        except BooksLost:
-            if tries == BOOKS_RETRIES:
-                raise RunError(
-                    f"commit group {g + 1} lost its books {tries + 1} times: hpcprep's RunStats actor "
-                    "keeps dying (see Ray's logs for why); nothing of the group was committed, "
-                    "run again with --resume"
-                ) from None
-            _log(
-                f"group {g + 1}: hpcprep's RunStats actor restarted and lost the group's books; "
-                "running the group again",
-                progress,
-            )
-            sink_ctx.attempt = _new_attempt()
-
-
-def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_ctx, cpus: float, redone=0) -> int:
-    """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]`` that its read
-    tasks were admitted for (see ``run_stats``); returns the end of what it covered.
-    Raises ``BooksLost`` before committing anything when the books did not survive;
-    ``redone`` says how many times that already happened to this group."""
-    import ray
-    import ray.data
-
-    from .execution import (
-        EncoderRunner,
-        FanOutDatasink,
-        GroupContext,
-        map_batches_args,
-        write_results,
-    )
-    from .reading import StageDatasource
-
-    out = str(resolved.output_dir.absolute())
-    attempt = sink_ctx.attempt
-    items = resolved.inputs[span[0] : span[1]]
-    sources = sorted({i.source for i in items})
-    sink_ctx.group = g
-
-    def discard_others():
-        errors_table.discard_group(out, g, keep_attempt=attempt)
-        for cs in resolved.sinks:
-            cs.stage.discard_group(sink_ctx, sources)
-
-    discard_others()
-    seconds = 0.0 if resolved.run.commit_every else resolved.run.commit_seconds
-    incarnation = ray.get(stats.open_group.remote(seconds))
-
-    ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
-    reader_label = f"reader:{resolved.reader.name}"
-    source = StageDatasource(resolved.reader.stage, items, ctx, reader_label, cpus)
-    ds = ray.data.read_datasource(source, override_num_blocks=len(source.bundles))
-    sinks = [(cs.where, cs.stage) for cs in resolved.sinks]
-    pools = fuse_cpu_runs(placements)
-    # A last pool of CPU actors writes its own output (see WritingChainActor).
-    actors_write = bool(pools) and pools[-1][1].compute == "actors" and not pools[-1][1].num_gpus
-    write_cpus = 1.0  # as the read tasks ask, when there is no encoder
-    for n, (indices, pool) in enumerate(pools):
-        stages = [(resolved.encoders[i], placements[i]) for i in indices]
-        runners = [EncoderRunner(cs.stage, p, ctx, f"{cs.where}:{cs.name}") for cs, p in stages]
-        writing = (sinks, ctx, sink_ctx) if actors_write and n == len(pools) - 1 else None
-        fn, kwargs = map_batches_args(runners, pool, writing)
-        ds = ds.map_batches(fn, **kwargs)
-        write_cpus = pool.num_cpus if pool.compute == "tasks" and not pool.num_gpus else 0.0
-    t = time.perf_counter()
-    if actors_write:
-        results = write_results(ds.iter_rows())
-    else:
-        sink = FanOutDatasink(sinks, ctx, sink_ctx)
-        # After GPU actors, writers take no CPU slot of their own: they mostly wait on
-        # storage, and a slot held by each would keep a small cluster from running one actor
-        # per GPU stage. After tasks, they ask for what the tasks ask for, so that Ray fuses
-        # read, encoders and write into one task and no block travels through the object store.
-        ds.write_datasink(sink, ray_remote_args={"num_cpus": write_cpus})
-        results = sink.results
-    wall = time.perf_counter() - t
-
-    committing = time.perf_counter()
-    books = ray.get(stats.take.remote())
-    if books["incarnation"] != incarnation:
-        raise BooksLost(g)
-    if books["cut"] is not None:
-        items = [item for bundle in source.bundles[: books["cut"]] for item in bundle]
-        sources = sorted({i.source for i in items})
-    end = span[0] + len(items)
-    sink_results: dict[str, list] = {cs.where: [] for cs in resolved.sinks}
-    for res in results:
-        for where, r in res["results"].items():
-            sink_results[where].append(r)
-    commits = {cs.where: cs.stage.commit(sink_ctx, sink_results[cs.where]) or {} for cs in resolved.sinks}
-    _add_writes(books, results)
-    errors_table.keep_keys(out, g, attempt, set(books["error_keys"]))
-    discard_others()
-    state.record(
-        {
-            "group": g,
-            "attempt": attempt,
-            "inputs": [span[0], end],
-            "sources": sources,
-            "stages": books["stages"],
-            "nodes": books["nodes"],
-            "sinks": commits,
-            "wall_seconds": wall,
-            "commit_seconds": time.perf_counter() - committing,
-            "redone": redone,
-        }
-    )
-    return end
-
-
-def _add_writes(books: dict, results: list[dict]) -> None:
-    """The writers' rows and seconds into the group's books, as the stage ``sinks``.
-    They come from the results Ray delivered, one per written block."""
-    for res in results:
-        for row in (
-            books["stages"].setdefault("sinks", {}),
-            books["nodes"].setdefault(res["node"], {}).setdefault("sinks", {}),
-        ):
-            row["rows_in"] = row.get("rows_in", 0) + res["rows"]
-            row["seconds"] = row.get("seconds", 0.0) + res["seconds"]

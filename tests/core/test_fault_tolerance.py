@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hpcprep import runner
+from hpcprep import commit_group
 from hpcprep.cli import cli
 from hpcprep.manifest import balance
 from hpcprep.plugins import PluginRegistry
@@ -134,12 +134,12 @@ def test_unbalanced_books_name_the_stage():
 def test_a_run_that_does_not_balance_exits_non_zero(tmp_path, ray_local, monkeypatch):
     """A block counted twice (as retries did before the books were keyed by work) fails
     the run: the CLI exits 1 naming the stage, ``hpcprep.run`` raises."""
-    counted = runner._add_writes
+    counted = commit_group._add_writes
 
     def twice(books, results):
         counted(books, results + results[:1])
 
-    monkeypatch.setattr(runner, "_add_writes", twice)
+    monkeypatch.setattr(commit_group, "_add_writes", twice)
     s = spec(tmp_path, "twice", -1, "tasks")
     with pytest.raises(UnbalancedRun, match=r"sinks\[0\] \(parquet\) wrote \d+ rows, encoders\[1\]") as info:
         hpcprep.run(s, plugins=[sample_plugin], progress=False)
