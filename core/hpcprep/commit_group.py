@@ -16,14 +16,17 @@ from .spec import ResolvedSpec
 from .state import RunState
 
 
-def stats_actor(cls):
-    """The group's books live beside the driver: a worker node lost mid-run must not take
-    them along (the driver's own node going ends the run anyway)."""
+def stats_actor():
+    """The run's ``RunStats`` actor. The group's books live beside the driver: a worker
+    node lost mid-run must not take them along (the driver's own node going ends the run
+    anyway)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    from .run_stats import RunStatsActor
+
     here = ray.get_runtime_context().get_node_id()
-    return cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+    return RunStatsActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
 
 
 class BooksLost(RuntimeError):

@@ -41,7 +41,7 @@ class StageContractError(RuntimeError):
 class GroupContext:
     run_dir: str
     group: int
-    attempt: str  # unique per run() call: tells a committed attempt's files from strays
+    attempt: str  # unique per try of a group: tells a committed attempt's files from strays
     stats: Any  # RunStats actor handle
 
 

@@ -165,8 +165,6 @@ def run(
     """
     import ray
 
-    from .run_stats import RunStatsActor
-
     entered = time.perf_counter()
     registry = registry or PluginRegistry(extra_plugins=plugins)
     resolved = resolve(spec, registry, overrides)
@@ -232,7 +230,7 @@ def run(
             + (f"; resuming after {done} committed input(s)" if mode == "resume" else ""),
             progress,
         )
-        stats = stats_actor(RunStatsActor)
+        stats = stats_actor()
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:
