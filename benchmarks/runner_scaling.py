@@ -48,7 +48,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), os.environ.get
 import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
-from hpcprep.runner import start_local_ray  # noqa: E402
+from hpcprep.local_ray import start_local_ray  # noqa: E402
 from machine import cpu_model, cpu_report, proc_tree  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"

@@ -9,13 +9,16 @@ import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# `hpcprep run` commands the tests start stop their Ray when they end, as before; the
+# tests of the kept local Ray (test_local_ray.py) ask for it.
+os.environ["HPCPREP_KEEP_RAY"] = "0"
 
 
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray with 2 CPUs (≥ 2 workers), shared by every test that runs a pipeline."""
     import ray
-    from hpcprep.runner import start_local_ray
+    from hpcprep.local_ray import start_local_ray
 
     watcher = None if ray.is_initialized() else start_local_ray(num_cpus=2)
     yield ray

@@ -29,14 +29,27 @@ def cli():
 @click.option("--overwrite", is_flag=True, help="replace the outputs of an earlier run")
 @click.option("--resume", is_flag=True, help="continue an interrupted run, skipping committed inputs")
 @click.option("--address", default=None, help="Ray cluster to join (default: the spec's, else a local Ray)")
+@click.option(
+    "--keep-ray",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="keep the local Ray this long after the run for the next command to join "
+    "(default: $HPCPREP_KEEP_RAY, else 300; 0 stops it with the run)",
+)
 @click.option("--quiet", is_flag=True, help="no progress lines")
 @click.pass_context
-def run(ctx, spec, overrides, overwrite, resume, address, quiet):
+def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet):
     """Validate SPEC and run it."""
+    from .local_ray import keep_seconds
     from .runner import RunError
     from .runner import run as do_run
     from .spec import SpecError
 
+    try:
+        keep = keep_seconds(keep_ray)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="HPCPREP_KEEP_RAY") from None
     try:
         result = do_run(
             spec,
@@ -46,6 +59,7 @@ def run(ctx, spec, overrides, overwrite, resume, address, quiet):
             address=address,
             registry=_registry(ctx),
             progress=not quiet,
+            keep_ray=keep,
         )
     except SpecError as exc:
         click.echo(str(exc), err=True)
@@ -295,6 +309,36 @@ def search(uri, table, vector_file, rid, k, vector_column, as_json):
         return
     for r in rows:
         click.echo(f"{r['_distance']:.6g}\t{r.get('record_id')}\t{r.get('source')}")
+
+
+@cli.group("local-ray")
+def local_ray_group():
+    """The local Ray that `hpcprep run` keeps between commands."""
+
+
+@local_ray_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def local_ray_status(as_json):
+    """Whether a local Ray is kept, for how long, and whether a run is using it."""
+    from . import local_ray
+
+    info = local_ray.status()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    elif info is None:
+        click.echo("no local Ray is kept")
+    else:
+        idle = "in use" if info["in_use"] else f"idle {info['idle_seconds']:g} s"
+        click.echo(f"local Ray at {info['address']} ({info['cpus']} CPUs), kept by process {info['pid']}; {idle}")
+
+
+@local_ray_group.command("stop")
+def local_ray_stop():
+    """Stop the kept local Ray now (a run using it fails, and can be resumed)."""
+    from . import local_ray
+
+    pid = local_ray.stop()
+    click.echo("no local Ray is kept" if pid is None else f"stopped the local Ray kept by process {pid}")
 
 
 @cli.command("new-plugin")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import errors_table, run_dir
+from . import errors_table, local_ray, run_dir
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, Placement, apply_override, unsatisfiable
@@ -66,37 +66,10 @@ class RunResult:
         return errors_table.read_errors(str(self.output_dir), state.committed_attempts())
 
 
-# Ray keeps about one idle worker process per CPU and kills the rest after one idle
-# second. Write tasks take no CPU slot, so their workers sit above that limit: between
-# two blocks the worker was killed and the next block paid for a new Python process
-# (about a CPU-second of imports each, a tenth of a 2-core machine's time on the runner
-# benchmark). On a Ray we start, idle workers live for a minute instead.
-LOCAL_RAY_SYSTEM_CONFIG = {"idle_worker_killing_time_threshold_ms": 60_000}
-
-
-def start_local_ray(num_cpus: int | None = None):
-    """A local Ray the way ``hpcprep run`` starts one: ``num_cpus`` (default: all), no
-    dashboard, worker logs kept out of the terminal. Returns the watcher that stops
-    Ray's processes should this process die without ``ray.shutdown()`` (see ``reaper``);
-    terminate it after shutting Ray down."""
-    import ray
-
-    from . import reaper
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    before = reaper.children_of(os.getpid())
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count(),
-        include_dashboard=False,
-        log_to_driver=False,
-        _system_config=LOCAL_RAY_SYSTEM_CONFIG,
-    )
-    return reaper.start(reaper.children_of(os.getpid()) - before)
-
-
-def start_ray(address: str | None, num_cpus: int | None) -> tuple[bool, object]:
-    """Join ``address`` or start a local Ray sized for the machine; (whether we started
-    Ray, the watcher of a local Ray we started or None)."""
+def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, say=lambda msg: None):
+    """Join ``address``, or the local Ray kept by an earlier command (``keep_ray`` > 0,
+    see ``local_ray``), or start a local Ray sized for the machine. Returns (whether
+    this run connected to Ray, what to call once it has disconnected, or None)."""
     import ray
 
     if ray.is_initialized():
@@ -105,7 +78,21 @@ def start_ray(address: str | None, num_cpus: int | None) -> tuple[bool, object]:
     if address:
         ray.init(address=address, log_to_driver=False)
         return True, None
-    return True, start_local_ray(num_cpus)
+    if keep_ray > 0:
+        try:
+            kept = local_ray.join(num_cpus or os.cpu_count(), keep_ray, say)
+        except (OSError, RuntimeError) as exc:
+            say(f"cannot keep a local Ray ({exc}); starting one for this run")
+            kept = None
+        if kept is not None:
+            ray.init(address=kept.address, log_to_driver=False)
+            say(
+                ("started a local Ray" if kept.started_now else "joined the local Ray kept by an earlier command")
+                + f"; kept {keep_ray:g} s after the run for the next one (hpcprep local-ray stop)"
+            )
+            return True, kept.release
+    watcher = local_ray.start_local_ray(num_cpus)
+    return True, None if watcher is None else watcher.terminate
 
 
 def decide_placements(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> list[Placement]:
@@ -156,9 +143,14 @@ def run(
     plugins: list | None = None,
     registry: PluginRegistry | None = None,
     progress: bool = True,
+    keep_ray: float = 0.0,
     stop_after_groups: int | None = None,
 ) -> RunResult:
     """Validate ``spec`` (a TOML path or a dict), run it, and return the manifest.
+
+    Without an address, a local Ray is started for the run and stopped with it; with
+    ``keep_ray`` > 0 it is kept that many seconds after the run for the next one to
+    join (``hpcprep run`` does this by default, see ``local_ray``).
 
     ``stop_after_groups`` stops after that many commit groups, as an interruption
     would (used to test ``resume``).
@@ -186,7 +178,7 @@ def run(
         state.load()
         started = plan.get("started", started)
 
-    we_started, watcher = start_ray(address, resolved.run.num_cpus)
+    we_started, after_ray = start_ray(address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress))
     stats = None
     try:
         cluster = ClusterInfo.from_ray(address)
@@ -302,8 +294,8 @@ def run(
             ray.kill(stats, no_restart=True)
         if we_started:
             ray.shutdown()
-        if watcher is not None:
-            watcher.terminate()
+        if after_ray is not None:
+            after_ray()
 
 
 def _output_mode(out: Path, overwrite: bool, resume: bool) -> str:
