@@ -88,6 +88,8 @@ test: $(APT_STAMP) $(STAMP) $(DGL_STAMP) $(PCLUSTER_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
 demo: demo-core demo-genomics demo-protein demo-cfd
+	# the examples' commands shared a kept local Ray; it is not needed after the demo
+	$(VENV)/bin/hpcprep local-ray stop
 
 # The core on its own: scaffold a plugin the way a user would, install it beside the
 # core, run examples/core_files.toml (real files -> Numba byte histograms -> Parquet

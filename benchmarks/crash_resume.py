@@ -72,14 +72,14 @@ def main(argv=None) -> int:
     calm_out, hit_out = work / "calm", work / "hit"
     for name, out in (("calm", calm_out), ("hit", hit_out)):
         (work / f"{name}.toml").write_text(spec_toml("genomics", f"crash_{name}", inputs.absolute(), out.absolute()))
-    calm_seconds = run([hpcprep, "run", str(work / "calm.toml"), "--overwrite"], work / "calm.log")
+    calm_seconds = run([hpcprep, "run", str(work / "calm.toml"), "--overwrite", "--keep-ray", "0"], work / "calm.log")
     calm = json.loads((calm_out / "manifest.json").read_text())
     n_inputs = len(calm["inputs"])
 
     log = open(work / "hit.log", "w")
     t0 = time.perf_counter()
     driver = subprocess.Popen(
-        [hpcprep, "run", str(work / "hit.toml"), "--overwrite"], stdout=log, stderr=subprocess.STDOUT
+        [hpcprep, "run", str(work / "hit.toml"), "--overwrite", "--keep-ray", "0"], stdout=log, stderr=subprocess.STDOUT
     )
     ray_procs: set[int] = set()
     last_commit_at = t0
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     time.sleep(10)
     left = sorted(p for p in ray_procs if alive(p))
 
-    resume_seconds = run([hpcprep, "run", str(work / "hit.toml"), "--resume"], work / "resume.log")
+    resume_seconds = run([hpcprep, "run", str(work / "hit.toml"), "--resume", "--keep-ray", "0"], work / "resume.log")
     hit = json.loads((hit_out / "manifest.json").read_text())
     check = check_digests(
         str(hit_out / "table"), str(calm_out / "table"), calm["counts"]["outputs"], COMPARED["genomics"]

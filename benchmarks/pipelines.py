@@ -460,7 +460,9 @@ def run_plain(domain: str, inputs: list[Path], work: Path) -> dict:
     return res
 
 
-def run_runner(domain: str, input_dir: Path, work: Path, name: str) -> dict:
+def run_runner(domain: str, input_dir: Path, work: Path, name: str, keep: float = 0) -> dict:
+    """``keep`` 0: the command starts and stops a local Ray of its own; > 0: it joins the
+    local Ray kept by an earlier command (``start_kept_ray``) and keeps it."""
     work.mkdir(parents=True, exist_ok=True)
     out = work / "run"
     spec = work / "spec.toml"
@@ -469,7 +471,9 @@ def run_runner(domain: str, input_dir: Path, work: Path, name: str) -> dict:
     # .fai beside the file and would reuse it).
     for fai in input_dir.glob("*.fai"):
         fai.unlink()
-    res = timed_command([hpcprep_command(), "run", str(spec), "--overwrite"], work / "runner.log", work)
+    res = timed_command(
+        [hpcprep_command(), "run", str(spec), "--overwrite", "--keep-ray", f"{keep:g}"], work / "runner.log", work
+    )
     if res["returncode"] != 0:
         raise SystemExit(f"hpcprep run ({domain}) failed with exit status {res['returncode']}:\n{tail(res['log'])}")
     m = json.loads((out / "manifest.json").read_text())
@@ -492,7 +496,37 @@ def run_runner(domain: str, input_dir: Path, work: Path, name: str) -> dict:
     }
     res["commit_groups"] = m.get("groups")
     res["cluster"] = m.get("cluster")
+    res["joined_kept_ray"] = "joined the local Ray kept by an earlier command" in Path(res["log"]).read_text(errors="replace")
+    if keep and not res["joined_kept_ray"]:
+        raise SystemExit(f"hpcprep run ({domain}) did not join the kept local Ray:\n{tail(res['log'])}")
     return res
+
+
+KEEP_SECONDS = 600
+
+
+def start_kept_ray(cwd: Path) -> float:
+    """An untimed one-file ``hpcprep run`` from ``cwd`` that leaves a local Ray kept for the
+    next command from there (a kept Ray is joined only from the directory that started it)."""
+    d = cwd / "keeper-start"
+    (d / "data").mkdir(parents=True, exist_ok=True)
+    (d / "data" / "one.txt").write_text("one record\n")
+    spec = d / "spec.toml"
+    spec.write_text(
+        f'[run]\noutput = "{d / "out"}"\n[reader]\nstage = "files"\npaths = ["{d / "data"}"]\n'
+        f'[[sinks]]\nstage = "parquet"\npath = "{d / "out" / "table"}"\n'
+    )
+    cwd.mkdir(parents=True, exist_ok=True)
+    res = timed_command(
+        [hpcprep_command(), "run", str(spec), "--overwrite", "--keep-ray", str(KEEP_SECONDS)], d / "run.log", cwd
+    )
+    if res["returncode"] != 0:
+        raise SystemExit(f"starting a kept local Ray failed:\n{tail(res['log'])}")
+    return res["seconds"]
+
+
+def stop_kept_ray() -> None:
+    subprocess.run([hpcprep_command(), "local-ray", "stop"], check=True, stdout=subprocess.DEVNULL)
 
 
 # -- warming ------------------------------------------------------------------------------------
@@ -543,6 +577,17 @@ def one_pair(domain: str, size: str, units: int, work: Path, args) -> dict:
     runner = run_runner(domain, folder, work / "runner", f"pipelines_{domain}_{size}")
     print(f"[pipelines] {domain} {size}: runner {runner['seconds']:.1f} s; comparing ...", flush=True)
     check = check_outputs(COMPARED[domain], runner.pop("table"), plain.pop("table"), plain["rows"])
+    kept, kept_start = None, None
+    if not args.no_kept:
+        kept_start = start_kept_ray(work / "kept")
+        wait_until_quiet(args.wait_quiet, threshold=0.25) if args.wait_quiet else 0.0  # the idle kept Ray's own share
+        print(f"[pipelines] {domain} {size}: runner joining a kept local Ray ...", flush=True)
+        kept = run_runner(domain, folder, work / "kept", f"pipelines_{domain}_{size}", keep=KEEP_SECONDS)
+        stop_kept_ray()
+        print(f"[pipelines] {domain} {size}: runner (kept Ray) {kept['seconds']:.1f} s; comparing ...", flush=True)
+        kept["outputs_equal"] = check_outputs(COMPARED[domain], kept.pop("table"), str(work / "plain" / "plain.parquet"),
+                                              plain["rows"])
+        kept["untimed_command_that_started_it_seconds"] = kept_start
     mb = in_bytes / 1e6
     return {
         "domain": domain,
@@ -559,6 +604,14 @@ def one_pair(domain: str, size: str, units: int, work: Path, args) -> dict:
         "plain_loop": plain,
         "runner": runner,
         "outputs_equal": check,
+        **(
+            {
+                "runner_kept_ray": kept,
+                "ratio_plain_over_runner_kept_ray": round(plain["seconds"] / kept["seconds"], 3),
+            }
+            if kept
+            else {}
+        ),
     }
 
 
@@ -574,6 +627,13 @@ def summary_line(p: dict) -> str:
         f"{p['mb_per_second']['plain_loop']:>11.1f}{p['mb_per_second']['runner']:>9.1f}"
         f"{p['plain_loop']['peak_rss_mib']:>8.0f}{r['peak_rss_mib']:>8.0f}{r['tree_rss_max_mib']:>8.0f}"
         f"  {'equal' if p['outputs_equal']['equal'] else 'DIFFER':<7}{split or '(no timings in manifest)'}"
+        + (
+            f"\n{'':<15}kept local Ray: run {p['runner_kept_ray']['seconds']:.1f} s, "
+            f"ratio {p['ratio_plain_over_runner_kept_ray']:.2f}, outputs "
+            f"{'equal' if p['runner_kept_ray']['outputs_equal']['equal'] else 'DIFFER'}"
+            if "runner_kept_ray" in p
+            else ""
+        )
     )
 
 
@@ -596,6 +656,8 @@ def main(argv=None) -> int:
                     help="before each command, wait up to this many seconds for other processes to leave the CPUs")
     ap.add_argument("--no-warm-runner", action="store_true",
                     help="skip the untimed hpcprep run that fills Numba's cache for the runner's workers")
+    ap.add_argument("--no-kept", action="store_true",
+                    help="skip the third command of each pair, which joins a local Ray kept by an earlier command")
     ap.add_argument("--plain-config", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plain_config:
@@ -611,6 +673,8 @@ def main(argv=None) -> int:
         results = RESULTS_DIR / ("pipelines.json" if args.scale == 1 else f"pipelines_scale{args.scale:g}.json")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hpcprep-pipelines-")).absolute()
     work.mkdir(parents=True, exist_ok=True)
+    # The kept local Ray of the third command of each pair is this script's own.
+    os.environ["HPCPREP_RUNTIME_DIR"] = str(work / "local-ray")
     load_before = os.getloadavg()
     pairs, warmed, failed = [], {}, []
     result = {
@@ -643,11 +707,15 @@ def main(argv=None) -> int:
             "plain_loop: a second Python process (`pipelines.py --plain-config`) from start to exit: read the "
             "files, call the same plugin kernels with the same parameters record by record, write one zstd "
             "Parquet file with the runner's columns; one process, one thread. Numba's cache is filled before "
-            "either is timed. ratio = plain_loop seconds / runner seconds."
+            "either is timed. ratio = plain_loop seconds / runner seconds. "
+            "runner_kept_ray: the same command run after an untimed one-file `hpcprep run` from the same "
+            "directory left its local Ray kept (`--keep-ray`), as a user's next command finds it; it joins that "
+            "Ray instead of starting one, and leaves it running."
         ),
         "notes": {
             "peak_rss_mib": "VmHWM of the command's own process: the runner's driver, or the plain loop",
-            "tree_rss_max_mib": "largest sum of resident sets over the command's process tree (runner: with Ray)",
+            "tree_rss_max_mib": "largest sum of resident sets over the command's process tree (runner: with Ray; "
+            "runner_kept_ray: without, its Ray belongs to the keeper)",
             "manifest_timings": "the manifest's `timings` object (wall seconds), when the runner writes one",
             "command_rest_seconds": "command wall seconds - timings.total: time outside run() (start, imports, exit)",
             "stage_worker_seconds": "manifest stages[].seconds: worker-seconds summed over parallel workers",
@@ -669,7 +737,8 @@ def main(argv=None) -> int:
                 pair_dir = work / f"{domain}-{size}"
                 pair = one_pair(domain, size, units_for(domain, size, args.scale), pair_dir, args)
                 pairs.append(pair)
-                if not pair["outputs_equal"]["equal"]:
+                kept_equal = pair.get("runner_kept_ray", {}).get("outputs_equal", {"equal": True})["equal"]
+                if not pair["outputs_equal"]["equal"] or not kept_equal:
                     failed.append(pair)
                     print(f"[pipelines] {domain} {size}: OUTPUTS DIFFER: {pair['outputs_equal']['problems']}",
                           file=sys.stderr, flush=True)
@@ -682,6 +751,7 @@ def main(argv=None) -> int:
         failed.append("exception")
         raise
     finally:
+        stop_kept_ray()
         write_results()
         if args.keep or failed:  # after a failure the logs and both outputs stay for a look
             print(f"[pipelines] work directory kept: {work}", file=sys.stderr)

@@ -106,7 +106,7 @@ def small_files(n: int, work: Path, wait_quiet: float) -> dict:
     spec = work / "small_files.toml"
     spec.write_text(SMALL_FILES_SPEC.format(out=out, inputs=inputs))
     pipelines.wait_until_quiet(wait_quiet)
-    res = pipelines.timed_command([pipelines.hpcprep_command(), "run", str(spec)], work / "run.log", work)
+    res = pipelines.timed_command([pipelines.hpcprep_command(), "run", str(spec), "--keep-ray", "0"], work / "run.log", work)
     if res["returncode"]:
         raise SystemExit(f"hpcprep run failed: see {work / 'run.log'}")
     manifest = json.loads((out / "manifest.json").read_text())

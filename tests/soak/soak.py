@@ -66,7 +66,7 @@ def run_once(spec: Path, log: Path, killer_args: dict | None, timeout: float) ->
     hung = False
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [hpcprep_command(), "run", str(spec), "--overwrite", "--quiet"],
+            [hpcprep_command(), "run", str(spec), "--overwrite", "--quiet", "--keep-ray", "0"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
