@@ -189,3 +189,67 @@ def test_keep_seconds_reads_the_option_then_the_environment(monkeypatch):
     monkeypatch.setenv("HPCPREP_KEEP_RAY", "soon")
     with pytest.raises(ValueError, match="HPCPREP_KEEP_RAY"):
         local_ray.keep_seconds(None)
+
+
+KILLED_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import hpcprep
+from core import sample_plugin
+out = {out!r}
+spec = {{
+    "run": {{"output": out, "commit_seconds": 2.0}},
+    "reader": {{"stage": "test.numbers", "items": 24, "rows": 500, "batch_rows": 500}},
+    "encoders": [{{"stage": "test.slow", "seconds": 0.25}}],
+    "sinks": [{{"stage": "parquet", "path": out + "/table"}}],
+}}
+hpcprep.run(spec, plugins=[sample_plugin], resume="--resume" in sys.argv, keep_ray=120, progress=False)
+"""
+
+# Ray's own processes on a node, and Ray Data's detached actors, which outlive any job.
+NOT_OF_A_JOB = ("ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::_StatsActor", "ray::_AutoscalingCoordinator", "ray::IDLE")
+
+
+def workers(pids) -> set[int]:
+    """Processes among ``pids`` that run a job's tasks or actors."""
+    out = set()
+    for pid in pids:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if title.startswith("ray::") and not title.startswith(NOT_OF_A_JOB):
+            out.add(pid)
+    return out
+
+
+def test_a_run_killed_on_a_kept_ray_leaves_no_worker_and_resumes_there(tmp_path, runtime):
+    out = tmp_path / "run"
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_SCRIPT.format(tests=str(Path(__file__).parents[1]), out=str(out)))
+    env = {**os.environ, "HPCPREP_RUNTIME_DIR": str(runtime)}
+    driver = subprocess.Popen([sys.executable, str(script)], env=env, start_new_session=True)
+    commits = out / "_state" / "commits.jsonl"
+    deadline = time.time() + 240
+    seen = set()
+    while not (commits.exists() and commits.read_text().strip()):
+        assert driver.poll() is None, "the run ended before its first commit"
+        assert time.time() < deadline, "no commit"
+        if (runtime / "local-ray.json").exists():
+            seen |= workers(descendants(keeper(runtime)))
+        time.sleep(0.2)
+    pid = keeper(runtime)
+    seen |= workers(descendants(pid))
+    assert seen, "no worker of the run was seen under the keeper"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    assert not wait_gone(seen, 30), "workers of the killed run outlived it"
+    assert alive(pid) and keeper(runtime) == pid
+
+    subprocess.run([sys.executable, str(script), "--resume"], env=env, check=True, timeout=300)
+    assert keeper(runtime) == pid  # resumed on the same kept Ray
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["balanced"]
+    table = pq.read_table(out / "table").sort_by("x")
+    assert table["x"].to_pylist() == list(range(24 * 500))
+    assert table["y"].to_pylist() == list(range(1, 24 * 500 + 1))
