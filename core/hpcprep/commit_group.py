@@ -100,9 +100,10 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_c
 
     discard_others()
     seconds = 0.0 if resolved.run.commit_every else resolved.run.commit_seconds
-    incarnation = ray.get(stats.open_group.remote(seconds))
+    # Not waited for here (see execution.admitted): read tasks wait for it before they report.
+    opened = stats.open_group.remote(seconds)
 
-    ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
+    ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats, opened=opened)
     reader_label = f"reader:{resolved.reader.name}"
     source = StageDatasource(resolved.reader.stage, items, ctx, reader_label, cpus)
     ds = ray.data.read_datasource(source, override_num_blocks=len(source.bundles))
@@ -133,7 +134,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_c
 
     committing = time.perf_counter()
     books = ray.get(stats.take.remote())
-    if books["incarnation"] != incarnation:
+    if books["incarnation"] != ray.get(opened):
         raise BooksLost(g)
     if books["cut"] is not None:
         items = [item for bundle in source.bundles[: books["cut"]] for item in bundle]
