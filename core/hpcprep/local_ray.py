@@ -204,11 +204,15 @@ def keep_ray(d: Path, num_cpus: int, key: str) -> None:
     """Body of the keeper: start Ray, publish how to join it, stop it when idle."""
     import ray
 
+    from . import reaper
+
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     token = os.environ.get("RAY_AUTH_TOKEN") if os.environ.get("RAY_AUTH_MODE") == "token" else None
     watcher = start_local_ray(num_cpus)
+    # Ray's own processes (GCS, raylet, its monitors): if one dies, this Ray is no use.
+    ray_roots = reaper.children_of(os.getpid()) - {watcher.pid if watcher else -1}
     state = d / "local-ray.json"
     try:
         info = {
@@ -226,6 +230,9 @@ def keep_ray(d: Path, num_cpus: int, key: str) -> None:
         os.replace(tmp, state)
         while not stopping:
             time.sleep(1.0)
+            if not all(reaper.alive(p) for p in ray_roots):
+                print(f"a process of the kept Ray ended ({sorted(p for p in ray_roots if not reaper.alive(p))}); stopping it")
+                break
             if _idle_long_enough(d):
                 with _locked(d / "local-ray.lock"):
                     if _idle_long_enough(d) and not _busy(d):

@@ -85,7 +85,11 @@ def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, 
             say(f"cannot keep a local Ray ({exc}); starting one for this run")
             kept = None
         if kept is not None:
-            ray.init(address=kept.address, log_to_driver=False)
+            try:
+                ray.init(address=kept.address, log_to_driver=False)
+            except BaseException:
+                kept.release()
+                raise
             say(
                 ("started a local Ray" if kept.started_now else "joined the local Ray kept by an earlier command")
                 + f"; kept {keep_ray:g} s after the run for the next one (hpcprep local-ray stop)"

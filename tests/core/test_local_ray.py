@@ -253,3 +253,16 @@ def test_a_run_killed_on_a_kept_ray_leaves_no_worker_and_resumes_there(tmp_path,
     table = pq.read_table(out / "table").sort_by("x")
     assert table["x"].to_pylist() == list(range(24 * 500))
     assert table["y"].to_pylist() == list(range(1, 24 * 500 + 1))
+
+
+def test_a_kept_ray_that_lost_its_raylet_is_not_joined(tmp_path, runtime):
+    a = project(tmp_path / "a", {"x.txt": "a"})
+    hpcprep_run(a, runtime, 120)
+    pid = keeper(runtime)
+    raylet = [p for p in descendants(pid) if b"raylet/raylet" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(raylet) == 1
+    os.kill(raylet[0], signal.SIGKILL)
+    assert not wait_gone({pid}, 30), "the keeper of a Ray without its raylet did not stop"
+    out = hpcprep_run(a, runtime, 120)
+    assert "started a local Ray" in out and keeper(runtime) != pid
+    assert contents(a) == {"x.txt": b"a"}
