@@ -100,10 +100,9 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_c
 
     discard_others()
     seconds = 0.0 if resolved.run.commit_every else resolved.run.commit_seconds
-    # Not waited for here (see execution.admitted): read tasks wait for it before they report.
-    opened = stats.open_group.remote(seconds)
+    incarnation = ray.get(stats.open_group.remote(seconds))
 
-    ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats, opened=opened)
+    ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"
     source = StageDatasource(resolved.reader.stage, items, ctx, reader_label, cpus)
     ds = ray.data.read_datasource(source, override_num_blocks=len(source.bundles))
@@ -134,7 +133,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_c
 
     committing = time.perf_counter()
     books = ray.get(stats.take.remote())
-    if books["incarnation"] != ray.get(opened):
+    if books["incarnation"] != incarnation:
         raise BooksLost(g)
     if books["cut"] is not None:
         items = [item for bundle in source.bundles[: books["cut"]] for item in bundle]

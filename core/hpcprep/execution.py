@@ -43,7 +43,6 @@ class GroupContext:
     group: int
     attempt: str  # unique per try of a group: tells a committed attempt's files from strays
     stats: Any  # RunStats actor handle
-    opened: Any = None  # ObjectRef of the driver's RunStats.open_group call for this group
 
 
 def work_key(label: str, table: pa.Table) -> str:
@@ -61,14 +60,7 @@ def report(ctx: GroupContext, label: str, key: str, **values) -> None:
 
 
 def admitted(ctx: GroupContext, bundle: int) -> bool:
-    """Whether read task ``bundle`` belongs to this commit group (see ``run_stats``).
-
-    Asked only once the actor has opened the group for the driver: the driver does not
-    wait for that before the group's reads start (the actor's process and the first read
-    task's start side by side), and the incarnation it learns then must be that of an
-    actor that has not yet taken any of the group's reports."""
-    if ctx.opened is not None:
-        ray.get(ctx.opened)
+    """Whether read task ``bundle`` belongs to this commit group (see ``run_stats``)."""
     return ray.get(ctx.stats.admit.remote(bundle))
 
 

@@ -23,11 +23,7 @@ restarts it and retries the calls made to it meanwhile, but the restarted actor 
 empty: the reports made before its death are gone. Each life of the actor has its own
 ``incarnation``; when a group's closing ``take`` names another incarnation than its
 ``open_group``, the group's books are incomplete, and the runner runs the group again
-under a fresh attempt before anything of it is committed. The driver does not wait for
-``open_group`` before the group's reads start (so a run's first read task and this
-actor start side by side), but read tasks do, before they ask for admission: no report
-reaches a life of the actor before it has answered ``open_group``, so the incarnation
-the driver learns is that of the life that took the group's first reports.
+under a fresh attempt before anything of it is committed.
 
 A module of its own so that the actor's process imports Ray alone, not Ray Data and
 the stages (about a CPU-second less at the start of every run).
