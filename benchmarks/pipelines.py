@@ -322,9 +322,10 @@ _PROTEIN_TYPES = {
 
 
 def plain_protein(cfg: dict, out: ParquetOut) -> None:
-    """Each file through protein.structure's reading (in this process), then DSSP and CA contacts per chain."""
+    """Each file through protein.structure's reading (in this process, DSSP on the model included), then CA
+    contacts per chain."""
     from hpcprep.stages import ErrorRecord, InputItem
-    from hpcprep_protein.kernels import assign_secondary_structure, contact_edges, q8_to_q3
+    from hpcprep_protein.kernels import contact_edges, q8_to_q3
     from hpcprep_protein.readers import StructureReader
 
     reader = StructureReader({"paths": cfg["inputs"]})
@@ -336,16 +337,10 @@ def plain_protein(cfg: dict, out: ParquetOut) -> None:
                 errors += 1
                 continue
             ss8, ss3, masks, src, dst, dist = [], [], [], [], [], []
-            for n, ca, c, o in zip(batch["n"], batch["ca"], batch["c"], batch["o"]):
+            # the reader assigns DSSP on the whole model (sheets between chains need every chain)
+            for n, ca, c, o, s8 in zip(batch["n"], batch["ca"], batch["c"], batch["o"], batch["model_ss8"]):
                 n, ca, c, o = (np.asarray(a, dtype=np.float64).reshape(-1, 3) for a in (n, ca, c, o))
                 complete = np.isfinite(np.concatenate([n, ca, c, o], axis=1)).all(axis=1)
-                idx = np.flatnonzero(complete)
-                breaks = np.zeros(idx.size, dtype=bool)
-                breaks[1:] = np.diff(idx) > 1  # a residue left out is a chain break for DSSP
-                states = assign_secondary_structure(n[idx], ca[idx], c[idx], o[idx], breaks=breaks)
-                full = np.full(len(complete), "-", dtype="<U1")
-                full[idx] = list(states)
-                s8 = "".join(full)
                 ss8.append(s8)
                 ss3.append(q8_to_q3(s8))
                 masks.append(complete)

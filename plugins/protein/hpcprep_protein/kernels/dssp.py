@@ -1,8 +1,9 @@
 """DSSP secondary-structure assignment (Kabsch & Sander 1983), following mkdssp 4.x.
 
-``assign_secondary_structure(n, ca, c, o)`` takes the backbone of ONE chain in residue order and returns one
-letter per residue: H (alpha helix), G (3-10 helix), I (pi helix), E (strand), B (isolated bridge), T (turn),
-S (bend), '-' (coil).
+``assign_secondary_structure(n, ca, c, o)`` takes a backbone in residue order and returns one letter per residue:
+H (alpha helix), G (3-10 helix), I (pi helix), E (strand), B (isolated bridge), T (turn), S (bend),
+P (polyproline II), '-' (coil). mkdssp assigns a whole model at once, so that H-bonds and sheets between chains
+count; :func:`assign_model_secondary_structure` does that for a model's chains and hands back each chain's states.
 
 What it does, step by step, as mkdssp 4.2 does:
 
@@ -24,13 +25,13 @@ What it does, step by step, as mkdssp 4.2 does:
    5-turns start and all its residues are coil, I or H (mkdssp 4's "prefer pi helices" default, so I can
    overwrite H); T for remaining coil residues inside an n-turn; S for remaining coil with
    kappa(CA i-2, i, i+2) > 70 degrees.
+6. Polyproline II (mkdssp 4.x, ``--min-pp-stretch``, default 3): P on residues still coil in a run of 3 (or 2)
+   consecutive residues whose phi and psi are both within 29 degrees of (-75, 145).
 
 Differences from mkdssp's output:
 
-- One chain at a time: H-bonds to other chains (inter-chain sheets) are not seen, and an acceptor on another
-  chain cannot displace an intra-chain one from a residue's best two.
-- mkdssp 4.x also writes P (polyproline II, from phi/psi only, on coil residues). It is not assigned here; compare
-  with P read as '-' (coil).
+- Given one chain, H-bonds to other chains (inter-chain sheets) are not seen, and an acceptor on another chain
+  cannot displace an intra-chain one from a residue's best two: pass the whole model for mkdssp's answer.
 - Residues mkdssp reads but that the caller drops (non-standard residues, incomplete backbone) become breaks
   here; mkdssp drops residues with incomplete backbone too, so those agree.
 """
@@ -42,7 +43,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .geometry import MAX_PEPTIDE_BOND, _as_coords, _breaks_arg, _pairs_within
+from .geometry import MAX_PEPTIDE_BOND, _as_coords, _breaks_arg, _dihedral, _pairs_within, chain_breaks
 
 COUPLING = -27.888  # -0.084 * 332 (mkdssp's kCouplingConstant)
 MIN_HBOND_ENERGY = -9.9
@@ -50,13 +51,26 @@ MAX_HBOND_ENERGY = -0.5
 MIN_DISTANCE = 0.5
 MAX_CA_DISTANCE = 9.0
 
+# Polyproline II: phi and psi both within 29 degrees of (-75, 145) on a stretch of residues (mkdssp 4.x).
+PP_PHI = -75.0
+PP_PSI = 145.0
+PP_EPSILON = 29.0
+#: mkdssp 4.x's default --min-pp-stretch; 0 turns polyproline II off.
+DEFAULT_PP_STRETCH = 3
+
 # state codes
-LOOP, ALPHA, BRIDGE, STRAND, HELIX3, HELIX5, TURN, BEND = 0, 1, 2, 3, 4, 5, 6, 7
-_LETTERS = np.frombuffer(b"-HBEGITS", dtype=np.uint8)
+LOOP, ALPHA, BRIDGE, STRAND, HELIX3, HELIX5, TURN, BEND, PPII = 0, 1, 2, 3, 4, 5, 6, 7, 8
+_LETTERS = np.frombuffer(b"-HBEGITSP", dtype=np.uint8)
 # helix flags
 F_NONE, F_START, F_END, F_STARTEND, F_MIDDLE = 0, 1, 2, 3, 4
 
-__all__ = ["MAX_PEPTIDE_BOND", "assign_secondary_structure", "assign_secondary_structure_codes"]
+__all__ = [
+    "DEFAULT_PP_STRETCH",
+    "MAX_PEPTIDE_BOND",
+    "assign_model_secondary_structure",
+    "assign_secondary_structure",
+    "assign_secondary_structure_codes",
+]
 
 
 @njit(cache=True, nogil=True)
@@ -128,7 +142,7 @@ def _test_bridge(i, j, seg, acc_i, acc_e):
 
 
 @njit(cache=True, nogil=True)
-def _dssp(n, ca, c, o, brk, pro):
+def _dssp(n, ca, c, o, brk, pro, pp_stretch):
     L = n.shape[0]
     ss = np.zeros(L, dtype=np.uint8)
     if L == 0:
@@ -316,7 +330,45 @@ def _dssp(n, ca, c, o, brk, pro):
                 kappa = math.degrees(math.atan2(sk, ck))
                 if kappa > 70.0:
                     ss[i] = BEND
+    if pp_stretch >= 2:
+        _polyproline(n, ca, c, seg, ss, pp_stretch)
     return ss
+
+
+@njit(cache=True, nogil=True)
+def _in_pp_range(phi, psi):
+    # mkdssp compares single-precision angles
+    f = np.float32(phi)
+    s = np.float32(psi)
+    return (
+        np.float32(PP_PHI - PP_EPSILON) <= f <= np.float32(PP_PHI + PP_EPSILON)
+        and np.float32(PP_PSI - PP_EPSILON) <= s <= np.float32(PP_PSI + PP_EPSILON)
+    )
+
+
+@njit(cache=True, nogil=True)
+def _polyproline(n, ca, c, seg, ss, stretch):
+    """P on loop residues (after T and S) of each run of ``stretch`` consecutive residues in the PPII region.
+
+    phi and psi are undefined (never in range) across a break. As mkdssp, a stretch starts at 1 <= i < L - 3,
+    so the last residues of the input never begin one.
+    """
+    L = n.shape[0]
+    ok = np.zeros(L, dtype=np.bool_)
+    for i in range(1, L - 1):
+        if seg[i] == seg[i - 1] and seg[i + 1] == seg[i]:
+            phi = _dihedral(c[i - 1], n[i], ca[i], c[i])
+            psi = _dihedral(n[i], ca[i], c[i], n[i + 1])
+            ok[i] = _in_pp_range(phi, psi)
+    for i in range(1, L - 3):
+        run = True
+        for k in range(stretch):
+            if not ok[i + k]:
+                run = False
+        if run:
+            for k in range(stretch):
+                if ss[i + k] == LOOP:
+                    ss[i + k] = PPII
 
 
 @njit(cache=True, nogil=True)
@@ -325,7 +377,9 @@ def _is_start(flags, si, i):
     return f == F_START or f == F_STARTEND
 
 
-def assign_secondary_structure_codes(n, ca, c, o, residue_names=None, is_proline=None, breaks=None) -> np.ndarray:
+def assign_secondary_structure_codes(
+    n, ca, c, o, residue_names=None, is_proline=None, breaks=None, pp_stretch: int = DEFAULT_PP_STRETCH
+) -> np.ndarray:
     """As :func:`assign_secondary_structure`, but returns the letters as a uint8 array (ASCII)."""
     n = _as_coords(n)
     ca = _as_coords(ca)
@@ -342,15 +396,58 @@ def assign_secondary_structure_codes(n, ca, c, o, residue_names=None, is_proline
         pro = np.zeros(L, dtype=np.bool_)
     if pro.shape != (L,):
         raise ValueError(f"proline flags must have shape ({L},)")
+    if pp_stretch not in (0, 2, 3):
+        raise ValueError(f"pp_stretch must be 0 (no polyproline II), 2 or 3, got {pp_stretch!r}")
     brk = _breaks_arg(breaks, n, c)
-    return _LETTERS[_dssp(n, ca, c, o, brk, pro)]
+    return _LETTERS[_dssp(n, ca, c, o, brk, pro, pp_stretch)]
 
 
-def assign_secondary_structure(n, ca, c, o, residue_names=None, is_proline=None, breaks=None) -> str:
-    """DSSP 8-state string (H G I E B T S -) for one chain's backbone.
+def assign_secondary_structure(
+    n, ca, c, o, residue_names=None, is_proline=None, breaks=None, pp_stretch: int = DEFAULT_PP_STRETCH
+) -> str:
+    """DSSP state string (H G I E B T S P -) for a backbone: one chain, or every chain of a model with a break
+    at each chain's start (what mkdssp assigns: H-bonds and sheets between chains count).
 
     ``n, ca, c, o``: ``(L, 3)`` coordinates in residue order. Prolines (no amide H) come from ``is_proline`` (bool,
     length L) or ``residue_names`` (three-letter codes); default: none. ``breaks`` (bool, length L, True where
-    residue ``i`` starts a new segment) defaults to C(i-1)-N(i) > 2.5 Angstrom, mkdssp's rule.
+    residue ``i`` starts a new segment) defaults to C(i-1)-N(i) > 2.5 Angstrom, mkdssp's rule. ``pp_stretch``:
+    mkdssp's --min-pp-stretch (P on loop residues in runs of 2 or 3 in the polyproline II region), 0 for none.
     """
-    return assign_secondary_structure_codes(n, ca, c, o, residue_names, is_proline, breaks).tobytes().decode("ascii")
+    codes = assign_secondary_structure_codes(n, ca, c, o, residue_names, is_proline, breaks, pp_stretch)
+    return codes.tobytes().decode("ascii")
+
+
+def assign_model_secondary_structure(chains, pp_stretch: int = DEFAULT_PP_STRETCH) -> list[str]:
+    """DSSP states for every chain of one model, assigned together as mkdssp does (sheets and H-bonds between
+    chains count), returned per chain.
+
+    ``chains``: a sequence of ``(n, ca, c, o, is_proline)`` per chain, coordinates ``(L, 3)`` with NaN for a
+    missing atom. Residues without all four backbone atoms are left out of the assignment (as mkdssp drops
+    them) and get '-'; the gap they leave, each chain's start and C(i-1)-N(i) > 2.5 Angstrom are breaks.
+    """
+    parts, keep, starts = [], [], []
+    total = 0
+    for n, ca, c, o, pro in chains:
+        n, ca, c, o = (np.asarray(x, dtype=np.float64).reshape(-1, 3) for x in (n, ca, c, o))
+        complete = np.isfinite(np.concatenate([n, ca, c, o], axis=1)).all(axis=1)
+        idx = np.flatnonzero(complete)
+        gap = np.zeros(idx.size, dtype=np.bool_)
+        gap[1:] = np.diff(idx) > 1
+        if idx.size:
+            gap[0] = True
+        parts.append((n[idx], ca[idx], c[idx], o[idx], np.asarray(pro, dtype=np.bool_)[idx], gap))
+        keep.append((complete.size, idx))
+        starts.append(total)
+        total += idx.size
+    out = []
+    if total:
+        n, ca, c, o, pro, gap = (np.concatenate([p[k] for p in parts]) for k in range(6))
+        codes = assign_secondary_structure_codes(
+            n, ca, c, o, is_proline=pro, breaks=gap | chain_breaks(n, c), pp_stretch=pp_stretch
+        )
+    for (length, idx), start in zip(keep, starts):
+        full = np.full(length, ord("-"), dtype=np.uint8)
+        if idx.size:
+            full[idx] = codes[start : start + idx.size]
+        out.append(full.tobytes().decode("ascii"))
+    return out
