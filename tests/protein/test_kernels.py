@@ -21,6 +21,8 @@ from hpcprep_protein.kernels.reference import (
     q8_to_q3_ref,
 )
 
+from hpcprep_protein.kernels import geometry
+
 from tests.protein.corpus import backbone, corpus
 
 
@@ -66,6 +68,38 @@ def test_contact_edges_real():
             got = contact_edges(ca, cutoff, sep)
             _assert_edges_equal(got, contact_edges_ref(ca, cutoff, sep))
             assert np.all(got[0] < got[1]) and np.all(got[1] - got[0] >= sep)
+
+
+@pytest.mark.parametrize("seed,n,nan_rows,lattice", [*CASES, (5, 100, 0, None)])
+@pytest.mark.parametrize("strict", [False, True])
+def test_block_scan_and_grid_find_the_same_pairs(seed, n, nan_rows, lattice, strict):
+    """Both ways of _pairs_within against the reference; lattice=None: 100 copies of one point, more pairs than
+    the block scan's first arrays hold."""
+    x = np.zeros((n, 3)) if lattice is None else _random_coords(seed, n, nan_rows, lattice)
+    for cutoff, sep in [(8.0, 1), (4.0, 3)]:
+        by_blocks = geometry._pairs_by_blocks(x, cutoff, sep, strict)
+        by_grid = geometry._pairs_by_grid(x, cutoff, sep, strict)
+        for a, b in zip(by_blocks, by_grid):
+            np.testing.assert_array_equal(a, b)
+        if not strict:
+            want = contact_edges_ref(x, cutoff, sep)
+            _assert_edges_equal((*by_blocks[:2], by_blocks[2].astype(np.float32)), want)
+    if lattice is None:
+        assert len(by_blocks[0]) == n * (n - 1) // 2 - (n - 1) - (n - 2) > 32 * n + 64
+
+
+def test_block_scan_and_grid_agree_on_a_large_model():
+    """Above BLOCK_SCAN_MAX residues _pairs_within takes the grid: 125 real chains packed 40 A apart."""
+    cas = _real_cas()
+    parts = [
+        cas[k % len(cas)] - np.nanmean(cas[k % len(cas)], axis=0) + 40.0 * np.array([k % 5, k // 5 % 5, k // 25])
+        for k in range(125)
+    ]
+    x = np.ascontiguousarray(np.concatenate(parts))
+    assert len(x) > geometry.BLOCK_SCAN_MAX
+    got = geometry._pairs_within(x, 9.0, 1, True)
+    for a, b in zip(got, geometry._pairs_by_blocks(x, 9.0, 1, True)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_contact_edges_exact_cutoff_and_empty():

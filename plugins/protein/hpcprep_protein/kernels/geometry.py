@@ -8,8 +8,10 @@ Conventions (all functions):
   no fastmath), distances as ``sqrt`` of that, and returned as float32. The NumPy references in
   :mod:`hpcprep_protein.kernels.reference` use the same formula, so edge sets are bit-identical.
 - ``contact_edges`` keeps pairs ``i < j`` with ``j - i >= min_seq_sep`` and ``sqrt(d2) <= cutoff``, sorted by
-  ``(src, dst)``. It uses a uniform grid (cell = cutoff, cells hashed and sorted), so it is O(L log L) for a fixed
-  density, not O(L^2).
+  ``(src, dst)``. Up to ``BLOCK_SCAN_MAX`` residues it scans blocks of 16 consecutive residues and passes over
+  every block whose bounding sphere is out of reach (a chain's neighbours in sequence are neighbours in space, so
+  most blocks are); above that, a uniform grid (cell = cutoff, cells hashed and sorted), O(L log L) for a fixed
+  density. Both give the same pairs and distances.
 - ``knn_edges``: for each valid ``i`` its ``k`` nearest valid others (fewer when fewer exist), ordered by the
   float64 squared distance and then by the lower index (ties broken by index); output sorted by
   ``(src, d2, dst)``, hence also by ``(src, dist, dst)``. Brute force per row, O(L^2 k) worst case.
@@ -124,9 +126,133 @@ def _scan_pairs(x, ok, order, skeys, dense, cc, dims, cutoff, min_sep, strict, f
                             fill[i] = k + 1
 
 
+#: Residues per block of :func:`_pairs_by_blocks`: small enough that a block of a chain is compact, large enough
+#: that the pair loop over it vectorises.
+BLOCK = 16
+#: Up to this many residues :func:`_pairs_within` scans blocks; above it the grid, whose set-up pays off there.
+BLOCK_SCAN_MAX = 8192
+
+
 @njit(cache=True, nogil=True)
 def _pairs_within(x, cutoff, min_sep, strict):
     """Pairs i < j, j - i >= min_sep, sqrt(d2) <= cutoff (or < cutoff if strict); sorted by (i, j)."""
+    if x.shape[0] <= BLOCK_SCAN_MAX:
+        return _pairs_by_blocks(x, cutoff, min_sep, strict)
+    return _pairs_by_grid(x, cutoff, min_sep, strict)
+
+
+@njit(cache=True, nogil=True)
+def _pairs_by_blocks(x, cutoff, min_sep, strict):
+    """:func:`_pairs_within` over blocks of consecutive residues.
+
+    Consecutive residues of a chain lie close together, so a block of them fits in a small sphere; a residue
+    farther than cutoff + radius from a block's centre has no partner in it, and the block is passed over
+    without a distance. The rest is a plain loop over the block's residues in index order, so the output comes
+    out sorted with no grid to build and no sort.
+    """
+    n = x.shape[0]
+    if n == 0 or not (cutoff > 0.0):
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64)
+    xs = np.ascontiguousarray(x[:, 0])
+    ys = np.ascontiguousarray(x[:, 1])
+    zs = np.ascontiguousarray(x[:, 2])
+    centre, reach2 = _block_spheres(xs, ys, zs, cutoff)
+    cap = 32 * n + 64
+    while True:  # the arrays grow outside the scan: reassigning them inside it stops Numba's loop optimisations
+        src, dst, dist, count = _scan_blocks(xs, ys, zs, centre, reach2, cutoff, min_sep, strict, cap)
+        if count <= cap:
+            return src[:count].copy(), dst[:count].copy(), dist[:count].copy()
+        cap = count
+
+
+@njit(cache=True, nogil=True)
+def _block_spheres(xs, ys, zs, cutoff):
+    """Per block: centre of its valid residues and (cutoff + radius)^2, with a margin far above rounding;
+    -1 for a block without a valid residue (never reached)."""
+    n = xs.shape[0]
+    nb = (n + BLOCK - 1) // BLOCK
+    centre = np.zeros((nb, 3))
+    reach2 = np.full(nb, -1.0)
+    for b in range(nb):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        k = 0
+        sx = sy = sz = 0.0
+        for j in range(lo, hi):
+            if not (math.isnan(xs[j]) or math.isnan(ys[j]) or math.isnan(zs[j])):
+                sx += xs[j]
+                sy += ys[j]
+                sz += zs[j]
+                k += 1
+        if k == 0:
+            continue
+        cx, cy, cz = sx / k, sy / k, sz / k
+        r2 = 0.0
+        for j in range(lo, hi):
+            dx = xs[j] - cx
+            dy = ys[j] - cy
+            dz = zs[j] - cz
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 > r2:  # NaN rows compare False
+                r2 = d2
+        reach = (cutoff + math.sqrt(r2)) * (1.0 + 1e-9) + 1e-9
+        centre[b, 0] = cx
+        centre[b, 1] = cy
+        centre[b, 2] = cz
+        reach2[b] = reach * reach
+    return centre, reach2
+
+
+@njit(cache=True, nogil=True)
+def _scan_blocks(xs, ys, zs, centre, reach2, cutoff, min_sep, strict, cap):
+    """Pairs into arrays of ``cap``; returns them and the count, which exceeds ``cap`` when they were too small."""
+    n = xs.shape[0]
+    nb = centre.shape[0]
+    src = np.empty(cap, np.int32)
+    dst = np.empty(cap, np.int32)
+    dist = np.empty(cap, np.float64)
+    d2 = np.empty(BLOCK)
+    # a prefilter on d2; the decision itself is on sqrt(d2), as the references make it
+    lim = cutoff * cutoff * (1.0 + 1e-12)
+    count = 0
+    for i in range(n):
+        j0 = i + min_sep
+        if j0 >= n:
+            break
+        xi = xs[i]
+        yi = ys[i]
+        zi = zs[i]
+        if math.isnan(xi) or math.isnan(yi) or math.isnan(zi):
+            continue
+        for b in range(j0 // BLOCK, nb):
+            dx = xi - centre[b, 0]
+            dy = yi - centre[b, 1]
+            dz = zi - centre[b, 2]
+            if dx * dx + dy * dy + dz * dz > reach2[b]:
+                continue
+            lo = max(b * BLOCK, j0)
+            hi = min(n, b * BLOCK + BLOCK)
+            for j in range(lo, hi):
+                dx = xi - xs[j]
+                dy = yi - ys[j]
+                dz = zi - zs[j]
+                d2[j - lo] = dx * dx + dy * dy + dz * dz
+            for j in range(lo, hi):
+                e = d2[j - lo]
+                if e <= lim:  # NaN compares False
+                    d = math.sqrt(e)
+                    if d < cutoff or (d == cutoff and not strict):
+                        if count < cap:
+                            src[count] = i
+                            dst[count] = j
+                            dist[count] = d
+                        count += 1
+    return src, dst, dist, count
+
+
+@njit(cache=True, nogil=True)
+def _pairs_by_grid(x, cutoff, min_sep, strict):
+    """:func:`_pairs_within` through a uniform grid (cell = cutoff): O(L) for a fixed density."""
     n = x.shape[0]
     if n == 0 or not (cutoff > 0.0):
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float64)
