@@ -121,3 +121,25 @@ def backbone(
         a = np.asarray(coords, dtype=np.float64)
         out.append((chain.name, nums, names, a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy(), a[:, 3].copy()))
     return out
+
+
+def split_ubiquitin(out: Path) -> Path:
+    """1UBQ cut into two chains after residue 8: its first strand (chain A) then pairs with two strands of
+    chain B, a sheet between the chains of a two-chain structure made of real coordinates."""
+    import gemmi
+
+    st = gemmi.read_structure(next(p for _, p in FILES if p.endswith("1ubq.pdb")))
+    st.remove_ligands_and_waters()
+    first = st[0]["A"]
+    second = gemmi.Chain("B")
+    for res in first:
+        if res.seqid.num > 8:
+            second.add_residue(res)
+    for i in range(len(first) - 1, -1, -1):
+        if first[i].seqid.num > 8:
+            del first[i]
+    st[0].add_chain(second)
+    st.setup_entities()
+    st.write_pdb(str(out))
+    return out
+

@@ -10,6 +10,7 @@ from hpcprep_protein.kernels import (
     chain_breaks,
     contact_edges,
     distance_map,
+    geometry,
     knn_edges,
     q8_to_q3,
 )
@@ -20,8 +21,6 @@ from hpcprep_protein.kernels.reference import (
     knn_edges_ref,
     q8_to_q3_ref,
 )
-
-from hpcprep_protein.kernels import geometry
 
 from tests.protein.corpus import backbone, corpus
 

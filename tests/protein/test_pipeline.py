@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from hpcprep_protein import kernels
 
 from tests.conftest import require_tool
-from tests.protein.corpus import MULTI_CHAIN, corpus
+from tests.protein.corpus import MULTI_CHAIN, corpus, split_ubiquitin
 from tests.protein.test_vs_mkdssp import parse_dssp, run_mkdssp
 
 # single chains, and multi-chain files with sheets between chains (2BEG, 6YFY) or a bound peptide (4ZHL)
@@ -20,8 +20,9 @@ NAMES = ("1ubq.pdb", "2OFG.cif.gz", "4CUP.cif.gz", "4ZHL.cif.gz", "1a0q.pdb", "7
 
 def test_structures_through_the_runner_match_mkdssp(tmp_path, ray_local):
     exe = require_tool("mkdssp")
-    files = [p for p in corpus() if p.name in NAMES] + corpus(MULTI_CHAIN)
-    assert len(files) == len(NAMES) + len(MULTI_CHAIN)
+    dimer = split_ubiquitin(tmp_path / "ubq_split.pdb")
+    files = [p for p in corpus() if p.name in NAMES] + corpus(MULTI_CHAIN) + [dimer]
+    assert len(files) == len(NAMES) + len(MULTI_CHAIN) + 1
     spec = {
         "run": {"name": "protein-pipeline", "output": str(tmp_path / "out")},
         "reader": {"stage": "protein.structure", "paths": [str(p) for p in files]},
@@ -71,3 +72,6 @@ def test_structures_through_the_runner_match_mkdssp(tmp_path, ray_local):
     fibril = [r for r in rows if Path(r["source"]).name == "2BEG.cif.gz"]
     assert len(fibril) == 5 and all(r["ss8"].count("E") >= 15 for r in fibril)
     assert per_file["2BEG.cif.gz"][2] >= 0.7 * per_file["2BEG.cif.gz"][0]
+    # the two-chain ubiquitin: chain A's strand pairs only with chain B
+    (first,) = [r for r in rows if Path(r["source"]).name == "ubq_split.pdb" and r["chain"] == "A"]
+    assert first["ss8"] == "-EEEEEE-"
