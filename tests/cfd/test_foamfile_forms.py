@@ -374,3 +374,26 @@ def test_whole_mesh_in_unusual_forms_reads_as_the_plain_one(tmp_path, gz):
     assert a.patches == b.patches and a.n_cells == b.n_cells == 12
     _, volumes, _, _ = geometry.mesh_geometry(b.points, b.face_offsets, b.face_points, b.owner, b.neighbour, b.n_cells)
     assert np.allclose(volumes, 1.0 / 12)
+
+
+def test_macro_entries_merge_the_named_dictionary(tmp_path):
+    # as in the adjoint motorBike tutorial: a patch that repeats another's settings
+    body = """
+internalField uniform 1;
+boundaryField
+{
+    lowerWall { type fixedValue; value uniform 4; }
+    motorBikeGroup
+    {
+          $lowerWall
+    }
+    "(front|back)" { $motorBikeGroup; }
+    other { $nothing type zeroGradient; }
+}
+"""
+    path = tmp_path / "T"
+    path.write_text(header("volScalarField") + body)
+    names = ["lowerWall", "motorBikeGroup", "front", "other"]
+    patches = [polymesh.Patch(n, "patch", 1 + i, 1) for i, n in enumerate(names)]
+    got = fields.read_field(str(path), "T", 1, patches)
+    assert [None if v is None else v.tolist() for v in got.patches.values()] == [[4.0], [4.0], [4.0], None]

@@ -148,6 +148,8 @@ class Tokenizer:
         #: bound on the size of ``List<T>`` compounds (a field's values: at most its cells)
         self.limit = limit
         self.depth = 0
+        #: the dictionaries being read, outermost first: where a ``$name`` entry is looked up
+        self.scopes: list[dict] = []
 
     def _enter(self, pos: int) -> None:
         self.depth += 1
@@ -233,6 +235,13 @@ class Tokenizer:
 
     def _entries(self, top: bool) -> dict:
         out: dict = {}
+        self.scopes.append(out)
+        try:
+            return self._fill(out, top)
+        finally:
+            self.scopes.pop()
+
+    def _fill(self, out: dict, top: bool) -> dict:
         while True:
             start = self.skip()
             key = self.next()
@@ -252,6 +261,14 @@ class Tokenizer:
                 # #include "file", #inputMode merge, ...: a directive and one argument, no ';'
                 if key not in ("#remove",) and self.peek() not in ("", "}", ";"):
                     self.next()
+                continue
+            if key.startswith("$"):
+                # ``$name`` where an entry name goes: the named dictionary's entries, merged
+                # (e.g. a patch that repeats another's settings). Shared, not copied, so that
+                # references to references cannot multiply the memory a file costs.
+                found = next((d[key[1:]] for d in reversed(self.scopes) if key[1:] in d), None)
+                if isinstance(found, dict):
+                    out.update(found)
                 continue
             if self.peek() == "{":
                 self.next()
