@@ -8,7 +8,10 @@ in binary.
 
 Binary lists are ``N(`` + raw bytes + ``)``, with label and scalar widths and byte
 order from the header's ``arch "LSB;label=32;scalar=64"`` (32-bit labels and 64-bit
-scalars when it is absent). A uniform list may be written ``N{value}``.
+scalars when it is absent); an empty one may be a bare ``0``. A uniform list may be
+written ``N{value}``. A list may come without its size, ``( ... )``, as older OpenFOAM
+versions and people write them; OpenFOAM reads such a list as text even in a binary
+file, and so do we. Comments may stand anywhere, inside large lists too.
 
 Every problem raises ``FoamFileError`` whose message names the file and the byte offset.
 A list never makes more items than its caller allows (``limit``): a uniform list
