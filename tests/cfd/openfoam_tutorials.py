@@ -2,7 +2,8 @@
 centres and volumes for them (used by ``test_openfoam_tutorials.py``).
 
 A case is either one that ships its mesh (a ``polyMesh`` directory with ``owner``, gzipped
-or not) or one whose ``system/`` holds a ``blockMeshDict``. Which blockMesh cases the test
+or not) or one whose ``system/`` holds a ``blockMeshDict`` (gzipped or not, or an m4
+template that ``m4`` expands first, as the tutorial's Allrun does). Which blockMesh cases the test
 runs, and why the others are left out, is in ``openfoam_tutorials.toml``, written by the
 survey this module runs as a script::
 
@@ -15,6 +16,8 @@ test checks the list against the installed package, so a case cannot drop out un
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import shutil
@@ -76,21 +79,24 @@ def shipped_meshes() -> dict[str, Path]:
     return out
 
 
+#: The names a case's blockMeshDict has in system/: itself, gzipped, or an m4 template its
+#: Allrun expands first (``m4 system/blockMeshDict.m4 > system/blockMeshDict``).
+MESH_DICTS = ("blockMeshDict", "blockMeshDict.gz", "blockMeshDict.m4", "blockMeshDict.m4.gz")
+
+
 def blockmesh_cases() -> dict[str, str | None]:
-    """name -> None for every case with ``system/blockMeshDict[.gz]``, or -> why it cannot be
-    meshed as it stands for cases whose blockMeshDict comes in another form."""
+    """name -> None for every case with a ``system/blockMeshDict`` (see ``MESH_DICTS``), or ->
+    why it cannot be meshed as it stands for cases whose blockMeshDict comes in another form."""
     out: dict[str, str | None] = {}
     for path in sorted(TUTORIALS.rglob("blockMeshDict*")):
         system = next((p for p in path.parents if p.name == "system"), None)
         if system is None or not path.is_file():
             continue  # e.g. angledDuct/common/blockMeshDict.m4: a piece other cases' Allrun uses
         name = str(system.parent.relative_to(TUTORIALS))
-        if path.parent == system and path.name in ("blockMeshDict", "blockMeshDict.gz"):
+        if path.parent == system and path.name in MESH_DICTS:
             out[name] = None
             continue
-        if path.name.startswith("blockMeshDict.m4"):
-            why = "blockMeshDict is an m4 template (the Allrun runs m4 first)"
-        elif path.parent != system and path.parent.name == "backgroundMeshDecomposition":
+        if path.parent != system and path.parent.name == "backgroundMeshDecomposition":
             why = "its blockMeshDict is foamyHexMesh's background mesh for decomposition, not a case mesh"
         elif path.parent != system:
             why = f"multi-region: one blockMeshDict per region (system/{path.parent.name}/), meshed with -region"
@@ -142,12 +148,28 @@ def prepare(name: str, dest: Path, mesh: Path | None = None) -> Path:
     return dest
 
 
+def make_mesh(case: Path) -> str | None:
+    """blockMesh on a prepared case, after m4 where the case has only the m4 template (as its
+    Allrun does, from the case directory, so that m4's include() finds what it names)."""
+    system = case / "system"
+    if not any((system / name).exists() for name in ("blockMeshDict", "blockMeshDict.gz")):
+        template = system / "blockMeshDict.m4"
+        if not template.exists():
+            template.write_bytes(gzip.decompress((system / "blockMeshDict.m4.gz").read_bytes()))
+        with open(system / "blockMeshDict", "wb") as out:
+            proc = subprocess.run(["m4", "system/blockMeshDict.m4"], cwd=case, stdout=out, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            return f"m4: {proc.stderr.decode(errors='replace')[-2000:]}"
+    failed = _tool("blockMesh", case)
+    return "blockMesh: " + failed if failed else None
+
+
 def build(case: Path, blockmesh: bool) -> str | None:
     """blockMesh (where the case needs it), then postProcess for C and V; None or the failure."""
     if blockmesh:
-        failed = _tool("blockMesh", case)
+        failed = make_mesh(case)
         if failed:
-            return "blockMesh: " + failed
+            return failed
     failed = _tool("postProcess", case, "-funcs", "(writeCellCentres writeCellVolumes)")
     return "postProcess: " + failed if failed else None
 
@@ -205,6 +227,8 @@ def load_list() -> dict:
 
 
 def _reason(log: str) -> str:
+    if log.startswith("m4:"):
+        return f"m4 fails on its blockMeshDict.m4: {log[3:].strip()[:200]}"
     if "administrator rights" in log or "codeStream" in log:
         return "blockMeshDict uses #codeStream/#calc: OpenFOAM compiles C++ at run time (refused as root; needs a compiler and OpenFOAM's headers)"
     m = re.search(r'Cannot open include file "([^"]+)"', log)
@@ -225,7 +249,7 @@ def survey(work: Path, workers: int = 2) -> str:
         dest = work / name.replace("/", "__")
         shutil.rmtree(dest, ignore_errors=True)
         prepare(name, dest)
-        failed = _tool("blockMesh", dest)
+        failed = make_mesh(dest)
         cells = None if failed else cells_of(dest)
         shutil.rmtree(dest, ignore_errors=True)
         return name, cells, failed
@@ -253,7 +277,7 @@ def survey(work: Path, workers: int = 2) -> str:
         *(f'"{name}" = {cells}' for name, cells in sorted(included.items())),
         "",
         "[left_out]",
-        *(f'"{name}" = "{why}"' for name, why in sorted(left_out.items())),
+        *(f'"{name}" = {json.dumps(why)}' for name, why in sorted(left_out.items())),  # TOML takes JSON's escapes
         "",
     ]
     return "\n".join(lines)
