@@ -397,3 +397,26 @@ boundaryField
     patches = [polymesh.Patch(n, "patch", 1 + i, 1) for i, n in enumerate(names)]
     got = fields.read_field(str(path), "T", 1, patches)
     assert [None if v is None else v.tolist() for v in got.patches.values()] == [[4.0], [4.0], [4.0], None]
+
+
+@pytest.mark.parametrize(
+    "internal",
+    [
+        "nonuniform List<vector> 2((1 2 3) (4 5 6))",
+        "nonuniform List<vector> ((1 2 3) /* ) */ (4 5 6))",
+        "nonuniform List<vector>\n2\n(\n(1 2 3)\n(4 5 6)\n)\n",
+    ],
+)
+def test_field_lists_with_and_without_size(tmp_path, internal):
+    path = tmp_path / "U"
+    path.write_text(header("volVectorField") + f"internalField {internal};\nboundaryField {{ }}\n")
+    assert fields.read_field(str(path), "U", 2).internal.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_ascii_face_compact_list(tmp_path):
+    f = write(tmp_path, "3(0 4 7)\n(0 1 2 3 1 2 4)\n", "faceCompactList")
+    offsets, labels, _ = foamfile.read_face_list(f, f.body)
+    assert offsets.tolist() == [0, 4, 7] and labels.tolist() == [0, 1, 2, 3, 1, 2, 4]
+    f = write(tmp_path, "3(0 4 8)\n(0 1 2 3 1 2 4)\n", "faceCompactList")
+    with pytest.raises(foamfile.FoamFileError, match="faceCompactList offsets do not describe its 7 point labels"):
+        foamfile.read_face_list(f, f.body)
