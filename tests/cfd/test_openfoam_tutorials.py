@@ -15,8 +15,9 @@ With Debian's v1912 examples and a 10 000-cell cap that is 213 cases (6 shipped 
 207 blockMesh ones, 18 of them from m4 templates) and 726 115 cells; 129 cases are left
 out: 118 above the cap (10 880 to 1 886 000 cells), 4 with ``#codeStream``/``#calc``, 1
 whose blockMeshDict includes a file its Allrun makes, 2 multi-region cases, 1 with only
-blockMeshDict variants and 3 foamyHexMesh background meshes. On a 2-core machine shared
-with other work the OpenFOAM runs took 30 to 64 s and the ``hpcprep run`` 6 to 15 s.
+blockMeshDict variants and 3 foamyHexMesh background meshes. The OpenFOAM runs cost about
+66 s of CPU (34 s wall on 2 cores; up to 64 s while other work shared the machine), the
+``hpcprep run`` 6 to 15 s.
 
 All cases are copied to a temporary directory, meshed and post-processed there (OpenFOAM's
 tools in parallel processes), then read by one ``hpcprep run`` whose spec names all of them,
