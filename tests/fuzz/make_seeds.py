@@ -38,6 +38,7 @@ DOC = Path("/usr/share/doc")
 GEOMETRY = DOC / "openfoam-examples/examples/resources/geometry"
 CAVITY = DOC / "openfoam-examples/examples/incompressible/icoFoam/cavity/cavity"
 AIRFOIL = DOC / "openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"
+TANK3D = DOC / "openfoam-examples/examples/multiphase/driftFluxFoam/RAS/tank3D"
 BIOPYTHON = DOC / "python-biopython-doc/Tests"
 BOWTIE2 = DOC / "bowtie2/examples"
 KMER_EXAMPLES = DOC / "kmer-examples/test_data.tar.gz"
@@ -231,6 +232,8 @@ def openfoam_seeds(work: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
         single[f"cavity-{rel.replace('/', '-')}"] = (CAVITY / rel).read_bytes()
     single["airFoil2D-boundary"] = (AIRFOIL / "constant/polyMesh/boundary").read_bytes()
     single["airFoil2D-0-U"] = (AIRFOIL / "0/U").read_bytes()
+    single["tank3D-boundary"] = (TANK3D / "constant/polyMesh/boundary").read_bytes()  # no list size
+    single |= hand_foam_seeds()
     cases = {}
     for fmt, compress in (("ascii", False), ("binary", False), ("ascii", True)):
         case = cavity_case(work, fmt, compress)
@@ -242,6 +245,24 @@ def openfoam_seeds(work: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     cube = cavity_case(work, "ascii", False, "(2 2 2)")
     cases[f"{cube.name}.case"] = pack_case(case_files(cube))
     return single, cases
+
+
+def hand_foam_seeds() -> dict[str, bytes]:
+    """Forms OpenFOAM reads that no tutorial file shows: lists without sizes, comments inside
+    lists, a binary faceList (older versions write faces so), a bare binary 0."""
+    arch = b'arch "LSB;label=32;scalar=64";'
+
+    def labels(*v: int) -> bytes:
+        return struct.pack(f"<{len(v)}i", *v)
+
+    return {
+        "hand-faces-unsized-comments": b"FoamFile { format ascii; class faceList; }\n(\n4(0 1 2 3) // a (\n"
+        b"/* (9 9 9) */ (1 2 4)\n3 ( 4 5 6 )\n)\n",
+        "hand-points-unsized": b"FoamFile { format ascii; class vectorField; }\n((0 0 0) (1 0 0) /* ) */ (0 1 0)\n(0 0 1))\n",
+        "hand-faces-binary-faceList": b"FoamFile { format binary; class faceList; " + arch + b" }\n2\n(\n4\n("
+        + labels(0, 1, 2, 3) + b")\n3(" + labels(1, 2, 4) + b")\n)\n",
+        "hand-neighbour-binary-empty": b"FoamFile { format binary; class labelList; " + arch + b" }\n0\n",
+    }
 
 
 # -- genomics ----------------------------------------------------------------------------------------

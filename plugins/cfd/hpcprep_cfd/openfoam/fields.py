@@ -110,7 +110,8 @@ def _value(f: FoamFile, tokens: list, kind: str, width: int, size: int, what: st
         arr = tokens[1].astype(np.float64, copy=False)
         got_width = 1 if arr.ndim == 1 else arr.shape[1]
         if got_width != width:
-            raise f.error(f"{what}: a list of {'vectors' if got_width == 3 else 'scalars'} in a {kind} field")
+            got = {1: "scalars", 3: "vectors", 6: "symmTensors", 9: "tensors"}.get(got_width, "values")
+            raise f.error(f"{what}: a list of {got} in a {kind} field")
         if len(arr) != size:
             raise f.error(f"{what} has {len(arr)} values but {unit}")
         return arr

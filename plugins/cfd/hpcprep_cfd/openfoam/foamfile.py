@@ -8,7 +8,10 @@ in binary.
 
 Binary lists are ``N(`` + raw bytes + ``)``, with label and scalar widths and byte
 order from the header's ``arch "LSB;label=32;scalar=64"`` (32-bit labels and 64-bit
-scalars when it is absent). A uniform list may be written ``N{value}``.
+scalars when it is absent); an empty one may be a bare ``0``. A uniform list may be
+written ``N{value}``. A list may come without its size, ``( ... )``, as older OpenFOAM
+versions and people write them; OpenFOAM reads such a list as text even in a binary
+file, and so do we. Comments may stand anywhere, inside large lists too.
 
 Every problem raises ``FoamFileError`` whose message names the file and the byte offset.
 A list never makes more items than its caller allows (``limit``): a uniform list
@@ -41,6 +44,10 @@ MAX_DEPTH = 64
 UNIFORM_LIMIT = 1 << 24
 #: (most items, why): the bound a caller puts on a list's size, and the reason a message gives.
 Limit = tuple[int, str]
+#: List types read as arrays (binary in a binary file): numbers per item.
+LIST_KINDS = {"label": 1, "scalar": 1, "vector": 3, "sphericalTensor": 1, "symmTensor": 6, "tensor": 9}
+#: List types that are text in ASCII and binary files alike (OpenFOAM writes them token by token).
+TEXT_KINDS = ("word", "string", "fileName", "keyType", "wordRe")
 
 
 class FoamFileError(ValueError):
@@ -144,6 +151,8 @@ class Tokenizer:
         #: bound on the size of ``List<T>`` compounds (a field's values: at most its cells)
         self.limit = limit
         self.depth = 0
+        #: the dictionaries being read, outermost first: where a ``$name`` entry is looked up
+        self.scopes: list[dict] = []
 
     def _enter(self, pos: int) -> None:
         self.depth += 1
@@ -184,6 +193,12 @@ class Tokenizer:
         if c in SEPARATORS:
             self.pos = pos + 1
             return chr(c)
+        if c == 0x23 and data.startswith(b"#{", pos):  # a verbatim block (coded boundary conditions)
+            end = data.find(b"#}", pos + 2)
+            if end < 0:
+                raise self.f.error("unterminated #{ verbatim block (no '#}')", pos)
+            self.pos = end + 2
+            return data[pos : end + 2].decode("utf-8", "replace")
         if c == 0x22:  # a "string" (kept with its quotes, so it is not mistaken for a word)
             end = pos + 1
             while True:
@@ -201,6 +216,9 @@ class Tokenizer:
         while end < n:
             ch = data[end]
             if ch in _WS or (ch in SEPARATORS and depth == 0):
+                break
+            # '/' is no part of a word or number in OpenFOAM: "20// note" is 20 and a comment
+            if ch == 0x2F and end + 1 < n and data[end + 1] in b"/*":
                 break
             if ch == 0x3C:
                 depth += 1
@@ -220,6 +238,13 @@ class Tokenizer:
 
     def _entries(self, top: bool) -> dict:
         out: dict = {}
+        self.scopes.append(out)
+        try:
+            return self._fill(out, top)
+        finally:
+            self.scopes.pop()
+
+    def _fill(self, out: dict, top: bool) -> dict:
         while True:
             start = self.skip()
             key = self.next()
@@ -239,6 +264,14 @@ class Tokenizer:
                 # #include "file", #inputMode merge, ...: a directive and one argument, no ';'
                 if key not in ("#remove",) and self.peek() not in ("", "}", ";"):
                     self.next()
+                continue
+            if key.startswith("$"):
+                # ``$name`` where an entry name goes: the named dictionary's entries, merged
+                # (e.g. a patch that repeats another's settings). Shared, not copied, so that
+                # references to references cannot multiply the memory a file costs.
+                found = next((d[key[1:]] for d in reversed(self.scopes) if key[1:] in d), None)
+                if isinstance(found, dict):
+                    out.update(found)
                 continue
             if self.peek() == "{":
                 self.next()
@@ -260,11 +293,15 @@ class Tokenizer:
             if tok in ("}", ")"):
                 raise self.f.error(f"unexpected {tok!r}: an entry is missing its ';'", pos)
             if tok.startswith("List<") and tok.endswith(">"):
-                kind = {"scalar": "scalar", "vector": "vector", "label": "label"}.get(tok[5:-1])
-                if kind is None:
-                    raise self.f.error(f"unsupported list type {tok!r} (scalar, vector or label)", pos)
-                arr, self.pos = read_list(self.f, self.pos, kind, self.limit)
-                tokens.append(arr)
+                kind = tok[5:-1]
+                if kind in LIST_KINDS:
+                    arr, self.pos = read_list(self.f, self.pos, kind, self.limit)
+                    tokens.append(arr)
+                elif kind in TEXT_KINDS or not self.f.binary:
+                    # words and strings are text even in a binary file (``inGroups List<word> 1(wall);``)
+                    tokens.append(self.sized_list(self.skip()))
+                else:
+                    raise self.f.error(f"unsupported binary list type {tok!r} ({', '.join(LIST_KINDS)} or words)", pos)
             elif tok == "(":
                 tokens.append(self.plain_list(pos))
             elif tok == "[":
@@ -275,6 +312,16 @@ class Tokenizer:
                 tokens.append(self.plain_list(pos, close=")" if opener == "(" else "}"))
             else:
                 tokens.append(tok)
+
+    def sized_list(self, start: int) -> list:
+        """A text list with or without its size in front: ``2(a b)``, ``(a b)``, ``2{a}``."""
+        tok = self.next()
+        if tok is not None and is_int(tok) and self.peek() in ("(", "{"):
+            opener = self.next()
+            return self.plain_list(start, close=")" if opener == "(" else "}")
+        if tok == "(":
+            return self.plain_list(start)
+        raise self.f.error(f"expected a list, found {str(tok)[:40]!r}", start)
 
     def plain_list(self, start: int, close: str = ")") -> list:
         self._enter(start)
@@ -316,35 +363,39 @@ def top_dictionary(f: FoamFile, limit: Limit | None = None) -> dict:
 # -- large lists ------------------------------------------------------------------------
 
 
-def _read_count(f: FoamFile, pos: int, what: str) -> tuple[int, int]:
+def _read_count(f: FoamFile, pos: int, what: str) -> tuple[int | None, int]:
+    """The size in front of a list and the position after it; (None, position of the '(')
+    for a list written without its size, which OpenFOAM reads as well (as text)."""
     tok = Tokenizer(f, pos)
     start = tok.skip()
+    if f.data[start : start + 1] == b"(":
+        return None, start
     word = tok.next()
     if word is None:
         raise f.error(f"unexpected end of file: expected the size of the {what}", start)
     if not is_int(word):
-        raise f.error(f"expected the size of the {what} (an integer), found {word[:40]!r}", start)
+        raise f.error(f"expected the size of the {what} (an integer) or '(', found {word[:40]!r}", start)
     return int(word), tok.pos
 
 
-def _opener(f: FoamFile, pos: int, what: str) -> tuple[str, int]:
+def _opener(f: FoamFile, pos: int, what: str, count: int) -> tuple[str, int]:
+    """'(' or '{' after a list's size and the position after it; ('', pos) for the bare ``0``
+    that OpenFOAM writes for an empty list in a binary file (it writes no brackets there)."""
     tok = Tokenizer(f, pos)
     start = tok.skip()
     c = tok.next()
     if c not in ("(", "{"):
+        if count == 0 and f.binary:
+            return "", pos
         raise f.error(f"expected '(' after the size of the {what}, found {str(c)[:40]!r}", start)
     return c, tok.pos
 
 
 def _item(f: FoamFile, kind: str) -> tuple[np.dtype, int]:
     """dtype of one number and numbers per item for a list ``kind``."""
-    if kind == "label":
-        return f.label_dtype, 1
-    if kind == "scalar":
-        return f.scalar_dtype, 1
-    if kind == "vector":
-        return f.scalar_dtype, 3
-    raise ValueError(f"unknown list kind {kind!r}")
+    if kind not in LIST_KINDS:
+        raise ValueError(f"unknown list kind {kind!r}")
+    return (f.label_dtype if kind == "label" else f.scalar_dtype), LIST_KINDS[kind]
 
 
 def _check_count(f: FoamFile, pos: int, what: str, count: int, limit: Limit | None, uniform: bool) -> None:
@@ -358,20 +409,26 @@ def _check_count(f: FoamFile, pos: int, what: str, count: int, limit: Limit | No
 
 
 def read_list(f: FoamFile, pos: int, kind: str, limit: Limit | None = None) -> tuple[np.ndarray, int]:
-    """The list of ``kind`` (label, scalar, vector) starting at ``pos`` (its size).
+    """The list of ``kind`` (a key of ``LIST_KINDS``) starting at ``pos`` (its size, or its '(').
 
     Returns (array, position after the closing bracket): int64 (N,) for labels,
-    float64 (N,) for scalars, float64 (N, 3) for vectors. A list of more than
-    ``limit[0]`` items is an error that gives ``limit[1]`` as the reason.
+    float64 (N,) for scalars, float64 (N, width) for vectors and tensors. A list of more
+    than ``limit[0]`` items is an error that gives ``limit[1]`` as the reason. Accepted:
+    ``N(...)``, ``(...)`` (text, in any file), ``N{value}``, and in a binary file
+    ``N(raw bytes)`` and a bare ``0``.
     """
     what = f"{kind} list"
+    dtype, width = _item(f, kind)
+    integer = kind == "label"
+    out_dtype = np.int64 if integer else np.float64
     count, pos = _read_count(f, pos, what)
-    opener, pos = _opener(f, pos, what)
+    if count is None:
+        return _unsized_list(f, pos, kind, limit)
+    opener, pos = _opener(f, pos, what, count)
+    if opener == "":
+        return np.zeros((0, width) if width > 1 else 0, out_dtype), pos
     if opener == "{":  # checked before expanding; a list written out is checked against its contents first
         _check_count(f, pos, what, count, limit, uniform=True)
-    dtype, width = _item(f, kind)
-    out_dtype = np.int64 if kind == "label" else np.float64
-    if opener == "{":
         if f.binary:
             nbytes = dtype.itemsize * width
             if pos + nbytes + 1 > len(f.data):
@@ -382,7 +439,8 @@ def read_list(f: FoamFile, pos: int, kind: str, limit: Limit | None = None) -> t
             close = f.data.find(b"}", pos)
             if close < 0:
                 raise f.error(f"unterminated uniform {what}", pos)
-            value = _ascii_numbers(f, pos, close, kind == "label", width)
+            buf = _text(f, pos, close)
+            value = _ascii_numbers(f, buf, pos, close, integer, width)
             if len(value) != width:
                 raise f.error(f"a uniform {what} holds {len(value)} numbers, expected {width}", pos)
             end = close
@@ -406,7 +464,8 @@ def read_list(f: FoamFile, pos: int, kind: str, limit: Limit | None = None) -> t
         end += 1
     else:
         end = _match_close(f, pos - 1)
-        arr = _ascii_numbers(f, pos, end, kind == "label", width)
+        buf = _text(f, pos, end)
+        arr = _ascii_numbers(f, buf, pos, end, integer, width)
         if len(arr) != count * width:
             got = len(arr) / width
             raise f.error(
@@ -414,13 +473,40 @@ def read_list(f: FoamFile, pos: int, kind: str, limit: Limit | None = None) -> t
                 + (" numbers" if width == 1 else f" (counting {width} numbers per item)"),
                 pos,
             )
+        _check_items(f, buf, pos, end, kind)
         end += 1
     _check_count(f, pos, what, count, limit, uniform=False)
     return (arr.reshape(count, width) if width > 1 else arr), end
 
 
+def _unsized_list(f: FoamFile, open_pos: int, kind: str, limit: Limit | None) -> tuple[np.ndarray, int]:
+    """``( ... )`` without a size: text in any file, its size is what it holds."""
+    what = f"{kind} list"
+    width = LIST_KINDS[kind]
+    end = _match_close(f, open_pos)
+    buf = _text(f, open_pos + 1, end)
+    arr = _ascii_numbers(f, buf, open_pos + 1, end, kind == "label", width)
+    _check_items(f, buf, open_pos + 1, end, kind)  # after it, every item holds ``width`` numbers
+    count = len(arr) // width
+    _check_count(f, open_pos, what, count, limit, uniform=False)
+    return (arr.reshape(count, width) if width > 1 else arr), end + 1
+
+
+def _check_items(f: FoamFile, buf: np.ndarray, start: int, end: int, kind: str) -> None:
+    """Labels and scalars are bare numbers; vectors, tensors and sphericalTensors are
+    ``(a b c)`` with exactly their number of components: what the brackets say must agree
+    with the count, not just the total of numbers."""
+    grouped = kind not in ("label", "scalar")
+    bad = _first_bad_item(buf, start, end, LIST_KINDS[kind], grouped)
+    if bad >= 0:
+        if grouped:
+            raise f.error(f"an item of the {kind} list is not ({LIST_KINDS[kind]} numbers) in brackets", bad)
+        raise f.error(f"unexpected {chr(buf[bad])!r} inside a {kind} list (its items are plain numbers)", bad)
+
+
 def read_face_list(f: FoamFile, pos: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """A ``faceList`` (``N( n(a b c ...) ...)``, ASCII) or a ``faceCompactList`` (two label lists).
+    """A ``faceList`` (``N( n(a b c ...) ...)``, ASCII or binary, sizes optional in text) or a
+    ``faceCompactList`` (two label lists).
 
     Returns (offsets (F+1,), point labels, end position), both int64.
     """
@@ -439,56 +525,223 @@ def read_face_list(f: FoamFile, pos: int) -> tuple[np.ndarray, np.ndarray, int]:
             )
         return offsets, labels, pos
     count, pos = _read_count(f, pos, "face list")
-    opener, pos = _opener(f, pos, "face list")
-    if opener != "(":
-        raise f.error("a uniform face list is not a mesh", pos)
-    if f.binary:
-        raise f.error("binary faceList is not supported; OpenFOAM writes binary faces as faceCompactList", pos)
-    end = _match_close(f, pos - 1)
-    stream = _ascii_numbers(f, pos, end, True, 1)
-    if count * 4 > len(stream):  # each face is n and at least 3 labels; checked before allocating
+    if count is None:
+        open_pos = pos
+    else:
+        opener, pos = _opener(f, pos, "face list", count)
+        if opener == "{":
+            raise f.error("a uniform face list is not a mesh", pos)
+        if opener == "":
+            return np.zeros(1, np.int64), np.zeros(0, np.int64), pos
+        if f.binary:
+            return _binary_faces(f, pos, count)
+        open_pos = pos - 1
+    end = _match_close(f, open_pos)
+    start = open_pos + 1
+    buf = _text(f, start, end)
+    numbers = _count_tokens(buf, start, end)
+    if count is not None and count * 3 > numbers:  # each face lists at least 3 labels; checked before allocating
         raise f.error(
-            f"the face list says {count} faces but holds {len(stream)} numbers (a face needs at least 4: "
-            "its size and 3 point labels)",
-            pos,
+            f"the face list says {count} faces but holds {numbers} numbers (a face needs at least 3 point labels)",
+            start,
         )
-    offsets = np.empty(count + 1, np.int64)
-    labels = np.empty(max(len(stream) - count, 0), np.int64)
-    used, bad = _faces_from_stream(stream, offsets, labels)
-    if bad >= 0 or used != len(stream):
-        done = bad if bad >= 0 else count
-        raise f.error(
-            f"the face list says {count} faces but its contents do not match (face {done} "
-            f"{'is malformed' if bad >= 0 else 'is followed by more data'})",
-            pos,
-        )
-    return offsets, labels, end + 1
+    # Each face has its '(': one more than those leaves room for the parser to meet (and name)
+    # a malformed face, not just "more data".
+    most = count if count is not None else _count_byte(buf, start, end, 40) + 1
+    offsets = np.empty(most + 1, np.int64)
+    labels = np.empty(numbers, np.int64)
+    n_faces, n_labels, status, where = _parse_faces(buf, start, end, offsets, labels)
+    said = "" if count is None else f"the face list says {count} faces; "
+    if status == 1:
+        raise f.error(f"{said}more data follows face {n_faces - 1}", where)
+    if status == 2:
+        raise f.error(f"{said}face {n_faces} is malformed (expected its size and point labels, n(a b c ...))", where)
+    if status == 3:
+        raise f.error(f"{said}face {n_faces} does not hold the number of point labels its size states", where)
+    if count is not None and n_faces != count:
+        raise f.error(f"the face list says {count} faces but holds {n_faces}", start)
+    return offsets[: n_faces + 1], labels[:n_labels], end + 1
+
+
+def _binary_faces(f: FoamFile, pos: int, count: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """A binary ``faceList`` (older OpenFOAM writes faces so): ``N(`` then ``n(raw labels)``
+    per face, then ``)``."""
+    size = f.label_dtype.itemsize
+    room = (len(f.data) - pos) // (3 * size + 3)  # the smallest face: "3(" + 3 labels + ")"
+    if count > room:
+        raise f.error(f"the binary face list says {count} faces, but the rest of the file holds at most {room}", pos)
+    buf = np.frombuffer(f.data, dtype=np.uint8)
+    sizes = np.empty(count, np.int64)
+    starts = np.empty(count, np.int64)
+    status, where = _scan_binary_faces(buf, pos, size, sizes, starts)
+    if status == 1:
+        raise f.error(f"binary face {where[0]} is malformed (expected its size and '(')", where[1])
+    if status == 2:
+        raise f.error(f"binary face {where[0]} is truncated or not followed by ')'", where[1])
+    if status == 3:
+        raise f.error(f"the binary face list of {count} faces is not followed by ')'", where[1])
+    offsets = np.zeros(count + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    raw = np.empty(int(offsets[-1]) * size, np.uint8)
+    _gather(buf, starts, starts + sizes * size, offsets * size, raw)
+    return offsets, np.frombuffer(raw.tobytes(), dtype=f.label_dtype).astype(np.int64), where[1]
 
 
 @njit(cache=True, nogil=True)
-def _faces_from_stream(stream, offsets, labels):
-    """Split ``n a b c n a b ...`` into CSR; returns (numbers used, first bad face or -1)."""
-    count = offsets.shape[0] - 1
-    i = 0
-    k = 0
-    offsets[0] = 0
-    for face in range(count):
-        if i >= stream.shape[0]:
-            return i, face
-        n = stream[i]
+def _skip_ws(buf, i):
+    while i < buf.shape[0] and _is_ws(buf[i]):
         i += 1
-        if n < 3 or i + n > stream.shape[0] or k + n > labels.shape[0]:
-            return i, face
-        for j in range(n):
-            labels[k + j] = stream[i + j]
-        i += n
-        k += n
-        offsets[face + 1] = k
-    return i, -1
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _is_ws(c):
+    return c == 32 or c == 9 or c == 10 or c == 13 or c == 12 or c == 11
+
+
+@njit(cache=True, nogil=True)
+def _scan_binary_faces(buf, pos, size, sizes, starts):
+    """Walk ``n(raw)`` items: (status, (face, position)); status 0 with the position after ')'."""
+    n_bytes = buf.shape[0]
+    i = pos
+    for face in range(sizes.shape[0]):
+        i = _skip_ws(buf, i)
+        n = 0
+        digits = 0
+        while i < n_bytes and buf[i] >= 48 and buf[i] <= 57 and digits < 19:
+            n = n * 10 + (buf[i] - 48)
+            digits += 1
+            i += 1
+        i = _skip_ws(buf, i)
+        if digits == 0 or digits > 18 or i >= n_bytes or buf[i] != 40:
+            return 1, (face, i)
+        i += 1
+        if n > (n_bytes - i) // size:
+            return 2, (face, i)
+        sizes[face] = n
+        starts[face] = i
+        i += n * size
+        if i >= n_bytes or buf[i] != 41:
+            return 2, (face, i)
+        i += 1
+    i = _skip_ws(buf, i)
+    if i >= n_bytes or buf[i] != 41:
+        return 3, (sizes.shape[0], i)
+    return 0, (sizes.shape[0], i + 1)
+
+
+@njit(cache=True, nogil=True)
+def _parse_faces(buf, start, end, offsets, labels):
+    """Faces ``n(a b c)`` or ``(a b c)`` in buf[start:end] into CSR.
+
+    Returns (faces, labels, status, position): status 0 done, 1 more faces than ``offsets``
+    has room for, 2 a malformed face, 3 a face whose size does not match its labels.
+    """
+    most = offsets.shape[0] - 1
+    offsets[0] = 0
+    face = 0
+    k = 0
+    i = start
+    while True:
+        while i < end and _is_ws(buf[i]):
+            i += 1
+        if i >= end:
+            return face, k, 0, -1
+        if face >= most:
+            return face, k, 1, i
+        item = i
+        stated = -1
+        if buf[i] >= 48 and buf[i] <= 57:
+            stated = 0
+            digits = 0
+            while i < end and buf[i] >= 48 and buf[i] <= 57 and digits < 19:
+                stated = stated * 10 + (buf[i] - 48)
+                digits += 1
+                i += 1
+            if digits > 18:
+                return face, k, 2, item
+            while i < end and _is_ws(buf[i]):
+                i += 1
+        if i >= end or buf[i] != 40:
+            return face, k, 2, item
+        i += 1
+        m = 0
+        while True:
+            while i < end and _is_ws(buf[i]):
+                i += 1
+            if i >= end:
+                return face, k, 2, item
+            c = buf[i]
+            if c == 41:
+                i += 1
+                break
+            neg = c == 45
+            if c == 45 or c == 43:
+                i += 1
+            v = 0
+            digits = 0
+            while i < end and buf[i] >= 48 and buf[i] <= 57 and digits < 19:
+                v = v * 10 + (buf[i] - 48)
+                digits += 1
+                i += 1
+            if digits == 0 or digits > 18 or (i < end and not _is_sep(buf[i])) or k >= labels.shape[0]:
+                return face, k, 2, item
+            labels[k] = -v if neg else v
+            k += 1
+            m += 1
+        if stated >= 0 and stated != m:
+            return face, k, 3, item
+        face += 1
+        offsets[face] = k
+
+
+@njit(cache=True, nogil=True)
+def _count_byte(buf, start, end, byte):
+    n = 0
+    for i in range(start, end):
+        if buf[i] == byte:
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _first_bad_item(buf, start, end, width, grouped):
+    """Position of the first item that is not ``width`` numbers in brackets (``grouped``) or
+    not a bare number; -1 if all are."""
+    i = start
+    while i < end:
+        c = buf[i]
+        if c == 40:
+            if not grouped:
+                return i
+            j = i + 1
+            n = 0
+            inside = False
+            while j < end and buf[j] != 41:
+                if buf[j] == 40:
+                    return j
+                sep = _is_sep(buf[j])
+                if not sep and not inside:
+                    n += 1
+                inside = not sep
+                j += 1
+            if j >= end or n != width:
+                return i
+            i = j + 1
+        elif c == 41:
+            return i
+        elif _is_sep(c):
+            i += 1
+        else:
+            if grouped:
+                return i
+            while i < end and not _is_sep(buf[i]):
+                i += 1
+    return -1
 
 
 def _match_close(f: FoamFile, open_pos: int) -> int:
-    """Position of the ')' that closes the '(' at ``open_pos``."""
+    """Position of the ')' that closes the '(' at ``open_pos`` (brackets in comments do not count)."""
     buf = np.frombuffer(f.data, dtype=np.uint8)
     end = _match_paren(buf, open_pos)
     if end < 0:
@@ -499,7 +752,9 @@ def _match_close(f: FoamFile, open_pos: int) -> int:
 @njit(cache=True, nogil=True)
 def _match_paren(buf, start):
     depth = 0
-    for i in range(start, buf.shape[0]):
+    n = buf.shape[0]
+    i = start
+    while i < n:
         c = buf[i]
         if c == 40:  # (
             depth += 1
@@ -507,12 +762,58 @@ def _match_paren(buf, start):
             depth -= 1
             if depth == 0:
                 return i
+        elif c == 47 and i + 1 < n and buf[i + 1] == 47:  # // to the end of the line
+            while i < n and buf[i] != 10:
+                i += 1
+        elif c == 47 and i + 1 < n and buf[i + 1] == 42:  # /* to */
+            i += 2
+            while i + 1 < n and not (buf[i] == 42 and buf[i + 1] == 47):
+                i += 1
+            if i + 1 >= n:
+                return -1
+            i += 1
+        i += 1
     return -1
 
 
-def _ascii_numbers(f: FoamFile, start: int, end: int, integer: bool, width: int) -> np.ndarray:
-    """Every number in data[start:end] (brackets count as separators)."""
+def _text(f: FoamFile, start: int, end: int) -> np.ndarray:
+    """The file's bytes for scanning data[start:end], with any comments in that range blanked
+    (a copy, made only where a '/' occurs; positions are kept, so messages still point into
+    the file)."""
     buf = np.frombuffer(f.data, dtype=np.uint8)
+    if f.data.find(b"/", start, end) < 0:
+        return buf
+    buf = buf.copy()
+    bad = _blank_comments(buf, start, end)
+    if bad >= 0:
+        raise f.error("unterminated /* comment", bad)
+    return buf
+
+
+@njit(cache=True, nogil=True)
+def _blank_comments(buf, start, end):
+    i = start
+    while i + 1 < end:
+        if buf[i] == 47 and buf[i + 1] == 47:
+            while i < end and buf[i] != 10:
+                buf[i] = 32
+                i += 1
+        elif buf[i] == 47 and buf[i + 1] == 42:
+            j = i + 2
+            while j + 1 < end and not (buf[j] == 42 and buf[j + 1] == 47):
+                j += 1
+            if j + 1 >= end:
+                return i
+            for k in range(i, j + 2):
+                buf[k] = 32
+            i = j + 2
+        else:
+            i += 1
+    return -1
+
+
+def _ascii_numbers(f: FoamFile, buf: np.ndarray, start: int, end: int, integer: bool, width: int) -> np.ndarray:
+    """Every number in buf[start:end] (brackets count as separators)."""
     cap = _count_tokens(buf, start, end)
     if integer:
         out = np.empty(cap, np.int64)

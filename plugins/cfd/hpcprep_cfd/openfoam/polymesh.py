@@ -83,13 +83,16 @@ def _open(directory: str, name: str) -> FoamFile:
 
 
 def read_boundary(directory: str) -> list[Patch]:
-    """The patches of ``directory/boundary``: ``N ( name { type ..; nFaces ..; startFace ..; } ... )``."""
+    """The patches of ``directory/boundary``: ``N ( name { type ..; nFaces ..; startFace ..; } ... )``,
+    the size ``N`` optional (older OpenFOAM and hand-written files leave it out)."""
     f = _open(directory, "boundary")
     tok = Tokenizer(f, f.body)
     start = tok.skip()
-    count = tok.next()
-    if count is None or not is_int(count):
-        raise f.error(f"expected the number of patches, found {count!r}", start)
+    count = None
+    if tok.peek() != "(":
+        count = tok.next()
+        if count is None or not is_int(count):
+            raise f.error(f"expected the list of patches (its size, or '('), found {count!r}", start)
     if tok.next() != "(":
         raise f.error("expected '(' after the number of patches", tok.pos)
     patches = []
@@ -110,7 +113,7 @@ def read_boundary(directory: str) -> list[Patch]:
             raise f.error(f"patch {name!r} lacks an integer nFaces or startFace", pos) from None
         ptype = entries.get("type", ["patch"])
         patches.append(Patch(name.strip('"'), str(ptype[0]) if ptype else "patch", start_face, n_faces))
-    if len(patches) != int(count):
+    if count is not None and len(patches) != int(count):
         raise f.error(f"the boundary says {count} patches but lists {len(patches)}")
     return patches
 
