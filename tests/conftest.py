@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -27,11 +29,28 @@ def ray_local():
         watcher.terminate()
 
 
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs is missing: skip on a user's machine, fail in CI, where `make test` provides
+    every tool, package and data file the tests use. Works inside a test and at a module's top."""
+    __tracebackhide__ = True  # reports name the test's line, not this one
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; `make test` provides it", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
 def require_tool(name: str) -> str:
-    """Path of an external tool; skip without it on a user's machine, fail in CI."""
+    """Path of an external tool (see :func:`unavailable`)."""
+    __tracebackhide__ = True
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed; `make test` installs it")
-    pytest.skip(f"{name} is not installed")
+    unavailable(f"{name} is not installed")
+
+
+def require_module(name: str):
+    """An importable module a test needs, such as a reference tool's bindings (see :func:`unavailable`)."""
+    __tracebackhide__ = True
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        unavailable(f"Python module {name} cannot be imported ({exc})")

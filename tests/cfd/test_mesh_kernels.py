@@ -19,6 +19,7 @@ from hpcprep_cfd.kernels.sampling import sample_surface
 from hpcprep_cfd.kernels.voxels import voxelize
 
 from tests.cfd.data import geometry
+from tests.conftest import require_module
 
 # ---------------------------------------------------------------- test meshes (outward, closed, welded)
 
@@ -255,7 +256,7 @@ def test_occupancy_matches_winding_number_and_reference():
     w = winding_numbers_ref(v, f, c)
     assert np.abs(np.abs(w - 0.5) - 0.5).max() < 1e-6  # 0 or 1 everywhere: no centre on the surface
     np.testing.assert_array_equal(occ.reshape(-1), (w > 0.5).astype(np.uint8))
-    igl = pytest.importorskip("igl")
+    igl = require_module("igl")
     wi = igl.winding_number(v.astype(np.float64), f.astype(np.int64), c)
     np.testing.assert_array_equal(occ.reshape(-1), (wi > 0.5).astype(np.uint8))
     ref, _, _ = voxelize_ref(v, f, res, bounds)
@@ -374,7 +375,7 @@ def test_health_of_hand_made_broken_meshes():
 
 
 def _load(name):
-    trimesh = pytest.importorskip("trimesh")
+    trimesh = require_module("trimesh")
     path = geometry(name)
     kind = name.split(".")[-2]
     with gzip.open(path, "rb") as fh:

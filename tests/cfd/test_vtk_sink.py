@@ -16,8 +16,9 @@ from hpcprep.testing import assert_stage_ok
 from hpcprep_cfd.vtk_sink import STATE_DIR, VtkSink
 
 from tests.cfd.test_vtkxml import cell_volumes, hex_block, read, same_bits
+from tests.conftest import require_module
 
-vtk = pytest.importorskip("vtk")
+vtk = require_module("vtk")
 from vtk.util import numpy_support as ns  # noqa: E402
 
 TET_V = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
@@ -342,7 +343,6 @@ def test_openfoam_case_to_vtu_volumes_match_and_paraview_opens_it(tmp_path, ray_
     from tests.cfd.test_vtkxml import PVSCRIPT
     from tests.conftest import require_tool
 
-    pytest.importorskip("hpcprep_cfd.openfoam.reader")
     spec = {
         "run": {"output": str(tmp_path / "run"), "name": "foil"},
         "reader": {

@@ -13,9 +13,9 @@ import pytest
 from hpcprep_cfd import vtkxml
 
 from tests.cfd.data import geometry
-from tests.conftest import require_tool
+from tests.conftest import require_module, require_tool
 
-vtk = pytest.importorskip("vtk")
+vtk = require_module("vtk")
 from vtk.util import numpy_support as ns  # noqa: E402
 
 # -- helpers -------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def appended_block(path, array_name):
 
 
 def test_polydata_round_trip_on_a_tutorial_surface(tmp_path):
-    trimesh = pytest.importorskip("trimesh")
+    trimesh = require_module("trimesh")
     with gzip.open(geometry("flange.stl.gz")) as f:
         mesh = trimesh.load(f, file_type="stl", force="mesh", process=False)
     pts = np.asarray(mesh.vertices, dtype=np.float64)

@@ -24,6 +24,8 @@ from hpcprep.runner import RunError
 from hpcprep.search import SearchError, nearest, read_query_vector, search_table
 from pydantic import Field
 
+from tests.conftest import require_module
+
 DIM = 32
 CLUSTERS = 16
 CENTERS = np.random.default_rng(7).standard_normal((CLUSTERS, DIM)).astype(np.float32) * 3
@@ -461,8 +463,8 @@ KEY, SECRET = "lance-testing-key", "lance-testing-secret-value"
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
+    boto3 = require_module("boto3")
+    moto_server = require_module("moto.server")
     import socket
 
     with socket.socket() as sock:

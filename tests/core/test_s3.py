@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from hpcprep.storage import S3Options, filesystem_for
 
+from tests.conftest import require_module
+
 from . import sample_plugin
 
 KEY, SECRET = "testing-key", "testing-secret-value"
@@ -17,7 +19,7 @@ KEY, SECRET = "testing-key", "testing-secret-value"
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    boto3 = pytest.importorskip("boto3")
+    boto3 = require_module("boto3")
     from moto.server import ThreadedMotoServer
 
     with socket.socket() as s:

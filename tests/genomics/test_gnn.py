@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("torch_geometric")
+from tests.conftest import require_module, unavailable
+
+require_module("torch")
+require_module("torch_geometric")
 
 import click  # noqa: E402
 import pyarrow as pa  # noqa: E402
@@ -355,9 +357,7 @@ def test_dgl_backend_without_dgl_says_where_it_lives():
 def dgl_embed(tmp_path, weights: Path, graphs) -> np.ndarray:
     """Embeddings from the DGL environment, run as a subprocess."""
     if not DGL_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{DGL_PYTHON} is missing; `make dgl-env` builds the DGL environment")
-        pytest.skip(f"no DGL environment at {DGL_PYTHON} (build it with `make dgl-env`)")
+        unavailable(f"no DGL environment at {DGL_PYTHON} (`make dgl-env` builds it)")
     graphs_path, out = tmp_path / "graphs.npz", tmp_path / "emb_dgl.npy"
     gnn.save_graphs(graphs_path, graphs)
     env = {**os.environ, "PYTHONPATH": str(PLUGIN_DIR), "DGLBACKEND": "pytorch", "OMP_NUM_THREADS": "1"}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("torch_geometric")
+from tests.conftest import require_module
+
+torch = require_module("torch")
+require_module("torch_geometric")
 
 from hpcprep_genomics import gnn  # noqa: E402
 from hpcprep_genomics.kernels import debruijn_graph  # noqa: E402

@@ -26,17 +26,18 @@ from hpcprep_genomics import fasta_index
 from hpcprep_genomics.fastx import GAP_MIN, bgzf_compress, gap_runs
 from hpcprep_genomics.readers import FastaReader, FastqReader
 
+from tests.conftest import unavailable
+
 LAMBDA = "/usr/share/doc/bowtie2/examples/reference/lambda_virus.fa.gz"
 LAMBDA_LENGTH = 48502
 
 
 def require_file(path: str, package: str) -> str:
     """A data file from a Debian package: skip without it on a user's machine, fail in CI."""
+    __tracebackhide__ = True
     if os.path.exists(path):
         return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{path} is missing; `make test` installs the Debian package {package}")
-    pytest.skip(f"{path} is missing (Debian package {package})")
+    unavailable(f"{path} is missing (Debian package {package})")
 
 
 def random_seq(rng: random.Random, n: int, letters: str = "ACGTACGTacgtN") -> str:

@@ -10,13 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from hpcprep.spec import SpecError
 from hpcprep.testing import assert_plugin_ok
-
-pytest.importorskip("hpcprep_genomics")
-
 from hpcprep_genomics import kernels, plugin  # noqa: E402
 from hpcprep_genomics.encoders import ENCODERS, GRAPH_INPUTS, Debruijn, GnnEmbed, ReverseComplement  # noqa: E402
 from hpcprep_genomics.fastx import GAP_MIN  # noqa: E402
 from hpcprep_genomics.readers import FastaReader, FastqReader  # noqa: E402
+
+from tests.conftest import require_module
 
 RECORDS = {
     "chr1": "ACGTACGTTTGACCAnnnnACGTTAGCTAGGCATCGATCGGATCGATCGTAGCTAGCTAGCATGCATCGA",
@@ -166,7 +165,7 @@ def test_gnn_embed_goes_to_gpus_where_the_cluster_has_them(tmp_path):
 
 
 def test_cuda_variant_without_a_gpu_says_so():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     from hpcprep_genomics.encoders import GnnEmbed

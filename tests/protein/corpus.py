@@ -25,7 +25,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+from tests.conftest import unavailable
 
 FILES = [
     ("freesasa", "/usr/share/freesasa/test-data/1ubq.pdb"),
@@ -68,10 +69,7 @@ def corpus(files=FILES) -> list[Path]:
     """Paths of the corpus files; skips (fails under CI) when a package is missing."""
     missing = sorted({pkg for pkg, path in files if not os.path.exists(path)})
     if missing:
-        msg = f"protein test structures missing: apt-get install -y {' '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " (`make test` installs them)")
-        pytest.skip(msg)
+        unavailable(f"protein test structures missing (Debian packages {' '.join(missing)})")
     return [Path(path) for _, path in files]
 
 

@@ -11,6 +11,8 @@ from hpcprep_protein import plugin
 from hpcprep_protein.readers import _EXAMPLE_PDB, ProteinFastaReader, SsTableReader, StructureReader
 from hpcprep_protein.tables import ALPHABET, BLOSUM62, SCALES
 
+from tests.conftest import require_module
+
 
 def batch_of(seqs, **cols):
     b = E._seq_batch(seqs)
@@ -28,7 +30,7 @@ def test_plugin_passes_the_kit(tmp_path):
 
 
 def test_tables_match_biopython():
-    substitution_matrices = pytest.importorskip("Bio.Align.substitution_matrices")
+    substitution_matrices = require_module("Bio.Align.substitution_matrices")
     from Bio.SeqUtils import ProtParamData
 
     m = substitution_matrices.load("BLOSUM62")

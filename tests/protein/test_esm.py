@@ -12,7 +12,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip("transformers")
+from tests.conftest import require_module
+
+require_module("transformers")
 
 import torch  # noqa: E402
 from hpcprep.spec import SpecError  # noqa: E402

@@ -19,6 +19,7 @@ import pytest
 from hpcprep.stages import ErrorRecord, RecordError
 from hpcprep_protein.readers import StructureReader
 
+from tests.conftest import unavailable
 from tests.protein import malformed
 from tests.protein.corpus import corpus
 
@@ -52,7 +53,7 @@ def require_sources():
     corpus()  # skips (fails under CI) without the Debian packages
     missing = [p for p in (malformed.PDB_SOURCE, malformed.CIF_SOURCE, malformed.MMTF_SOURCE) if not p.exists()]
     if missing:
-        pytest.skip(f"missing {missing}")
+        unavailable(f"malformed-corpus sources missing: {missing}")
 
 
 # -- the corpus -------------------------------------------------------------------------------

