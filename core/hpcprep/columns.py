@@ -1,7 +1,9 @@
-"""Building Arrow columns for encoders, without a Python object per value.
+"""Columns in and out of encoders.
 
-An encoder may return ``pyarrow`` arrays as well as NumPy arrays; these two helpers make
-the common variable- and fixed-length cases from NumPy buffers directly.
+An encoder may return ``pyarrow`` arrays as well as NumPy arrays: ``list_column`` and
+``vector_column`` make the common variable- and fixed-length cases from NumPy buffers
+directly, without a Python object per value. ``column_of`` and ``ascii_texts`` read a
+batch's columns, turning a missing column or a bad value into a bad record.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from . import errors_table
 
 #: Inputs up to this size are hashed for the manifest; larger ones only list their size.
 HASH_LIMIT = 64 * 1024 * 1024
-STAT_KEYS = ("items", "rows_in", "rows_out", "errors", "seconds")
 
 
 def _sha256(path: str, size: int | None) -> str | None:

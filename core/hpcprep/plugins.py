@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -232,9 +231,6 @@ class PluginRegistry:
     def place(self, stage, cluster):
         return self.pm.hook.hpcprep_place(stage=stage, cluster=cluster)
 
-    def placement_impls(self) -> list[str]:
-        return [i.plugin_name for i in reversed(self.pm.hook.hpcprep_place.get_hookimpls())]
-
     def register_commands(self, cli) -> list[tuple[str, str]]:
         """Let plugins add CLI commands; returns (plugin, error) for those that failed."""
         failures = []
@@ -251,7 +247,3 @@ class PluginRegistry:
 
     def versions(self) -> dict[str, str]:
         return {p.name: p.version for p in self.plugins.values() if p.status == "ok"}
-
-
-def format_exception(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

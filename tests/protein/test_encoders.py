@@ -156,7 +156,7 @@ def test_declared_inputs_match_what_the_protein_stages_declare():
     assert _unmet([structure, *structure_encoders, *sequence_encoders, labels]) == []
     assert _unmet([fasta, *sequence_encoders]) == []
     assert _unmet([table, *sequence_encoders, E.SsLabels()]) == []
-    # the wiring mistakes: labels before DSSP made them, structure encoders on sequences
+    # wiring mistakes a user makes: labels before DSSP made them, structure encoders on sequences
     assert _unmet([structure, labels, dssp]) == [("protein.ss_labels", "ss8"), ("protein.ss_labels", "ss_mask")]
     assert _unmet([fasta, E.Dihedrals()]) == [("protein.dihedrals", n) for n in ("n", "ca", "c")]
     # a mask of the wrong type is refused, not only a missing one

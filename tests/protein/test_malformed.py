@@ -116,7 +116,7 @@ def test_malformed_files_beside_good_ones_in_a_run(tmp_path, ray_local):
         assert errors[source].startswith(source) and part in errors[source], (source, errors[source])
 
 
-# -- the cases: a cut file, non-finite coordinates ----------------------------------------
+# -- a cut file, non-finite coordinates ---------------------------------------------------------
 
 
 def _base_pdb() -> list[str]:

@@ -132,11 +132,6 @@ def parent(name: str) -> str:
     return THREE_LETTER.get(letter, name.strip().upper())
 
 
-def to_sequence(names) -> str:
-    """One-letter sequence for three-letter names (the reader's ``sequence`` column)."""
-    return "".join(one_letter(n) for n in names)
-
-
 BACKBONE_HEAVY = ("N", "CA", "C", "O")
 
 #: Side-chain heavy atoms of the 20 standard residues (PDB names), for telling a residue

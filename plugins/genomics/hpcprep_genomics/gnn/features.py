@@ -27,10 +27,6 @@ from functools import lru_cache
 import numpy as np
 
 N_FEATURES = 21
-FEATURE_NAMES = (
-    ["frac_A", "frac_C", "frac_G", "frac_T", "frac_GC"]
-    + [f"di_{a}{b}" for a in "ACGT" for b in "ACGT"]
-)
 #: Guards the division of the weighted mean (as the backends' ``EPS``).
 EPS = 1e-12
 #: Up to this (k-1), features come from a table of all 4**(k-1) codes (at most 64 Ki rows).
