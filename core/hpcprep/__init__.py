@@ -24,12 +24,26 @@ from .stages import (
 )
 
 
+def __getattr__(name: str):
+    # the error types live with the code that raises them, which imports Ray: loaded on first use
+    if name == "SpecError":
+        from .spec import SpecError
+
+        return SpecError
+    if name in ("RunError", "UnbalancedRun"):
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'hpcprep' has no attribute {name!r}")
+
+
 def run(spec, **kwargs):
     """Validate and run a pipeline spec (TOML path or dict); returns a ``RunResult``.
 
     Keyword arguments: ``overrides`` (list of ``"encoders.0.k=5"``), ``overwrite``,
     ``resume``, ``address``, ``plugins`` (extra plugin objects), ``progress``.
-    Raises ``hpcprep.runner.RunError`` when the run cannot go on, and its subclass
+    Raises ``hpcprep.SpecError`` for a spec that cannot run, ``hpcprep.RunError`` when the
+    run cannot go on, and its subclass
     ``UnbalancedRun`` (holding the result) when it ended with books that do not balance.
     """
     from .runner import run as _run
@@ -50,11 +64,14 @@ __all__ = [
     "Placement",
     "Reader",
     "RecordError",
+    "RunError",
     "Sink",
     "SinkContext",
     "SinkWriter",
+    "SpecError",
     "StageExamples",
     "TEXT_TYPES",
+    "UnbalancedRun",
     "__version__",
     "hookimpl",
     "record_id",

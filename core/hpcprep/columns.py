@@ -67,3 +67,14 @@ def ascii_texts(batch, name: str) -> list[bytes]:
         else:
             raise RecordError(f"column {name!r} holds {type(v).__name__}, not text")
     return out
+
+
+def column_to_numpy(table: pa.Table, name: str) -> np.ndarray:
+    """A table's column as NumPy; Ray's tensor columns (Ray Data's fixed-shape arrays) as
+    their ``(rows, *shape)`` array."""
+    col = table.column(name)
+    if isinstance(col.type, pa.ExtensionType):
+        from ray.data.block import BlockAccessor
+
+        return BlockAccessor.for_block(table.select([name])).to_numpy(name)
+    return col.to_numpy(zero_copy_only=False)

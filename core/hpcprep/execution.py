@@ -27,6 +27,7 @@ from ray.data.block import BlockAccessor
 from ray.data.datasource import Datasink
 
 from . import errors_table
+from .columns import column_to_numpy
 from .placement import Placement
 from .stages import Encoder, Sink, SinkContext
 
@@ -90,13 +91,6 @@ def to_arrow_table(batch) -> pa.Table:
     if isinstance(batch, pa.Table):
         return batch
     return pa.table({k: to_arrow_column(v) for k, v in batch.items()})
-
-
-def column_to_numpy(table: pa.Table, name: str) -> np.ndarray:
-    col = table.column(name)
-    if isinstance(col.type, pa.ExtensionType):  # Ray tensor columns
-        return BlockAccessor.for_block(table.select([name])).to_numpy(name)
-    return col.to_numpy(zero_copy_only=False)
 
 
 class LazyBatch(Mapping):

@@ -21,14 +21,12 @@ from pydantic import ConfigDict, Field, ValidationError
 from .placement import PlacementOverride
 from .plugins import PluginRegistry, StageEntry, UnknownStageError
 from .stages import InputItem, Stage, StrictScalars
-from .storage import redact_uri
+from .storage import check_writable, redact_uri
 from .wiring import check_columns
 
 SECRET_KEY = re.compile(r"(secret|password|passwd|token|access_key|session_key|credential|api_key)", re.IGNORECASE)
 TOP_LEVEL = ("run", "reader", "encoders", "sinks")
 URI_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/@\s]+)@")
-#: Kernel file systems: writing there fails or, worse, changes the running system.
-PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 class SpecError(ValueError):
@@ -282,26 +280,6 @@ def _configure(
     if callable(check):
         problems += [f"{where} ({name}): {p}" for p in check()]
     return ConfiguredStage(where=where, entry=entry, stage=stage, placement=placement)
-
-
-def check_writable(path: Path) -> str | None:
-    """None if a directory can be created or written at ``path``, else why not."""
-    if "\0" in str(path):
-        return f"{str(path)!r} holds a NUL character, which no file name can"
-    path = path.absolute()
-    pseudo = next((root for root in PSEUDO_FILESYSTEMS if path.resolve().is_relative_to(root)), None)
-    if pseudo:
-        return f"{path} is under {pseudo}, the kernel's own files, not a place for data"
-    if path.exists() and not path.is_dir():
-        return f"{path} exists and is not a directory"
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        return f"{probe} is a file, so {path} cannot be created"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{path} is inside {probe}, which is not writable"
-    return None
 
 
 def resolve(

@@ -20,6 +20,9 @@ from pydantic import Field
 
 from .stages import Params
 
+#: Kernel file systems: writing there fails or, worse, changes the running system.
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
 
 @dataclass(frozen=True)
 class S3Options:
@@ -153,6 +156,26 @@ def open_input(uri: str, s3: S3Options | None = None):
 
 #: The file a sink leaves in its output directory: a later run may clear only directories that hold it.
 SINK_MARKER = "_hpcprep_sink.json"
+
+
+def check_writable(path: Path) -> str | None:
+    """None if a directory can be created or written at ``path``, else why not."""
+    if "\0" in str(path):
+        return f"{str(path)!r} holds a NUL character, which no file name can"
+    path = path.absolute()
+    pseudo = next((root for root in PSEUDO_FILESYSTEMS if path.resolve().is_relative_to(root)), None)
+    if pseudo:
+        return f"{path} is under {pseudo}, the kernel's own files, not a place for data"
+    if path.exists() and not path.is_dir():
+        return f"{path} exists and is not a directory"
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, so {path} cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{path} is inside {probe}, which is not writable"
+    return None
 
 
 def claim_sink_dir(fs: pafs.FileSystem, root: str, ctx, label: str, shown: str | None = None) -> None:

@@ -44,3 +44,13 @@ def test_every_hook_is_in_the_readme_table():
         assert row, f"README has no table row for {name}"
         cells = [c.strip() for c in row[0].strip("|").split("|")]
         assert len(cells) >= 2 and len(cells[-1].split()) >= 3, f"README row for {name} says nothing"
+
+
+def test_every_exported_name_resolves():
+    import hpcprep
+    from hpcprep.runner import RunError, UnbalancedRun
+    from hpcprep.spec import SpecError
+
+    for name in hpcprep.__all__:
+        assert getattr(hpcprep, name) is not None, name
+    assert (hpcprep.SpecError, hpcprep.RunError, hpcprep.UnbalancedRun) == (SpecError, RunError, UnbalancedRun)

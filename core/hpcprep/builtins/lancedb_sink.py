@@ -137,7 +137,7 @@ class LanceDBSink(Sink):
         if not TABLE_NAME.match(p.table):
             out.append(f"table: {p.table!r} is not a valid LanceDB table name (use letters, digits, _ . -)")
         if "://" not in p.uri:
-            from ..spec import check_writable
+            from ..storage import check_writable
 
             why = check_writable(Path(p.uri))
             if why:

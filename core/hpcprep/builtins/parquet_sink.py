@@ -45,7 +45,7 @@ class ParquetSink(Sink):
             return []
         from pathlib import Path
 
-        from ..spec import check_writable
+        from ..storage import check_writable
 
         why = check_writable(Path(self.params.path))
         return [f"path: {why}"] if why else []

@@ -83,7 +83,7 @@ class VtkSink(Sink):
         return self.params.path
 
     def problems(self) -> list[str]:
-        from hpcprep.spec import check_writable
+        from hpcprep.storage import check_writable
 
         why = check_writable(Path(self.params.path))
         return [f"path: {why}"] if why else []
@@ -215,7 +215,7 @@ class _VtkWriter(SinkWriter):
         self.failures: list[str] = []
 
     def write(self, table) -> None:
-        from hpcprep.execution import column_to_numpy
+        from hpcprep.columns import column_to_numpy
 
         wanted = set(KINDS) if self.params.what == "auto" else set(self.params.what)
         needed = _columns_needed(table.column_names, wanted, self.params.point_data)

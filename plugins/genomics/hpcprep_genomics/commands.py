@@ -95,8 +95,7 @@ def graphs_and_labels(table, mode: str, label_column: str, sequence_column: str,
 def _spec_output(spec_path: str, overrides, overwrite: bool):
     """Run a pipeline spec; returns ``(first parquet sink's path, the spec's genomics.debruijn k or None)``."""
     import hpcprep
-    from hpcprep.runner import RunError
-    from hpcprep.spec import SpecError
+    from hpcprep import RunError, SpecError
 
     try:
         result = hpcprep.run(spec_path, overrides=list(overrides), overwrite=overwrite)
