@@ -110,3 +110,30 @@ def test_resume_refuses_a_changed_spec(tmp_path, ray_local):
     spec["encoders"][0]["k"] = 7
     with pytest.raises(RunError, match="spec or its inputs changed"):
         hpcprep.run(spec, plugins=[sample_plugin], progress=False, resume=True)
+
+
+def test_group_files_keep_only_what_the_committed_attempt_wrote(tmp_path):
+    """The file sinks' resume bookkeeping: a group's files of other attempts go, this attempt's files that no
+    writer reported go, everything else (other groups, files hpcprep did not name) stays."""
+    import pyarrow.fs as pafs
+    from hpcprep.sink_files import GroupFiles
+    from hpcprep.stages import SinkContext
+
+    now = SinkContext(run_dir=str(tmp_path), run_name="r", group=3, attempt="a2")
+    before = SinkContext(run_dir=str(tmp_path), run_name="r", group=3, attempt="a1")
+    other_group = SinkContext(run_dir=str(tmp_path), run_name="r", group=4, attempt="a1")
+    names = {
+        "old": GroupFiles.name(before, ".jsonl"),
+        "kept": GroupFiles.name(now, ".jsonl"),
+        "retried": GroupFiles.name(now, ".jsonl"),
+        "group4": GroupFiles.name(other_group, ".jsonl"),
+        "theirs": "part-g00003-notes.txt",
+        "unrelated": "README.md",
+    }
+    for name in names.values():
+        (tmp_path / name).write_text("x")
+    files = GroupFiles(pafs.LocalFileSystem(), str(tmp_path))
+    assert files.discard_other_attempts(now) == 1
+    assert files.keep_only(now, [str(tmp_path / names["kept"])]) == 1
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {names[k] for k in ("kept", "group4", "theirs", "unrelated")}

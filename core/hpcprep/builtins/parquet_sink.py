@@ -10,16 +10,13 @@ Ray retried. Fixed-size vectors and tensors are written as
 
 from __future__ import annotations
 
-import uuid
-
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from ..errors_table import group_prefix, parse_name
 from ..portable import portable_table
+from ..sink_files import GroupFiles
 from ..stages import LocalPath, Sink, SinkContext, SinkWriter
 from ..storage import S3Params, claim_sink_dir, filesystem_for, is_s3
 
@@ -59,25 +56,14 @@ class ParquetSink(Sink):
         claim_sink_dir(fs, root, ctx, "parquet sink", self.params.path)
 
     def discard_group(self, ctx: SinkContext, sources: list[str]) -> None:
-        self._remove_group_files(ctx, lambda path, attempt: attempt != ctx.attempt)
-
-    def _remove_group_files(self, ctx: SinkContext, unwanted) -> None:
-        fs, root = self._fs()
-        for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
-            if info.type != pafs.FileType.File:
-                continue
-            parsed = parse_name(info.base_name)
-            if parsed and parsed[0] == ctx.group and unwanted(info.path, parsed[1]):
-                fs.delete_file(info.path)
+        GroupFiles(*self._fs()).discard_other_attempts(ctx)
 
     def open_writer(self, ctx: SinkContext) -> SinkWriter:
         return _ParquetWriter(self, ctx)
 
     def commit(self, ctx: SinkContext, results: list) -> dict:
         files = [f for r in results for f in r["files"]]
-        # A write that Ray retried (its worker or node died) left a file no result names.
-        kept = set(files)
-        self._remove_group_files(ctx, lambda path, attempt: attempt == ctx.attempt and path not in kept)
+        GroupFiles(*self._fs()).keep_only(ctx, files)  # a write Ray retried left a file no result names
         return {"files": len(files), "rows": sum(r["rows"] for r in results)}
 
     def finish(self, ctx: SinkContext) -> dict:
@@ -88,7 +74,7 @@ class _ParquetWriter(SinkWriter):
     def __init__(self, sink: ParquetSink, ctx: SinkContext):
         self.sink = sink
         self.fs, self.root = sink._fs()
-        self.base = f"part-{group_prefix(ctx.group)}{ctx.attempt}-{uuid.uuid4().hex}"
+        self.name = GroupFiles.name(ctx, ".parquet")
         self.writers: dict[str, tuple[pq.ParquetWriter, object, str]] = {}
         self.rows = 0
 
@@ -96,7 +82,7 @@ class _ParquetWriter(SinkWriter):
         if subdir not in self.writers:
             folder = f"{self.root}/{subdir}" if subdir else self.root
             self.fs.create_dir(folder, recursive=True)
-            path = f"{folder}/{self.base}.parquet"
+            path = f"{folder}/{self.name}"
             stream = self.fs.open_output_stream(path)
             writer = pq.ParquetWriter(stream, schema, compression=self.sink.params.compression)
             self.writers[subdir] = (writer, stream, path)
