@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -190,34 +191,44 @@ def nearest_one(tri, normals, boxes, left, start, count, px, py, pz, hint, stack
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _distance_many(tri, normals, boxes, left, right, start, count, perm, ex, points, signed, closed, flip, beta):
+def _distance_many(
+    tri, normals, boxes, left, right, start, count, perm, ex, points, signed, closed, flip, beta, n_blocks
+):
     n = points.shape[0]
     dist = np.empty(n)
     closest = np.empty((n, 3))
     fid = np.empty(n, dtype=np.int64)
     depth = tree_depth(left, right)
     order = morton_order(points)
-    for o in prange(n):
-        i = order[o]
-        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
-        if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(pz)):
-            dist[i] = np.nan
-            closest[i, 0] = closest[i, 1] = closest[i, 2] = np.nan
-            fid[i] = -1
-            continue
+    # Blocks of Morton-consecutive points, each walked in order by one thread: a point's search starts with the
+    # previous point's nearest triangle as its bound (nearby points share nearest triangles), which prunes most of
+    # the tree at once. The search still visits every box that could hold a nearer triangle, so the distance is
+    # the same minimum; only which of several equally near triangles is reported can depend on the hint.
+    n_blocks = max(1, min(n, n_blocks))
+    for blk in prange(n_blocks):
         stack = np.empty(depth + 2, dtype=np.int64)
         stack_d = np.empty(depth + 2)
-        d2, t, cx, cy, cz = nearest_one(tri, normals, boxes, left, start, count, px, py, pz, -1, stack, stack_d)
-        d = math.sqrt(d2)
-        if signed and not closed and d > 0.0:
-            w = winding_fast_one(tri, left, start, count, ex, beta * beta, px, py, pz, stack)
-            if flip * w > 0.5:
-                d = -d
-        dist[i] = d
-        closest[i, 0] = cx
-        closest[i, 1] = cy
-        closest[i, 2] = cz
-        fid[i] = perm[t]
+        hint = -1
+        for o in range(blk * n // n_blocks, (blk + 1) * n // n_blocks):
+            i = order[o]
+            px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+            if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(pz)):
+                dist[i] = np.nan
+                closest[i, 0] = closest[i, 1] = closest[i, 2] = np.nan
+                fid[i] = -1
+                continue
+            d2, t, cx, cy, cz = nearest_one(tri, normals, boxes, left, start, count, px, py, pz, hint, stack, stack_d)
+            hint = t
+            d = math.sqrt(d2)
+            if signed and not closed and d > 0.0:
+                w = winding_fast_one(tri, left, start, count, ex, beta * beta, px, py, pz, stack)
+                if flip * w > 0.5:
+                    d = -d
+            dist[i] = d
+            closest[i, 0] = cx
+            closest[i, 1] = cy
+            closest[i, 2] = cz
+            fid[i] = perm[t]
     if signed and closed:
         _sign_by_chains(tri, left, start, count, ex, beta, boxes, points, order, dist, flip, depth)
     return dist, closest, fid
@@ -435,6 +446,7 @@ def _query(vertices, faces, points, bvh, signed):
         signed and is_closed(v, f),
         orientation_flip(bvh),
         WINDING_ACCURACY,
+        64 * numba.get_num_threads(),  # enough blocks to balance the threads; each one long enough to profit
     )
 
 
