@@ -33,7 +33,9 @@ Threads: ours runs with ``numba.set_num_threads(1)``, as a one-CPU pipeline work
 parallelises with ``igl::parallel_for``, whose thread count comes from ``igl::default_num_threads()``: it reads
 the environment variable ``IGL_NUM_THREADS`` on its first call and caches it (else
 ``std::thread::hardware_concurrency()``), so this script sets ``IGL_NUM_THREADS=1`` before importing igl. The
-load average before and after is recorded (other people share the machine). Peak memory is ``ru_maxrss``.
+load average before and after is recorded (other people share the machine), and every call's process CPU time
+beside its wall time (``ratio_cpu``: less disturbed by other processes on the cores). Peak memory is
+``ru_maxrss``.
 """
 
 from __future__ import annotations
@@ -77,10 +79,18 @@ MODES = ("pseudonormal", "fast_winding_number", "winding_number")
 """libigl's sign modes (``igl.SIGNED_DISTANCE_TYPE_*``); ``unsigned`` is not a signed distance."""
 
 
+CPU = [0.0]
+"""Process CPU seconds of the last ``timed`` call: on this shared machine other people's processes take turns on
+the two cores, which stretches wall time but not the CPU time a one-thread call uses, so both are recorded."""
+
+
 def timed(fn):
+    c0 = time.process_time()
     t0 = time.perf_counter()
     out = fn()
-    return time.perf_counter() - t0, out
+    t = time.perf_counter() - t0
+    CPU[0] = time.process_time() - c0
+    return t, out
 
 
 def load_mesh():
@@ -143,40 +153,53 @@ def kernels(args):
 
     for n in args.sizes:
         pts = [box_points(v, n, rng) for v in meshes]
-        ours_sd = ours_ud = 0.0
+        ours_sd = ours_ud = ours_sd_cpu = 0.0
         peer = dict.fromkeys(MODES, 0.0)
+        peer_cpu = dict.fromkeys(MODES, 0.0)
         peer_ud = 0.0
         per_rep = []
         signs = {}
         for r, (v, p) in enumerate(zip(meshes, pts, strict=True)):
             t, (s, _, _) = timed(lambda v=v, p=p: signed_distance(v, f, p))
             ours_sd += t
+            ours_sd_cpu += CPU[0]
             t_ud, _ = timed(lambda v=v, p=p: unsigned_distance(v, f, p))
             ours_ud += t_ud
             t_igl_ud, (sq, _, _) = timed(lambda v=v, p=p: igl.point_mesh_squared_distance(p, v, f))
             peer_ud += t_igl_ud
-            rep = {"ours_s": t}
+            rep = {"ours_s": t, "ours_cpu_s": CPU[0]}
             for mode in MODES:
                 if mode == "winding_number" and r > 0:
                     continue  # exact and slow: first repetition only
                 tm, sm = timed(lambda v=v, p=p, mode=mode: igl_sd(p, v, f, mode))
                 peer[mode] += tm
+                peer_cpu[mode] += CPU[0]
                 rep[f"{mode}_s"] = tm
+                rep[f"{mode}_cpu_s"] = CPU[0]
                 if r == 0:
                     signs[mode] = sm
             per_rep.append(rep)
             if r == 0:
                 exact_d, ours_first = np.sqrt(sq), s
         exact_inside = signs["winding_number"] < 0
-        row = {"points": n, "repetitions": args.repeat, "ours_points_per_s": n * args.repeat / ours_sd, "modes": {}}
+        row = {
+            "points": n,
+            "repetitions": args.repeat,
+            "ours_points_per_s": n * args.repeat / ours_sd,
+            "ours_points_per_cpu_s": n * args.repeat / ours_sd_cpu,
+            "modes": {},
+        }
         row["ours_sign_disagreements_vs_exact"] = int(((ours_first < 0) != exact_inside).sum())
         row["ours_max_abs_diff_vs_exact_distance"] = float(np.abs(np.abs(ours_first) - exact_d).max())
         for mode in MODES:
             reps = 1 if mode == "winding_number" else args.repeat
             t_ours = per_rep[0]["ours_s"] if mode == "winding_number" else ours_sd
+            c_ours = per_rep[0]["ours_cpu_s"] if mode == "winding_number" else ours_sd_cpu
             row["modes"][mode] = {
                 "points_per_s": n * reps / peer[mode],
                 "ratio": peer[mode] / t_ours,
+                "points_per_cpu_s": n * reps / peer_cpu[mode],
+                "ratio_cpu": peer_cpu[mode] / c_ours,
                 "ratio_per_repetition": [rp[f"{mode}_s"] / rp["ours_s"] for rp in per_rep if f"{mode}_s" in rp],
                 "sign_disagreements_vs_exact": int(((signs[mode] < 0) != exact_inside).sum()),
                 "max_abs_diff_vs_exact_distance": float(np.abs(np.abs(signs[mode]) - exact_d).max()),
@@ -188,6 +211,7 @@ def kernels(args):
         row["peer_mode"] = fastest
         row["peer_points_per_s"] = row["modes"][fastest]["points_per_s"]
         row["ratio"] = row["modes"][fastest]["ratio"]
+        row["ratio_cpu"] = row["modes"][fastest]["ratio_cpu"]
         rows[f"signed_distance_{n}"] = row
         rows[f"unsigned_distance_{n}"] = {
             "points": n,
@@ -204,10 +228,12 @@ def kernels(args):
             return fwn.winding_number(p, 2.0)
 
         for key, acc in (("winding_number", DEFAULT_ACCURACY), ("winding_number_1.6", 1.6)):
-            t_ours = t_peer = 0.0
+            t_ours = t_peer = c_ours = c_peer = 0.0
             for v, p in zip(meshes, pts, strict=True):
                 t_ours += timed(lambda v=v, p=p, acc=acc: winding_number(v, f, p, accuracy=acc))[0]
+                c_ours += CPU[0]
                 t_peer += timed(lambda v=v, p=p: peer_wn(v, p))[0]
+                c_peer += CPU[0]
             rows[f"{key}_{n}"] = {
                 "points": n,
                 "accuracy": acc,
@@ -215,6 +241,7 @@ def kernels(args):
                 "peer": "igl.FastWindingNumberBVH init + winding_number (accuracy_scale 2, libigl's default)",
                 "peer_points_per_s": n * args.repeat / t_peer,
                 "ratio": t_peer / t_ours,
+                "ratio_cpu": c_peer / c_ours,
             }
 
     # Winding-number errors against the exact value, on box and near-surface points of the first mesh.
@@ -235,7 +262,10 @@ def kernels(args):
 
     # SDF grid: ours per repetition; libigl on the nodes of the first mesh's grid.
     n = args.grid
-    t_grid = [timed(lambda v=v: sdf_grid(v, f, n))[0] for v in meshes]
+    t_grid, c_grid = [], []
+    for v in meshes:
+        t_grid.append(timed(lambda v=v: sdf_grid(v, f, n))[0])
+        c_grid.append(CPU[0])
     v = meshes[0]
     g, origin, spacing = sdf_grid(v, f, n)
     nodes = grid_nodes(g.shape, origin, spacing)
@@ -254,6 +284,7 @@ def kernels(args):
         tm, sm = timed(lambda mode=mode: igl_sd(nodes, v, f, mode))
         grid_modes[mode] = {
             "seconds": tm,
+            "cpu_seconds": CPU[0],
             "timed_on": "every node",
             "sign_disagreements_vs_exact_on_slabs": int(((sm[slab_idx] < 0) != (s_exact < 0)).sum()),
             "sign_disagreements_vs_ours": int(((sm < 0) != (ours < 0)).sum()),
@@ -265,6 +296,7 @@ def kernels(args):
         "nodes": int(g.size),
         "seconds_each": t_grid,
         "seconds": float(np.mean(t_grid)),
+        "cpu_seconds_each": c_grid,
         "ours_sign_disagreements_vs_exact_on_slabs": int(((ours[slab_idx] < 0) != (s_exact < 0)).sum()),
         "ours_max_abs_diff_vs_exact_on_slabs": float(np.abs(ours[slab_idx] - s_exact).max()),
         "modes": grid_modes,
@@ -272,6 +304,7 @@ def kernels(args):
         "peer_mode": fastest,
         "peer_seconds": grid_modes[fastest]["seconds"],
         "ratio": grid_modes[fastest]["seconds"] / t_grid[0],
+        "ratio_cpu": grid_modes[fastest].get("cpu_seconds", np.nan) / c_grid[0],
     }
 
     return {
@@ -321,7 +354,7 @@ def main():
         if "ours_points_per_s" in r:
             print(
                 f"{name:<28} ours {r['ours_points_per_s']:>10,.0f} p/s   {r['peer']}: "
-                f"{r['peer_points_per_s']:>10,.0f} p/s   {r['ratio']:.2f}x"
+                f"{r['peer_points_per_s']:>10,.0f} p/s   {r['ratio']:.2f}x (CPU time {r.get('ratio_cpu', np.nan):.2f}x)"
             )
             for mode, m in r.get("modes", {}).items():
                 print(
@@ -330,7 +363,8 @@ def main():
                 )
     r = rows[f"sdf_grid_{args.grid}"]
     print(
-        f"sdf_grid {args.grid}^3: ours {r['seconds']:.2f} s, {r['peer']}: {r['peer_seconds']:.1f} s, {r['ratio']:.1f}x"
+        f"sdf_grid {args.grid}^3: ours {r['seconds']:.2f} s, {r['peer']}: {r['peer_seconds']:.1f} s, "
+        f"{r['ratio']:.1f}x (CPU time {r['ratio_cpu']:.1f}x)"
     )
     for mode, m in r["modes"].items():
         print(
