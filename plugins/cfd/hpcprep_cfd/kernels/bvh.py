@@ -32,8 +32,11 @@ from numba import njit
 
 from .health import check_mesh
 
-LEAF_SIZE = 4
-"""Triangles per leaf at most (small leaves suit nearest-point queries; the winding number cares little)."""
+LEAF_SIZE = 8
+"""Triangles per leaf at most. 8 rather than 4: half the nodes, so the build (which every pipeline call pays) takes
+about a third less time (0.09 s against 0.14 s on the 116 062-triangle DTC hull), nearest-point queries are no
+slower (the plane test rejects most of a leaf's triangles cheaply) and the hierarchical winding number is as fast
+and a little more accurate at the same ``accuracy`` (leaves are summed exactly)."""
 
 _BINS = 16
 
