@@ -414,8 +414,8 @@ def _closed(v, f):
 def is_closed(vertices, faces) -> bool:
     """True when every edge, after welding vertices with equal coordinates, is used as often in one direction as
     in the other: the mesh's boundary chain is empty, so its winding number is an integer off the surface."""
-    v = np.ascontiguousarray(vertices, dtype=np.float64)
-    f = np.ascontiguousarray(faces, dtype=np.int64)
+    v = np.ascontiguousarray(vertices, dtype=np.float64).reshape(-1, 3)
+    f = np.ascontiguousarray(faces, dtype=np.int64).reshape(-1, 3)  # (0, 3) for no faces: one compiled signature
     return bool(_closed(v, f)) if len(v) else True
 
 
