@@ -3,7 +3,8 @@
 Nearest triangle search: depth-first over the BVH with an explicit stack, nearer child first, pruning every node
 whose box is not closer than the best triangle so far (squared distances throughout, so pruning is exact: the
 result is the minimum over all triangles, whatever the initial guess). ``nearest_one`` also takes a hint triangle,
-whose distance seeds the bound; the grid kernel passes the neighbouring node's answer there.
+whose distance seeds the bound; the grid kernel passes the neighbouring node's answer there, and point queries
+pass the previous point's answer in Morton order.
 
 Closest point on a triangle: the Voronoi-region walk over the vertices, edges and face (as in Ericson,
 "Real-Time Collision Detection", 5.1.5), with a fallback to the three edges for degenerate (zero-area)
