@@ -1,32 +1,41 @@
 """CFD benchmarks, one thread each, peers in the same run; results in ``benchmarks/results/cfd.json``.
 
-    .venv/bin/python benchmarks/cfd.py                 # all sections, a few minutes
+    .venv/bin/python benchmarks/cfd.py                 # all sections, about ten minutes
     .venv/bin/python benchmarks/cfd.py --kernels-only  # the spatial kernels against libigl
 
 Sections: ``kernels`` (below), ``mesh`` (``cfd_mesh.py``: sampling, health, repair, voxels and
 descriptors against trimesh) and ``openfoam`` (``cfd_openfoam.py``: the polyMesh reader on a
 1M-cell blockMesh case against a NumPy implementation and OpenFOAM's own postProcess).
 
-Mesh: ``DTC-scaled.stl.gz`` from Debian ``openfoam-examples`` (the DTC container-ship hull of the tutorials,
-116 062 triangles, closed and outward), loaded with trimesh. Rows (section ``kernels`` of
-``benchmarks/results/cfd.json``):
+Section ``kernels``: the spatial kernels against libigl, measured the way a pipeline calls them. Mesh:
+``DTC-scaled.stl.gz`` from Debian ``openfoam-examples`` (the DTC container-ship hull of the tutorials, 116 062
+triangles, closed and outward), loaded with trimesh. Every repetition uses a distinct mesh (the hull moved and
+scaled at random, so both sides build their trees on new arrays) and distinct random points in its
+bounding box padded by 10% (``--sizes``: 50 000 and 200 000 points); every call builds its own tree, on both sides
+(``cfd.sdf_points`` calls ``signed_distance(v, f, points)`` once per mesh). Rates are total points over total
+seconds of the ``--repeat`` repetitions; ratios are the peer's seconds over ours on the same meshes and points.
 
-- ``build_bvh``: seconds to build the hierarchy (counted inside every other row that does not pass ``bvh=``);
-- ``signed_distance``: points/s on ``--points`` random points in the bounding box padded by 10%, prebuilt BVH, vs
-  ``igl.signed_distance(..., sign_type=SIGNED_DISTANCE_TYPE_WINDING_NUMBER)`` on the first ``--peer-points``;
-- ``unsigned_distance``: points/s vs ``igl.point_mesh_squared_distance`` (which also builds its tree per call);
-- ``winding_number``: hierarchical, our default accuracy (1.6, third-order expansion) points/s vs libigl's prebuilt
-  ``FastWindingNumberBVH`` at its default ``accuracy_scale`` 2 (second order), with both errors against the exact
-  winding number on 2000 points; ``winding_number_2``: the same with accuracy 2 on both sides;
-- ``sdf_grid_128``: seconds for a 128^3 grid (BVH build included) vs libigl point queries
-  (``signed_distance``, winding-number sign) on four evenly spaced x-slabs of the same nodes, extrapolated to the
-  grid; the slab nodes are also compared (magnitude and sign) with our grid.
+- ``signed_distance``: against ``igl.signed_distance`` in each of its sign modes: ``pseudonormal``,
+  ``fast_winding_number`` and ``winding_number`` (exact; slow, so timed on the first repetition only). A mode
+  counts as correct when its signs equal the exact winding-number signs (libigl's ``winding_number`` mode) on all
+  points of the first repetition; the peer quoted is the fastest correct mode. Magnitudes are compared with the
+  exact unsigned distance (``igl.point_mesh_squared_distance``).
+- ``unsigned_distance``: against ``igl.point_mesh_squared_distance`` (which also builds its tree per call).
+- ``winding_number``: ours at the default accuracy against ``igl.FastWindingNumberBVH`` (``init`` and
+  ``winding_number`` at libigl's default ``accuracy_scale`` 2, second order), tree build included on both sides;
+  errors against the exact winding number (``igl.winding_number``) on 2000 of the box points and 1000 points
+  within about 1% of the size from the surface. ``winding_number_1.6``: ours at the old default, for reference.
+- ``sdf_grid_128``: seconds for a 128^3 grid (tree build included) against ``igl.signed_distance`` on the same
+  nodes in each mode (``pseudonormal`` and ``fast_winding_number`` on every node once, the exact mode on four
+  x-slabs, extrapolated); signs compared with the exact mode on the slabs and with ours on every node.
 
-Threads: ours runs with ``numba.set_num_threads(1)`` (2 threads reported apart, for information). libigl's Python
-binding parallelises with ``igl::parallel_for``, whose thread count comes from ``igl::default_num_threads()``: it
-reads the environment variable ``IGL_NUM_THREADS`` on its first call and caches it (else
-``std::thread::hardware_concurrency()``), so this script sets ``IGL_NUM_THREADS=1`` before importing igl.
-Times are the best of ``--repeat`` wall-clock runs. Peak memory is ``ru_maxrss`` of this process.
+Threads: ours runs with ``numba.set_num_threads(1)``, as a one-CPU pipeline worker runs it. libigl's Python binding
+parallelises with ``igl::parallel_for``, whose thread count comes from ``igl::default_num_threads()``: it reads
+the environment variable ``IGL_NUM_THREADS`` on its first call and caches it (else
+``std::thread::hardware_concurrency()``), so this script sets ``IGL_NUM_THREADS=1`` before importing igl. The
+load average before and after is recorded (other people share the machine), and every call's process CPU time
+beside its wall time (``ratio_cpu``: less disturbed by other processes on the cores). Peak memory is
+``ru_maxrss``.
 """
 
 from __future__ import annotations
@@ -66,13 +75,22 @@ RESULTS = HERE / "results" / "cfd.json"
 MESH = "DTC-scaled.stl.gz"
 
 
-def best(fn, repeat):
-    t = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+MODES = ("pseudonormal", "fast_winding_number", "winding_number")
+"""libigl's sign modes (``igl.SIGNED_DISTANCE_TYPE_*``); ``unsigned`` is not a signed distance."""
+
+
+CPU = [0.0]
+"""Process CPU seconds of the last ``timed`` call: on this shared machine other people's processes take turns on
+the two cores, which stretches wall time but not the CPU time a one-thread call uses, so both are recorded."""
+
+
+def timed(fn):
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    out = fn()
+    t = time.perf_counter() - t0
+    CPU[0] = time.process_time() - c0
+    return t, out
 
 
 def load_mesh():
@@ -81,123 +99,221 @@ def load_mesh():
     return np.ascontiguousarray(m.vertices, dtype=np.float64), np.ascontiguousarray(m.faces, dtype=np.int64)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--points", type=int, default=200_000)
-    ap.add_argument("--peer-points", type=int, default=20_000)
-    ap.add_argument("--grid", type=int, default=128)
-    ap.add_argument("--kernels-only", action="store_true", help="only the spatial kernels against libigl")
-    args = ap.parse_args()
+def moved(v, rng):
+    """The mesh moved and scaled at random: new arrays and a new tree for every repetition, same shape. (Not
+    turned: a random rotation of this long, thin hull gives every axis-aligned tree much larger boxes, a
+    different problem, and the hull's padded box would hold mostly empty space.)"""
+    ext = (v.max(axis=0) - v.min(axis=0)).max()
+    return np.ascontiguousarray(v * rng.uniform(0.5, 2.0) + rng.uniform(-1.0, 1.0, 3) * ext)
 
-    v, f = load_mesh()
-    rng = np.random.default_rng(0)
+
+def box_points(v, n, rng):
     lo, hi = v.min(axis=0), v.max(axis=0)
     ext = hi - lo
-    pts = lo - 0.1 * ext + rng.random((args.points, 3)) * 1.2 * ext
-    peer_pts = pts[: args.peer_points]
+    return lo - 0.1 * ext + rng.random((n, 3)) * 1.2 * ext
 
-    # JIT warm-up (cached on disk after the first run) on a tiny mesh, then the real tree.
+
+def near_points(v, f, n, rng):
+    """Points within about 1% of the size from random surface points (where hierarchical errors are largest)."""
+    tri = v[f]
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = np.linalg.norm(cross, axis=1)
+    t = rng.choice(len(f), n, p=area / area.sum())
+    a, b = rng.random((2, n))
+    flip = a + b > 1
+    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
+    on = tri[t, 0] + a[:, None] * (tri[t, 1] - tri[t, 0]) + b[:, None] * (tri[t, 2] - tri[t, 0])
+    normal = cross[t] / np.maximum(area[t], 1e-300)[:, None]
+    return on + normal * (rng.normal(size=(n, 1)) * 0.01 * (v.max(axis=0) - v.min(axis=0)).max())
+
+
+def igl_sd(p, v, f, mode):
+    return igl.signed_distance(p, v, f, sign_type=getattr(igl, f"SIGNED_DISTANCE_TYPE_{mode.upper()}"))[0]
+
+
+def kernels(args):
+    v0, f = load_mesh()
+    rng = np.random.default_rng(0)
+    load_before = os.getloadavg()
+
+    # JIT warm-up (cached on disk after the first run) on a tiny mesh.
     numba.set_num_threads(1)
-    tiny = build_bvh(v[f[:50]].reshape(-1, 3), np.arange(150).reshape(-1, 3))
-    del tiny
-    signed_distance(v[:3], [[0, 1, 2]], pts[:5])
-    winding_number(v[:3], [[0, 1, 2]], pts[:5])
-    sdf_grid(v[:3], [[0, 1, 2]], 4)
-    t_build = best(lambda: build_bvh(v, f), args.repeat)
-    bvh = build_bvh(v, f)
+    tiny_v, tiny_f = v0[f[:50]].reshape(-1, 3), np.arange(150).reshape(-1, 3)
+    signed_distance(tiny_v, tiny_f, v0[:5])
+    unsigned_distance(tiny_v, tiny_f, v0[:5])
+    winding_number(tiny_v, tiny_f, v0[:5])
+    sdf_grid(tiny_v, tiny_f, 4)
 
-    rows = {"build_bvh": {"seconds": t_build, "triangles": len(f)}}
+    meshes = [moved(v0, rng) for _ in range(args.repeat)]
+    rows = {}
 
-    def per_thread_rates(fn, n):
-        out = {}
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            out[threads] = n / best(fn, args.repeat)
-        numba.set_num_threads(1)
-        return out
+    # Tree build alone, for the profile (included in every row below).
+    t_build = [timed(lambda v=v: build_bvh(v, f))[0] for v in meshes]
+    rows["build_bvh"] = {"seconds_each": t_build, "triangles": len(f)}
 
-    # signed distance
-    sd = per_thread_rates(lambda: signed_distance(v, f, pts, bvh=bvh), len(pts))
-    t_igl = best(lambda: igl.signed_distance(peer_pts, v, f, sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER), 1)
-    s_ours, _, _ = signed_distance(v, f, peer_pts, bvh=bvh)
-    s_igl, _, _, _ = igl.signed_distance(peer_pts, v, f, sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER)
-    rows["signed_distance"] = {
-        "points_per_s": sd[1],
-        "points_per_s_2_threads": sd[2],
-        "peer": "igl.signed_distance, winding-number sign",
-        "peer_points_per_s": len(peer_pts) / t_igl,
-        "ratio": sd[1] * t_igl / len(peer_pts),
-        "max_abs_diff_vs_peer": float(np.abs(s_ours - s_igl).max()),
-        "sign_disagreements": int(((s_ours < 0) != (s_igl < 0)).sum()),
-    }
-
-    # unsigned distance
-    ud = per_thread_rates(lambda: unsigned_distance(v, f, pts, bvh=bvh), len(pts))
-    t_igl = best(lambda: igl.point_mesh_squared_distance(peer_pts, v, f), 1)
-    rows["unsigned_distance"] = {
-        "points_per_s": ud[1],
-        "points_per_s_2_threads": ud[2],
-        "peer": "igl.point_mesh_squared_distance (tree built per call)",
-        "peer_points_per_s": len(peer_pts) / t_igl,
-        "ratio": ud[1] * t_igl / len(peer_pts),
-    }
-
-    # winding number: ours at its default accuracy against libigl at its default, then both at 2
-    fwn = igl.FastWindingNumberBVH()
-    fwn.init(v, f)
-    check = pts[:2000]
-    exact = winding_number(v, f, check, accuracy=None, bvh=bvh)
-
-    def winding_row(ours, peer):
-        rates = per_thread_rates(lambda: winding_number(v, f, pts, accuracy=ours, bvh=bvh), len(pts))
-        t_peer = best(lambda: fwn.winding_number(pts, peer), args.repeat)
-        return {
-            "points_per_s": rates[1],
-            "points_per_s_2_threads": rates[2],
-            "accuracy": ours,
-            "max_abs_error": float(np.abs(winding_number(v, f, check, accuracy=ours, bvh=bvh) - exact).max()),
-            "peer": f"igl.FastWindingNumberBVH.winding_number (prebuilt, accuracy_scale {peer:g})",
-            "peer_accuracy": peer,
-            "peer_points_per_s": len(pts) / t_peer,
-            "peer_max_abs_error": float(np.abs(fwn.winding_number(check, peer) - exact).max()),
-            "ratio": rates[1] * t_peer / len(pts),
+    for n in args.sizes:
+        pts = [box_points(v, n, rng) for v in meshes]
+        ours_sd = ours_ud = ours_sd_cpu = 0.0
+        peer = dict.fromkeys(MODES, 0.0)
+        peer_cpu = dict.fromkeys(MODES, 0.0)
+        peer_ud = 0.0
+        per_rep = []
+        signs = {}
+        for r, (v, p) in enumerate(zip(meshes, pts, strict=True)):
+            t, (s, _, _) = timed(lambda v=v, p=p: signed_distance(v, f, p))
+            ours_sd += t
+            ours_sd_cpu += CPU[0]
+            t_ud, _ = timed(lambda v=v, p=p: unsigned_distance(v, f, p))
+            ours_ud += t_ud
+            t_igl_ud, (sq, _, _) = timed(lambda v=v, p=p: igl.point_mesh_squared_distance(p, v, f))
+            peer_ud += t_igl_ud
+            rep = {"ours_s": t, "ours_cpu_s": CPU[0]}
+            for mode in MODES:
+                if mode == "winding_number" and r > 0:
+                    continue  # exact and slow: first repetition only
+                tm, sm = timed(lambda v=v, p=p, mode=mode: igl_sd(p, v, f, mode))
+                peer[mode] += tm
+                peer_cpu[mode] += CPU[0]
+                rep[f"{mode}_s"] = tm
+                rep[f"{mode}_cpu_s"] = CPU[0]
+                if r == 0:
+                    signs[mode] = sm
+            per_rep.append(rep)
+            if r == 0:
+                exact_d, ours_first = np.sqrt(sq), s
+        exact_inside = signs["winding_number"] < 0
+        row = {
+            "points": n,
+            "repetitions": args.repeat,
+            "ours_points_per_s": n * args.repeat / ours_sd,
+            "ours_points_per_cpu_s": n * args.repeat / ours_sd_cpu,
+            "modes": {},
+        }
+        row["ours_sign_disagreements_vs_exact"] = int(((ours_first < 0) != exact_inside).sum())
+        row["ours_max_abs_diff_vs_exact_distance"] = float(np.abs(np.abs(ours_first) - exact_d).max())
+        for mode in MODES:
+            reps = 1 if mode == "winding_number" else args.repeat
+            t_ours = per_rep[0]["ours_s"] if mode == "winding_number" else ours_sd
+            c_ours = per_rep[0]["ours_cpu_s"] if mode == "winding_number" else ours_sd_cpu
+            row["modes"][mode] = {
+                "points_per_s": n * reps / peer[mode],
+                "ratio": peer[mode] / t_ours,
+                "points_per_cpu_s": n * reps / peer_cpu[mode],
+                "ratio_cpu": peer_cpu[mode] / c_ours,
+                "ratio_per_repetition": [rp[f"{mode}_s"] / rp["ours_s"] for rp in per_rep if f"{mode}_s" in rp],
+                "sign_disagreements_vs_exact": int(((signs[mode] < 0) != exact_inside).sum()),
+                "max_abs_diff_vs_exact_distance": float(np.abs(np.abs(signs[mode]) - exact_d).max()),
+                "timed_on": "all repetitions" if reps > 1 else "first repetition",
+            }
+        correct = [m for m in MODES if row["modes"][m]["sign_disagreements_vs_exact"] == 0]
+        fastest = max(correct, key=lambda m: row["modes"][m]["points_per_s"])
+        row["peer"] = f"igl.signed_distance, {fastest} sign (fastest mode with correct signs)"
+        row["peer_mode"] = fastest
+        row["peer_points_per_s"] = row["modes"][fastest]["points_per_s"]
+        row["ratio"] = row["modes"][fastest]["ratio"]
+        row["ratio_cpu"] = row["modes"][fastest]["ratio_cpu"]
+        rows[f"signed_distance_{n}"] = row
+        rows[f"unsigned_distance_{n}"] = {
+            "points": n,
+            "ours_points_per_s": n * args.repeat / ours_ud,
+            "peer": "igl.point_mesh_squared_distance (tree built per call)",
+            "peer_points_per_s": n * args.repeat / peer_ud,
+            "ratio": peer_ud / ours_ud,
         }
 
-    rows["winding_number"] = winding_row(DEFAULT_ACCURACY, 2.0)
-    rows["winding_number_2"] = winding_row(2.0, 2.0)
+        # Winding numbers, tree build included on both sides.
+        def peer_wn(v, p):
+            fwn = igl.FastWindingNumberBVH()
+            fwn.init(v, f)
+            return fwn.winding_number(p, 2.0)
 
-    # sdf grid
+        for key, acc in (("winding_number", DEFAULT_ACCURACY), ("winding_number_1.6", 1.6)):
+            t_ours = t_peer = c_ours = c_peer = 0.0
+            for v, p in zip(meshes, pts, strict=True):
+                t_ours += timed(lambda v=v, p=p, acc=acc: winding_number(v, f, p, accuracy=acc))[0]
+                c_ours += CPU[0]
+                t_peer += timed(lambda v=v, p=p: peer_wn(v, p))[0]
+                c_peer += CPU[0]
+            rows[f"{key}_{n}"] = {
+                "points": n,
+                "accuracy": acc,
+                "ours_points_per_s": n * args.repeat / t_ours,
+                "peer": "igl.FastWindingNumberBVH init + winding_number (accuracy_scale 2, libigl's default)",
+                "peer_points_per_s": n * args.repeat / t_peer,
+                "ratio": t_peer / t_ours,
+                "ratio_cpu": c_peer / c_ours,
+            }
+
+    # Winding-number errors against the exact value, on box and near-surface points of the first mesh.
+    v = meshes[0]
+    check = {"box": box_points(v, 2000, rng), "near_surface": near_points(v, f, 1000, rng)}
+    bvh = build_bvh(v, f)
+    fwn = igl.FastWindingNumberBVH()
+    fwn.init(v, f)
+    errors = {}
+    for where, p in check.items():
+        exact = igl.winding_number(v, f, p)
+        errors[where] = {
+            "ours_default": float(np.abs(winding_number(v, f, p, bvh=bvh) - exact).max()),
+            "ours_1.6": float(np.abs(winding_number(v, f, p, accuracy=1.6, bvh=bvh) - exact).max()),
+            "libigl_default": float(np.abs(fwn.winding_number(p, 2.0) - exact).max()),
+        }
+    rows["winding_number_max_abs_error"] = {"accuracy_default": DEFAULT_ACCURACY, **errors}
+
+    # SDF grid: ours per repetition; libigl on the nodes of the first mesh's grid.
     n = args.grid
-    grid_t = {}
-    for threads in (1, 2):
-        numba.set_num_threads(threads)
-        grid_t[threads] = best(lambda: sdf_grid(v, f, n), args.repeat)
-    numba.set_num_threads(1)
+    t_grid, c_grid = [], []
+    for v in meshes:
+        t_grid.append(timed(lambda v=v: sdf_grid(v, f, n))[0])
+        c_grid.append(CPU[0])
+    v = meshes[0]
     g, origin, spacing = sdf_grid(v, f, n)
+    nodes = grid_nodes(g.shape, origin, spacing)
+    ours = g.reshape(-1)
     slabs = np.linspace(0, n - 1, 4).round().astype(int)
-    nodes = grid_nodes(g.shape, origin, spacing).reshape(n, n, n, 3)[slabs].reshape(-1, 3)
-    t0 = time.perf_counter()
-    s_igl, _, _, _ = igl.signed_distance(nodes, v, f, sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER)
-    t_slabs = time.perf_counter() - t0
-    t_igl_grid = t_slabs * g.size / len(nodes)
-    ours = g[slabs].reshape(-1)
+    slab_idx = (slabs[:, None] * n * n + np.arange(n * n)[None, :]).reshape(-1)
+    t_exact, s_exact = timed(lambda: igl_sd(nodes[slab_idx], v, f, "winding_number"))
+    grid_modes = {
+        "winding_number": {
+            "seconds": t_exact * g.size / len(slab_idx),
+            "timed_on": "4 x-slabs, extrapolated",
+            "sign_disagreements_vs_exact_on_slabs": 0,
+        }
+    }
+    for mode in ("pseudonormal", "fast_winding_number"):
+        tm, sm = timed(lambda mode=mode: igl_sd(nodes, v, f, mode))
+        grid_modes[mode] = {
+            "seconds": tm,
+            "cpu_seconds": CPU[0],
+            "timed_on": "every node",
+            "sign_disagreements_vs_exact_on_slabs": int(((sm[slab_idx] < 0) != (s_exact < 0)).sum()),
+            "sign_disagreements_vs_ours": int(((sm < 0) != (ours < 0)).sum()),
+            "max_abs_diff_vs_ours": float(np.abs(np.abs(sm) - np.abs(ours)).max()),
+        }
+    correct = [m for m in grid_modes if grid_modes[m]["sign_disagreements_vs_exact_on_slabs"] == 0]
+    fastest = min(correct, key=lambda m: grid_modes[m]["seconds"])
     rows[f"sdf_grid_{n}"] = {
-        "seconds": grid_t[1],
-        "seconds_2_threads": grid_t[2],
         "nodes": int(g.size),
-        "peer": "igl.signed_distance (winding-number sign) per node, timed on 4 x-slabs, extrapolated",
-        "peer_seconds": t_igl_grid,
-        "ratio": t_igl_grid / grid_t[1],
-        "max_abs_diff_vs_peer_on_slabs": float(np.abs(ours - s_igl).max()),
-        "sign_disagreements_on_slabs": int(((ours < 0) != (s_igl < 0)).sum()),
+        "seconds_each": t_grid,
+        "seconds": float(np.mean(t_grid)),
+        "cpu_seconds_each": c_grid,
+        "ours_sign_disagreements_vs_exact_on_slabs": int(((ours[slab_idx] < 0) != (s_exact < 0)).sum()),
+        "ours_max_abs_diff_vs_exact_on_slabs": float(np.abs(ours[slab_idx] - s_exact).max()),
+        "modes": grid_modes,
+        "peer": f"igl.signed_distance on the same nodes, {fastest} sign (fastest mode with correct signs)",
+        "peer_mode": fastest,
+        "peer_seconds": grid_modes[fastest]["seconds"],
+        "ratio": grid_modes[fastest]["seconds"] / t_grid[0],
+        "ratio_cpu": grid_modes[fastest].get("cpu_seconds", np.nan) / c_grid[0],
     }
 
-    section = {
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
-        "mesh": f"openfoam-examples {MESH} ({len(f)} triangles)",
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "mesh": f"openfoam-examples {MESH} ({len(f)} triangles), moved and scaled at random per repetition",
         "threads": 1,
         "igl_threads": "IGL_NUM_THREADS=1 (read by igl::default_num_threads on first use)",
         "libigl": _version("libigl"),
@@ -205,6 +321,17 @@ def main():
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "rows": rows,
     }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3, help="distinct meshes and point sets per measurement")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000], help="query points per call")
+    ap.add_argument("--grid", type=int, default=128)
+    ap.add_argument("--kernels-only", action="store_true", help="only the spatial kernels against libigl")
+    args = ap.parse_args()
+
+    section = kernels(args)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not isinstance(results, dict):
         results = {}
@@ -220,26 +347,30 @@ def main():
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"{'row':<20} {'ours':>14} {'ours 2 thr':>14} {'peer':>14} {'ratio':>7}")
+    rows = section["rows"]
+    print(f"load average before {section['load_average_before']}, after {section['load_average_after']}")
+    print(f"build_bvh {', '.join(f'{t:.3f}' for t in rows['build_bvh']['seconds_each'])} s")
     for name, r in rows.items():
-        if "points_per_s" in r:
+        if "ours_points_per_s" in r:
             print(
-                f"{name:<20} {r['points_per_s']:>10,.0f} p/s {r['points_per_s_2_threads']:>10,.0f} p/s "
-                f"{r['peer_points_per_s']:>10,.0f} p/s {r['ratio']:>6.1f}x"
+                f"{name:<28} ours {r['ours_points_per_s']:>10,.0f} p/s   {r['peer']}: "
+                f"{r['peer_points_per_s']:>10,.0f} p/s   {r['ratio']:.2f}x (CPU time {r.get('ratio_cpu', np.nan):.2f}x)"
             )
-        elif "peer_seconds" in r:
-            print(
-                f"{name:<20} {r['seconds']:>12.2f} s {r['seconds_2_threads']:>12.2f} s "
-                f"{r['peer_seconds']:>12.1f} s {r['ratio']:>6.1f}x"
-            )
-        else:
-            print(f"{name:<20} {r['seconds']:>12.3f} s")
-    for key in ("winding_number", "winding_number_2"):
-        r = rows[key]
+            for mode, m in r.get("modes", {}).items():
+                print(
+                    f"{'':<30}{mode:<20} {m['points_per_s']:>10,.0f} p/s {m['ratio']:>6.2f}x  "
+                    f"sign errors {m['sign_disagreements_vs_exact']}, |d| off by {m['max_abs_diff_vs_exact_distance']:.1e}"
+                )
+    r = rows[f"sdf_grid_{args.grid}"]
+    print(
+        f"sdf_grid {args.grid}^3: ours {r['seconds']:.2f} s, {r['peer']}: {r['peer_seconds']:.1f} s, "
+        f"{r['ratio']:.1f}x (CPU time {r['ratio_cpu']:.1f}x)"
+    )
+    for mode, m in r["modes"].items():
         print(
-            f"winding max error: ours (accuracy {r['accuracy']:g}) {r['max_abs_error']:.2g}, "
-            f"libigl (accuracy {r['peer_accuracy']:g}) {r['peer_max_abs_error']:.2g}"
+            f"{'':<30}{mode:<20} {m['seconds']:.1f} s, sign errors on slabs {m['sign_disagreements_vs_exact_on_slabs']}"
         )
+    print("winding max error:", json.dumps(rows["winding_number_max_abs_error"]))
     print(f"peak RSS {section['peak_rss_mib']:.0f} MiB")
 
 

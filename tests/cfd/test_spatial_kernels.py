@@ -292,6 +292,49 @@ def test_distances_match_reference():
     assert np.array_equal(sd < 0, w > 0.5)
 
 
+def _union_of_shells(shells):
+    vs, fs, n = [], [], 0
+    for v, f in shells:
+        vs.append(v)
+        fs.append(f + n)
+        n += len(v)
+    return np.vstack(vs), np.vstack(fs)
+
+
+@pytest.mark.parametrize("kind", ["overlapping", "nested", "cavity"])
+def test_signed_distance_on_closed_meshes_with_several_shells_follows_the_winding_number(kind):
+    # Closed meshes whose winding number is not just 0/1 or whose nearest surface does not tell the side: two
+    # overlapping spheres (self-intersecting, w = 2 in the overlap), a sphere inside a sphere of the same
+    # orientation (w = 2 inside both, 1 between), and one of opposite orientation (a cavity, w = 0 inside it).
+    # On closed meshes the sign comes from one winding number per chain of points (distance.py); every point
+    # must still get its own winding number's sign. Points: a grid-like random cloud plus points hugging the
+    # surfaces, so chains both form and break.
+    v, f = icosphere(3)
+    if kind == "overlapping":
+        v2, f2 = _union_of_shells([(v, f), (v * 0.8 + [0.9, 0.2, 0.0], f)])
+    elif kind == "nested":
+        v2, f2 = _union_of_shells([(v, f), (v * 0.5 + [0.1, 0.0, 0.0], f)])
+    else:
+        v2, f2 = _union_of_shells([(v, f), (v * 0.5 + [0.1, 0.0, 0.0], f[:, ::-1])])
+    assert is_closed(v2, f2)
+    rng = np.random.default_rng(7)
+    box = rng.uniform(-1.4, 2.0, size=(3000, 3))
+    surf = v2[f2[rng.integers(0, len(f2), 1000)]].mean(axis=1)
+    near = surf + rng.normal(scale=0.02, size=surf.shape)
+    pts = np.vstack([box, near])
+    sd, _, _ = signed_distance(v2, f2, pts)
+    d, _, _ = unsigned_distance(v2, f2, pts)
+    w = winding_number_ref(v2, f2, pts)
+    assert np.array_equal(np.abs(sd), d)
+    assert np.array_equal(sd < 0, w > 0.5)
+    if kind == "overlapping":
+        assert (np.abs(w - 2) < 1e-9).sum() > 50  # the overlap is sampled
+    if kind == "nested":
+        assert ((np.abs(w - 2) < 1e-9) & (sd < 0)).sum() > 50 and ((np.abs(w - 1) < 1e-9) & (sd < 0)).sum() > 50
+    if kind == "cavity":
+        assert ((np.abs(w) < 1e-9) & (np.linalg.norm(pts - [0.1, 0, 0], axis=1) < 0.45)).sum() > 20
+
+
 def test_inside_out_mesh_still_negative_inside():
     v, f = icosphere(2)
     pts = np.array([[0.0, 0, 0], [0.5, 0.1, 0], [2.0, 0, 0]])
@@ -437,3 +480,15 @@ def test_is_closed_welds_soups_and_checks_edge_directions():
     assert not is_closed(v, flipped)  # an edge used twice the same way
     doubled = np.vstack([f, f[:1], f[:1, ::-1]])  # an extra opposite pair cancels
     assert is_closed(v, doubled)
+    # Many vertices sharing coordinates (long runs of equal x and y) and vertices of high degree: the welding and
+    # edge checks take their general paths; +0.0 and -0.0 are one coordinate.
+    g = np.stack(np.meshgrid(np.arange(40.0), np.arange(40.0), np.arange(3.0), indexing="ij"), -1).reshape(-1, 3)
+    rng = np.random.default_rng(3)
+    tris = rng.integers(0, 60, size=(400, 3))
+    assert not is_closed(g, tris)
+    assert is_closed(g, np.vstack([tris, tris[:, ::-1]]))
+    signed_zero = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-0.0, -0.0, 0.0]])
+    tet_v = np.vstack([signed_zero, [[0.0, 0.0, 1.0]]])
+    tet_f = np.array([[0, 2, 1], [0, 1, 4], [1, 2, 4], [3, 4, 2]])  # vertex 3 is vertex 0 with -0.0
+    assert is_closed(tet_v, tet_f)
+    assert not is_closed(tet_v + [[0, 0, 0], [0, 0, 0], [0, 0, 0], [1e-300, 0, 0], [0, 0, 0]], tet_f)

@@ -32,8 +32,11 @@ from numba import njit
 
 from .health import check_mesh
 
-LEAF_SIZE = 4
-"""Triangles per leaf at most (small leaves suit nearest-point queries; the winding number cares little)."""
+LEAF_SIZE = 8
+"""Triangles per leaf at most. 8 rather than 4: half the nodes, so the build (which every pipeline call pays) takes
+about a third less time (0.09 s against 0.14 s on the 116 062-triangle DTC hull), nearest-point queries are no
+slower (the plane test rejects most of a leaf's triangles cheaply) and the hierarchical winding number is as fast
+and a little more accurate at the same ``accuracy`` (leaves are summed exactly)."""
 
 _BINS = 16
 
@@ -115,6 +118,8 @@ def _half_area(lo, hi):
 
 @njit(cache=True, nogil=True)
 def _build(tri, leaf_size):
+    # Each triangle's box and centroid live in one array kept in the order of ``perm`` (partitioned along with
+    # it), so every pass over a node's range reads contiguous memory, and the three axes are binned in one pass.
     nf = tri.shape[0]
     max_nodes = max(1, 2 * nf)
     boxes = np.empty((max_nodes, 2, 3))
@@ -126,22 +131,31 @@ def _build(tri, leaf_size):
     if nf == 0:
         return boxes, left, right, start, count, perm, 0
 
-    tlo = np.empty((nf, 3))
-    thi = np.empty((nf, 3))
-    cen = np.empty((nf, 3))
+    # data[i] = lo (3), hi (3), centroid (3) of the triangle perm[i]
+    data = np.empty((nf, 9))
     for t in range(nf):
         for d in range(3):
             a, b, c = tri[t, 0, d], tri[t, 1, d], tri[t, 2, d]
-            tlo[t, d] = min(a, b, c)
-            thi[t, d] = max(a, b, c)
-            cen[t, d] = (a + b + c) / 3.0
+            data[t, d] = min(a, b, c)
+            data[t, 3 + d] = max(a, b, c)
+            data[t, 6 + d] = (a + b + c) / 3.0
 
-    bin_lo = np.empty((_BINS, 3))
-    bin_hi = np.empty((_BINS, 3))
-    bin_n = np.zeros(_BINS, dtype=np.int64)
+    bin_lo = np.empty((3, _BINS, 3))
+    bin_hi = np.empty((3, _BINS, 3))
+    bin_n = np.zeros((3, _BINS), dtype=np.int64)
     right_area = np.empty(_BINS)
     right_n = np.empty(_BINS, dtype=np.int64)
     tmp = np.empty(nf, dtype=np.int64)
+    tmp_data = np.empty((nf, 9))
+    scale = np.zeros(3)
+    blo = np.empty(3)
+    bhi = np.empty(3)
+    clo = np.empty(3)
+    chi = np.empty(3)
+    rlo = np.empty(3)
+    rhi = np.empty(3)
+    llo = np.empty(3)
+    lhi = np.empty(3)
 
     n_nodes = 1
     start[0] = 0
@@ -155,60 +169,66 @@ def _build(tri, leaf_size):
         node = stack[sp]
         s = start[node]
         e = s + count[node]
-        blo = np.full(3, np.inf)
-        bhi = np.full(3, -np.inf)
-        clo = np.full(3, np.inf)
-        chi = np.full(3, -np.inf)
+        blo[:] = np.inf
+        bhi[:] = -np.inf
+        clo[:] = np.inf
+        chi[:] = -np.inf
         for i in range(s, e):
-            t = perm[i]
             for d in range(3):
-                blo[d] = min(blo[d], tlo[t, d])
-                bhi[d] = max(bhi[d], thi[t, d])
-                clo[d] = min(clo[d], cen[t, d])
-                chi[d] = max(chi[d], cen[t, d])
+                blo[d] = min(blo[d], data[i, d])
+                bhi[d] = max(bhi[d], data[i, 3 + d])
+                clo[d] = min(clo[d], data[i, 6 + d])
+                chi[d] = max(chi[d], data[i, 6 + d])
         boxes[node, 0] = blo
         boxes[node, 1] = bhi
         n = e - s
         if n <= leaf_size:
             continue
 
-        # Binned SAH: for each axis, bin centroids, sweep from the right to get suffix boxes, then from the left.
+        # Binned SAH: bin the centroids on every axis with extent in one pass, then per axis sweep from the right
+        # to get suffix boxes, then from the left.
+        any_axis = False
+        for d in range(3):
+            ext = chi[d] - clo[d]
+            scale[d] = _BINS / ext if ext > 0.0 else 0.0
+            any_axis = any_axis or ext > 0.0
         best_cost = np.inf
         best_axis = -1
         best_bin = -1
-        for d in range(3):
-            ext = chi[d] - clo[d]
-            if not ext > 0.0:
-                continue
-            scale = _BINS / ext
+        if any_axis:
             bin_n[:] = 0
             bin_lo[:] = np.inf
             bin_hi[:] = -np.inf
             for i in range(s, e):
-                t = perm[i]
-                b = min(_BINS - 1, int((cen[t, d] - clo[d]) * scale))
-                bin_n[b] += 1
-                for k in range(3):
-                    bin_lo[b, k] = min(bin_lo[b, k], tlo[t, k])
-                    bin_hi[b, k] = max(bin_hi[b, k], thi[t, k])
-            rlo = np.full(3, np.inf)
-            rhi = np.full(3, -np.inf)
+                for d in range(3):
+                    if scale[d] == 0.0:
+                        continue
+                    b = min(_BINS - 1, int((data[i, 6 + d] - clo[d]) * scale[d]))
+                    bin_n[d, b] += 1
+                    for k in range(3):
+                        bin_lo[d, b, k] = min(bin_lo[d, b, k], data[i, k])
+                        bin_hi[d, b, k] = max(bin_hi[d, b, k], data[i, 3 + k])
+        for d in range(3):
+            if scale[d] == 0.0:
+                continue
+            rlo[:] = np.inf
+            rhi[:] = -np.inf
             rn = 0
             for b in range(_BINS - 1, 0, -1):
-                rn += bin_n[b]
+                rn += bin_n[d, b]
                 for k in range(3):
-                    rlo[k] = min(rlo[k], bin_lo[b, k])
-                    rhi[k] = max(rhi[k], bin_hi[b, k])
+                    rlo[k] = min(rlo[k], bin_lo[d, b, k])
+                    rhi[k] = max(rhi[k], bin_hi[d, b, k])
                 right_n[b] = rn
                 right_area[b] = _half_area(rlo, rhi) if rn > 0 else 0.0
-            llo = np.full(3, np.inf)
-            lhi = np.full(3, -np.inf)
+            llo[:] = np.inf
+            lhi[:] = -np.inf
             ln = 0
             for b in range(_BINS - 1):
-                ln += bin_n[b]
+                ln += bin_n[d, b]
                 for k in range(3):
-                    llo[k] = min(llo[k], bin_lo[b, k])
-                    lhi[k] = max(lhi[k], bin_hi[b, k])
+                    llo[k] = min(llo[k], bin_lo[d, b, k])
+                    lhi[k] = max(lhi[k], bin_hi[d, b, k])
                 if ln == 0 or right_n[b + 1] == 0:
                     continue
                 cost = _half_area(llo, lhi) * ln + right_area[b + 1] * right_n[b + 1]
@@ -220,20 +240,24 @@ def _build(tri, leaf_size):
         mid = s
         if best_axis >= 0:
             d = best_axis
-            scale = _BINS / (chi[d] - clo[d])
-            # Stable partition through a scratch buffer: bins <= best_bin go left.
+            # Stable partition through scratch buffers: bins <= best_bin go left.
             nl = 0
             nr = 0
             for i in range(s, e):
-                t = perm[i]
-                if min(_BINS - 1, int((cen[t, d] - clo[d]) * scale)) <= best_bin:
-                    perm[s + nl] = t
+                if min(_BINS - 1, int((data[i, 6 + d] - clo[d]) * scale[d])) <= best_bin:
+                    perm[s + nl] = perm[i]
+                    for k in range(9):
+                        data[s + nl, k] = data[i, k]
                     nl += 1
                 else:
-                    tmp[nr] = t
+                    tmp[nr] = perm[i]
+                    for k in range(9):
+                        tmp_data[nr, k] = data[i, k]
                     nr += 1
             for i in range(nr):
                 perm[s + nl + i] = tmp[i]
+                for k in range(9):
+                    data[s + nl + i, k] = tmp_data[i, k]
             mid = s + nl
         if mid == s or mid == e:
             # All centroids in one bin (or coincide): split by count along the widest centroid axis.
@@ -243,12 +267,16 @@ def _build(tri, leaf_size):
                     d = k
             keys = np.empty(n)
             for i in range(n):
-                keys[i] = cen[perm[s + i], d]
+                keys[i] = data[s + i, 6 + d]
             order = np.argsort(keys, kind="mergesort")
             for i in range(n):
                 tmp[i] = perm[s + order[i]]
+                for k in range(9):
+                    tmp_data[i, k] = data[s + order[i], k]
             for i in range(n):
                 perm[s + i] = tmp[i]
+                for k in range(9):
+                    data[s + i, k] = tmp_data[i, k]
             mid = s + n // 2
 
         lc = n_nodes
@@ -332,6 +360,7 @@ def _expansions(tri, boxes, left, right, start, count):
     sh = np.zeros(3)
     hh = np.zeros((3, 3))
     hhh = np.zeros(10)
+    walk = np.empty(n + 2, dtype=np.int64)
     for node in range(n - 1, -1, -1):
         if left[node] < 0:
             s = start[node]
@@ -357,16 +386,18 @@ def _expansions(tri, boxes, left, right, start, count):
                     for d in range(3):
                         v[k, d] = tri[t, k, d] - c[d]
                     r2 = max(r2, v[k, 0] * v[k, 0] + v[k, 1] * v[k, 1] + v[k, 2] * v[k, 2])
+                for j in range(3):
+                    for k in range(3):
+                        # Mean of x_j x_k over a triangle: (sum_a v_a v_a^T + s s^T) / 12, s = sum_a v_a.
+                        sj = v[0, j] + v[1, j] + v[2, j]
+                        sk = v[0, k] + v[1, k] + v[2, k]
+                        hh[j, k] = (v[0, j] * v[0, k] + v[1, j] * v[1, k] + v[2, j] * v[2, k] + sj * sk) / 12.0
                 for i in range(3):
                     for j in range(3):
                         mean_j = (v[0, j] + v[1, j] + v[2, j]) / 3.0
                         m[node, i, j] += av[i] * mean_j
                         for k in range(3):
-                            # Mean of x_j x_k over a triangle: (sum_a v_a v_a^T + s s^T) / 12, s = sum_a v_a.
-                            sj = v[0, j] + v[1, j] + v[2, j]
-                            sk = v[0, k] + v[1, k] + v[2, k]
-                            second = (v[0, j] * v[0, k] + v[1, j] * v[1, k] + v[2, j] * v[2, k] + sj * sk) / 12.0
-                            t3[node, i, j, k] += av[i] * second
+                            t3[node, i, j, k] += av[i] * hh[j, k]
                 _third_moments(v, e3)
                 for i in range(3):
                     for c3 in range(10):
@@ -417,17 +448,40 @@ def _expansions(tri, boxes, left, right, start, count):
                                 du += m[ch, i, j] * hh[k, ll] + m[ch, i, k] * hh[j, ll] + m[ch, i, ll] * hh[j, k]
                                 u3[node, i, c3] += u3[ch, i, c3] + du + ni * hhh[c3]
                                 c3 += 1
-            # The node's triangles are the contiguous range first[node] .. last[node] (children are adjacent
-            # ranges); the exact largest vertex distance is a tighter radius than any bound from the children.
+            # The exact largest vertex distance is a tighter radius than any bound from the children. It is found
+            # by walking the subtree, skipping every subtree whose ball (centre and radius, already known: children
+            # come first) cannot reach beyond the largest distance found so far; the bound is widened by 1e-9 so
+            # rounding never skips a vertex that matters. Same value as scanning all the node's triangles, which
+            # made this loop O(F log F) and a quarter of the build.
             first[node] = first[lc]
             last[node] = last[rc]
             r2 = 0.0
-            for t in range(first[node], last[node]):
-                for k in range(3):
-                    dx = tri[t, k, 0] - c[0]
-                    dy = tri[t, k, 1] - c[1]
-                    dz = tri[t, k, 2] - c[2]
-                    r2 = max(r2, dx * dx + dy * dy + dz * dz)
+            walk[0] = node
+            sp = 1
+            while sp > 0:
+                sp -= 1
+                sub = walk[sp]
+                dx = sph[sub, 0] - c[0]
+                dy = sph[sub, 1] - c[1]
+                dz = sph[sub, 2] - c[2]
+                reach = (math.sqrt(dx * dx + dy * dy + dz * dz) + sph[sub, 3]) * (1.0 + 1e-9)
+                if sub != node and reach * reach <= r2:
+                    continue
+                if left[sub] < 0:
+                    for t in range(start[sub], start[sub] + count[sub]):
+                        for k in range(3):
+                            dx = tri[t, k, 0] - c[0]
+                            dy = tri[t, k, 1] - c[1]
+                            dz = tri[t, k, 2] - c[2]
+                            r2 = max(r2, dx * dx + dy * dy + dz * dz)
+                elif sub == node:
+                    walk[sp] = rc
+                    walk[sp + 1] = lc
+                    sp += 2
+                else:
+                    walk[sp] = right[sub]
+                    walk[sp + 1] = left[sub]
+                    sp += 2
             radius[node] = np.sqrt(r2)
         for d in range(3):
             sph[node, d] = c[d]

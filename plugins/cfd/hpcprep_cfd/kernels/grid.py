@@ -27,8 +27,10 @@ import numpy as np
 from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
-from .distance import WINDING_ACCURACY, nearest_one, orientation_flip, unit_normals
+from .distance import WINDING_ACCURACY, is_closed, nearest_one, orientation_flip, unit_normals
 from .winding import tree_depth, winding_fast_one
+
+__all__ = ["is_closed", "sdf_grid"]  # is_closed lives in distance.py now; importers of grid.is_closed keep working
 
 _SAFETY = 1e-9
 """Relative margin on ``|d(a)| + |d(b)| > |a - b|`` so rounding in the distances cannot link two sides."""
@@ -107,33 +109,6 @@ def _bounds(v, f, bounds, padding):
     if not (b[1] > b[0]).all():
         raise ValueError(f"bounds must have max > min on every axis, got {b.tolist()}")
     return b[0].copy(), b[1].copy()
-
-
-def is_closed(vertices, faces) -> bool:
-    """True when every edge, after welding vertices with equal coordinates, is used as often in one direction as
-    in the other: the mesh's boundary chain is empty, so its winding number is an integer off the surface."""
-    v = np.asarray(vertices, dtype=np.float64)
-    # Weld equal coordinates: sort the rows, and give each run of equal rows one id (a lexsort is several times
-    # faster than np.unique(axis=0), which sorts structured rows).
-    order = np.lexsort((v[:, 2], v[:, 1], v[:, 0]))
-    sv = v[order]
-    new_run = np.ones(len(v), dtype=bool)
-    new_run[1:] = (sv[1:] != sv[:-1]).any(axis=1)
-    weld = np.empty(len(v), dtype=np.int64)
-    weld[order] = np.cumsum(new_run) - 1
-    f = weld[faces]
-    a = f.reshape(-1)
-    b = f[:, [1, 2, 0]].reshape(-1)
-    keep = a != b
-    a, b = a[keep], b[keep]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    key = lo * (int(weld.max()) + 1) + hi
-    direction = np.where(a < b, 1, -1)
-    # Closed when, per undirected edge, the uses in each direction cancel.
-    by_key = np.argsort(key, kind="stable")
-    key, direction = key[by_key], direction[by_key]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    return bool((np.add.reduceat(direction, starts) == 0).all()) if len(key) else True
 
 
 @njit(cache=True, nogil=True, parallel=True)
