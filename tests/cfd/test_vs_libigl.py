@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 
 import numpy as np
 import pytest
@@ -14,22 +13,17 @@ from hpcprep_cfd.kernels.reference_spatial import grid_nodes
 from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, winding_number
 
 from tests.cfd.data import geometry
+from tests.conftest import require_module
 
 MESHES = ["flange.stl.gz", "bullet.stl.gz", "propellerTip.obj.gz"]
 
 
 def _igl():
-    try:
-        import igl
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("libigl is not installed (pip install libigl)")
-        pytest.skip("libigl is not installed")
-    return igl
+    return require_module("igl")
 
 
 def load(name):
-    trimesh = pytest.importorskip("trimesh")
+    trimesh = require_module("trimesh")
     with gzip.open(geometry(name)) as fh:
         m = trimesh.load(fh, file_type=name.split(".")[-2], force="mesh")  # merges duplicate STL vertices
     return np.ascontiguousarray(m.vertices, dtype=np.float64), np.ascontiguousarray(m.faces, dtype=np.int64)
