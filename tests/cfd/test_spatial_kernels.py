@@ -492,3 +492,16 @@ def test_is_closed_welds_soups_and_checks_edge_directions():
     tet_f = np.array([[0, 2, 1], [0, 1, 4], [1, 2, 4], [3, 4, 2]])  # vertex 3 is vertex 0 with -0.0
     assert is_closed(tet_v, tet_f)
     assert not is_closed(tet_v + [[0, 0, 0], [0, 0, 0], [0, 0, 0], [1e-300, 0, 0], [0, 0, 0]], tet_f)
+
+
+def test_a_collinear_triangle_is_its_segments():
+    """Three vertices on one line (found by the property test): rounding left the dot-product walk a
+    'face' with noise for barycentric coordinates, and the point on the segment came out 0.59 away."""
+    y = 1.6188871305601547
+    v = np.array([[-0.27769220259411087, y, y], [0.263671875, y, y], [y, y, y]])
+    f = np.array([[0, 0, 0], [1, 0, 2]])
+    p = np.array([[0.6705974639830217, y, y], [0.5, y + 1.0, y], [-1.0, y, y]])
+    d, closest, _ = unsigned_distance(v, f, p)
+    np.testing.assert_allclose(d, [0.0, 1.0, 1.0 - 0.27769220259411087], atol=1e-12)
+    np.testing.assert_allclose(d, unsigned_distance_ref(v, f, p)[0], atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(p - closest, axis=1), d, atol=1e-12)

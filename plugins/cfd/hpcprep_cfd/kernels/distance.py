@@ -7,8 +7,9 @@ whose distance seeds the bound; the grid kernel passes the neighbouring node's a
 pass the previous point's answer in Morton order.
 
 Closest point on a triangle: the Voronoi-region walk over the vertices, edges and face (as in Ericson,
-"Real-Time Collision Detection", 5.1.5), with a fallback to the three edges for degenerate (zero-area)
-triangles so they never produce NaN.
+"Real-Time Collision Detection", 5.1.5); in the face region the point is projected on the plane along the cross
+product of two edges, and a degenerate (zero-area) triangle falls back to its three edges, so collinear or
+coincident vertices never produce NaN or a point off the triangle.
 
 Sign rule (``signed_distance``): a point is inside when the mesh's winding number there exceeds 0.5. The winding
 number of an inside-out (inward-oriented) closed mesh is -1 inside, so the mesh's signed volume is computed first
@@ -51,6 +52,14 @@ def _seg(px, py, pz, ax, ay, az, bx, by, bz):
     return dx * dx + dy * dy + dz * dz, cx, cy, cz
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _has_normal(abx, aby, abz, acx, acy, acz):
+    nx = aby * acz - abz * acy
+    ny = abz * acx - abx * acz
+    nz = abx * acy - aby * acx
+    return nx * nx + ny * ny + nz * nz > 0.0
+
+
 @njit(cache=True, nogil=True)
 def closest_on_triangle(tri, t, px, py, pz):
     """Squared distance from ``p`` to BVH-ordered triangle ``t`` and the closest point ``(d2, cx, cy, cz)``."""
@@ -88,13 +97,15 @@ def closest_on_triangle(tri, t, px, py, pz):
             elif va <= 0.0 and d4 - d3 >= 0.0 and d5 - d6 >= 0.0 and (d4 - d3) + (d5 - d6) > 0.0:
                 w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
                 qx, qy, qz = bx + w * (cx - bx), by + w * (cy - by), bz + w * (cz - bz)
-            elif va + vb + vc > 0.0:
-                inv = 1.0 / (va + vb + vc)
-                v = vb * inv
-                w = vc * inv
-                qx = ax + v * abx + w * acx
-                qy = ay + v * aby + w * acy
-                qz = az + v * abz + w * acz
+            elif va + vb + vc > 0.0 and _has_normal(abx, aby, abz, acx, acy, acz):
+                # Inside the face: the projection on the plane. Barycentric coordinates from the dot products
+                # above divide rounding noise by noise on a (nearly) collinear triangle; the projection along
+                # the cross product does not.
+                nx = aby * acz - abz * acy
+                ny = abz * acx - abx * acz
+                nz = abx * acy - aby * acx
+                s = (apx * nx + apy * ny + apz * nz) / (nx * nx + ny * ny + nz * nz)
+                qx, qy, qz = px - s * nx, py - s * ny, pz - s * nz
             else:
                 # Degenerate triangle (collinear or coincident vertices): nearest of its three edges.
                 best, qx, qy, qz = _seg(px, py, pz, ax, ay, az, bx, by, bz)
