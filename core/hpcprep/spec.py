@@ -276,9 +276,7 @@ def _configure(
     except Exception as exc:
         problems.append(f"{where} ({name}): {exc}")
         return None
-    check = getattr(stage, "problems", None)
-    if callable(check):
-        problems += [f"{where} ({name}): {p}" for p in check()]
+    problems += [f"{where} ({name}): {p}" for p in stage.problems()]
     return ConfiguredStage(where=where, entry=entry, stage=stage, placement=placement)
 
 

@@ -106,7 +106,16 @@ class NoParams(Params):
 
 @dataclass(frozen=True)
 class Column:
-    """A column a stage adds to the records, with its Arrow-style type and a one-line doc."""
+    """A column a stage adds to the records, with its Arrow-style type and a one-line doc.
+
+    ``type`` is what later stages' ``Input.types`` patterns are matched against, and what
+    ``hpcprep describe`` shows: a scalar (``string``, ``binary``, ``bool``, ``int8`` …
+    ``int64``, ``uint8`` … ``uint64``, ``float32``, ``float64``), ``list<T>`` or
+    ``large_list<T>`` of a scalar, or ``fixed_size_list<T>[N]`` for a vector of ``N``
+    values per row, ``N`` a number or, when it depends on the parameters and the class
+    declares it, the parameter's name (``[d]``). The arrays a stage returns must have
+    that type.
+    """
 
     name: str
     type: str
@@ -231,10 +240,18 @@ class Stage:
         """Inputs for the plugin test kit; see ``hpcprep.testing``."""
         return None
 
+    def problems(self) -> list[str]:
+        """What stops this configured stage from running that its parameters' types do not
+        catch (a path that cannot be written, parameters that contradict each other), one
+        sentence each. Called on the driver when a spec is resolved, before Ray starts; the
+        spec is refused with every problem of every stage."""
+        return []
+
     def notes(self) -> list[str]:
         """What a reader of the manifest must know about this configured stage that the
         parameters alone do not make plain (e.g. "embeddings from untrained weights").
-        The runner copies them into ``manifest.json`` and the run summary."""
+        Called on the driver after the reader's ``plan()`` (a reader's notes may say what
+        the plan found); the runner copies them into ``manifest.json`` and the run summary."""
         return []
 
     def __repr__(self) -> str:
@@ -338,6 +355,14 @@ class Sink(Stage):
     before a group runs, after it commits, and for every group at the end, so leftovers
     of an interrupted run never survive a resume); ``finish`` once at the end (build
     indexes). Worker side: ``open_writer`` per write task.
+
+    The resume protocol: whatever a writer puts down must say which group and which
+    attempt wrote it (``ctx.group``, ``ctx.attempt``), so that ``discard_group`` can drop
+    other attempts' work and ``commit`` can drop this attempt's work that no writer
+    reported (a write Ray retried after its worker died). A sink that writes files gets
+    this from ``hpcprep.sink_files.GroupFiles``; a table store tags its rows instead (the
+    ``lancedb`` sink). ``prepare`` claims the target with ``hpcprep.storage.claim_sink_dir``
+    so that ``--overwrite`` only ever clears what an hpcprep sink wrote.
     """
 
     kind: ClassVar[str] = "sink"
