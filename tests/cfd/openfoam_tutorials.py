@@ -28,43 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.cfd.foam_case import CONTROL_DICT, FV_SCHEMES, FV_SOLUTION, openfoam_env
+
 TUTORIALS = Path("/usr/share/doc/openfoam-examples/examples")
 LIST_FILE = Path(__file__).with_name("openfoam_tutorials.toml")
-OPENFOAM_DIR = "/usr/share/openfoam"  # Debian's WM_PROJECT_DIR (holds etc/controlDict)
 #: blockMesh cases above this many cells are left out: meshing them, running postProcess on
 #: them and reading them costs more than the test's share of CI time (about 90 s on 2 cores).
 MAX_CELLS = 10_000
 #: Seconds one OpenFOAM tool may take on one case before the case counts as failed.
 TOOL_TIMEOUT_S = 120
-
-# postProcess writes C and V with 17 significant digits (writePrecision), in ASCII, uncompressed.
-CONTROL_DICT = """FoamFile { version 2.0; format ascii; class dictionary; object controlDict; }
-application postProcess;
-startFrom startTime;
-startTime 0;
-stopAt endTime;
-endTime 0;
-deltaT 1;
-writeControl timeStep;
-writeInterval 1;
-writeFormat ascii;
-writePrecision 17;
-writeCompression off;
-timeFormat general;
-timePrecision 6;
-"""
-FV_SCHEMES = """FoamFile { version 2.0; format ascii; class dictionary; object fvSchemes; }
-ddtSchemes {} gradSchemes {} divSchemes {} laplacianSchemes {} interpolationSchemes {} snGradSchemes {}
-"""
-FV_SOLUTION = "FoamFile { version 2.0; format ascii; class dictionary; object fvSolution; }\n"
-
-
-def openfoam_env() -> dict:
-    env = dict(os.environ)
-    if not os.path.isfile(os.path.join(env.get("WM_PROJECT_DIR", ""), "etc", "controlDict")):
-        env["WM_PROJECT_DIR"] = OPENFOAM_DIR
-    return env
-
 
 # -- finding the cases ------------------------------------------------------------------------
 
@@ -127,7 +99,7 @@ def _tool(tool: str, case: Path, *args: str) -> str | None:
 def _write_system(root: Path) -> None:
     system = root / "system"
     system.mkdir(parents=True, exist_ok=True)
-    for name, text in (("controlDict", CONTROL_DICT), ("fvSchemes", FV_SCHEMES), ("fvSolution", FV_SOLUTION)):
+    for name, text in (("controlDict", CONTROL_DICT.format(fmt="ascii")), ("fvSchemes", FV_SCHEMES), ("fvSolution", FV_SOLUTION)):
         (system / f"{name}.gz").unlink(missing_ok=True)  # the tutorial's gzipped copy: ours is the only one
         (system / name).write_text(text)
     (root / "0").mkdir(exist_ok=True)  # postProcess writes C and V into the first time directory

@@ -22,30 +22,9 @@ from hpcprep_cfd.openfoam import fields, foamfile, geometry, polymesh
 from hpcprep_cfd.openfoam.reader import OpenFoamReader
 
 from tests.cfd import data
+from tests.cfd.foam_case import CONTROL_DICT, FV_SCHEMES, FV_SOLUTION, openfoam_env
 from tests.cfd.test_openfoam import read_records, write_binary_polymesh
 from tests.conftest import require_tool
-
-OPENFOAM_DIR = "/usr/share/openfoam"  # Debian's WM_PROJECT_DIR (holds etc/controlDict)
-
-CONTROL_DICT = """FoamFile {{ version 2.0; format ascii; class dictionary; object controlDict; }}
-application postProcess;
-startFrom startTime;
-startTime 0;
-stopAt endTime;
-endTime 0;
-deltaT 1;
-writeControl timeStep;
-writeInterval 1;
-writeFormat {fmt};
-writePrecision 17;
-writeCompression off;
-timeFormat general;
-timePrecision 6;
-"""
-FV_SCHEMES = """FoamFile { version 2.0; format ascii; class dictionary; object fvSchemes; }
-ddtSchemes {} gradSchemes {} divSchemes {} laplacianSchemes {} interpolationSchemes {} snGradSchemes {}
-"""
-FV_SOLUTION = "FoamFile { version 2.0; format ascii; class dictionary; object fvSolution; }\n"
 
 # Two hex blocks with non-coplanar corners (warped faces), an arc edge and strong grading.
 BLOCK_MESH_DICT = """FoamFile { version 2.0; format ascii; class dictionary; object blockMeshDict; }
@@ -69,14 +48,6 @@ boundary
 );
 defaultPatch { name walls; type wall; }
 """
-
-
-def openfoam_env() -> dict:
-    """The environment OpenFOAM's Debian binaries need: WM_PROJECT_DIR pointing at their etc/."""
-    env = dict(os.environ)
-    if not os.path.isfile(os.path.join(env.get("WM_PROJECT_DIR", ""), "etc", "controlDict")):
-        env["WM_PROJECT_DIR"] = OPENFOAM_DIR
-    return env
 
 
 def foam(tool: str, case: Path, *args: str) -> None:
