@@ -51,10 +51,11 @@ $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	# asks for torch (an unpinned "torch" would pull a CUDA build of several GB).
 	$(PIP) install -q "torch==2.13.0"
 	for p in $(dir $(PLUGIN_PROJECTS)); do $(PIP) install -q -e "$$p" || exit 1; done
-	test ! -f plugins/genomics/pyproject.toml || $(PIP) install -q -e "plugins/genomics[pyg]"
-	test ! -f plugins/protein/pyproject.toml || $(PIP) install -q -e "plugins/protein[esm]"
-	# libigl, vtk and trimesh: the references the cfd tests and benchmarks compare against.
-	test ! -f plugins/cfd/pyproject.toml || $(PIP) install -q -e "plugins/cfd[test]"
+	test ! -f plugins/genomics/pyproject.toml || $(PIP) install -q -e "plugins/genomics[pyg,cuda]"
+	test ! -f plugins/protein/pyproject.toml || $(PIP) install -q -e "plugins/protein[esm,cuda]"
+	# libigl, vtk and trimesh: the references the cfd tests and benchmarks compare against; numba-cuda
+	# ([cuda]) runs the CUDA variants, on Numba's simulator where there is no GPU.
+	test ! -f plugins/cfd/pyproject.toml || $(PIP) install -q -e "plugins/cfd[test,cuda]"
 	touch $(STAMP)
 
 $(APT_STAMP): Makefile

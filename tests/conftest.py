@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sys
 from typing import NoReturn
 
 import pytest
@@ -14,6 +15,16 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # `hpcprep run` commands the tests start stop their Ray when they end, as before; the
 # tests of the kept local Ray (test_local_ray.py) ask for it.
 os.environ["HPCPREP_KEEP_RAY"] = "0"
+# The CUDA variants of the kernels run under Numba's CUDA simulator (no GPU needed, so in
+# CI too), in this process and in the Ray workers it starts; HPCPREP_TEST_CUDA=device runs
+# the same tests on the machine's GPU instead.
+CUDA_TARGET = os.environ.get("HPCPREP_TEST_CUDA", "simulator")
+if CUDA_TARGET == "simulator":
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    if "numba" in sys.modules:  # numba reads its settings once, when first imported
+        from numba.core import config as _numba_config
+
+        _numba_config.reload_config()
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +65,13 @@ def require_module(name: str):
         return importlib.import_module(name)
     except ImportError as exc:
         unavailable(f"Python module {name} cannot be imported ({exc})")
+
+
+def require_cuda():
+    """``numba.cuda``, on the simulator or, with HPCPREP_TEST_CUDA=device, on a real GPU
+    (skipped where there is none: no CI machine has one)."""
+    __tracebackhide__ = True
+    cuda = require_module("numba.cuda")
+    if CUDA_TARGET == "device" and not cuda.is_available():
+        pytest.skip("HPCPREP_TEST_CUDA=device but no CUDA device here")
+    return cuda

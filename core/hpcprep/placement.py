@@ -136,10 +136,39 @@ def apply_override(placement: Placement, override: PlacementOverride | None, sta
         # An actor count is not a cap on tasks: let Ray run as many tasks as fit.
         given["concurrency"] = None
     if given.get("variant") == "cuda" and "num_gpus" not in given and placement.num_gpus == 0:
-        given["num_gpus"] = 1.0
+        given["num_gpus"] = float(getattr(stage, "gpu_share", 1.0))
+    if given.get("variant") == "cpu" and "num_gpus" not in given:
+        # The CPU variant holds no GPU: a GPU reserved for it would sit idle.
+        given["num_gpus"] = 0.0
     note = "overridden by spec: " + ", ".join(f"{k}={v}" for k, v in given.items())
     reason = f"{placement.reason}; {note}" if placement.reason else note
     return replace(placement, **given, reason=reason)
+
+
+def _on_gpus(stage, cluster: ClusterInfo, share: float) -> Placement:
+    """Actors of the CUDA variant: ``1 / share`` per GPU, each with one CPU to feed it, and
+    never so many that nothing is left for the reads and the CPU stages."""
+    wanted = max(1, int(cluster.gpus / share + 1e-9))
+    cpu_cap = max(1, int(cluster.cpus) - 1)
+    actors = min(wanted, cpu_cap)
+    reason = f"has a CUDA variant and the cluster has {cluster.gpus:g} GPU(s): "
+    if share < 1:
+        reason += f"{actors} actor(s) of {share:g} GPU each ({int(1 / share + 1e-9)} can share a GPU)"
+    else:
+        reason += f"{actors} actor(s) of one GPU each"
+    if actors < wanted:
+        reason += f", {wanted} would fit the GPUs but the cluster's {cluster.cpus:g} CPUs leave room for {actors}"
+    return Placement(
+        compute="actors",
+        num_cpus=1.0,
+        num_gpus=share,
+        concurrency=actors,
+        batch_size=getattr(stage, "gpu_batch_size", None) or stage.batch_size,
+        coalesce=True,
+        variant="cuda",
+        reason=reason,
+        decided_by="hpcprep (default policy)",
+    )
 
 
 class DefaultPlacementPolicy:
@@ -148,18 +177,9 @@ class DefaultPlacementPolicy:
     @hookimpl(trylast=True)
     def hpcprep_place(self, stage, cluster: ClusterInfo):
         batch_size = stage.batch_size
-        if "cuda" in stage.variants and cluster.gpus >= 1:
-            return Placement(
-                compute="actors",
-                num_cpus=1.0,
-                num_gpus=1.0,
-                concurrency=int(cluster.gpus),
-                batch_size=batch_size,
-                coalesce=True,
-                variant="cuda",
-                reason=f"has a CUDA variant and the cluster has {cluster.gpus:g} GPU(s): one actor per GPU",
-                decided_by="hpcprep (default policy)",
-            )
+        share = float(getattr(stage, "gpu_share", 1.0))
+        if "cuda" in stage.variants and cluster.gpus >= share:
+            return _on_gpus(stage, cluster, share)
         gpu_note = ""
         if "cuda" in stage.variants:
             gpu_note = "has a CUDA variant but the cluster has no GPU, so its CPU variant; "

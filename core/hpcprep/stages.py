@@ -310,6 +310,13 @@ class Encoder(Stage):
     needs_setup: ClassVar[bool] = False
     #: Kernel variants the stage has; "cuda" runs on GPUs when the cluster has them.
     variants: ClassVar[tuple[str, ...]] = ("cpu",)
+    #: Share of one GPU an actor of the CUDA variant needs. A model (ESM, a GNN) fills a
+    #: GPU; a kernel that copies a batch over, runs in milliseconds and copies back leaves
+    #: most of it idle, so several of its actors share one (``0.25``: four per GPU).
+    gpu_share: ClassVar[float] = 1.0
+    #: Rows per batch for the CUDA variant (None: ``batch_size``): a GPU wants batches
+    #: large enough to hide the launch and the copies.
+    gpu_batch_size: ClassVar[int | None] = None
     #: Rows per batch unless placement or the spec says otherwise.
     batch_size: ClassVar[int] = 1024
     fanout: ClassVar[bool] = False

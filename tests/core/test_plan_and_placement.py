@@ -198,3 +198,34 @@ def test_switching_actors_to_tasks_drops_the_actor_count():
     assert (tasks.compute, tasks.concurrency) == ("tasks", None)
     capped = apply_override(actors, PlacementOverride(compute="tasks", concurrency=3), stage)
     assert capped.concurrency == 3
+
+
+def test_kernel_stages_share_a_gpu_and_get_gpu_sized_batches():
+    """A stage that declares ``gpu_share`` gets ``1 / share`` actors per GPU (never so many that no CPU
+    is left for the reads), its ``gpu_batch_size``, and the reason says so; forcing either variant works."""
+    from hpcprep.placement import DefaultPlacementPolicy, PlacementOverride, apply_override
+
+    class Kernel(hpcprep.Encoder):
+        name = "test.kernel"
+        variants = ("cpu", "cuda")
+        gpu_share = 0.25
+        batch_size = 512
+        gpu_batch_size = 8192
+
+    policy = DefaultPlacementPolicy()
+    big = policy.hpcprep_place(Kernel, ClusterInfo(cpus=32, gpus=2))
+    assert (big.variant, big.compute, big.num_gpus, big.concurrency, big.batch_size) == ("cuda", "actors", 0.25, 8, 8192)
+    assert big.coalesce and "8 actor(s) of 0.25 GPU each (4 can share a GPU)" in big.reason
+
+    small = policy.hpcprep_place(Kernel, ClusterInfo(cpus=3, gpus=1))
+    assert (small.variant, small.num_gpus, small.concurrency) == ("cuda", 0.25, 2)
+    assert "4 would fit the GPUs but the cluster's 3 CPUs leave room for 2" in small.reason
+
+    cpu = policy.hpcprep_place(Kernel, ClusterInfo(cpus=4))
+    assert (cpu.variant, cpu.num_gpus, cpu.batch_size) == ("cpu", 0.0, 512) and "no GPU" in cpu.reason
+
+    forced_cpu = apply_override(big, PlacementOverride(variant="cpu"), Kernel)
+    assert (forced_cpu.variant, forced_cpu.num_gpus) == ("cpu", 0.0), "the CPU variant holds no GPU"
+    forced_cuda = apply_override(cpu, PlacementOverride(variant="cuda"), Kernel)
+    assert (forced_cuda.variant, forced_cuda.num_gpus) == ("cuda", 0.25)
+    assert "overridden by spec: variant=cuda, num_gpus=0.25" in forced_cuda.reason

@@ -1,0 +1,59 @@
+"""Float64 arithmetic in CUDA kernels that rounds like the CPU kernels do.
+
+NVVM fuses ``a * b + c`` into one fused multiply-add (one rounding instead of two) and
+Numba offers no switch to stop it, so a distance computed on the GPU can differ from the
+CPU kernel's in the last bit, and a pair at exactly the cutoff can fall on the other side.
+libdevice's ``_rn`` functions are never fused. Call these from ``@cuda.jit`` code where a
+result must match the CPU bit for bit; elsewhere plain arithmetic is faster. Under Numba's
+CUDA simulator (where libdevice has no Python bodies) they are plain arithmetic, which
+rounds like the CPU anyway.
+
+Imports ``numba.cuda``: only a plugin's ``kernels/cuda.py`` should import this module.
+"""
+
+from __future__ import annotations
+
+from numba import cuda
+
+try:
+    from numba.cuda.core.config import ENABLE_CUDASIM
+except ImportError:  # numba-cuda releases before it kept settings of its own
+    from numba.core.config import ENABLE_CUDASIM
+
+if ENABLE_CUDASIM:
+
+    @cuda.jit(device=True)
+    def mul(a, b):
+        return a * b
+
+    @cuda.jit(device=True)
+    def add(a, b):
+        return a + b
+
+    @cuda.jit(device=True)
+    def sub(a, b):
+        return a - b
+
+else:
+    from numba.cuda import libdevice
+
+    mul = libdevice.dmul_rn
+    add = libdevice.dadd_rn
+
+    @cuda.jit(device=True)
+    def sub(a, b):
+        # libdevice has no dsub_rn; negation is exact, so this is the CPU's a - b
+        return libdevice.dadd_rn(a, -b)
+
+
+@cuda.jit(device=True)
+def squared_distance(ax, ay, az, bx, by, bz):
+    """``dx*dx + dy*dy + dz*dz`` in that order, each product and sum rounded (as NumPy and
+    the Numba CPU kernels compute it)."""
+    dx = sub(ax, bx)
+    dy = sub(ay, by)
+    dz = sub(az, bz)
+    return add(add(mul(dx, dx), mul(dy, dy)), mul(dz, dz))
+
+
+__all__ = ["add", "mul", "squared_distance", "sub"]
