@@ -423,6 +423,12 @@ class Contacts(Encoder):
     name = "protein.contacts"
     Params = ContactsParams
     batch_size = 64
+    variants = ("cpu", "cuda")
+    # The CUDA kernel copies a batch over and runs in milliseconds, leaving most of a GPU idle.
+    gpu_share = 0.25
+    # One GPU thread per residue: ~1024 chains of a few hundred residues make a few hundred
+    # thousand threads, about what a large GPU holds at once, so one launch keeps it busy.
+    gpu_batch_size = 1024
     inputs = _coordinate_inputs("ca")
     outputs = (
         Column("contact_src", "list<int32>", "residue index i (i < j)"),
@@ -435,13 +441,27 @@ class Contacts(Encoder):
         # CB positions are read only when contacts are between CBs (CA stands in for glycine).
         self.inputs = _coordinate_inputs("ca", "cb") if self.params.atom == "cb" else _coordinate_inputs("ca")
 
+    @staticmethod
+    def _cuda_kernels():
+        # imported here, not with the module: only workers of the CUDA variant have numba-cuda
+        from .kernels import cuda
+
+        return cuda
+
+    def setup(self) -> None:
+        if self.variant == "cuda":  # compile the kernels once per actor, not inside its first batch
+            self._cuda_kernels().contact_edges(ideal_helix(4)["ca"], 10.0)  # has edges: both passes run
+
     def encode(self, batch):
         p = self.params
         cas = _coords(batch, "ca")
         pos = cas if p.atom == "ca" else [np.where(np.isfinite(cb), cb, ca) for cb, ca in zip(_coords(batch, "cb"), cas)]
+        if self.variant == "cuda":
+            edges = self._cuda_kernels().contact_edges_batch(pos, p.cutoff, p.min_seq_sep)
+        else:
+            edges = (kernels.contact_edges(xyz, p.cutoff, p.min_seq_sep) for xyz in pos)
         src, dst, dist = [], [], []
-        for xyz in pos:
-            s, d, r = kernels.contact_edges(xyz, p.cutoff, p.min_seq_sep)
+        for s, d, r in edges:
             src.append(np.asarray(s, np.int32))
             dst.append(np.asarray(d, np.int32))
             dist.append(np.asarray(r, np.float32))
