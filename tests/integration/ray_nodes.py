@@ -70,14 +70,14 @@ class RayNodes:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _start(self, args: list[str], prefix: list[str] = (), env: dict | None = None) -> int:
+    def _start(self, args: list[str], prefix: list[str] = (), env: dict | None = None, cpus: int = 1) -> int:
         nm, om, agent, metrics, renv, grpc, wmin = free_ports(7)
         cmd = [
             *prefix,
             RAY,
             "start",
             *args,
-            "--num-cpus=1",
+            f"--num-cpus={cpus}",
             f"--node-manager-port={nm}",
             f"--object-manager-port={om}",
             f"--dashboard-agent-listen-port={agent}",
@@ -92,9 +92,11 @@ class RayNodes:
         self.node_ports.append(nm)
         return nm
 
-    def start_head(self) -> None:
+    def start_head(self, cpus: int = 1, gpus: int = 0) -> None:
+        """The head node; ``gpus`` are Ray's logical GPUs (a resource count: no device behind them)."""
         self.port, dash = free_ports(2)
-        self._start(["--head", f"--port={self.port}", "--include-dashboard=false", f"--dashboard-port={dash}"])
+        args = ["--head", f"--port={self.port}", "--include-dashboard=false", f"--dashboard-port={dash}"]
+        self._start([*args, f"--num-gpus={gpus}"], cpus=cpus)
 
     def add_worker(self, prefix: list[str] = (), extra_env: dict | None = None) -> int:
         return self._start([f"--address={self.address}"], prefix, {**self.env, **(extra_env or {})})

@@ -77,12 +77,24 @@ class OnehotParams(SequenceParams):
         return self
 
 
+def _cuda_kernels():
+    # imported on use, not with this module: only workers of a CUDA variant have numba-cuda
+    from .kernels import cuda
+
+    return cuda
+
+
 class Onehot(SequenceEncoder):
     """One-hot DNA (channels A, C, G, T), flattened per record in the chosen layout."""
 
     name = "genomics.onehot"
     Params = OnehotParams
     batch_size = 256
+    variants = ("cpu", "cuda")
+    # The kernel writes at memory speed and leaves most of a GPU idle: four actors share one.
+    gpu_share = 0.25
+    # One thread per base: 4096 windows of 1 kb are four million threads, enough to fill a GPU.
+    gpu_batch_size = 4096
     outputs = (Column("onehot", "list<uint8>", "flattened one-hot; reshape to (length, 4) for LC or (4, length) for CL"),)
 
     def __init__(self, params=None):
@@ -90,13 +102,20 @@ class Onehot(SequenceEncoder):
         if self.params.dtype == "float32":
             self.outputs = (Column("onehot", "list<float32>", self.outputs[0].doc),)
 
+    def setup(self) -> None:
+        if self.variant == "cuda":  # compile once per actor, not inside its first batch
+            p = self.params
+            _cuda_kernels().onehot_batch([b"ACGN"], layout=p.layout, dtype=np.dtype(p.dtype), n_value=p.n_value)
+
     def encode(self, batch):
         p = self.params
         dtype = np.dtype(p.dtype)
-        parts = [
-            kernels.onehot(s, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value)).reshape(-1)
-            for s in ascii_texts(batch, p.column)
-        ]
+        seqs = ascii_texts(batch, p.column)
+        if self.variant == "cuda":
+            codes = _cuda_kernels().onehot_batch(seqs, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value))
+        else:
+            codes = (kernels.onehot(s, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value)) for s in seqs)
+        parts = [c.reshape(-1) for c in codes]
         return {"onehot": list_column(parts, pa.from_numpy_dtype(dtype))}
 
     @classmethod
@@ -159,6 +178,13 @@ class KmerCounts(SequenceEncoder):
     name = "genomics.kmer_counts"
     Params = KmerCountsParams
     batch_size = 256
+    # Dense counts only: with sparse counts (k > 8 unless format = "dense") the CUDA variant
+    # runs the CPU kernel, as sorting each record's codes is not worth a trip to the GPU.
+    variants = ("cpu", "cuda")
+    # One launch counts a batch in milliseconds, leaving most of a GPU idle: four actors share one.
+    gpu_share = 0.25
+    # One thread per base: 4096 windows of 1 kb are four million threads, enough to fill a GPU.
+    gpu_batch_size = 4096
     outputs = (
         Column("kmer_counts", "fixed_size_list<uint32>[4**k]", "count of each k-mer, index = base-4 code (A=0 C=1 G=2 T=3)"),
     )
@@ -174,14 +200,21 @@ class KmerCounts(SequenceEncoder):
                 Column("kmer_counts", "list<uint32>", "count of each code in kmer_codes"),
             )
 
+    def setup(self) -> None:
+        if self.variant == "cuda" and not self.params.sparse:  # compile once per actor, not in its first batch
+            _cuda_kernels().kmer_counts_batch([b"ACGT"], self.params.k, canonical=self.params.canonical)
+
     def encode(self, batch):
         p = self.params
         seqs = ascii_texts(batch, p.column)
         if not p.sparse:
             size = 4**p.k
-            out = np.empty((len(seqs), size), dtype=np.uint32)
-            for i, s in enumerate(seqs):
-                out[i] = kernels.kmer_counts(s, p.k, canonical=p.canonical)
+            if self.variant == "cuda":
+                out = _cuda_kernels().kmer_counts_batch(seqs, p.k, canonical=p.canonical)
+            else:
+                out = np.empty((len(seqs), size), dtype=np.uint32)
+                for i, s in enumerate(seqs):
+                    out[i] = kernels.kmer_counts(s, p.k, canonical=p.canonical)
             return {"kmer_counts": pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), size)}
         codes, counts = [], []
         for s in seqs:

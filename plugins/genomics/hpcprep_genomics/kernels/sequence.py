@@ -105,14 +105,8 @@ def _onehot_cl(seq, one, zero, nv, out):
         out[3, i] = one if t else other
 
 
-def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
-    """One-hot encoding with channels in ACGT order.
-
-    ``layout="LC"`` gives shape ``(L, 4)``, ``"CL"`` shape ``(4, L)`` (C-contiguous both).
-    Lowercase counts as uppercase; a not-ACGT position gets ``n_value`` in all four channels
-    (0, or e.g. 0.25 for float dtypes; it must be exactly representable in ``dtype``).
-    """
-    arr = as_u8(seq)
+def onehot_arguments(layout: str, dtype, n_value):
+    """``(dtype, n_value as a dtype scalar)`` for :func:`onehot` (and its CUDA variant), checked."""
     dtype = np.dtype(dtype)
     if layout not in ("LC", "CL"):
         raise ValueError(f"layout must be 'LC' or 'CL', not {layout!r}")
@@ -121,8 +115,20 @@ def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
     nv = np.asarray(n_value).astype(dtype)
     if nv != n_value:
         raise ValueError(f"n_value {n_value!r} is not representable in {dtype}")
+    return dtype, nv[()]
+
+
+def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
+    """One-hot encoding with channels in ACGT order.
+
+    ``layout="LC"`` gives shape ``(L, 4)``, ``"CL"`` shape ``(4, L)`` (C-contiguous both).
+    Lowercase counts as uppercase; a not-ACGT position gets ``n_value`` in all four channels
+    (0, or e.g. 0.25 for float dtypes; it must be exactly representable in ``dtype``).
+    """
+    arr = as_u8(seq)
+    dtype, nv = onehot_arguments(layout, dtype, n_value)
     n = arr.size
-    one, zero, nv = dtype.type(1), dtype.type(0), nv[()]
+    one, zero = dtype.type(1), dtype.type(0)
     if layout == "LC":
         out = np.empty((n, 4), dtype=dtype)
         _onehot_lc(arr, one, zero, nv, out.reshape(-1))
