@@ -104,7 +104,16 @@ class Mesh(Encoder):
         # One call on a tiny mesh, with the small example sizes, compiles (or loads from the
         # Numba cache) the kernels this stage uses before the first real batch.
         small = type(self)(self.params.model_copy(update=self.example_params))
+        small.variant = self.variant
         small.encode(_mesh_batch())
+
+    def spatial_kernels(self):
+        """The module whose ``signed_distance`` and ``sdf_grid`` this stage's variant runs."""
+        if self.variant == "cuda":
+            from .kernels import cuda  # only workers of the CUDA variant have numba-cuda
+
+            return cuda
+        return kernels
 
     @classmethod
     def examples(cls, workdir):
@@ -292,6 +301,11 @@ class SdfPoints(Mesh):
 
     name = "cfd.sdf_points"
     Params = SdfPointsParams
+    variants = ("cpu", "cuda")
+    # Each mesh is one launch of 10^4-10^5 points (a thread each) after its tree is built on the
+    # host: a kernel leaves most of a GPU idle, so four actors share one, each with the CPU
+    # stages' batches of 16 meshes (more would only hold more meshes in memory).
+    gpu_share = 0.25
     example_params = {"n_volume": 64, "n_surface": 64}
     outputs = (
         Column("sdf_points", "list<float32>", "m x 3 query points: n_volume uniform, then n_surface near the surface"),
@@ -302,10 +316,11 @@ class SdfPoints(Mesh):
     def encode(self, batch):
         p = self.params
         pts, dist, vec = [], [], []
+        spatial = self.spatial_kernels()
         for (v, f), rid in zip(meshes(batch), batch["record_id"]):
             seed = record_seed(p.seed, rid)
             q = self.query_points(v, f, seed)
-            d, closest, _ = kernels.signed_distance(v, f, q)
+            d, closest, _ = spatial.signed_distance(v, f, q)
             pts.append(q)
             dist.append(d)
             vec.append(closest - q)
@@ -349,6 +364,9 @@ class SdfGrid(Mesh):
 
     name = "cfd.sdf_grid"
     Params = SdfGridParams
+    variants = ("cpu", "cuda")
+    # One launch per mesh, a thread per node: as cfd.sdf_points, four actors share a GPU.
+    gpu_share = 0.25
     example_params = {"resolution": 8}
     outputs = (
         Column("sdf_grid", "list<float32>", "nx*ny*nz signed distances, C order: index [i, j, k] = x, y, z"),
@@ -359,7 +377,8 @@ class SdfGrid(Mesh):
 
     def encode(self, batch):
         p = self.params
-        frames = [kernels.sdf_grid(v, f, p.resolution, bounds=p.bounds, padding=p.padding) for v, f in meshes(batch)]
+        spatial = self.spatial_kernels()
+        frames = [spatial.sdf_grid(v, f, p.resolution, bounds=p.bounds, padding=p.padding) for v, f in meshes(batch)]
         return grid_columns("sdf_grid", "sdf_grid_", frames, pa.float32())
 
 
