@@ -137,3 +137,18 @@ def test_cuda_variant_of_the_stage_gives_the_cpu_columns(meshes, cls, params):
         # float32 columns: float64 results within RTOL may round to neighbouring float32 values
         for a, b in zip(cpu_column.to_pylist(), gpu_column.to_pylist(), strict=True):
             np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-6, atol=1e-7)
+
+
+def test_a_tree_too_deep_for_the_gpu_stack_is_answered_on_the_cpu():
+    """Triangles at x = 2**k make a tree one level deeper per triangle: more than a GPU thread's stack."""
+    n = 300  # 63 levels
+    x = 2.0 ** np.arange(n)
+    zero, one = np.zeros(n), np.ones(n)
+    v = np.concatenate([np.stack([x, zero, zero], 1), np.stack([x, one, zero], 1), np.stack([x, zero, one], 1)])
+    f = np.stack([np.arange(n), np.arange(n) + n, np.arange(n) + 2 * n], 1)
+    assert gpu.DeviceMesh(v, f).on_cpu
+    p = np.array([[3.0, 0.2, 0.2], [2.0**150 + 1.0, 0.5, -1.0], [-1.0, -1.0, -1.0]])
+    for cpu_result, gpu_result in zip(kernels.signed_distance(v, f, p), gpu.signed_distance(v, f, p), strict=True):
+        assert np.array_equal(cpu_result, gpu_result)
+    assert np.array_equal(kernels.winding_number(v, f, p), gpu.winding_number(v, f, p))
+    assert not gpu.DeviceMesh(*shapes.sphere(radius=1.0, subdivisions=2)).on_cpu

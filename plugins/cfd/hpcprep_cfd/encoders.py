@@ -306,6 +306,7 @@ class SdfPoints(Mesh):
     # host: a kernel leaves most of a GPU idle, so four actors share one, each with the CPU
     # stages' batches of 16 meshes (more would only hold more meshes in memory).
     gpu_share = 0.25
+    gpu_batch_size = 16
     example_params = {"n_volume": 64, "n_surface": 64}
     outputs = (
         Column("sdf_points", "list<float32>", "m x 3 query points: n_volume uniform, then n_surface near the surface"),
@@ -367,6 +368,7 @@ class SdfGrid(Mesh):
     variants = ("cpu", "cuda")
     # One launch per mesh, a thread per node: as cfd.sdf_points, four actors share a GPU.
     gpu_share = 0.25
+    gpu_batch_size = 16
     example_params = {"resolution": 8}
     outputs = (
         Column("sdf_grid", "list<float32>", "nx*ny*nz signed distances, C order: index [i, j, k] = x, y, z"),

@@ -27,16 +27,17 @@ import numpy as np
 from numba import cuda
 
 from . import distance as _distance
+from . import grid as _grid_cpu
 from . import winding as _winding
 from .bvh import BVH, as_points, mesh_bvh, morton_order
-from .distance import WINDING_ACCURACY, is_closed, orientation_flip, unit_normals
+from .distance import WINDING_ACCURACY, orientation_flip, unit_normals
 from .grid import _bounds, _shape
 from .winding import DEFAULT_ACCURACY, tree_depth
 
 #: Threads per block: a multiple of the warp size; BVH walks diverge, so blocks stay small.
 THREADS = 128
-#: Entries of a thread's traversal stack; a tree deeper than ``STACK - 2`` is refused (a SAH tree of
-#: a million triangles is about 30 deep).
+#: Entries of a thread's traversal stack (1 KiB of local memory a thread with its distances); a mesh
+#: whose tree is deeper than ``STACK - 2`` is answered by the CPU kernels (:class:`DeviceMesh`).
 STACK = 64
 
 
@@ -135,19 +136,20 @@ class DeviceMesh:
     """A mesh and its tree on the GPU, for any number of point batches.
 
     ``DeviceMesh(vertices, faces, bvh=None)`` validates the mesh as the CPU kernels do, builds the tree
-    on the host (or takes ``bvh``) and copies its arrays to the device once.
+    on the host (or takes ``bvh``) and copies its arrays to the device once. A tree too deep for a
+    thread's stack (``on_cpu``) is queried with the CPU kernels, with the same results.
     """
 
     def __init__(self, vertices, faces, bvh: BVH | None = None):
         v, f, bvh = mesh_bvh(vertices, faces, bvh)
-        if len(f) and tree_depth(bvh.left, bvh.right) + 2 > STACK:
-            raise ValueError(
-                f"the tree is {tree_depth(bvh.left, bvh.right)} levels deep: more than the GPU stack holds"
-            )
         self.vertices, self.faces, self.bvh = v, f, bvh
         self.n_faces = len(f)
-        self.closed = is_closed(v, f)
+        # A tree deeper than a thread's stack (rare: a few levels per doubling of the triangle count,
+        # 19 for the 116 062-triangle DTC hull) is answered by the CPU kernels instead.
+        self.on_cpu = bool(len(f)) and tree_depth(bvh.left, bvh.right) + 2 > STACK
         self.flip = orientation_flip(bvh)
+        if self.on_cpu:
+            return
         self._tree = tuple(
             cuda.to_device(np.ascontiguousarray(a))
             for a in (bvh.triangles, unit_normals(bvh.triangles), bvh.boxes, bvh.left, bvh.start, bvh.count)
@@ -161,6 +163,9 @@ class DeviceMesh:
         p = as_points(points)
         if len(p) == 0:
             return np.zeros(0), np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+        if self.on_cpu:
+            query = _distance.signed_distance if signed else _distance.unsigned_distance
+            return query(self.vertices, self.faces, p, bvh=self.bvh)
         out = cuda.device_array((len(p), 5))
         _distances[_blocks(len(p)), THREADS](
             *self._tree, self._perm, self._ex, cuda.to_device(p), cuda.to_device(morton_order(p)),
@@ -185,6 +190,8 @@ class DeviceMesh:
         p = as_points(points)
         if len(p) == 0:
             return np.zeros(0)
+        if self.on_cpu:
+            return _winding.winding_number(self.vertices, self.faces, p, accuracy, bvh=self.bvh)
         tri, _, _, left, start, count = self._tree
         out = cuda.device_array(len(p))
         beta2 = 0.0 if accuracy is None else float(accuracy) ** 2
@@ -198,6 +205,8 @@ class DeviceMesh:
         """As :func:`.grid.sdf_grid`: ``(grid, origin, spacing)``."""
         if self.n_faces == 0:
             raise ValueError("the mesh has no faces: a distance field is undefined")
+        if self.on_cpu:
+            return _grid_cpu.sdf_grid(self.vertices, self.faces, resolution, bounds, padding, bvh=self.bvh)
         shape = _shape(resolution)
         lo, hi = _bounds(self.vertices, self.faces, bounds, padding)
         spacing = (hi - lo) / (np.asarray(shape, dtype=np.float64) - 1.0)

@@ -20,6 +20,9 @@ computed. Points exactly on the surface get distance 0.
 On a closed mesh (:func:`is_closed`) the winding number is evaluated once per chain of Morton-consecutive points
 that provably lie on the same side (:func:`_sign_by_chains`), not once per point: the same signs, at a third of
 the winding evaluations on random points in a hull's box. An open mesh gets one evaluation per point.
+
+``closest_on_triangle``, ``nearest_one`` and their helpers are also compiled for the GPU from this source
+(``cuda.py``): keep them scalar code over the arrays they are given (no allocation, no ``prange``).
 """
 
 from __future__ import annotations

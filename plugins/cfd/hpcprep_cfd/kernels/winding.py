@@ -37,6 +37,9 @@ numbers are not equal accuracy: at 2 ours has up to twice libigl's error at its 
 0.0029 to 0.0049), hence the default. ``accuracy=None`` sums every triangle exactly
 (``O(F)`` per point). The inside test ``w > 0.5`` is unaffected wherever the exact ``w`` is farther than the
 bound from 0.5 (for closed meshes: everywhere off the surface).
+
+``solid_angle``, ``winding_exact_one``, ``winding_fast_one`` and ``_far_field`` are also compiled for the GPU from
+this source (``cuda.py``): keep them scalar code over the arrays they are given (no allocation, no ``prange``).
 """
 
 from __future__ import annotations
