@@ -93,12 +93,17 @@ def _row_digests(path: str, columns: list[str]) -> tuple[np.ndarray, int]:
     return out, len(ids)
 
 
+def _schema(table: str) -> pa.Schema:
+    """A Parquet file's schema, or that of the first file of a table directory."""
+    path = Path(table)
+    return pq.read_schema(next(iter(sorted(path.rglob("*.parquet")))) if path.is_dir() else path)
+
+
 def check_outputs(compared: list[str], runner_table: str, plain_table: str, plain_rows: int) -> dict:
     """Both outputs sorted by record_id: same ids, same row counts, equal ``compared`` columns."""
     if plain_rows > DIGEST_ABOVE_ROWS:
         return check_digests(runner_table, plain_table, plain_rows, compared)
-    runner_schema = pq.read_schema(next(iter(sorted(Path(runner_table).rglob("*.parquet")))))
-    plain_schema = pq.read_schema(plain_table)
+    runner_schema, plain_schema = _schema(runner_table), _schema(plain_table)
     problems = []
     only_runner = sorted(set(runner_schema.names) - set(plain_schema.names))
     only_plain = sorted(set(plain_schema.names) - set(runner_schema.names))

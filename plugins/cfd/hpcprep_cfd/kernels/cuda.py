@@ -24,6 +24,7 @@ import math
 import types
 
 import numpy as np
+from hpcprep.cuda_arith import add, mul
 from numba import cuda
 
 from . import distance as _distance
@@ -121,9 +122,10 @@ def _grid(tri, normals, boxes, left, start, count, ex, origin, spacing, flip, be
     i = m // (ny * nz)
     j = (m // nz) % ny
     k = m % nz
-    px = origin[0] + i * spacing[0]
-    py = origin[1] + j * spacing[1]
-    pz = origin[2] + k * spacing[2]
+    # the CPU's node positions exactly (a fused multiply-add would move nodes by an ulp)
+    px = add(origin[0], mul(float(i), spacing[0]))
+    py = add(origin[1], mul(float(j), spacing[1]))
+    pz = add(origin[2], mul(float(k), spacing[2]))
     d, _, _, _, _ = _signed_at(tri, normals, boxes, left, start, count, ex, True, flip, beta2, px, py, pz)
     out[i, j, k] = d
 
