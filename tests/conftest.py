@@ -75,3 +75,16 @@ def require_cuda():
     if CUDA_TARGET == "device" and not cuda.is_available():
         pytest.skip("HPCPREP_TEST_CUDA=device but no CUDA device here")
     return cuda
+
+
+def encode_on_both_variants(cls, params: dict, batch) -> tuple[dict, dict]:
+    """``(cpu columns, cuda columns)`` of a stage's ``encode`` on ``batch``, each variant set up as a
+    worker sets it up; both return the same column names."""
+    columns = []
+    for variant in ("cpu", "cuda"):
+        stage = cls(params)
+        stage.variant = variant
+        stage.setup()
+        columns.append(stage.encode(batch))
+    assert columns[0].keys() == columns[1].keys()
+    return columns[0], columns[1]

@@ -14,7 +14,7 @@ from hpcprep_cfd.meshfiles import read_mesh
 
 from tests.cfd.data import geometry
 from tests.cfd.test_encoders import batch_of
-from tests.conftest import require_cuda
+from tests.conftest import encode_on_both_variants, require_cuda
 
 require_cuda()
 from hpcprep_cfd.kernels import cuda as gpu  # noqa: E402
@@ -123,16 +123,9 @@ def test_errors_are_the_cpus(meshes):
     ("cls", "params"), [(SdfPoints, {"n_volume": 40, "n_surface": 40, "seed": 3}), (SdfGrid, {"resolution": 5})]
 )
 def test_cuda_variant_of_the_stage_gives_the_cpu_columns(meshes, cls, params):
-    batch = batch_of(meshes["sphere"], meshes["open patch"])
-    columns = {}
-    for variant in ("cpu", "cuda"):
-        stage = cls(params)
-        stage.variant = variant
-        stage.setup()
-        columns[variant] = stage.encode(batch)
-    assert columns["cpu"].keys() == columns["cuda"].keys()
-    for name, cpu_column in columns["cpu"].items():
-        gpu_column = columns["cuda"][name]
+    cpu_columns, gpu_columns = encode_on_both_variants(cls, params, batch_of(meshes["sphere"], meshes["open patch"]))
+    for name, cpu_column in cpu_columns.items():
+        gpu_column = gpu_columns[name]
         assert gpu_column.type == cpu_column.type, name
         # float32 columns: float64 results within RTOL may round to neighbouring float32 values
         for a, b in zip(cpu_column.to_pylist(), gpu_column.to_pylist(), strict=True):

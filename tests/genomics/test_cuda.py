@@ -11,7 +11,7 @@ import pytest
 from hpcprep_genomics import kernels
 from hpcprep_genomics.encoders import KmerCounts, Onehot
 
-from tests.conftest import require_cuda
+from tests.conftest import encode_on_both_variants, require_cuda
 from tests.genomics.genome_data import lambda_genome, read_fasta
 
 require_cuda()
@@ -115,15 +115,8 @@ def _batch(seqs: list[bytes]) -> dict:
     ],
 )
 def test_cuda_variant_of_the_stage_gives_the_cpu_columns(windows, cls, params):
-    batch = _batch(windows[:6])
-    columns = {}
-    for variant in ("cpu", "cuda"):
-        stage = cls(params)
-        stage.variant = variant
-        stage.setup()
-        columns[variant] = stage.encode(batch)
-    assert columns["cpu"].keys() == columns["cuda"].keys()
-    for name, cpu_column in columns["cpu"].items():
-        gpu_column = columns["cuda"][name]
+    cpu_columns, gpu_columns = encode_on_both_variants(cls, params, _batch(windows[:6]))
+    for name, cpu_column in cpu_columns.items():
+        gpu_column = gpu_columns[name]
         assert isinstance(gpu_column, pa.Array) and gpu_column.type == cpu_column.type
         assert gpu_column.equals(cpu_column), name
