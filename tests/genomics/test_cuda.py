@@ -120,3 +120,15 @@ def test_cuda_variant_of_the_stage_gives_the_cpu_columns(windows, cls, params):
         gpu_column = gpu_columns[name]
         assert isinstance(gpu_column, pa.Array) and gpu_column.type == cpu_column.type
         assert gpu_column.equals(cpu_column), name
+
+
+def test_gpu_batches_of_dense_counts_stay_under_256_mib():
+    from hpcprep import ClusterInfo
+    from hpcprep.placement import DefaultPlacementPolicy
+
+    gpus = ClusterInfo(cpus=16, gpus=1)
+    sizes = {
+        k: DefaultPlacementPolicy().hpcprep_place(KmerCounts({"k": k, "format": "dense"}), gpus).batch_size
+        for k in (4, 8, 12)
+    }
+    assert sizes == {4: 4096, 8: 1024, 12: 4}

@@ -194,6 +194,8 @@ class KmerCounts(SequenceEncoder):
         if not self.params.sparse:
             size = 4**self.params.k
             self.outputs = (Column("kmer_counts", f"fixed_size_list<uint32>[{size}]", self.outputs[0].doc),)
+            # a batch's counts stay under 256 MiB however large 4**k is (k = 8: 1024 windows)
+            self.gpu_batch_size = max(1, min(KmerCounts.gpu_batch_size, (256 << 20) // (size * 4)))
         else:
             self.outputs = (
                 Column("kmer_codes", "list<uint64>", "k-mer codes present, ascending (base-4, first base high)"),
