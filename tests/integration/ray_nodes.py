@@ -71,26 +71,33 @@ class RayNodes:
         return f"127.0.0.1:{self.port}"
 
     def _start(self, args: list[str], prefix: list[str] = (), env: dict | None = None, cpus: int = 1) -> int:
-        nm, om, agent, metrics, renv, grpc, wmin = free_ports(7)
-        cmd = [
-            *prefix,
-            RAY,
-            "start",
-            *args,
-            f"--num-cpus={cpus}",
-            f"--node-manager-port={nm}",
-            f"--object-manager-port={om}",
-            f"--dashboard-agent-listen-port={agent}",
-            f"--metrics-export-port={metrics}",
-            f"--runtime-env-agent-port={renv}",
-            f"--dashboard-agent-grpc-port={grpc}",
-            f"--min-worker-port={wmin}",
-            f"--max-worker-port={wmin + 40}",
-            f"--temp-dir={self.temp}",
-        ]
-        subprocess.run(cmd, env=env or self.env, check=True, capture_output=True, timeout=120)
-        self.node_ports.append(nm)
-        return nm
+        # The ports are free when chosen but another process can take one (or one of the 40
+        # worker ports after the first) before Ray binds it: a node that fails to start is
+        # started again on other ports, and the last failure says why.
+        attempts = 3
+        for _ in range(attempts):
+            nm, om, agent, metrics, renv, grpc, wmin = free_ports(7)
+            cmd = [
+                *prefix,
+                RAY,
+                "start",
+                *args,
+                f"--num-cpus={cpus}",
+                f"--node-manager-port={nm}",
+                f"--object-manager-port={om}",
+                f"--dashboard-agent-listen-port={agent}",
+                f"--metrics-export-port={metrics}",
+                f"--runtime-env-agent-port={renv}",
+                f"--dashboard-agent-grpc-port={grpc}",
+                f"--min-worker-port={wmin}",
+                f"--max-worker-port={wmin + 40}",
+                f"--temp-dir={self.temp}",
+            ]
+            res = subprocess.run(cmd, env=env or self.env, capture_output=True, text=True, timeout=120)
+            if res.returncode == 0:
+                self.node_ports.append(nm)
+                return nm
+        raise RuntimeError(f"ray start failed {attempts} times; last: {res.stdout[-2000:]}{res.stderr[-3000:]}")
 
     def start_head(self, cpus: int = 1, gpus: int = 0) -> None:
         """The head node; ``gpus`` are Ray's logical GPUs (a resource count: no device behind them)."""
