@@ -20,7 +20,13 @@ try:
 except ImportError:  # numba-cuda releases before it kept settings of its own
     from numba.core.config import ENABLE_CUDASIM
 
-if ENABLE_CUDASIM:
+#: True under Numba's CUDA simulator, which runs each thread of a block as a Python thread;
+#: those threads contend for the simulator's locks, slowly and erratically (seconds in one
+#: process, many minutes in another), so kernels that share nothing within a block launch
+#: blocks of one thread there: the same results, one Python thread at a time.
+SIMULATOR = bool(ENABLE_CUDASIM)
+
+if SIMULATOR:
 
     @cuda.jit(device=True)
     def mul(a, b):
@@ -56,4 +62,4 @@ def squared_distance(ax, ay, az, bx, by, bz):
     return add(add(mul(dx, dx), mul(dy, dy)), mul(dz, dz))
 
 
-__all__ = ["add", "mul", "squared_distance", "sub"]
+__all__ = ["SIMULATOR", "add", "mul", "squared_distance", "sub"]

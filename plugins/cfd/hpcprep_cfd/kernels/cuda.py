@@ -24,7 +24,7 @@ import math
 import types
 
 import numpy as np
-from hpcprep.cuda_arith import add, mul
+from hpcprep.cuda_arith import SIMULATOR, add, mul
 from numba import cuda
 
 from . import distance as _distance
@@ -36,7 +36,7 @@ from .grid import _bounds, _shape
 from .winding import DEFAULT_ACCURACY, tree_depth
 
 #: Threads per block: a multiple of the warp size; BVH walks diverge, so blocks stay small.
-THREADS = 128
+THREADS = 1 if SIMULATOR else 128  # no kernel here shares anything within a block
 #: Entries of a thread's traversal stack (1 KiB of local memory a thread with its distances); a mesh
 #: whose tree is deeper than ``STACK - 2`` is answered by the CPU kernels (:class:`DeviceMesh`).
 STACK = 64

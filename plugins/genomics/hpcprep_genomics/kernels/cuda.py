@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from hpcprep.cuda_arith import SIMULATOR
 from numba import cuda
 
 from .kmers import MAX_DENSE_K, check_k
 from .sequence import BASE_CODE, as_u8, onehot_arguments
 
 #: Threads per block: a multiple of the warp size that leaves the scheduler several blocks per SM.
-THREADS = 256
+THREADS = 1 if SIMULATOR else 256  # no kernel here shares anything within a block
 #: Most bytes of counts on the device at once; a batch whose table is larger is counted in parts.
 COUNT_TABLE_BYTES = 1 << 30
 

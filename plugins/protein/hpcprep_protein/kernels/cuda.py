@@ -16,13 +16,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from hpcprep.cuda_arith import squared_distance
+from hpcprep.cuda_arith import SIMULATOR, squared_distance
 from numba import cuda
 
 from .geometry import _as_coords
 
 #: Threads per block: a multiple of the warp size that leaves the scheduler several blocks per SM.
-THREADS = 128
+THREADS = 1 if SIMULATOR else 128  # no kernel here shares anything within a block
 
 
 def _blocks(n: int) -> int:
