@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from datetime import UTC, datetime
 
 import numpy as np
 import torch
 from hpcprep_genomics import gnn
 from hpcprep_genomics.kernels import debruijn_graph
+from machine import best
 
 
 def fragments(n: int, length: int, seed: int) -> list[bytes]:
@@ -32,15 +32,6 @@ def fragments(n: int, length: int, seed: int) -> list[bytes]:
         p = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
         out.append(np.frombuffer(b"ACGT", np.uint8)[rng.choice(4, size=length, p=p)].tobytes())
     return out
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

@@ -48,6 +48,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from machine import best  # noqa: E402
+
 WINDOW = 1000  # the pipelines' window: the batched rows cut the genome into these
 
 
@@ -81,15 +83,6 @@ def prepare(inputs: Path) -> None:
 
 
 # -- kernels ------------------------------------------------------------------------------------
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def pooled(fn, records: list, threads: int) -> list:

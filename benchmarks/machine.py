@@ -12,6 +12,16 @@ import time
 from pathlib import Path
 
 
+def best(fn, repeat: int) -> float:
+    """Shortest wall time of ``repeat`` calls of ``fn()``."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -24,7 +24,7 @@ import math
 import types
 
 import numpy as np
-from hpcprep.cuda_arith import SIMULATOR, add, mul
+from hpcprep.cuda_device import SIMULATOR, add, mul
 from numba import cuda
 
 from . import distance as _distance

@@ -27,10 +27,11 @@ import numpy as np
 from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
-from .distance import WINDING_ACCURACY, is_closed, nearest_one, orientation_flip, unit_normals
+from .closed import is_closed
+from .distance import WINDING_ACCURACY, nearest_one, orientation_flip, unit_normals
 from .winding import tree_depth, winding_fast_one
 
-__all__ = ["is_closed", "sdf_grid"]  # is_closed lives in distance.py now; importers of grid.is_closed keep working
+__all__ = ["is_closed", "sdf_grid"]  # is_closed lives in closed.py; importers of grid.is_closed keep working
 
 _SAFETY = 1e-9
 """Relative margin on ``|d(a)| + |d(b)| > |a - b|`` so rounding in the distances cannot link two sides."""

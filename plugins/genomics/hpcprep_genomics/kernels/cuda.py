@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from hpcprep.cuda_arith import SIMULATOR
+from hpcprep.cuda_device import SIMULATOR, segment_of
 from numba import cuda
 
 from .kmers import MAX_DENSE_K, check_k
@@ -42,19 +42,6 @@ def _join(seqs: Sequence) -> tuple[np.ndarray, np.ndarray]:
     return data, starts
 
 
-@cuda.jit(device=True)
-def _record_of(starts, p):
-    """The record holding position ``p``: the last r with ``starts[r] <= p`` (records may be empty)."""
-    lo, hi = 0, starts.shape[0] - 2
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= p:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 @cuda.jit
 def _count_kmers(data, starts, lut, k, canonical, first, counts):
     """One thread per k-mer start: add one at its (canonical) code in its record's row, for
@@ -63,7 +50,7 @@ def _count_kmers(data, starts, lut, k, canonical, first, counts):
     last = first + counts.shape[0]
     if p >= starts[last]:
         return
-    r = _record_of(starts, p)
+    r = segment_of(starts, p)
     if p + k > starts[r + 1]:
         return
     code = np.uint64(0)
@@ -128,7 +115,7 @@ def _onehot(data, starts, channels_last, one, zero, nv, out):
         if channels_last:
             out[4 * p + c] = value
         else:
-            r = _record_of(starts, p)
+            r = segment_of(starts, p)
             length = starts[r + 1] - starts[r]
             out[4 * starts[r] + c * length + (p - starts[r])] = value
 

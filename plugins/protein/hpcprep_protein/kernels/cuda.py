@@ -1,7 +1,7 @@
 """CUDA variants of the residue-geometry kernels: contact edges and distance maps on a GPU.
 
 Same names, arguments and results as :mod:`hpcprep_protein.kernels.geometry` (bit for bit:
-distances are rounded step by step through :mod:`hpcprep.cuda_arith` as the CPU rounds them),
+distances are rounded step by step through :mod:`hpcprep.cuda_device` as the CPU rounds them),
 plus ``*_batch`` forms that take a whole batch of chains: the chains are concatenated, copied
 to the GPU once and handled by one launch per pass, so a batch keeps a GPU busy where one chain
 would not. The single-chain functions are batches of one.
@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from hpcprep.cuda_arith import SIMULATOR, squared_distance
+from hpcprep.cuda_device import SIMULATOR, segment_of, squared_distance
 from numba import cuda
 
 from .geometry import _as_coords
@@ -88,16 +88,7 @@ def _distance_maps(xs, ys, zs, starts, out_starts, out):
     t = cuda.grid(1)
     if t >= out.shape[0]:
         return
-    # the chain whose elements hold t: the last c with out_starts[c] <= t (an empty chain's
-    # range is empty, so it is never the answer)
-    lo = 0
-    hi = out_starts.shape[0] - 2
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if out_starts[mid] <= t:
-            lo = mid
-        else:
-            hi = mid - 1
+    lo = segment_of(out_starts, t)  # the chain whose map holds element t
     first = starts[lo]
     n = starts[lo + 1] - first
     k = t - out_starts[lo]

@@ -1,4 +1,5 @@
-"""Float64 arithmetic in CUDA kernels that rounds like the CPU kernels do.
+"""Device functions the plugins' CUDA kernels share: float64 arithmetic that rounds like the CPU
+kernels do, and finding the record a position of a joined batch belongs to.
 
 NVVM fuses ``a * b + c`` into one fused multiply-add (one rounding instead of two) and
 Numba offers no switch to stop it, so a distance computed on the GPU can differ from the
@@ -62,4 +63,18 @@ def squared_distance(ax, ay, az, bx, by, bz):
     return add(add(mul(dx, dx), mul(dy, dy)), mul(dz, dz))
 
 
-__all__ = ["SIMULATOR", "add", "mul", "squared_distance", "sub"]
+@cuda.jit(device=True)
+def segment_of(starts, p):
+    """The segment holding position ``p`` of records joined end to end, segment r being
+    ``starts[r]:starts[r+1]``: the last r with ``starts[r] <= p`` (an empty segment is never it)."""
+    lo, hi = 0, starts.shape[0] - 2
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= p:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+__all__ = ["SIMULATOR", "add", "mul", "segment_of", "squared_distance", "sub"]
