@@ -109,6 +109,12 @@ class LazyBatch(Mapping):
             self._cache[name] = column_to_numpy(self.table, name)
         return self._cache[name]
 
+    def arrow_column(self, name: str) -> pa.ChunkedArray:
+        """The column as Arrow, for readers of its buffers (``columns.ascii_records``)."""
+        if name not in self.table.column_names:
+            raise KeyError(name)
+        return self.table.column(name)
+
     def __iter__(self):
         return iter(self.table.column_names)
 

@@ -390,3 +390,58 @@ def test_bad_inputs():
         K.encode_bases(np.zeros((2, 2), dtype=np.uint8))
     with pytest.raises(TypeError):
         K.reverse_complement(12)
+
+
+# -- the batch kernel ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 8, 9, 11])
+@pytest.mark.parametrize("canonical", [False, True])
+def test_kmer_counts_batch_rows_equal_the_single_record_kernel(k, canonical):
+    """Every row equals kmer_counts of its record, whichever path the table size takes
+    (one compiled loop up to k = 8, the cache-aware single-record path beyond); records
+    never share a k-mer across their boundary."""
+    got = K.kmer_counts_batch(SEQS, k, canonical=canonical)
+    assert got.dtype == np.uint32 and got.shape == (len(SEQS), 4**k)
+    for row, seq in zip(got, SEQS, strict=True):
+        np.testing.assert_array_equal(row, R.kmer_counts(seq, k, canonical))
+    joined = K.kmer_counts(b"".join(SEQS), k, canonical=canonical)
+    if k > 1:  # k-mers spanning two records are counted in the joined sequence only
+        assert got.sum() < joined.sum()
+
+
+def test_kmer_counts_batch_takes_records_and_every_input_type():
+    seqs = SEQS[3:6]
+    expected = np.stack([K.kmer_counts(s, 4) for s in seqs])
+    records = K.join_records(seqs)
+    assert records.starts.tolist() == [0, *np.cumsum([len(s) for s in seqs]).tolist()]
+    np.testing.assert_array_equal(K.kmer_counts_batch(records, 4), expected)
+    for i in range(4):
+        np.testing.assert_array_equal(K.kmer_counts_batch([as_types(s)[i] for s in seqs], 4), expected)
+    assert K.kmer_counts_batch([], 3).shape == (0, 64)
+    empty = K.kmer_counts_batch([b"", b"AC", b""], 3)
+    assert empty.shape == (3, 64) and not empty.any()
+    with pytest.raises(ValueError, match="between 1 and 13"):
+        K.kmer_counts_batch(seqs, 14)
+    with pytest.raises(ValueError, match="counts need uint64"):
+        K.kmer_counts_batch(K.Records(np.zeros(1, np.uint8), np.array([0, 2**32])), 2)
+
+
+@pytest.mark.parametrize("layout", ["LC", "CL"])
+@pytest.mark.parametrize(("dtype", "n_value"), [(np.uint8, 0), (np.float32, 0.25)])
+def test_onehot_batch_equals_the_single_record_kernel(layout, dtype, n_value):
+    flat, starts = K.onehot_joined(K.join_records(SEQS), layout=layout, dtype=dtype, n_value=n_value)
+    assert flat.dtype == dtype and flat.size == 4 * starts[-1]
+    views = K.onehot_batch(SEQS, layout=layout, dtype=dtype, n_value=n_value)
+    for r, seq in enumerate(SEQS):
+        expected = K.onehot(seq, layout=layout, dtype=dtype, n_value=n_value)
+        np.testing.assert_array_equal(flat[4 * starts[r] : 4 * starts[r + 1]], expected.reshape(-1))
+        assert views[r].shape == expected.shape and np.array_equal(views[r], expected)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 9])
+def test_kmer_spectrum_batch_bit_for_bit(k):
+    got = K.kmer_spectrum_batch(SEQS, k)
+    assert got.dtype == np.float32
+    for row, seq in zip(got, SEQS, strict=True):
+        assert row.tobytes() == K.kmer_spectrum(seq, k).tobytes()

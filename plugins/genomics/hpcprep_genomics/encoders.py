@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from hpcprep import TEXT_TYPES, Column, Encoder, Input, LocalPath, Params, RecordError, StageExamples, record_id
-from hpcprep.columns import ascii_texts, column_of, list_column, vector_column
+from hpcprep.columns import ascii_records, ascii_texts, column_of, flat_list_column, list_column, vector_column
 from pydantic import Field, model_validator
 
 from . import kernels
@@ -110,13 +110,10 @@ class Onehot(SequenceEncoder):
     def encode(self, batch):
         p = self.params
         dtype = np.dtype(p.dtype)
-        seqs = ascii_texts(batch, p.column)
-        if self.variant == "cuda":
-            codes = _cuda_kernels().onehot_batch(seqs, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value))
-        else:
-            codes = (kernels.onehot(s, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value)) for s in seqs)
-        parts = [c.reshape(-1) for c in codes]
-        return {"onehot": list_column(parts, pa.from_numpy_dtype(dtype))}
+        records = kernels.Records(*ascii_records(batch, p.column))
+        kernel = _cuda_kernels() if self.variant == "cuda" else kernels
+        flat, starts = kernel.onehot_joined(records, layout=p.layout, dtype=dtype, n_value=dtype.type(p.n_value))
+        return {"onehot": flat_list_column(flat, 4 * starts, pa.from_numpy_dtype(dtype))}
 
     @classmethod
     def examples(cls, workdir):
@@ -208,18 +205,14 @@ class KmerCounts(SequenceEncoder):
 
     def encode(self, batch):
         p = self.params
-        seqs = ascii_texts(batch, p.column)
         if not p.sparse:
-            size = 4**p.k
-            if self.variant == "cuda":
-                out = _cuda_kernels().kmer_counts_batch(seqs, p.k, canonical=p.canonical)
-            else:
-                out = np.empty((len(seqs), size), dtype=np.uint32)
-                for i, s in enumerate(seqs):
-                    out[i] = kernels.kmer_counts(s, p.k, canonical=p.canonical)
-            return {"kmer_counts": pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), size)}
+            # the whole batch in one kernel call, read from the column's own buffer
+            records = kernels.Records(*ascii_records(batch, p.column))
+            kernel = _cuda_kernels() if self.variant == "cuda" else kernels
+            out = kernel.kmer_counts_batch(records, p.k, canonical=p.canonical)
+            return {"kmer_counts": pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), 4**p.k)}
         codes, counts = [], []
-        for s in seqs:
+        for s in ascii_texts(batch, p.column):
             c, n = kernels.kmer_counts_sparse(s, p.k, canonical=p.canonical)
             codes.append(c.astype(np.uint64))
             counts.append(n.astype(np.uint32))
@@ -249,13 +242,13 @@ class KmerSpectrum(SequenceEncoder):
 
     def encode(self, batch):
         k = self.params.k
-        seqs = ascii_texts(batch, self.params.column)
-        out = np.zeros((len(seqs), self._dim), dtype=np.float32)
-        for i, s in enumerate(seqs):
-            out[i] = kernels.kmer_spectrum(s, k)
-            if not out[i].any():
-                # A zero vector has no direction: cosine search would be meaningless.
-                raise RecordError(f"no valid {k}-mer (length {len(s)}, only ACGT k-mers count)")
+        records = kernels.Records(*ascii_records(batch, self.params.column))
+        out = kernels.kmer_spectrum_batch(records, k)
+        empty = np.flatnonzero(~out.any(axis=1))
+        if empty.size:
+            # A zero vector has no direction: cosine search would be meaningless.
+            length = int(records.starts[empty[0] + 1] - records.starts[empty[0]])
+            raise RecordError(f"no valid {k}-mer (length {length}, only ACGT k-mers count)")
         return {"spectrum": vector_column(out)}
 
     @classmethod

@@ -9,18 +9,41 @@ single-threaded. :mod:`.reference` holds slow pure-Python references used by the
 """
 
 from .graph import debruijn_graph
-from .kmers import canonical_kmer_indices, kmer_counts, kmer_counts_sparse, kmer_spectrum
-from .sequence import encode_bases, onehot, pack_2bit, reverse_complement, unpack_2bit
+from .kmers import (
+    canonical_kmer_indices,
+    kmer_counts,
+    kmer_counts_batch,
+    kmer_counts_sparse,
+    kmer_spectrum,
+    kmer_spectrum_batch,
+)
+from .sequence import (
+    Records,
+    encode_bases,
+    join_records,
+    onehot,
+    onehot_batch,
+    onehot_joined,
+    pack_2bit,
+    reverse_complement,
+    unpack_2bit,
+)
 from .tokens import tokenize, vocabulary
 
 __all__ = [
+    "Records",
     "canonical_kmer_indices",
     "debruijn_graph",
     "encode_bases",
+    "join_records",
     "kmer_counts",
+    "kmer_counts_batch",
     "kmer_counts_sparse",
     "kmer_spectrum",
+    "kmer_spectrum_batch",
     "onehot",
+    "onehot_batch",
+    "onehot_joined",
     "pack_2bit",
     "reverse_complement",
     "tokenize",

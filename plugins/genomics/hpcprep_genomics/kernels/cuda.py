@@ -21,7 +21,7 @@ from hpcprep.cuda_device import SIMULATOR, segment_of
 from numba import cuda
 
 from .kmers import MAX_DENSE_K, check_k
-from .sequence import BASE_CODE, as_u8, onehot_arguments
+from .sequence import BASE_CODE, Records, join_records, onehot_arguments, onehot_views
 
 #: Threads per block: a multiple of the warp size that leaves the scheduler several blocks per SM.
 THREADS = 1 if SIMULATOR else 256  # no kernel here shares anything within a block
@@ -31,15 +31,6 @@ COUNT_TABLE_BYTES = 1 << 30
 
 def _blocks(n: int) -> int:
     return (n + THREADS - 1) // THREADS
-
-
-def _join(seqs: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """The records' bytes end to end, and ``starts`` (N + 1 offsets: record r is ``starts[r]:starts[r+1]``)."""
-    arrays = [as_u8(s) for s in seqs]
-    starts = np.zeros(len(arrays) + 1, dtype=np.int64)
-    np.cumsum([a.size for a in arrays], out=starts[1:])
-    data = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint8)
-    return data, starts
 
 
 @cuda.jit
@@ -66,13 +57,10 @@ def _count_kmers(data, starts, lut, k, canonical, first, counts):
     cuda.atomic.add(counts, (r - first, np.int64(code)), np.uint32(1))
 
 
-def kmer_counts_batch(seqs: Sequence, k: int, canonical: bool = False) -> np.ndarray:
-    """Dense k-mer counts of each record: ``(N, 4**k)`` uint32, row i = ``kmers.kmer_counts(seqs[i], k, canonical)``.
-
-    Records of 2**32 bases or more (whose counts the CPU kernel widens to uint64) are refused.
-    """
+def kmer_counts_batch(seqs: Sequence | Records, k: int, canonical: bool = False) -> np.ndarray:
+    """Dense k-mer counts of each record, as :func:`.kmers.kmer_counts_batch`: ``(N, 4**k)`` uint32."""
     k = check_k(k, 1, MAX_DENSE_K)
-    data, starts = _join(seqs)
+    data, starts = join_records(seqs)
     n, size = len(starts) - 1, 4**k
     lengths = np.diff(starts)
     if n and lengths.max() >= 2**32:
@@ -120,11 +108,10 @@ def _onehot(data, starts, channels_last, one, zero, nv, out):
             out[4 * starts[r] + c * length + (p - starts[r])] = value
 
 
-def onehot_batch(seqs: Sequence, layout: str = "LC", dtype=np.uint8, n_value=0) -> list[np.ndarray]:
-    """One-hot of each record, as :func:`.sequence.onehot` (views into one array filled by one launch)."""
-    arrays = [as_u8(s) for s in seqs]
+def onehot_joined(seqs: Sequence | Records, layout: str = "LC", dtype=np.uint8, n_value=0):
+    """One-hot of every record in one flat array, as :func:`.sequence.onehot_joined`, in one launch."""
+    data, starts = join_records(seqs)
     dtype, nv = onehot_arguments(layout, dtype, n_value)
-    data, starts = _join(arrays)
     flat = np.empty(4 * data.size, dtype=dtype)
     if data.size:
         # bool has no arithmetic on the device: fill its bytes as uint8 0/1
@@ -134,8 +121,12 @@ def onehot_batch(seqs: Sequence, layout: str = "LC", dtype=np.uint8, n_value=0) 
         d_starts = cuda.to_device(starts)
         _onehot[_blocks(data.size), THREADS](cuda.to_device(data), d_starts, layout == "LC", *consts, d_out)
         d_out.copy_to_host(flat.view(work))
-    shape = (lambda n: (n, 4)) if layout == "LC" else (lambda n: (4, n))
-    return [flat[4 * starts[r] : 4 * starts[r + 1]].reshape(shape(len(a))) for r, a in enumerate(arrays)]
+    return flat, starts
+
+
+def onehot_batch(seqs: Sequence | Records, layout: str = "LC", dtype=np.uint8, n_value=0) -> list[np.ndarray]:
+    """One-hot of each record, as :func:`.sequence.onehot` (views into one array filled by one launch)."""
+    return onehot_views(*onehot_joined(seqs, layout, dtype, n_value), layout)
 
 
 def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
@@ -143,4 +134,4 @@ def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
     return onehot_batch([seq], layout, dtype, n_value)[0]
 
 
-__all__ = ["kmer_counts", "kmer_counts_batch", "onehot", "onehot_batch"]
+__all__ = ["kmer_counts", "kmer_counts_batch", "onehot", "onehot_batch", "onehot_joined"]

@@ -17,7 +17,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .sequence import BASE_CODE, as_u8
+from .sequence import BASE_CODE, Records, as_u8, join_records
 
 MAX_DENSE_K = 13
 MAX_SPARSE_K = 31
@@ -357,6 +357,41 @@ def kmer_counts(seq, k: int, canonical: bool = False) -> np.ndarray:
     return _dense(as_u8(seq), k, bool(canonical))
 
 
+#: Largest count table (entries) the batch kernel fills row by row in one compiled loop;
+#: larger tables take :func:`kmer_counts`' cache-aware path one record at a time.
+_BATCH_TABLE_MAX = 1 << 16
+
+
+@njit(cache=True, nogil=True)
+def _count_rows(data, starts, lut, k, canonical, out):
+    no_log = np.empty(0, dtype=np.uint64)
+    for r in range(out.shape[0]):
+        _dense_count(data[starts[r] : starts[r + 1]], lut, k, canonical, out[r], False, no_log)
+
+
+def kmer_counts_batch(seqs, k: int, canonical: bool = False) -> np.ndarray:
+    """Dense k-mer counts of each record: ``(N, 4**k)`` uint32, row ``i`` equal to
+    ``kmer_counts(seqs[i], k, canonical)``, in one compiled loop (no per-record call).
+
+    ``seqs``: a :class:`~.sequence.Records` batch, or records of any type ``kmer_counts``
+    takes. Records of 2**32 bases or more, whose counts need uint64, are refused.
+    """
+    k = check_k(k, 1, MAX_DENSE_K)
+    data, starts = join_records(seqs)
+    n, size = len(starts) - 1, 4**k
+    lengths = np.diff(starts)
+    if n and lengths.max() >= 2**32:
+        raise ValueError(f"a record of {lengths.max()} bases: its counts need uint64 (kernels.kmer_counts)")
+    if size > _BATCH_TABLE_MAX:
+        out = np.empty((n, size), dtype=np.uint32)
+        for r in range(n):
+            out[r] = _dense(data[starts[r] : starts[r + 1]], k, bool(canonical))
+        return out
+    out = np.zeros((n, size), dtype=np.uint32)
+    _count_rows(data, starts, BASE_CODE, k, bool(canonical), out)
+    return out
+
+
 # -- sparse counting -------------------------------------------------------------------
 
 
@@ -602,6 +637,25 @@ def kmer_spectrum(seq, k: int) -> np.ndarray:
     return counts.astype(np.float32)
 
 
+def kmer_spectrum_batch(seqs, k: int) -> np.ndarray:
+    """:func:`kmer_spectrum` of each record, ``(N, D)`` float32 (row ``i`` bit for bit
+    ``kmer_spectrum(seqs[i], k)``), counting the batch with :func:`kmer_counts_batch`."""
+    k = check_k(k, 1, MAX_DENSE_K)
+    if 4**k > _BATCH_TABLE_MAX:  # one record's table at a time, not a batch of large tables
+        data, starts = join_records(seqs)
+        dim = len(_canonical_indices_cached(k))
+        out = np.empty((len(starts) - 1, dim), dtype=np.float32)
+        for r in range(len(out)):
+            out[r] = kmer_spectrum(data[starts[r] : starts[r + 1]], k)
+        return out
+    counts = kmer_counts_batch(seqs, k, canonical=True)[:, _canonical_indices_cached(k)].astype(np.float64)
+    for row in counts:  # one dot per row, as kmer_spectrum sums it
+        norm = float(np.sqrt(np.dot(row, row)))
+        if norm > 0:
+            row /= norm
+    return counts.astype(np.float32)
+
+
 def warm_up_internal() -> None:
     """Compile the large-table paths too (the public calls in ``warm_up`` are too small)."""
     arr = as_u8(b"ACGTTGCAAC" * 30)
@@ -618,3 +672,4 @@ def warm_up_internal() -> None:
     nlog = _fold_canonical(t8, t8.view(np.uint64), 7, log, nlog, bi, bi.view(np.uint64), br, br.view(np.uint64))
     _widen_in_place(out, log, 0)
     _canonical_log(out, log, nlog, 7)
+    kmer_counts_batch(Records(arr, np.array([0, 100, arr.size])), 3)

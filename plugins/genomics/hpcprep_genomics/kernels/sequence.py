@@ -10,6 +10,8 @@ Conventions shared by every kernel in :mod:`hpcprep_genomics.kernels`:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -50,6 +52,29 @@ def as_u8(seq) -> np.ndarray:
         arr = arr.view()
         arr.setflags(write=False)
     return arr
+
+
+class Records(NamedTuple):
+    """A batch of records as one byte buffer: record ``r`` is ``data[starts[r]:starts[r + 1]]``.
+
+    What the ``*_batch`` kernels work on: one array for a whole batch, so a kernel call costs
+    nothing per record. ``hpcprep.columns.ascii_records`` reads a text column this way
+    straight from its Arrow buffers; :func:`join_records` builds it from separate records.
+    """
+
+    data: np.ndarray  # uint8, 1-D, the records end to end
+    starts: np.ndarray  # int64, N + 1 non-decreasing offsets: 0 first, data.size last
+
+
+def join_records(seqs) -> Records:
+    """``seqs`` (a :class:`Records`, or records of any type :func:`as_u8` takes) as :class:`Records`."""
+    if isinstance(seqs, Records):
+        return seqs
+    arrays = [as_u8(s) for s in seqs]
+    starts = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([a.size for a in arrays], out=starts[1:])
+    data = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint8)
+    return Records(data, starts)
 
 
 @njit(cache=True, nogil=True)
@@ -135,6 +160,42 @@ def onehot(seq, layout: str = "LC", dtype=np.uint8, n_value=0) -> np.ndarray:
     else:
         out = np.empty((4, n), dtype=dtype)
         _onehot_cl(arr, one, zero, nv, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _onehot_cl_rows(data, starts, one, zero, nv, flat):
+    for r in range(starts.size - 1):
+        a, b = starts[r], starts[r + 1]
+        _onehot_cl(data[a:b], one, zero, nv, flat[4 * a : 4 * b].reshape((4, b - a)))
+
+
+def onehot_joined(seqs, layout: str = "LC", dtype=np.uint8, n_value=0) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot of every record in one flat array: ``(flat, starts)``, where
+    ``flat[4 * starts[r]:4 * starts[r + 1]]`` is ``onehot(seqs[r], ...)`` flattened, in one
+    compiled loop. ``seqs``: a :class:`Records` batch or separate records."""
+    data, starts = join_records(seqs)
+    dtype, nv = onehot_arguments(layout, dtype, n_value)
+    one, zero = dtype.type(1), dtype.type(0)
+    flat = np.empty(4 * data.size, dtype=dtype)
+    if layout == "LC":  # record after record, position-major: one pass over the joined bases
+        _onehot_lc(data, one, zero, nv, flat)
+    else:
+        _onehot_cl_rows(data, starts, one, zero, nv, flat)
+    return flat, starts
+
+
+def onehot_batch(seqs, layout: str = "LC", dtype=np.uint8, n_value=0) -> list[np.ndarray]:
+    """:func:`onehot` of each record (views into one array filled by :func:`onehot_joined`)."""
+    flat, starts = onehot_joined(seqs, layout, dtype, n_value)
+    return onehot_views(flat, starts, layout)
+
+
+def onehot_views(flat: np.ndarray, starts: np.ndarray, layout: str) -> list[np.ndarray]:
+    """Each record's ``(L, 4)`` (LC) or ``(4, L)`` (CL) one-hot as a view of ``flat``."""
+    out = []
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
+        out.append(flat[4 * a : 4 * b].reshape((b - a, 4) if layout == "LC" else (4, b - a)))
     return out
 
 
