@@ -20,6 +20,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -270,6 +271,7 @@ class FastaReader(Reader):
         names_seen: set[str] = set()
         all_indexed = True
         tally = _PlanTally()
+        indexes = self._index_all([path for path, size in files if not (_holds_nothing(path, size) or is_s3(path))])
         for path, size in files:
             label = _label_for(path, p.label, p.label_from)
             if _holds_nothing(path, size):
@@ -281,13 +283,11 @@ class FastaReader(Reader):
                 tally.streamed.append(os.path.basename(path))
                 items.append(self._stream_item(path, len(items), size, label, bed))
                 continue
-            try:
-                idx = index_fasta(
-                    path, cache_dir=self._cache_dir(), beside=p.index_beside, decompress_gzip=p.decompress_gzip
-                )
-            except Exception as exc:
+            idx = indexes[path]
+            if isinstance(idx, Exception):
                 # one file that cannot be indexed is that file's error, not the whole run's
-                log.warning("%s: cannot index it", path, exc_info=True)
+                exc = idx
+                log.warning("%s: cannot index it", path, exc_info=exc)
                 all_indexed = False
                 items.append(InputItem(path, len(items), size, meta={
                     "fatal": f"{path}: cannot index it: {type(exc).__name__}: {exc}"}))
@@ -331,6 +331,26 @@ class FastaReader(Reader):
                 items.append(InputItem(p.bed, len(items), None, meta={"errors": errors}))
         self._notes = tally.notes(p, self._cache_dir(), self._min_tail())
         return items
+
+    def _index_all(self, paths: list[str]) -> dict:
+        """``index_fasta`` of each local file (or the exception it raised), several files at
+        once: the scans (NumPy on large blocks) and the index files' small writes of
+        different files overlap, which counts with thousands of small files."""
+        p = self.params
+
+        def one(path):
+            try:
+                return index_fasta(
+                    path, cache_dir=self._cache_dir(), beside=p.index_beside, decompress_gzip=p.decompress_gzip
+                )
+            except Exception as exc:
+                return exc
+
+        unique = list(dict.fromkeys(paths))  # a file named twice is indexed once: one cache entry, one writer
+        if len(unique) < 2:
+            return {path: one(path) for path in unique}
+        with ThreadPoolExecutor(max_workers=min(len(unique), 2 * (os.cpu_count() or 1))) as pool:
+            return dict(zip(unique, pool.map(one, unique), strict=True))
 
     def notes(self) -> list[str]:
         """How the files were read, where that is not the plain case, and what was skipped (set by ``plan``)."""
