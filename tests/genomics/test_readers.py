@@ -265,6 +265,26 @@ def test_index_is_built_once_on_the_driver(tmp_path, cache):
     assert not os.path.exists(fai) and sorted(os.listdir(tmp_path)) == ["cache", "g.fa"]
 
 
+def test_many_files_are_indexed_together_and_one_that_fails_is_its_own_error(tmp_path, cache, monkeypatch):
+    """Planning indexes files side by side; the items come in file order whatever finishes
+    first, and a file whose indexing raises becomes that file's error, not the run's."""
+    paths = [write(tmp_path / f"g{i}.fa", fasta_text(RECORDS)) for i in range(6)]
+    index_fasta = fasta_index.index_fasta
+
+    def flaky(path, **kw):
+        if path.endswith("g3.fa"):
+            raise OSError("disk went away")
+        return index_fasta(path, **kw)
+
+    monkeypatch.setattr(sys.modules[FastaReader.__module__], "index_fasta", flaky)
+    items = FastaReader({"paths": [str(tmp_path)], "window": 100, "cache_dir": cache}).plan()
+    sources = [it.source for it in items]
+    assert sources == sorted(sources) and set(sources) == set(paths)
+    bad = [it for it in items if it.source.endswith("g3.fa")]
+    assert len(bad) == 1 and bad[0].meta["fatal"].endswith("cannot index it: OSError: disk went away")
+    assert all("fai" in it.meta for it in items if not it.source.endswith("g3.fa"))
+
+
 def test_a_valid_index_beside_the_file_is_used_and_none_is_ever_written_there(tmp_path, cache):
     data = tmp_path / "data"
     data.mkdir()
