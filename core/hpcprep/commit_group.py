@@ -15,18 +15,28 @@ from .placement import fuse_cpu_runs
 from .spec import ResolvedSpec
 from .state import RunState
 
+#: Name of the ``RunStats`` actor that the commands on a kept local Ray share.
+SHARED_STATS = ("hpcprep-run-stats", "hpcprep")  # (name, namespace)
 
-def stats_actor():
+
+def stats_actor(shared: bool = False):
     """The run's ``RunStats`` actor. The group's books live beside the driver: a worker
     node lost mid-run must not take them along (the driver's own node going ends the run
-    anyway)."""
+    anyway). With ``shared`` (a local Ray kept for the next command, which runs one
+    command at a time) the actor outlives the run and the next command reuses it instead
+    of starting a process for its own; books are opened per attempt, so nothing of one run
+    reaches another's."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from .run_stats import RunStatsActor
 
     here = ray.get_runtime_context().get_node_id()
-    return RunStatsActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+    options = {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=False)}
+    if shared:
+        name, namespace = SHARED_STATS
+        options.update(name=name, namespace=namespace, lifetime="detached", get_if_exists=True)
+    return RunStatsActor.options(**options).remote()
 
 
 class BooksLost(RuntimeError):
@@ -100,7 +110,7 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_c
 
     discard_others()
     seconds = 0.0 if resolved.run.commit_every else resolved.run.commit_seconds
-    incarnation = ray.get(stats.open_group.remote(seconds))
+    incarnation = ray.get(stats.open_group.remote(seconds, attempt))
 
     ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"

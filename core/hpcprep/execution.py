@@ -57,12 +57,13 @@ def work_key(label: str, table: pa.Table) -> str:
 
 def report(ctx: GroupContext, label: str, key: str, **values) -> None:
     """One unit of work's counts to the group's ``RunStats``, with the node that did it."""
-    ray.get(ctx.stats.add.remote(label, key, node=ray.get_runtime_context().get_node_id(), **values))
+    node = ray.get_runtime_context().get_node_id()
+    ray.get(ctx.stats.add.remote(label, key, attempt=ctx.attempt, node=node, **values))
 
 
 def admitted(ctx: GroupContext, bundle: int) -> bool:
     """Whether read task ``bundle`` belongs to this commit group (see ``run_stats``)."""
-    return ray.get(ctx.stats.admit.remote(bundle))
+    return ray.get(ctx.stats.admit.remote(bundle, ctx.attempt))
 
 
 def batch_len(batch) -> int:

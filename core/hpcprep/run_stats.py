@@ -18,6 +18,11 @@ started yet are still admitted, so a group always covers a run of consecutive in
 The answer for a bundle never changes, so a retried read task does what its first
 attempt did.
 
+**Attempts.** Books are opened for one try of a group (its attempt id), and reports and
+admission requests carry the attempt of the task that makes them: a late call from an
+earlier try, or from an earlier run on a kept local Ray (whose commands share one
+long-lived actor), is ignored, and such a read task reads nothing.
+
 **Losing the actor.** The actor itself may die (its worker killed, out of memory). Ray
 restarts it and retries the calls made to it meanwhile, but the restarted actor starts
 empty: the reports made before its death are gone. Each life of the actor has its own
@@ -48,9 +53,10 @@ class RunStats:
         self.incarnation = uuid.uuid4().hex
         self.open_group(0.0)
 
-    def open_group(self, seconds: float) -> str:
-        """Fresh books; read tasks admitted until ``seconds`` after the first one (0: all).
-        Returns this life's incarnation."""
+    def open_group(self, seconds: float, attempt: str = "") -> str:
+        """Fresh books for ``attempt`` (the group's try); read tasks admitted until
+        ``seconds`` after the first one (0: all). Returns this life's incarnation."""
+        self.attempt = attempt
         self.reports: dict[tuple[str, str], dict] = {}
         self.seconds = seconds
         self.first: float | None = None
@@ -58,7 +64,9 @@ class RunStats:
         self.cut: int | None = None
         return self.incarnation
 
-    def admit(self, bundle: int) -> bool:
+    def admit(self, bundle: int, attempt: str = "") -> bool:
+        if attempt != self.attempt:
+            return False  # a task of another try (or an earlier run) reads nothing into these books
         now = time.monotonic()
         if self.cut is None and self.seconds and self.first is not None and now - self.first >= self.seconds:
             self.cut = self.highest + 1
@@ -69,8 +77,9 @@ class RunStats:
         self.highest = max(self.highest, bundle)
         return True
 
-    def add(self, stage: str, key: str, **values) -> None:
-        self.reports[(stage, key)] = values
+    def add(self, stage: str, key: str, attempt: str = "", **values) -> None:
+        if attempt == self.attempt:
+            self.reports[(stage, key)] = values
 
     def take(self) -> dict:
         """``{"stages": {stage: sums}, "nodes": {node: {stage: sums}}, "error_keys": [...],

@@ -18,9 +18,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from . import errors_table, local_ray, run_dir
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
@@ -66,18 +68,23 @@ class RunResult:
         return errors_table.read_errors(str(self.output_dir), state.committed_attempts())
 
 
+class RayConnection(NamedTuple):
+    connected: bool  # this run connected to Ray (and disconnects at its end)
+    after: Callable[[], None] | None  # to call once disconnected
+    kept: bool = False  # a local Ray kept for the next command (one command at a time)
+
+
 def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, say=lambda msg: None):
     """Join ``address``, or the local Ray kept by an earlier command (``keep_ray`` > 0,
-    see ``local_ray``), or start a local Ray sized for the machine. Returns (whether
-    this run connected to Ray, what to call once it has disconnected, or None)."""
+    see ``local_ray``), or start a local Ray sized for the machine."""
     import ray
 
     if ray.is_initialized():
-        return False, None
+        return RayConnection(False, None)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-        return True, None
+        return RayConnection(True, None)
     if keep_ray > 0:
         try:
             kept = local_ray.join(num_cpus or os.cpu_count(), keep_ray, say)
@@ -94,9 +101,9 @@ def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, 
                 ("started a local Ray" if kept.started_now else "joined the local Ray kept by an earlier command")
                 + f"; kept {keep_ray:g} s after the run for the next one (hpcprep local-ray stop)"
             )
-            return True, kept.release
+            return RayConnection(True, kept.release, kept=True)
     watcher = local_ray.start_local_ray(num_cpus)
-    return True, None if watcher is None else watcher.terminate
+    return RayConnection(True, None if watcher is None else watcher.terminate)
 
 
 def decide_placements(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> list[Placement]:
@@ -182,7 +189,7 @@ def run(
         state.load()
         started = plan.get("started", started)
 
-    we_started, after_ray = start_ray(address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress))
+    we_started, after_ray, kept = start_ray(address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress))
     stats = None
     try:
         cluster = ClusterInfo.from_ray(address)
@@ -226,7 +233,7 @@ def run(
             + (f"; resuming after {done} committed input(s)" if mode == "resume" else ""),
             progress,
         )
-        stats = stats_actor()
+        stats = stats_actor(shared=kept)
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:

@@ -77,6 +77,21 @@ def test_opening_a_group_starts_fresh_books_and_admission(clock):
     assert RunStats().open_group(1.0) != incarnation  # a restarted actor is another life
 
 
+def test_calls_of_another_attempt_do_not_reach_the_books(clock):
+    """A late report or admission request from an earlier try of the group, or from an
+    earlier run sharing the actor on a kept local Ray, is ignored: that read task reads
+    nothing and its counts are not added."""
+    books = RunStats()
+    books.open_group(0.0, attempt="old")
+    assert books.admit(0, "old")
+    books.add("reader", "read000000", attempt="old", rows_out=5)
+    books.open_group(0.0, attempt="new")
+    assert not books.admit(0, "old") and books.admit(0, "new")
+    books.add("reader", "read000000", attempt="old", rows_out=5)
+    books.add("reader", "read000001", attempt="new", rows_out=7)
+    assert books.take()["stages"] == {"reader": {"rows_out": 7}}
+
+
 def test_commit_every_fixes_the_inputs_per_group():
     pacer = GroupPacer(items(10, MB), commit_every=3, seconds=60, cpus=2)
     ends = [pacer.next_end(s) for s in (0, 3, 6, 9)]

@@ -77,6 +77,18 @@ def keeper(runtime: Path) -> int:
     return json.loads((runtime / "local-ray.json").read_text())["pid"]
 
 
+def titled(pids, prefix: str) -> set[int]:
+    """The processes among ``pids`` whose title starts with ``prefix``."""
+    out = set()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode().startswith(prefix):
+                out.add(pid)
+        except OSError:
+            continue
+    return out
+
+
 def wait_gone(pids, seconds=30.0) -> list[int]:
     deadline = time.time() + seconds
     while any(alive(p) for p in pids) and time.time() < deadline:
@@ -92,11 +104,14 @@ def test_the_next_command_joins_the_kept_ray_and_stop_ends_it(tmp_path, runtime)
     ray_procs = descendants(pid)
     assert len(ray_procs) >= 3  # gcs_server, raylet, agents...
     assert contents(a) == {"x.txt": b"first", "y.txt": b"second"}
+    books = titled(descendants(pid), "ray::RunStats")
+    assert len(books) == 1  # the run's books actor stays for the next command
 
     (a / "data" / "z.txt").write_text("third")
     second = hpcprep_run(a, runtime, 120)
     assert "joined the local Ray kept by an earlier command" in second
     assert keeper(runtime) == pid
+    assert titled(descendants(pid), "ray::RunStats") == books  # reused, not started again
     assert contents(a) == {"x.txt": b"first", "y.txt": b"second", "z.txt": b"third"}
     manifest = json.loads((a / "out" / "manifest.json").read_text())
     assert manifest["counts"]["balanced"] and manifest["counts"]["outputs"] == 3
@@ -206,8 +221,12 @@ spec = {{
 hpcprep.run(spec, plugins=[sample_plugin], resume="--resume" in sys.argv, keep_ray=120, progress=False)
 """
 
-# Ray's own processes on a node, and Ray Data's detached actors, which outlive any job.
-NOT_OF_A_JOB = ("ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::_StatsActor", "ray::_AutoscalingCoordinator", "ray::IDLE")
+# Ray's own processes on a node, Ray Data's detached actors, which outlive any job, and
+# the RunStats actor the commands on a kept Ray share.
+NOT_OF_A_JOB = (
+    "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::_StatsActor", "ray::_AutoscalingCoordinator", "ray::IDLE",
+    "ray::RunStats",
+)  # fmt: skip
 
 
 def workers(pids) -> set[int]:

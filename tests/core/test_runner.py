@@ -183,7 +183,7 @@ def test_local_ray_keeps_idle_workers(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
     assert runner.start_ray(None, 3)[0] is True
-    assert runner.start_ray("ray://head:10001", None) == (True, None)
+    assert runner.start_ray("ray://head:10001", None) == (True, None, False)
     local, joined = calls
     assert local["num_cpus"] == 3 and local["include_dashboard"] is False
     assert local["_system_config"]["idle_worker_killing_time_threshold_ms"] >= 60_000
