@@ -91,6 +91,12 @@ def pooled(fn, records: list, threads: int) -> list:
         return list(pool.map(fn, records, chunksize=max(1, len(records) // (threads * 4))))
 
 
+def split(records: list, parts: int) -> list[list]:
+    """``records`` in ``parts`` consecutive batches of about equal length."""
+    step = -(-len(records) // max(1, parts))
+    return [records[i : i + step] for i in range(0, len(records), step)]
+
+
 class Kernels:
     def __init__(self, inputs: Path, repeat: int, threads: int, small: bool):
         self.repeat, self.threads = repeat, threads
@@ -163,13 +169,16 @@ class Kernels:
             exact,
             note="the CPU kernel is single-threaded on one sequence",
         )
+        # The batch rows' CPU side is the CPU batch kernel the encoders call on a CPU (one
+        # compiled loop per batch), on one thread and on every core (a batch per thread).
+        recs = cpu.join_records(w)
         for k in (4, 6):
             self.row(
                 f"kmer_counts_batch k={k}",
                 f"{len(w)} windows of {WINDOW} bases",
-                lambda k=k: [cpu.kmer_counts(x, k) for x in w],
-                lambda k=k: pooled(lambda x: cpu.kmer_counts(x, k), w, n),
-                lambda k=k: gpu.kmer_counts_batch(w, k),
+                lambda k=k: cpu.kmer_counts_batch(recs, k),
+                lambda k=k: np.concatenate(pooled(lambda part: cpu.kmer_counts_batch(part, k), split(w, n), n)),
+                lambda k=k: gpu.kmer_counts_batch(recs, k),
                 exact_rows,
             )
         self.row(
@@ -183,9 +192,9 @@ class Kernels:
         self.row(
             "onehot_batch",
             f"{len(w)} windows of {WINDOW} bases",
-            lambda: [cpu.onehot(x) for x in w],
-            lambda: pooled(cpu.onehot, w, n),
-            lambda: gpu.onehot_batch(w),
+            lambda: cpu.onehot_batch(recs),
+            lambda: [x for part in pooled(cpu.onehot_batch, split(w, n), n) for x in part],
+            lambda: gpu.onehot_batch(recs),
             exact_rows,
         )
 
