@@ -20,7 +20,7 @@ import numpy as np
 from hpcprep.cuda_device import SIMULATOR, segment_of
 from numba import cuda
 
-from .kmers import MAX_DENSE_K, check_k
+from .kmers import batch_arguments
 from .sequence import BASE_CODE, Records, join_records, onehot_arguments, onehot_views
 
 #: Threads per block: a multiple of the warp size that leaves the scheduler several blocks per SM.
@@ -59,12 +59,8 @@ def _count_kmers(data, starts, lut, k, canonical, first, counts):
 
 def kmer_counts_batch(seqs: Sequence | Records, k: int, canonical: bool = False) -> np.ndarray:
     """Dense k-mer counts of each record, as :func:`.kmers.kmer_counts_batch`: ``(N, 4**k)`` uint32."""
-    k = check_k(k, 1, MAX_DENSE_K)
-    data, starts = join_records(seqs)
+    k, data, starts = batch_arguments(seqs, k)
     n, size = len(starts) - 1, 4**k
-    lengths = np.diff(starts)
-    if n and lengths.max() >= 2**32:
-        raise ValueError(f"a record of {lengths.max()} bases: counts past uint32 are CPU-only (kernels.kmer_counts)")
     out = np.zeros((n, size), dtype=np.uint32)
     if data.size == 0:
         return out

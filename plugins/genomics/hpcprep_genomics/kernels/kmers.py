@@ -369,6 +369,16 @@ def _count_rows(data, starts, lut, k, canonical, out):
         _dense_count(data[starts[r] : starts[r + 1]], lut, k, canonical, out[r], False, no_log)
 
 
+def batch_arguments(seqs, k) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(k, data, starts)`` for a dense batch kernel (CPU or CUDA), checked: its uint32
+    counts refuse records of 2**32 bases or more."""
+    k = check_k(k, 1, MAX_DENSE_K)
+    data, starts = join_records(seqs)
+    if len(starts) > 1 and (longest := int(np.diff(starts).max())) >= 2**32:
+        raise ValueError(f"a record of {longest} bases: its counts need uint64 (kernels.kmer_counts)")
+    return k, data, starts
+
+
 def kmer_counts_batch(seqs, k: int, canonical: bool = False) -> np.ndarray:
     """Dense k-mer counts of each record: ``(N, 4**k)`` uint32, row ``i`` equal to
     ``kmer_counts(seqs[i], k, canonical)``, in one compiled loop (no per-record call).
@@ -376,12 +386,8 @@ def kmer_counts_batch(seqs, k: int, canonical: bool = False) -> np.ndarray:
     ``seqs``: a :class:`~.sequence.Records` batch, or records of any type ``kmer_counts``
     takes. Records of 2**32 bases or more, whose counts need uint64, are refused.
     """
-    k = check_k(k, 1, MAX_DENSE_K)
-    data, starts = join_records(seqs)
+    k, data, starts = batch_arguments(seqs, k)
     n, size = len(starts) - 1, 4**k
-    lengths = np.diff(starts)
-    if n and lengths.max() >= 2**32:
-        raise ValueError(f"a record of {lengths.max()} bases: its counts need uint64 (kernels.kmer_counts)")
     if size > _BATCH_TABLE_MAX:
         out = np.empty((n, size), dtype=np.uint32)
         for r in range(n):
