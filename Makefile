@@ -133,8 +133,8 @@ demo-protein: $(APT_STAMP) $(STAMP)
 	cp $(PROTEIN_FILES) build/protein/structures/
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/protein_structures.toml --overwrite
 	$(PY) examples/protein_summary.py out/protein
-	$(VENV)/bin/hpcprep protein ss-dataset out/protein/table --mask-column ss_mask --out out/protein/ss_dataset
-	$(VENV)/bin/hpcprep search out/protein/vectors --table chains -k 5 --id $$(cat out/protein/query_id.txt)
+	$(VENV)/bin/hpcprep protein ss-dataset out/protein/table --mask-column ss_mask --out out/protein_ss_dataset
+	$(VENV)/bin/hpcprep search out/protein/vectors --table chains -k 5 --id $$(cat out/protein_query_id.txt)
 
 # CFD: OpenFOAM tutorial geometry and procedural shapes -> health, repair, samples, SDFs,
 # descriptors -> Parquet, LanceDB (shape search) and VTK; then an OpenFOAM case's cells
@@ -144,7 +144,7 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	$(VENV)/bin/hpcprep cfd shapes build/cfd/shapes
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_geometry.toml --overwrite
 	$(PY) examples/cfd_summary.py out/cfd
-	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd/query_id.txt)
+	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd_query_id.txt)
 	# A real flow field for the cells example: OpenFOAM's simpleFoam on the airFoil2D
 	# tutorial, 300 iterations (a few seconds; residuals reach about 1e-5).
 	rm -rf build/cfd/airFoil2D && cp -r $(OPENFOAM_TUTORIALS)/incompressible/simpleFoam/airFoil2D build/cfd/airFoil2D

@@ -5,7 +5,8 @@
 Prints one line per mesh (triangles, health before repair, what repair changed, signed
 volume, the share of SDF-grid nodes inside), the nearest shape of each procedural shape
 by descriptor, the VTK files for ParaView and the errors the run set aside. Writes the
-record id of the procedural sphere to ``<out>/query_id.txt`` for ``hpcprep search --id``.
+record id of the procedural sphere to ``<out>_query_id.txt`` (beside
+the run's folder: a run's folder holds only what the run wrote) for ``hpcprep search --id``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main(out: Path) -> None:
         print(f"  {name:<26} -> {names[j]:<26} {dist[i, j]:.4f}")
     sphere = [r["record_id"] for r in rows if Path(r["source"]).name == "sphere.stl"]
     if sphere:
-        (out / "query_id.txt").write_text(sphere[0] + "\n")
+        query_id_file(out).write_text(sphere[0] + "\n")
 
     vtk = sorted(p.name for p in (out / "vtk").glob("*") if p.suffix in {".vtp", ".vti", ".vtu", ".pvd"})
     print(f"VTK files for ParaView: {len(vtk)} in {out / 'vtk'} (open the .pvd: {[v for v in vtk if v.endswith('.pvd')]})")
@@ -48,6 +49,12 @@ def main(out: Path) -> None:
     print(f"inputs {c['inputs']} = outputs {c['outputs']} + errors {c['errors']}")
     for err in manifest["errors"]["first"]:
         print(f"  error: {Path(err['source']).name}: {err['message']}")
+
+
+def query_id_file(out: Path) -> Path:
+    """Where the query's record id goes: beside the run's folder, not in it (``hpcprep run
+    --overwrite`` refuses to delete files it did not write)."""
+    return out.with_name(out.name + "_query_id.txt")
 
 
 if __name__ == "__main__":

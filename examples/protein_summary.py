@@ -4,7 +4,8 @@
 
 Prints one line per chain (residues, share of H/E/C from DSSP, contacts per residue)
 and the errors the run set aside, from the Parquet table and the run's manifest, and
-writes the record id of ubiquitin's chain (pdb1ubi.pdb) to ``<out>/query_id.txt`` for
+writes the record id of ubiquitin's chain (pdb1ubi.pdb) to ``<out>_query_id.txt`` (beside
+the run's folder: a run's folder holds only what the run wrote) for
 ``hpcprep search --id``.
 """
 
@@ -33,12 +34,18 @@ def main(out: Path) -> None:
     print(f"{len(rows)} chains, {n} residues: H {total['H'] / n:.2f}, E {total['E'] / n:.2f}, C {total['C'] / n:.2f}")
     ubiquitin = [r["record_id"] for r in rows if Path(r["source"]).name == "pdb1ubi.pdb"]
     if ubiquitin:
-        (out / "query_id.txt").write_text(ubiquitin[0] + "\n")
+        query_id_file(out).write_text(ubiquitin[0] + "\n")
     manifest = json.loads((out / "manifest.json").read_text())
     c = manifest["counts"]
     print(f"inputs {c['inputs']} = outputs {c['outputs']} + errors {c['errors']}")
     for err in manifest["errors"]["first"]:
         print(f"  error: {Path(err['source']).name}: {err['message']}")
+
+
+def query_id_file(out: Path) -> Path:
+    """Where the query's record id goes: beside the run's folder, not in it (``hpcprep run
+    --overwrite`` refuses to delete files it did not write)."""
+    return out.with_name(out.name + "_query_id.txt")
 
 
 if __name__ == "__main__":
