@@ -5,9 +5,10 @@ For each domain, one light pipeline runs twice on the same input, on the same ma
 - **runner**: ``hpcprep run SPEC --overwrite`` as a subprocess, timed as a whole command
   (Python start, imports, planning, the local Ray it starts, the run, Ray's shutdown).
 - **plain loop**: a second Python process (this script with a hidden ``--plain-config``)
-  that reads the same files, calls the same plugin kernels with the same parameters, one
-  record at a time, and writes the same columns to one zstd Parquet file. Timed the same
-  way, as a whole command.
+  that reads the same files, calls the same plugin kernels with the same parameters (a
+  record at a time; for genomics the encoder's batch kernel once per record's windows),
+  and writes the same columns to one zstd Parquet file. Timed the same way, as a whole
+  command.
 
     genomics  FASTA (simulated, 2 Mb records, 60-column lines) -> genomics.fasta window=1000
               -> genomics.kmer_counts k=4 -> parquet
@@ -39,7 +40,8 @@ and the per-stage ``seconds`` (worker-seconds, summed over parallel workers).
 Writes benchmarks/results/pipelines.json (pipelines_scale<F>.json with --scale) and prints a summary.
 
 One module, one job: what each of the three pipelines is (inputs, spec, plain loop, kept
-side by side so they cannot drift apart) and the timed pairs. The output check is in
+side by side so that a change to one side of a pair shows next to the other and they
+cannot drift apart) and the timed pairs. The output check is in
 ``output_check.py``, process and CPU measurement in ``machine.py``.
 """
 

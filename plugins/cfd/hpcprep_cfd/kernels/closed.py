@@ -22,6 +22,15 @@ def _runs_by(values, idx, lo, hi):
 
 
 @njit(cache=True, nogil=True)
+def _run_end(values, idx, start, stop):
+    """End of the run of equal ``values[idx[k]]`` that begins at ``start`` (sorted ``idx[start:stop]``)."""
+    end = start + 1
+    while end < stop and values[idx[end]] == values[idx[start]]:
+        end += 1
+    return end
+
+
+@njit(cache=True, nogil=True)
 def _weld_ids(v):
     """One id per distinct coordinate triple (``==`` on each coordinate, as a lexsort of the rows would group
     them): sort by x, and inside each run of equal x by y, then z; runs of one vertex (most) take the fast path."""
@@ -34,9 +43,7 @@ def _weld_ids(v):
     next_id = 0
     i = 0
     while i < n:
-        j = i + 1
-        while j < n and xs[idx[j]] == xs[idx[i]]:
-            j += 1
+        j = _run_end(xs, idx, i, n)
         if j - i == 1:
             ids[idx[i]] = next_id
             next_id += 1
@@ -58,15 +65,11 @@ def _weld_ids(v):
             _runs_by(ys, idx, i, j)
             a = i
             while a < j:
-                b = a + 1
-                while b < j and ys[idx[b]] == ys[idx[a]]:
-                    b += 1
+                b = _run_end(ys, idx, a, j)
                 _runs_by(zs, idx, a, b)
                 c = a
                 while c < b:
-                    d = c + 1
-                    while d < b and zs[idx[d]] == zs[idx[c]]:
-                        d += 1
+                    d = _run_end(zs, idx, c, b)
                     for m in range(c, d):
                         ids[idx[m]] = next_id
                     next_id += 1

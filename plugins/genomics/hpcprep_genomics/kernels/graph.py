@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kmers import check_k, count_dtype, kmer_mask, radix_argsort_pairs, sparse_counts
+from .kmers import check_k, count_dtype, kmer_mask, sparse_counts
+from .radix import radix_argsort_pairs
 from .sequence import as_u8
 
 MIN_GRAPH_K = 2

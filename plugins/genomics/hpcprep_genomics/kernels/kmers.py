@@ -4,7 +4,14 @@ A k-mer's index (code) is its base-4 number with ``A=0, C=1, G=2, T=3``, first b
 significant; lowercase counts as uppercase and a k-mer touching any other byte is skipped.
 The canonical code of a k-mer is ``min(code, code of its reverse complement)``, what
 ``jellyfish count -C`` counts. Counting is single-threaded: a rolling 2-bit code per base,
-no per-k-mer Python work; sparse counting collects codes and LSD-radix-sorts them.
+no per-k-mer Python work; sparse counting collects codes and LSD-radix-sorts them
+(:mod:`.radix`).
+
+One module for the three ways of counting (dense tables, sparse sorted codes, the
+canonical spectrum) and their batch forms: they share the code conventions (``kmer_mask``,
+``revcomp_code``, the base table), fall back on one another (sparse counting of a short k
+uses the dense table, the spectrum is a view of canonical dense counts), and are what the
+encoders and tests treat as one API. The generic uint64 sort is in ``radix.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from .radix import radix_sort
 from .sequence import BASE_CODE, Records, as_u8, join_records
 
 MAX_DENSE_K = 13
@@ -436,111 +444,6 @@ def collect_codes(seq, lut, k, canonical):
                 out[m] = fwd
                 m += 1
     return out[:m]
-
-
-@njit(cache=True, nogil=True)
-def _radix_plan(bits, n):
-    passes = (bits + 10) // 11
-    if passes == 0:
-        return 0, 0
-    width = (bits + passes - 1) // passes
-    return passes, width
-
-
-@njit(cache=True, nogil=True)
-def _digit_histograms(keys, passes, width):
-    """Counts of each ``width``-bit digit of ``keys``, one row per radix pass."""
-    dmask = _U64((1 << width) - 1)
-    hist = np.zeros((passes, 1 << width), dtype=np.int64)
-    for i in range(keys.size):
-        x = keys[i]
-        for p in range(passes):
-            hist[p, (x >> _U64(p * width)) & dmask] += 1
-    return hist
-
-
-@njit(cache=True, nogil=True)
-def _bucket_starts(counts, n, offsets):
-    """Fill ``offsets`` with each bucket's first slot; True if one bucket holds all ``n`` keys."""
-    trivial = False
-    total = 0
-    for b in range(counts.size):
-        h = counts[b]
-        if h == n:
-            trivial = True
-        offsets[b] = total
-        total += h
-    return trivial
-
-
-@njit(cache=True, nogil=True)
-def radix_sort(keys, bits):
-    """Sort uint64 ``keys`` whose values fit in ``bits`` bits (LSD radix, <= 11-bit digits).
-
-    Sorts in place or into a new buffer; use the returned array. Digits shared by all keys
-    are skipped.
-    """
-    n = keys.size
-    if n <= 512:
-        keys.sort()
-        return keys
-    passes, width = _radix_plan(bits, n)
-    if passes == 0:
-        return keys
-    nb = 1 << width
-    dmask = _U64(nb - 1)
-    hist = _digit_histograms(keys, passes, width)
-    src = keys
-    dst = np.empty_like(keys)
-    offsets = np.empty(nb, dtype=np.int64)
-    for p in range(passes):
-        if _bucket_starts(hist[p], n, offsets):
-            continue  # every key has the same digit: this pass would not move anything
-        sh = _U64(p * width)
-        for i in range(n):
-            x = src[i]
-            d = (x >> sh) & dmask
-            j = offsets[d]
-            dst[j] = x
-            offsets[d] = j + 1
-        src, dst = dst, src
-    return src
-
-
-@njit(cache=True, nogil=True)
-def radix_argsort_pairs(keys, bits):
-    """Stable radix sort of ``keys`` (uint64, ``bits`` significant) with their positions.
-
-    Returns ``(sorted_keys, order)``: ``order`` (int64) gives the original position of each
-    sorted key. ``keys`` may be overwritten.
-    """
-    n = keys.size
-    order = np.arange(n)
-    passes, width = _radix_plan(bits, n)
-    if passes == 0 or n <= 1:
-        return keys, order
-    nb = 1 << width
-    dmask = _U64(nb - 1)
-    hist = _digit_histograms(keys, passes, width)
-    src = keys
-    dst = np.empty_like(keys)
-    osrc = order
-    odst = np.empty_like(order)
-    offsets = np.empty(nb, dtype=np.int64)
-    for p in range(passes):
-        if _bucket_starts(hist[p], n, offsets):
-            continue  # every key has the same digit: this pass would not move anything
-        sh = _U64(p * width)
-        for i in range(n):
-            x = src[i]
-            d = (x >> sh) & dmask
-            j = offsets[d]
-            dst[j] = x
-            odst[j] = osrc[i]
-            offsets[d] = j + 1
-        src, dst = dst, src
-        osrc, odst = odst, osrc
-    return src, osrc
 
 
 @njit(cache=True, nogil=True)
