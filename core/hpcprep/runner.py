@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from . import errors_table, local_ray, run_dir
+from . import errors_table, local_ray, run_dir, warm_workers
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, Placement, apply_override, unsatisfiable
@@ -192,6 +192,8 @@ def run(
     we_started, after_ray, kept = start_ray(address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress))
     stats = None
     try:
+        _register_by_value(resolved, registry)
+        warming = warm_workers.start([cs.stage for cs in resolved.stages()]) if we_started and not address else None
         cluster = ClusterInfo.from_ray(address)
         if cluster.nodes > 1:
             from .cluster_checks import check_nodes, needed_distributions
@@ -204,7 +206,6 @@ def run(
         _prepare_output(out, mode)
         if mode != "resume":
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
-        _register_by_value(resolved, registry)
 
         sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=new_attempt())
         for cs in resolved.sinks:
@@ -234,6 +235,7 @@ def run(
             progress,
         )
         stats = stats_actor(shared=kept)
+        warm_workers.wait(warming)
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:

@@ -1,0 +1,64 @@
+"""A worker that has imported what the run's tasks need before the first task arrives.
+
+Every command is a new Ray job, and Ray gives each job worker processes of its own: the
+first read task of a run waits for a Python process to start and to import Ray Data,
+the plugins' modules and the sinks' libraries (about 1.5 s on a 2-core machine, most of
+a one-record run). So, as soon as the driver is connected, one small task does those
+imports while the driver plans; the driver waits for it before the first group starts,
+so that Ray hands the read task to that worker rather than starting a second one beside
+it (a task that finds every worker busy gets a new process).
+"""
+
+from __future__ import annotations
+
+#: The most the driver waits for the warm-up before it starts the run anyway.
+WAIT_SECONDS = 10.0
+
+
+def _import_for_tasks(stages_blob: bytes) -> int:
+    import os
+    import pickle
+
+    import hpcprep.execution  # noqa: F401  (Ray Data, Arrow)
+    import hpcprep.reading  # noqa: F401
+
+    pickle.loads(stages_blob)  # imports each stage's plugin modules
+    return os.getpid()
+
+
+def start(stages: list):
+    """Submit the warm-up for ``stages`` (the resolved stage objects); returns its
+    reference, or None when the stages cannot be shipped (the run then ships them itself
+    and reports what is wrong)."""
+    import ray
+    from ray import cloudpickle
+
+    try:
+        blob = cloudpickle.dumps(stages)
+    except Exception:
+        return None
+    # No CPU slot: it must not wait behind other work, and Ray does not tie a worker
+    # process to the resources of the task it ran.
+    return ray.remote(num_cpus=0, max_retries=0)(_import_for_tasks).remote(blob)
+
+
+def wait(ref, timeout: float = WAIT_SECONDS) -> int | None:
+    """Import the driver's own side of Ray Data (which it needs next, and which takes
+    about half a second), then wait for the warm-up; returns the warm worker's process
+    id. A failed or slow warm-up is left alone (the run's own tasks report any import
+    error with its stage)."""
+    import ray
+    import ray.data  # noqa: F401
+
+    from . import execution, reading  # noqa: F401
+
+    if ref is None:
+        return None
+    ready, _ = ray.wait([ref], timeout=timeout)
+    if not ready:
+        ray.cancel(ref, force=True)
+        return None
+    try:
+        return ray.get(ref)
+    except Exception:
+        return None
