@@ -18,6 +18,7 @@ import types
 import zlib
 
 import hpcprep
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hpcprep import ErrorRecord, RecordError
@@ -86,8 +87,8 @@ def read_all(reader) -> tuple[list[dict], list[ErrorRecord], list[str]]:
                 if isinstance(out, ErrorRecord):
                     errors.append(out)
                     continue
-                n = len(out["record_id"])
-                rows.extend({k: v[i] for k, v in out.items()} for i in range(n))
+                cols = {k: v.to_pylist() if isinstance(v, (pa.Array, pa.ChunkedArray)) else v for k, v in out.items()}
+                rows.extend({k: v[i] for k, v in cols.items()} for i in range(len(cols["record_id"])))
         except RecordError as exc:
             failed.append(str(exc))
     return rows, errors, failed

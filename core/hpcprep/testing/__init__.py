@@ -87,7 +87,8 @@ def read_records(reader: Reader, items: Iterable[InputItem] | None = None) -> tu
                 if isinstance(out, ErrorRecord):
                     messages.append(out.message)
                     continue
-                rows.extend({k: v[i] for k, v in out.items()} for i in range(len(out["record_id"])))
+                cols = {k: v.to_pylist() if _is_arrow(v) else v for k, v in out.items()}
+                rows.extend({k: v[i] for k, v in cols.items()} for i in range(len(cols["record_id"])))
         except RecordError as exc:
             messages.append(str(exc))
     return rows, messages

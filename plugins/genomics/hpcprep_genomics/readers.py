@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
 from pydantic import Field, model_validator
@@ -122,7 +124,7 @@ def _objects(values: list) -> np.ndarray:
 
 
 class _Rows:
-    """Columns of the batch being built."""
+    """Columns of the batch being built, a record at a time (FASTQ)."""
 
     def __init__(self, names: tuple[str, ...]):
         self.names = names
@@ -135,20 +137,84 @@ class _Rows:
         for k, v in row.items():
             self.cols[k].append(v)
 
-    def extend(self, **columns) -> None:
-        for k, v in columns.items():
-            self.cols[k].extend(v)
-
-    def truncate(self, n: int) -> None:
-        for v in self.cols.values():
-            del v[n:]
-
     def flush(self, ints: tuple[str, ...]) -> dict[str, np.ndarray]:
         out = {}
         for k, v in self.cols.items():
             out[k] = np.asarray(v, dtype=np.int64) if k in ints else _objects(v)
         self.cols = {n: [] for n in self.names}
         return out
+
+
+class _Chunks:
+    """Columns of the batch being built, as chunks of Arrow arrays (one per fetched span)."""
+
+    def __init__(self):
+        self.parts: list[dict[str, pa.Array]] = []
+        self.lengths: list[int] = []
+        self.flushed = 0
+
+    def __len__(self) -> int:
+        return sum(self.lengths)
+
+    def extend(self, **columns) -> None:
+        part = {k: v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v) for k, v in columns.items()}
+        self.parts.append(part)
+        self.lengths.append(len(next(iter(part.values()))))
+
+    def truncate(self, n: int) -> None:
+        """Back to ``n`` rows, a length this batch had before (a chunk boundary)."""
+        while self.lengths and len(self) > n:
+            self.parts.pop()
+            self.lengths.pop()
+        if len(self) != n:
+            raise ValueError(f"cannot truncate to {n} rows: not a chunk boundary")
+
+    def flush(self) -> dict[str, pa.Array | pa.ChunkedArray]:
+        """The columns, each one array where it fits (a string column past 2 GB stays chunked)."""
+        out = {}
+        for name in self.parts[0]:
+            chunks = [c for part in self.parts for c in _chunks_of(part[name])]
+            try:
+                out[name] = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):
+                out[name] = pa.chunked_array(chunks)
+        self.flushed = len(self)
+        self.parts, self.lengths = [], []
+        return out
+
+
+def _chunks_of(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+
+
+#: Bytes of window text in one string array at most (Arrow's 32-bit offsets).
+_STRING_BYTES = (1 << 31) - 1
+
+
+def _same(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, pa.string()), n)
+
+
+def _windows_of(data: bytes, a: np.ndarray, b: np.ndarray) -> pa.Array | pa.ChunkedArray:
+    """A string array of ``data[a[i]:b[i]]`` (ASCII), without a Python string per window:
+    adjacent windows share the bytes as they are, others are gathered in one NumPy pass.
+    Windows of more than 2 GB of text in all come as a chunked array."""
+    if int((b - a).sum()) > _STRING_BYTES:
+        if len(a) == 1:
+            raise RecordError(f"a window of {int(b[0] - a[0])} bases is more than one Arrow string holds (2 GB)")
+        cut = len(a) // 2
+        halves = (_windows_of(data, a[:cut], b[:cut]), _windows_of(data, a[cut:], b[cut:]))
+        return pa.chunked_array([c for h in halves for c in _chunks_of(h)], type=pa.string())
+    if len(a) > 1 and np.array_equal(a[1:], b[:-1]):
+        offsets = np.append(a, b[-1]) - a[0]
+        body = data[a[0] : b[-1]]
+    else:
+        lengths = b - a
+        offsets = np.zeros(len(a) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        index = np.arange(offsets[-1], dtype=np.int64) + np.repeat(a - offsets[:-1], lengths)
+        body = np.frombuffer(data, dtype=np.uint8)[index].tobytes()
+    return pa.Array.from_buffers(pa.string(), len(a), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(body)])
 
 
 # -- FASTA ----------------------------------------------------------------------------
@@ -528,33 +594,39 @@ class FastaReader(Reader):
             return record_id(source, name, start, f"bed:{bed_line}")
         return record_id(source, name, start)
 
-    def _emit(self, rows: _Rows, source: str, rec: FastaLayout, seq: str, span_start: int,
+    def _emit(self, rows: _Chunks, source: str, rec: FastaLayout, seq: str, span_start: int,
               seg: tuple[int, int], k0: int, k1: int, region: str, bed_line: int,
               table: np.ndarray, raw: bytes | None = None, gaps: list | None = None,
               gaps_are_errors: bool = False) -> Iterator[ErrorRecord]:
         """Rows for windows k0..k1 of segment ``seg``; ``seq`` holds bases from ``span_start``
         (``raw``, when given, is ``seq`` as ASCII bytes). Windows lying wholly in ``gaps`` are
         skipped: silently where the plan counted them, as ``Skipped`` errors where it could not
-        (``gaps_are_errors``, a streamed file)."""
+        (``gaps_are_errors``, a streamed file).
+
+        The rows are built as Arrow arrays straight from the bytes (no Python string per
+        window): the reader's largest cost on a genome was making those strings."""
         p = self.params
         starts, ends = self._bounds(seg, k0, k1)
         # record_id(source, name, start[, "bed:LINE"]) built from its common prefix
         prefix = record_id(source, rec.name)
         suffix = f":bed:{bed_line}" if p.bed else ""
-        ids = [f"{prefix}:{x}{suffix}" for x in starts.tolist()]
+
+        def rid(j: int) -> str:
+            return f"{prefix}:{starts[j]}{suffix}"
+
         keep = np.ones(len(starts), dtype=bool)
         if gaps:
             in_gap = _in_gaps(starts, ends, gaps)
             keep &= ~in_gap
             if gaps_are_errors:
                 for j in np.flatnonzero(in_gap):
-                    yield ErrorRecord(source, ids[j], f"{source}: record {rec.name!r}: window {starts[j]}-{ends[j]} "
+                    yield ErrorRecord(source, rid(j), f"{source}: record {rec.name!r}: window {starts[j]}-{ends[j]} "
                                                       f"lies in an assembly gap (a run of at least {GAP_MIN} N); "
                                                       "skipped (keep_gaps = true keeps it)", SKIPPED)
         short = (ends - span_start > len(seq)) & keep
         for j in np.flatnonzero(short):
             keep[j] = False
-            yield ErrorRecord(source, ids[j], f"{source}: record {rec.name!r} has fewer bases than its index says "
+            yield ErrorRecord(source, rid(j), f"{source}: record {rec.name!r} has fewer bases than its index says "
                                               f"(wanted {starts[j]}-{ends[j]}); was the file changed during the run?")
         if raw is None:
             raw = seq.encode("ascii") if seq.isascii() else seq.encode("ascii", "replace")
@@ -569,34 +641,30 @@ class FastaReader(Reader):
                 n_more = int(hi[j] - lo[j] - 1)
                 more = f" (and {n_more} more in this window)" if n_more else ""
                 yield ErrorRecord(
-                    source, ids[j],
+                    source, rid(j),
                     f"{source}: record {rec.name!r}: illegal character {show_char(ord(seq[i]))} at line {line}, "
                     f"column {col}{more}, in window {starts[j]}-{ends[j]}; allowed: {p.alphabet} (either case)",
                 )
         if not keep.all():
-            ids = [x for x, k in zip(ids, keep.tolist()) if k]
             starts, ends = starts[keep], ends[keep]
-        n = len(ids)
+        n = len(starts)
         if not n:
             return
-        a_list = (starts - span_start).tolist()
-        b_list = (ends - span_start).tolist()
-        if p.uppercase:
-            seqs = [seq[a:b].upper() for a, b in zip(a_list, b_list)]
-        else:
-            seqs = [seq[a:b] for a, b in zip(a_list, b_list)]
-        rows.extend(record_id=ids, name=[rec.name] * n, description=[rec.description] * n, offset=starts.tolist(),
-                    length=(ends - starts).tolist(), record_length=[rec.length] * n, sequence=seqs,
-                    region=[region] * n)
+        # What is left is ASCII (every byte allowed), so byte i of raw is base i of seq.
+        ids = pc.binary_join_element_wise(prefix + ":", pa.array(starts).cast(pa.string()), suffix, "")
+        rows.extend(record_id=ids, name=_same(rec.name, n), description=_same(rec.description, n), offset=starts,
+                    length=ends - starts, record_length=np.full(n, rec.length, dtype=np.int64),
+                    sequence=_windows_of(raw.upper() if p.uppercase else raw, starts - span_start, ends - span_start),
+                    region=_same(region, n))
 
-    def _finish(self, rows: _Rows, source: str, label: str) -> dict:
-        out = rows.flush(self._INTS)
-        n = len(out["record_id"])
-        out["source"] = _objects([source] * n)
-        out["label"] = _objects([label] * n)
+    def _finish(self, rows: _Chunks, source: str, label: str) -> dict:
+        out = rows.flush()
+        n = rows.flushed
+        out["source"] = _same(source, n)
+        out["label"] = _same(label, n)
         return out
 
-    def _read_windows(self, fa, rows: _Rows, source: str, rec: FastaLayout, u: dict) -> list[ErrorRecord] | None:
+    def _read_windows(self, fa, rows: _Chunks, source: str, rec: FastaLayout, u: dict) -> list[ErrorRecord] | None:
         """The windows of unit ``u`` of a plain file, read a few at a time straight from the
         bytes (see ``_fetch_ascii``): small buffers that the allocator reuses, instead of fresh
         memory (page faults) as large as the unit. Returns the error records, or None (and
@@ -647,7 +715,7 @@ class FastaReader(Reader):
         st = os.stat(m["open"])
         if (st.st_size, st.st_mtime_ns) != tuple(m["stat"]):
             raise RecordError(f"{source}: {m['open']} changed after the run was planned; run it again")
-        rows = _Rows(self._COLS)
+        rows = _Chunks()
         fa = None
         raw_records: dict[int, str] = {}
         try:
@@ -708,7 +776,7 @@ class FastaReader(Reader):
         table = allowed_table(p.alphabet)
         wanted = set(p.records) if p.records else None
         bed = m.get("bed")
-        rows = _Rows(self._COLS)
+        rows = _Chunks()
         with open_input(source, p.s3()) as raw:
             stream, _ = open_text_stream(raw)
             scanner = FastaScanner(stream, collect=True, where=source)
