@@ -127,6 +127,12 @@ def test_many_small_files_few_outputs_and_arrays_in_parquet(tmp_path, ray_local)
     lengths = np.array([len(b) for b in table["bytes"].to_pylist()])
     np.testing.assert_array_equal(vectors, lengths[:, None] * np.arange(1, 5, dtype=np.float32))
     np.testing.assert_array_equal(grids, lengths[:, None, None] * np.arange(6).reshape(1, 2, 3))
+    # min/max statistics for the flat columns (readers prune row groups by them), none for
+    # the values inside vectors
+    meta = pq.ParquetFile(files[0]).metadata.row_group(0)
+    stats = {meta.column(i).path_in_schema: meta.column(i).is_stats_set for i in range(meta.num_columns)}
+    assert stats["record_id"] and stats["source"]
+    assert not stats["vector.list.element"] and not stats["grid.list.element"]
 
     # the LanceDB table: one append per write task, then compacted and pruned to one
     # version, so it takes about its data's size on disk whatever the number of appends

@@ -70,6 +70,14 @@ class ParquetSink(Sink):
         return {"path": self.params.path}
 
 
+def _scalar_columns(schema: pa.Schema) -> list[str] | bool:
+    """The columns that get min/max statistics: the flat ones. Statistics of the values
+    inside list and vector columns (every count of every k-mer vector) prune no reads and
+    cost about a tenth of the writing."""
+    flat = [f.name for f in schema if not pa.types.is_nested(f.type)]
+    return flat or False
+
+
 class _ParquetWriter(SinkWriter):
     def __init__(self, sink: ParquetSink, ctx: SinkContext):
         self.sink = sink
@@ -84,7 +92,9 @@ class _ParquetWriter(SinkWriter):
             self.fs.create_dir(folder, recursive=True)
             path = f"{folder}/{self.name}"
             stream = self.fs.open_output_stream(path)
-            writer = pq.ParquetWriter(stream, schema, compression=self.sink.params.compression)
+            writer = pq.ParquetWriter(
+                stream, schema, compression=self.sink.params.compression, write_statistics=_scalar_columns(schema)
+            )
             self.writers[subdir] = (writer, stream, path)
         return self.writers[subdir][0]
 
