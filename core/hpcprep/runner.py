@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, Placement, apply_override, unsatisfiable
 from .plugins import PluginRegistry
-from .spec import ResolvedSpec, SpecError, resolve
+from .spec import ResolvedSpec, SpecError, planned, resolve
 from .stages import SinkContext
 from .state import GroupPacer, RunState, fingerprint
 
@@ -133,6 +134,16 @@ def _log(msg: str, progress: bool) -> None:
         print(f"[hpcprep] {msg}", file=sys.stderr, flush=True)
 
 
+def _installed_modules(resolved: ResolvedSpec, registry: PluginRegistry) -> list[str]:
+    """The modules of the spec's stages that workers import by name (not in-process plugins)."""
+    out = []
+    for cs in resolved.stages():
+        info = registry.plugins.get(cs.entry.plugin)
+        if not (info and info.distribution == "(in process)"):
+            out.append(cs.entry.cls.__module__)
+    return sorted(set(out))
+
+
 def _register_by_value(resolved: ResolvedSpec, registry: PluginRegistry) -> None:
     """Stages of in-process plugins (not installed packages) travel to workers by value."""
     from ray import cloudpickle
@@ -170,30 +181,35 @@ def run(
 
     entered = time.perf_counter()
     registry = registry or PluginRegistry(extra_plugins=plugins)
-    resolved = resolve(spec, registry, overrides)
+    resolved = resolve(spec, registry, overrides, plan_inputs=False)
     out = resolved.output_dir.absolute()
     address = address or resolved.run.address
     mode = _output_mode(out, overwrite, resume)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
 
-    state = RunState(out)
-    fp = fingerprint(resolved)
-    if mode == "resume":
-        plan = state.read_plan()
-        if plan["fingerprint"] != fp:
-            raise RunError(
-                f"--resume: the spec or its inputs changed since the interrupted run in {out}; "
-                "use --overwrite to start again"
-            )
-        state.load()
-        started = plan.get("started", started)
-
+    # The reader lists its inputs (which may mean indexing gigabytes) while Ray starts.
+    planner = ThreadPoolExecutor(1, thread_name_prefix="hpcprep-plan")
+    planning = planner.submit(planned, resolved)
+    planner.shutdown(wait=False)
     we_started, after_ray, kept = start_ray(address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress))
     stats = None
     try:
         _register_by_value(resolved, registry)
-        warming = warm_workers.start([cs.stage for cs in resolved.stages()]) if we_started and not address else None
+        warming = warm_workers.start(_installed_modules(resolved, registry)) if we_started and not address else None
+        resolved = planning.result()
+        state = RunState(out)
+        fp = fingerprint(resolved)
+        if mode == "resume":
+            plan = state.read_plan()
+            if plan["fingerprint"] != fp:
+                raise RunError(
+                    f"--resume: the spec or its inputs changed since the interrupted run in {out}; "
+                    "use --overwrite to start again"
+                )
+            state.load()
+            started = plan.get("started", started)
+
         cluster = ClusterInfo.from_ray(address)
         if cluster.nodes > 1:
             from .cluster_checks import check_nodes, needed_distributions

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -346,16 +346,32 @@ def resolve(
 
     inputs: list[InputItem] = []
     if reader is not None and plan_inputs:
-        try:
-            inputs = reader.stage.plan()
-        except FileNotFoundError as exc:
-            problems.append(f"reader ({reader.name}): {exc}")
-        except Exception as exc:
-            problems.append(f"reader ({reader.name}): cannot list inputs: {type(exc).__name__}: {exc}")
-        else:
-            if not inputs:
-                problems.append(f"reader ({reader.name}): no inputs found")
+        inputs = _plan(reader, problems)
 
     if problems:
         raise SpecError(_scrubbed(problems, data), source)
     return ResolvedSpec(source, run, reader, encoders, sinks, inputs)
+
+
+def planned(resolved: ResolvedSpec) -> ResolvedSpec:
+    """``resolved`` (from ``resolve(..., plan_inputs=False)``) with its reader's inputs; a
+    reader that cannot list them, or finds none, is a ``SpecError`` as in ``resolve``."""
+    problems: list[str] = []
+    inputs = _plan(resolved.reader, problems)
+    if problems:
+        raise SpecError(_scrubbed(problems, resolved.to_dict(redact=False)), resolved.source)
+    return replace(resolved, inputs=inputs)
+
+
+def _plan(reader: ConfiguredStage, problems: list[str]) -> list[InputItem]:
+    try:
+        inputs = reader.stage.plan()
+    except FileNotFoundError as exc:
+        problems.append(f"reader ({reader.name}): {exc}")
+        return []
+    except Exception as exc:
+        problems.append(f"reader ({reader.name}): cannot list inputs: {type(exc).__name__}: {exc}")
+        return []
+    if not inputs:
+        problems.append(f"reader ({reader.name}): no inputs found")
+    return inputs

@@ -15,31 +15,28 @@ from __future__ import annotations
 WAIT_SECONDS = 10.0
 
 
-def _import_for_tasks(stages_blob: bytes) -> int:
+def _import_for_tasks(modules: list[str]) -> int:
+    import importlib
     import os
-    import pickle
 
     import hpcprep.execution  # noqa: F401  (Ray Data, Arrow)
     import hpcprep.reading  # noqa: F401
 
-    pickle.loads(stages_blob)  # imports each stage's plugin modules
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the run's own tasks report it, with the stage
+            pass
     return os.getpid()
 
 
-def start(stages: list):
-    """Submit the warm-up for ``stages`` (the resolved stage objects); returns its
-    reference, or None when the stages cannot be shipped (the run then ships them itself
-    and reports what is wrong)."""
+def start(modules: list[str]):
+    """Submit the warm-up importing ``modules`` (the stages' modules); returns its reference."""
     import ray
-    from ray import cloudpickle
 
-    try:
-        blob = cloudpickle.dumps(stages)
-    except Exception:
-        return None
     # No CPU slot: it must not wait behind other work, and Ray does not tie a worker
     # process to the resources of the task it ran.
-    return ray.remote(num_cpus=0, max_retries=0)(_import_for_tasks).remote(blob)
+    return ray.remote(num_cpus=0, max_retries=0)(_import_for_tasks).remote(list(modules))
 
 
 def wait(ref, timeout: float = WAIT_SECONDS) -> int | None:

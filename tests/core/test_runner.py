@@ -124,6 +124,18 @@ def test_second_run_needs_overwrite_or_resume(tmp_path, ray_local):
     assert (other / "precious.txt").read_text() == "keep me"
 
 
+def test_inputs_that_cannot_be_listed_stop_the_run_before_its_output(tmp_path, ray_local):
+    # the reader lists its inputs while Ray starts; a failure there is still the spec's error
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for paths, message in (([str(tmp_path / "missing")], "missing"), ([str(empty)], "nothing matches")):
+        spec = spec_for(tmp_path, empty, [])
+        spec["reader"]["paths"] = paths
+        with pytest.raises(hpcprep.SpecError, match=f"reader \\(files\\): .*{message}"):
+            hpcprep.run(spec, progress=False)
+        assert not (tmp_path / "out").exists()
+
+
 def test_parquet_round_trip_with_partitions(tmp_path, ray_local):
     data = make_files(tmp_path / "data", 6)
     spec = spec_for(tmp_path, data, [{"stage": "test.count"}], partition_cols=["size"], row_group_size=2)

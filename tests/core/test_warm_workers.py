@@ -20,11 +20,9 @@ def test_the_first_task_runs_in_the_warmed_worker_with_the_plugin_imported(tmp_p
             import json, os, sys
             import ray
             from hpcprep import warm_workers
-            from hpcprep_genomics.encoders import KmerCounts
 
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            stage = KmerCounts(KmerCounts.Params(k=3))
-            pid = warm_workers.wait(warm_workers.start([stage]))
+            pid = warm_workers.wait(warm_workers.start(["hpcprep_genomics.encoders", "no_such_module"]))
 
             @ray.remote(num_cpus=1)
             def first_task():
@@ -41,15 +39,5 @@ def test_the_first_task_runs_in_the_warmed_worker_with_the_plugin_imported(tmp_p
     got = json.loads(res.stdout.strip().splitlines()[-1])
     assert got["warm"] is not None
     assert got["task"] == got["warm"]
-    assert got["plugin"] and got["ray_data"]
+    assert got["plugin"] and got["ray_data"]  # a module that is not there is left to the run to report
 
-
-def test_stages_that_cannot_travel_give_no_warm_up_and_no_error():
-    from hpcprep import warm_workers
-
-    class Local:  # a class defined in a function cannot be pickled by reference
-        def __reduce__(self):
-            raise TypeError("not picklable")
-
-    assert warm_workers.start([Local()]) is None
-    assert warm_workers.wait(None) is None
