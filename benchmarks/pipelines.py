@@ -81,12 +81,12 @@ CFD = {"n": 8192, "n_volume": 8192, "n_surface": 8192, "sigma": 0.01, "padding":
 #: Input units per size at --scale 1: 2 Mb FASTA records (genomics), copies of the
 #: structure set (protein) and of the mesh set (cfd). ``small`` is a plain loop of
 #: roughly 20-30 s on the 2-vCPU VM this was written on; ``large`` is 10x its input.
-#: (Genomics doubled once its plain loop called the batch k-mer kernel: 320 records
-#: had become 11 s.)
+#: (Genomics and cfd doubled once their plain loops had become 11-13 s: the batch k-mer
+#: kernel, and the distance kernels' threads.)
 SIZES = {
     "genomics": {"small": 640, "large": 6400},
     "protein": {"small": 20, "large": 200},
-    "cfd": {"small": 24, "large": 240},
+    "cfd": {"small": 48, "large": 480},
 }
 UNIT = {"genomics": "2 Mb FASTA records", "protein": "copies of the 12 structure files", "cfd": "copies of the 11 meshes"}
 
