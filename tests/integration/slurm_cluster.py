@@ -29,10 +29,19 @@ DAEMONS = ("munged", "slurmctld", "slurmd")
 TOOLS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "srun")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct ports that are free now: all are held open while choosing, so the
+    kernel cannot hand out the same one twice."""
+    held = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def _sbin(name: str) -> str | None:
@@ -60,15 +69,32 @@ class SlurmCluster:
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
-    def start(self) -> SlurmCluster:
+    def start(self, attempts: int = 3) -> SlurmCluster:
+        """Start munged, slurmctld and the slurmd's; a daemon that found its port taken
+        between choosing and binding it (another process on the machine got it first)
+        means a fresh start on other ports. A start that fails stops what it started."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start()
+            except RuntimeError as exc:
+                self.stop()
+                self.procs.clear()
+                if "Address already in use" not in str(exc) or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> SlurmCluster:
+        shutil.rmtree(self.root / "state", ignore_errors=True)
         for d in ("state", "log", "munge", *(f"spool/{name}" for name, _, _ in self.nodes)):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         munge = self.root / "munge"
         munge.chmod(0o700)
         key = munge / "munge.key"
+        key.unlink(missing_ok=True)
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
         socket_path = munge / "munge.socket"
+        socket_path.unlink(missing_ok=True)
         self._spawn(
             "munged",
             "-F",
@@ -90,10 +116,11 @@ class SlurmCluster:
 
     def _config(self, munge_socket: Path) -> str:
         r = self.root
+        ctld_port, *node_ports = _free_ports(1 + len(self.nodes))
         nodes = "\n".join(
-            f"NodeName={name} NodeHostname={self.host} NodeAddr=127.0.0.1 Port={_free_port()} CPUs={cpus} "
+            f"NodeName={name} NodeHostname={self.host} NodeAddr=127.0.0.1 Port={port} CPUs={cpus} "
             "RealMemory=1000 State=UNKNOWN"
-            for name, cpus, _ in self.nodes
+            for (name, cpus, _), port in zip(self.nodes, node_ports)
         )
         return f"""\
 ClusterName=hpcpreptest
@@ -103,7 +130,7 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={munge_socket}
-SlurmctldPort={_free_port()}
+SlurmctldPort={ctld_port}
 StateSaveLocation={r}/state
 SlurmdSpoolDir={r}/spool/%n
 SlurmctldPidFile={r}/slurmctld.pid
