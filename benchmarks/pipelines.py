@@ -1,6 +1,7 @@
 """Whole pipelines: the real ``hpcprep run SPEC --overwrite`` command against the plain loop a user would write.
 
-For each domain, one light pipeline runs twice on the same input, on the same machine:
+For each domain, one light pipeline runs on the same input, on the same machine, as three
+commands (the third is skipped with ``--no-kept``):
 
 - **runner**: ``hpcprep run SPEC --overwrite`` as a subprocess, timed as a whole command
   (Python start, imports, planning, the local Ray it starts, the run, Ray's shutdown).
@@ -9,6 +10,8 @@ For each domain, one light pipeline runs twice on the same input, on the same ma
   record at a time; for genomics the encoder's batch kernel once per record's windows),
   and writes the same columns to one zstd Parquet file. Timed the same way, as a whole
   command.
+- **runner, kept Ray**: the runner command again, joining the local Ray that an untimed
+  earlier command left kept, as a user's next command does.
 
     genomics  FASTA (simulated, 2 Mb records, 60-column lines) -> genomics.fasta window=1000
               -> genomics.kmer_counts k=4 -> parquet
@@ -21,7 +24,7 @@ Both outputs are read back, sorted by record_id, and the kernel columns must be 
 (exactly; floats to 1e-12), with the same record ids, row counts and column names, or
 the script fails (exit status 1, after writing the results).
 
-Sizes (``SIZES``, times ``--scale``): ``small`` is a plain loop of roughly 25-30 s on a
+Sizes (``SIZES``, times ``--scale``): ``small`` is a plain loop of roughly 20-30 s on a
 2-vCPU VM ("tens of seconds"), where the runner's fixed start-up (a local Ray, Ray Data's
 worker processes) still matters; ``large`` is 10x the input of small. Before a domain is timed, its plain loop
 runs once in this process and ``hpcprep run`` once on one unit of input, untimed, so that
@@ -38,6 +41,12 @@ and the per-stage ``seconds`` (worker-seconds, summed over parallel workers).
     .venv/bin/python benchmarks/pipelines.py --scale 0.05 --size small # a quick check
 
 Writes benchmarks/results/pipelines.json (pipelines_scale<F>.json with --scale) and prints a summary.
+
+One module because the plain loops run as this same script in a child process (``--plain-
+config``), and each domain's input maker, spec and plain loop must describe the same work
+(they read one settings table, ``GENOMICS``/``PROTEIN``/``CFD``); the output comparison
+and the machine helpers it shares with the other benchmarks live in ``output_check`` and
+``machine``.
 
 One module, one job: what each of the three pipelines is (inputs, spec, plain loop, kept
 side by side so that a change to one side of a pair shows next to the other and they

@@ -39,8 +39,11 @@ The kit feeds each stage the inputs its ``examples(workdir)`` classmethod gives 
 One module because every check reads and writes the same ``Kit`` state (the stage's
 declared columns, what it produced, the problems found) and runs in an order where a
 later check trusts an earlier one (no ``inputs`` check on output that varies); the
-helpers at the bottom compare and describe arrays for those checks only. The pytest
-fixture lives apart, in ``pytest_plugin``.
+helpers at the bottom compare and describe arrays for those checks only; the plugin
+checks (``check_plugin``) are those stage checks run over a plugin's registered stages,
+and ``Kit`` is the same two calls bound to a pytest ``tmp_path``. The pytest fixture
+lives apart, in ``pytest_plugin``. (Issue 15 asks for this module to be split by job;
+not done yet.)
 """
 
 from __future__ import annotations
