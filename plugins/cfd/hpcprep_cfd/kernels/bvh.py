@@ -117,6 +117,27 @@ def _half_area(lo, hi):
 
 
 @njit(cache=True, nogil=True)
+def _range_bounds(data, s, e, boxes, cent, node):
+    # The node's box (triangle boxes) and its centroids' box, from rows s..e-1 of _build's ``data``.
+    for d in range(3):
+        boxes[node, 0, d] = np.inf
+        boxes[node, 1, d] = -np.inf
+        cent[node, 0, d] = np.inf
+        cent[node, 1, d] = -np.inf
+    for i in range(s, e):
+        _grow(data, i, boxes, cent, node)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grow(data, i, boxes, cent, node):
+    for d in range(3):
+        boxes[node, 0, d] = min(boxes[node, 0, d], data[i, d])
+        boxes[node, 1, d] = max(boxes[node, 1, d], data[i, 3 + d])
+        cent[node, 0, d] = min(cent[node, 0, d], data[i, 6 + d])
+        cent[node, 1, d] = max(cent[node, 1, d], data[i, 6 + d])
+
+
+@njit(cache=True, nogil=True)
 def _build(tri, leaf_size):
     # Each triangle's box and centroid live in one array kept in the order of ``perm`` (partitioned along with
     # it), so every pass over a node's range reads contiguous memory, and the three axes are binned in one pass.
@@ -140,18 +161,14 @@ def _build(tri, leaf_size):
             data[t, 3 + d] = max(a, b, c)
             data[t, 6 + d] = (a + b + c) / 3.0
 
-    bin_lo = np.empty((3, _BINS, 3))
-    bin_hi = np.empty((3, _BINS, 3))
-    bin_n = np.zeros((3, _BINS), dtype=np.int64)
+    bin_lo = np.empty((_BINS, 3))
+    bin_hi = np.empty((_BINS, 3))
+    bin_n = np.zeros(_BINS, dtype=np.int64)
     right_area = np.empty(_BINS)
     right_n = np.empty(_BINS, dtype=np.int64)
     tmp = np.empty(nf, dtype=np.int64)
     tmp_data = np.empty((nf, 9))
-    scale = np.zeros(3)
-    blo = np.empty(3)
-    bhi = np.empty(3)
-    clo = np.empty(3)
-    chi = np.empty(3)
+    cent = np.empty((max_nodes, 2, 3))  # each node's centroid box, beside its box in ``boxes``
     rlo = np.empty(3)
     rhi = np.empty(3)
     llo = np.empty(3)
@@ -160,6 +177,7 @@ def _build(tri, leaf_size):
     n_nodes = 1
     start[0] = 0
     count[0] = nf
+    _range_bounds(data, 0, nf, boxes, cent, 0)
     stack = np.empty(max_nodes, dtype=np.int64)
     sp = 0
     stack[sp] = 0
@@ -169,87 +187,77 @@ def _build(tri, leaf_size):
         node = stack[sp]
         s = start[node]
         e = s + count[node]
-        blo[:] = np.inf
-        bhi[:] = -np.inf
-        clo[:] = np.inf
-        chi[:] = -np.inf
-        for i in range(s, e):
-            for d in range(3):
-                blo[d] = min(blo[d], data[i, d])
-                bhi[d] = max(bhi[d], data[i, 3 + d])
-                clo[d] = min(clo[d], data[i, 6 + d])
-                chi[d] = max(chi[d], data[i, 6 + d])
-        boxes[node, 0] = blo
-        boxes[node, 1] = bhi
         n = e - s
         if n <= leaf_size:
             continue
 
-        # Binned SAH: bin the centroids on every axis with extent in one pass, then per axis sweep from the right
-        # to get suffix boxes, then from the left.
-        any_axis = False
-        for d in range(3):
-            ext = chi[d] - clo[d]
-            scale[d] = _BINS / ext if ext > 0.0 else 0.0
-            any_axis = any_axis or ext > 0.0
+        # Binned SAH along the axis of widest centroid extent: bin the centroids, sweep from the right for the
+        # suffix boxes, then from the left. (Binning all three axes builds a third slower for no faster queries.)
+        d = 0
+        for k in range(1, 3):
+            if cent[node, 1, k] - cent[node, 0, k] > cent[node, 1, d] - cent[node, 0, d]:
+                d = k
+        c0 = cent[node, 0, d]
+        ext = cent[node, 1, d] - c0
+        scale = _BINS / ext if ext > 0.0 else 0.0
         best_cost = np.inf
-        best_axis = -1
         best_bin = -1
-        if any_axis:
+        if scale > 0.0:
             bin_n[:] = 0
             bin_lo[:] = np.inf
             bin_hi[:] = -np.inf
             for i in range(s, e):
-                for d in range(3):
-                    if scale[d] == 0.0:
-                        continue
-                    b = min(_BINS - 1, int((data[i, 6 + d] - clo[d]) * scale[d]))
-                    bin_n[d, b] += 1
-                    for k in range(3):
-                        bin_lo[d, b, k] = min(bin_lo[d, b, k], data[i, k])
-                        bin_hi[d, b, k] = max(bin_hi[d, b, k], data[i, 3 + k])
-        for d in range(3):
-            if scale[d] == 0.0:
-                continue
+                b = min(_BINS - 1, int((data[i, 6 + d] - c0) * scale))
+                bin_n[b] += 1
+                for k in range(3):
+                    bin_lo[b, k] = min(bin_lo[b, k], data[i, k])
+                    bin_hi[b, k] = max(bin_hi[b, k], data[i, 3 + k])
             rlo[:] = np.inf
             rhi[:] = -np.inf
             rn = 0
             for b in range(_BINS - 1, 0, -1):
-                rn += bin_n[d, b]
+                rn += bin_n[b]
                 for k in range(3):
-                    rlo[k] = min(rlo[k], bin_lo[d, b, k])
-                    rhi[k] = max(rhi[k], bin_hi[d, b, k])
+                    rlo[k] = min(rlo[k], bin_lo[b, k])
+                    rhi[k] = max(rhi[k], bin_hi[b, k])
                 right_n[b] = rn
                 right_area[b] = _half_area(rlo, rhi) if rn > 0 else 0.0
             llo[:] = np.inf
             lhi[:] = -np.inf
             ln = 0
             for b in range(_BINS - 1):
-                ln += bin_n[d, b]
+                ln += bin_n[b]
                 for k in range(3):
-                    llo[k] = min(llo[k], bin_lo[d, b, k])
-                    lhi[k] = max(lhi[k], bin_hi[d, b, k])
+                    llo[k] = min(llo[k], bin_lo[b, k])
+                    lhi[k] = max(lhi[k], bin_hi[b, k])
                 if ln == 0 or right_n[b + 1] == 0:
                     continue
                 cost = _half_area(llo, lhi) * ln + right_area[b + 1] * right_n[b + 1]
                 if cost < best_cost:
                     best_cost = cost
-                    best_axis = d
                     best_bin = b
 
+        lc = n_nodes
+        rc = n_nodes + 1
         mid = s
-        if best_axis >= 0:
-            d = best_axis
-            # Stable partition through scratch buffers: bins <= best_bin go left.
+        if best_bin >= 0:
+            # Stable partition through scratch buffers: bins <= best_bin go left. The children's boxes grow on
+            # the way (no second pass over them).
+            for c in (lc, rc):
+                for k in range(3):
+                    boxes[c, 0, k] = cent[c, 0, k] = np.inf
+                    boxes[c, 1, k] = cent[c, 1, k] = -np.inf
             nl = 0
             nr = 0
             for i in range(s, e):
-                if min(_BINS - 1, int((data[i, 6 + d] - clo[d]) * scale[d])) <= best_bin:
+                if min(_BINS - 1, int((data[i, 6 + d] - c0) * scale)) <= best_bin:
+                    _grow(data, i, boxes, cent, lc)
                     perm[s + nl] = perm[i]
                     for k in range(9):
                         data[s + nl, k] = data[i, k]
                     nl += 1
                 else:
+                    _grow(data, i, boxes, cent, rc)
                     tmp[nr] = perm[i]
                     for k in range(9):
                         tmp_data[nr, k] = data[i, k]
@@ -260,11 +268,7 @@ def _build(tri, leaf_size):
                     data[s + nl + i, k] = tmp_data[i, k]
             mid = s + nl
         if mid == s or mid == e:
-            # All centroids in one bin (or coincide): split by count along the widest centroid axis.
-            d = 0
-            for k in range(1, 3):
-                if chi[k] - clo[k] > chi[d] - clo[d]:
-                    d = k
+            # All centroids in one bin (or coincide): split by count along the widest centroid axis (d).
             keys = np.empty(n)
             for i in range(n):
                 keys[i] = data[s + i, 6 + d]
@@ -278,9 +282,9 @@ def _build(tri, leaf_size):
                 for k in range(9):
                     data[s + i, k] = tmp_data[i, k]
             mid = s + n // 2
+            _range_bounds(data, s, mid, boxes, cent, lc)
+            _range_bounds(data, mid, e, boxes, cent, rc)
 
-        lc = n_nodes
-        rc = n_nodes + 1
         n_nodes += 2
         left[node] = lc
         right[node] = rc

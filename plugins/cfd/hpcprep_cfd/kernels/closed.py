@@ -80,8 +80,7 @@ def _weld_ids(v):
 
 
 @njit(cache=True, nogil=True)
-def _closed(v, f):
-    ids, nv = _weld_ids(v)
+def _balanced(ids, nv, f):
     # Directed edges grouped by their lower end (a CSR list per vertex): the upper end and +1 / -1 for the
     # direction. Closed when, per undirected edge, the directions cancel.
     deg = np.zeros(nv + 1, dtype=np.int64)
@@ -128,6 +127,16 @@ def _closed(v, f):
                     return False
                 total = 0
     return True
+
+
+@njit(cache=True, nogil=True)
+def _closed(v, f):
+    # Balanced as indexed is balanced after welding (merging vertices adds up balanced edge counts), so the weld,
+    # half the cost, is only needed when the indexed mesh is not (a soup, or an STL's repeated vertices).
+    if _balanced(np.arange(v.shape[0]), v.shape[0], f):
+        return True
+    ids, nv = _weld_ids(v)
+    return _balanced(ids, nv, f)
 
 
 def is_closed(vertices, faces) -> bool:
