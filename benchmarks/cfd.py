@@ -22,9 +22,11 @@ seconds of the ``--repeat`` repetitions; ratios are the peer's seconds over ours
   exact unsigned distance (``igl.point_mesh_squared_distance``).
 - ``unsigned_distance``: against ``igl.point_mesh_squared_distance`` (which also builds its tree per call).
 - ``winding_number``: ours at the default accuracy against ``igl.FastWindingNumberBVH`` (``init`` and
-  ``winding_number`` at libigl's default ``accuracy_scale`` 2, second order), tree build included on both sides;
-  errors against the exact winding number (``igl.winding_number``) on 2000 of the box points and 1000 points
-  within about 1% of the size from the surface. ``winding_number_1.6``: ours at the old default, for reference.
+  ``winding_number`` at libigl's default ``accuracy_scale`` 2, second order), tree build included on both sides,
+  on the closed hull (where ours rounds a first pass at low accuracy to the exact integer off the surface) and on
+  the hull with every 97th face removed (``winding_number_open``: open, nothing rounded); errors against the exact
+  winding number (``igl.winding_number``) on 2000 of the box points and 1000 points within about 1% of the size
+  from the surface, for both meshes, with ours also before rounding.
 - ``sdf_grid_128``: seconds for a 128^3 grid (tree build included) against ``igl.signed_distance`` on the same
   nodes in each mode (``pseudonormal`` and ``fast_winding_number`` on every node once, the exact mode on four
   x-slabs, extrapolated); signs compared with the exact mode on the slabs and with ours on every node.
@@ -67,7 +69,7 @@ from hpcprep_cfd.kernels.bvh import build_bvh  # noqa: E402
 from hpcprep_cfd.kernels.distance import signed_distance, unsigned_distance  # noqa: E402
 from hpcprep_cfd.kernels.grid import sdf_grid  # noqa: E402
 from hpcprep_cfd.kernels.reference_spatial import grid_nodes  # noqa: E402
-from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, winding_number  # noqa: E402
+from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, winding_from_bvh, winding_number  # noqa: E402
 
 from tests.cfd.data import GEOMETRY  # noqa: E402
 
@@ -125,6 +127,12 @@ def near_points(v, f, n, rng):
     on = tri[t, 0] + a[:, None] * (tri[t, 1] - tri[t, 0]) + b[:, None] * (tri[t, 2] - tri[t, 0])
     normal = cross[t] / np.maximum(area[t], 1e-300)[:, None]
     return on + normal * (rng.normal(size=(n, 1)) * 0.01 * (v.max(axis=0) - v.min(axis=0)).max())
+
+
+def open_faces(f):
+    """The hull with every 97th face removed: an open mesh (about 1 200 holes), whose winding numbers are not
+    integers, so ours are the hierarchical values unrounded."""
+    return np.ascontiguousarray(f[np.arange(len(f)) % 97 != 0])
 
 
 def igl_sd(p, v, f, mode):
@@ -222,21 +230,22 @@ def kernels(args):
         }
 
         # Winding numbers, tree build included on both sides.
-        def peer_wn(v, p):
+        def peer_wn(v, faces, p):
             fwn = igl.FastWindingNumberBVH()
-            fwn.init(v, f)
+            fwn.init(v, faces)
             return fwn.winding_number(p, 2.0)
 
-        for key, acc in (("winding_number", DEFAULT_ACCURACY), ("winding_number_1.6", 1.6)):
+        for key, faces in (("winding_number", f), ("winding_number_open", open_faces(f))):
             t_ours = t_peer = c_ours = c_peer = 0.0
             for v, p in zip(meshes, pts, strict=True):
-                t_ours += timed(lambda v=v, p=p, acc=acc: winding_number(v, f, p, accuracy=acc))[0]
+                t_ours += timed(lambda v=v, p=p, faces=faces: winding_number(v, faces, p))[0]
                 c_ours += CPU[0]
-                t_peer += timed(lambda v=v, p=p: peer_wn(v, p))[0]
+                t_peer += timed(lambda v=v, p=p, faces=faces: peer_wn(v, faces, p))[0]
                 c_peer += CPU[0]
             rows[f"{key}_{n}"] = {
                 "points": n,
-                "accuracy": acc,
+                "accuracy": DEFAULT_ACCURACY,
+                "mesh": "closed (exact integers off the surface)" if faces is f else "open (every 97th face removed)",
                 "ours_points_per_s": n * args.repeat / t_ours,
                 "peer": "igl.FastWindingNumberBVH init + winding_number (accuracy_scale 2, libigl's default)",
                 "peer_points_per_s": n * args.repeat / t_peer,
@@ -244,20 +253,22 @@ def kernels(args):
                 "ratio_cpu": c_peer / c_ours,
             }
 
-    # Winding-number errors against the exact value, on box and near-surface points of the first mesh.
+    # Winding-number errors against the exact value, on box and near-surface points of the first mesh, closed
+    # and open: what winding_number returns, the hierarchical value before rounding, and libigl's.
     v = meshes[0]
     check = {"box": box_points(v, 2000, rng), "near_surface": near_points(v, f, 1000, rng)}
-    bvh = build_bvh(v, f)
-    fwn = igl.FastWindingNumberBVH()
-    fwn.init(v, f)
     errors = {}
-    for where, p in check.items():
-        exact = igl.winding_number(v, f, p)
-        errors[where] = {
-            "ours_default": float(np.abs(winding_number(v, f, p, bvh=bvh) - exact).max()),
-            "ours_1.6": float(np.abs(winding_number(v, f, p, accuracy=1.6, bvh=bvh) - exact).max()),
-            "libigl_default": float(np.abs(fwn.winding_number(p, 2.0) - exact).max()),
-        }
+    for mesh, faces in (("closed", f), ("open", open_faces(f))):
+        bvh = build_bvh(v, faces)
+        fwn = igl.FastWindingNumberBVH()
+        fwn.init(v, faces)
+        for where, p in check.items():
+            exact = igl.winding_number(v, faces, p)
+            errors[f"{mesh}_{where}"] = {
+                "ours_default": float(np.abs(winding_number(v, faces, p, bvh=bvh) - exact).max()),
+                "ours_unrounded_default": float(np.abs(winding_from_bvh(bvh, p, DEFAULT_ACCURACY) - exact).max()),
+                "libigl_default": float(np.abs(fwn.winding_number(p, 2.0) - exact).max()),
+            }
     rows["winding_number_max_abs_error"] = {"accuracy_default": DEFAULT_ACCURACY, **errors}
 
     # SDF grid: ours per repetition; libigl on the nodes of the first mesh's grid.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh
-from hpcprep_cfd.kernels.distance import signed_distance, unsigned_distance
+from hpcprep_cfd.kernels.distance import _leaf_d2, search_bounds, signed_distance, unsigned_distance
 from hpcprep_cfd.kernels.grid import is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import (
     far_field_ref,
     grid_nodes,
+    point_triangle_ref,
     sdf_grid_ref,
     unsigned_distance_ref,
     winding_number_ref,
@@ -217,6 +218,31 @@ def test_winding_inside_outside_sphere():
     assert np.abs(fast - exact).max() < ERROR_BOUND[DEFAULT_ACCURACY]
 
 
+def test_winding_number_of_closed_meshes_is_exact_off_the_surface_and_a_fraction_on_its_edges():
+    v, f = box_mesh()  # x in [-1, 1], y in [-0.5, 0.5], z in [-0.25, 0.25]
+    rng = np.random.default_rng(5)
+    inside = rng.uniform(-1, 1, (300, 3)) * [0.999, 0.499, 0.249]
+    outside = rng.uniform(-3, 3, (300, 3))
+    outside = outside[(np.abs(outside) > [1.001, 0.501, 0.251]).any(axis=1)]
+    pts = np.vstack([inside, outside])
+    w = winding_number(v, f, pts, accuracy=1.5)
+    assert np.array_equal(w[:300], np.ones(300)) and np.array_equal(w[300:], np.zeros(len(outside)))
+    assert not np.signbit(w).any()  # no -0.0
+    # Inside out: -1 inside. Two nested shells: 2 inside the inner one.
+    assert np.array_equal(winding_number(v, f[:, ::-1], inside), -np.ones(300))
+    sv, sf = icosphere(2)
+    nested_v = np.vstack([sv, 0.5 * sv])
+    nested_f = np.vstack([sf, sf + len(sv)])
+    q = np.array([[0.0, 0.0, 0.1], [0.7, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    assert np.array_equal(winding_number(nested_v, nested_f, q), [2.0, 1.0, 0.0])
+    # On the surface's edges the value is the enclosed share of the solid angle, not rounded: 1/4 on an edge of
+    # the box, 1/8 at a corner, 1/2 on the diagonal that splits a face into two triangles.
+    on_edges = np.array([[1.0, 0.0, 0.25], [1.0, 0.5, 0.25], [0.0, 0.5, 0.0]])
+    exact = winding_number(v, f, on_edges, accuracy=None)
+    assert np.allclose(exact, [0.25, 0.125, 0.5], atol=1e-12)
+    assert np.abs(winding_number(v, f, on_edges) - exact).max() < ERROR_BOUND[DEFAULT_ACCURACY]
+
+
 def test_winding_open_hemisphere_is_half_on_its_disc():
     v, f = hemisphere()
     assert not is_closed(v, f)
@@ -290,6 +316,37 @@ def test_distances_match_reference():
     assert np.array_equal(np.abs(sd), d)
     w = winding_number_ref(v, f, pts)
     assert np.array_equal(sd < 0, w > 0.5)
+
+
+def test_the_search_bounds_never_exceed_a_true_distance():
+    # nearest_one skips a leaf or a triangle when its bound reaches the best distance so far; a bound above the
+    # true distance would lose the nearest triangle. Checked against the exact distance to every triangle and to
+    # every leaf's triangles, from points near and far, on a bumpy sphere (leaves far from flat) with a sliver,
+    # a needle and a collapsed triangle added.
+    v, f = icosphere(2)
+    v = v * (1.0 + 0.15 * np.sin(7 * v[:, :1]) * np.cos(5 * v[:, 1:2]))
+    n = len(v)
+    v = np.vstack([v, [[2.0, 0, 0], [2.0, 1e-9, 0], [3.0, 0, 0], [2.5, 2.5, 2.5]]])
+    f = np.vstack([f, [[n, n + 1, n + 2], [n, n + 2, n + 2], [n + 3, n + 3, n + 3]]])
+    bvh = build_bvh(v, f)
+    tri_bounds, leaf_bounds = search_bounds(bvh)
+    rng = np.random.default_rng(6)
+    pts = np.vstack([rng.uniform(-3.5, 3.5, (150, 3)), v[rng.integers(0, len(v), 150)] + rng.normal(0, 0.02, (150, 3))])
+    tri = bvh.triangles
+    d2, _ = point_triangle_ref(pts, tri)  # (points, triangles in BVH order)
+    h = np.einsum("tk,ptk->pt", tri_bounds[:, :3], pts[:, None, :] - tri[None, :, 0])
+    to_centroid = pts[:, None, :] - tri_bounds[None, :, 3:6]
+    lateral = np.sqrt(np.maximum((to_centroid**2).sum(-1) - h * h, 0.0)) - tri_bounds[None, :, 6]
+    assert (h * h + np.maximum(lateral, 0.0) ** 2 <= d2 * (1 + 1e-12)).all()
+    assert (h * h + np.maximum(lateral, 0.0) ** 2 > 0.5 * d2).mean() > 0.5
+    leaves = np.flatnonzero(bvh.left < 0)
+    tight = 0
+    for leaf in leaves:
+        own = d2[:, bvh.start[leaf] : bvh.start[leaf] + bvh.count[leaf]].min(axis=1)
+        bound = np.array([_leaf_d2(leaf_bounds, leaf, *p) for p in pts])
+        assert (bound <= own * (1 + 1e-12)).all()
+        tight += (bound > 0.5 * own).sum()
+    assert tight > 0.5 * len(leaves) * len(pts)  # and they are bounds worth having
 
 
 def _union_of_shells(shells):

@@ -10,7 +10,13 @@ from hpcprep_cfd.kernels.bvh import build_bvh
 from hpcprep_cfd.kernels.distance import WINDING_ACCURACY, signed_distance, unsigned_distance
 from hpcprep_cfd.kernels.grid import is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import grid_nodes
-from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, winding_number
+from hpcprep_cfd.kernels.winding import (
+    DEFAULT_ACCURACY,
+    ERROR_BOUND,
+    SNAP_ACCURACY,
+    winding_from_bvh,
+    winding_number,
+)
 
 from tests.cfd.data import geometry
 from tests.conftest import require_module
@@ -63,26 +69,46 @@ def test_exact_winding_number_matches_libigl(case):
     assert np.abs(w - w_igl).max() < 1e-9
 
 
-@pytest.mark.parametrize("accuracy", [1.5, 1.6, 1.8, 2.0, DEFAULT_ACCURACY, 3.0])
+@pytest.mark.parametrize("accuracy", [SNAP_ACCURACY, 1.5, 1.6, 1.8, 2.0, DEFAULT_ACCURACY, 3.0])
 def test_hierarchical_winding_number_within_documented_bound(case, accuracy):
-    _, v, f, bvh, p, w_igl = case
-    err = np.abs(winding_number(v, f, p, accuracy=accuracy, bvh=bvh) - w_igl)
+    # The hierarchical value itself (winding_from_bvh never rounds), closed meshes included.
+    _, _, _, bvh, p, w_igl = case
+    err = np.abs(winding_from_bvh(bvh, p, accuracy) - w_igl)
     assert err.max() < ERROR_BOUND[accuracy]
     assert np.median(err) < ERROR_BOUND[accuracy] / 10
 
 
 def test_default_winding_number_at_least_as_accurate_as_libigl_default(case):
     # The rule for the default: its largest error on these points is no larger than that of libigl's
-    # hierarchical winding number at libigl's own default (FastWindingNumberBVH, accuracy_scale 2). At 2.0 ours
-    # fails this on bullet (0.0095 against 0.0049), so the test can fail.
+    # hierarchical winding number at libigl's own default (FastWindingNumberBVH, accuracy_scale 2). Unrounded at
+    # 2.0 ours fails this on bullet (0.0095 against 0.0049), so the test can fail.
     igl = _igl()
-    _, v, f, bvh, p, w_igl = case
+    name, v, f, bvh, p, w_igl = case
     fwn = igl.FastWindingNumberBVH()
     fwn.init(v, f)
     err_igl = np.abs(fwn.winding_number(p, 2.0) - w_igl).max()
-    err = np.abs(winding_number(v, f, p, bvh=bvh) - w_igl).max()
-    assert err <= err_igl
-    assert np.abs(winding_number(v, f, p, accuracy=2.0, bvh=bvh) - w_igl).max() > 0.5 * err_igl
+    assert np.abs(winding_from_bvh(bvh, p, DEFAULT_ACCURACY) - w_igl).max() <= err_igl
+    assert np.abs(winding_number(v, f, p, bvh=bvh) - w_igl).max() <= err_igl
+    if name == "bullet.stl.gz":
+        assert np.abs(winding_from_bvh(bvh, p, 2.0) - w_igl).max() > err_igl
+
+
+def test_winding_number_of_a_closed_mesh_is_the_exact_integer_off_the_surface(case):
+    # flange and bullet are closed: every box and near-surface point gets libigl's exact value (an integer up to
+    # its rounding), at any accuracy, from a first pass whose own error is up to ERROR_BOUND[SNAP_ACCURACY].
+    # propellerTip has open edges: its values are the hierarchical ones, not rounded.
+    name, v, f, bvh, p, w_igl = case
+    w = winding_number(v, f, p, bvh=bvh)
+    if is_closed(v, f):
+        assert name != "propellerTip.obj.gz"
+        assert np.array_equal(w, np.rint(w)) and set(np.unique(w)) == {0.0, 1.0}
+        assert np.abs(w - w_igl).max() < 1e-9
+        assert np.array_equal(winding_number(v, f, p, accuracy=1.5, bvh=bvh), w)
+        assert np.abs(winding_from_bvh(bvh, p, SNAP_ACCURACY) - w_igl).max() > 1e-3  # the rounding did the work
+    else:
+        assert name == "propellerTip.obj.gz"
+        assert np.array_equal(w, winding_from_bvh(bvh, p, DEFAULT_ACCURACY))
+        assert (np.abs(w - np.rint(w)) > 1e-6).mean() > 0.5
 
 
 def test_unsigned_distance_matches_libigl(case):

@@ -31,7 +31,8 @@ from . import distance as _distance
 from . import grid as _grid_cpu
 from . import winding as _winding
 from .bvh import BVH, as_points, mesh_bvh, morton_order
-from .distance import WINDING_ACCURACY, orientation_flip, unit_normals
+from .closed import is_closed
+from .distance import WINDING_ACCURACY, orientation_flip, search_bounds
 from .grid import _bounds, _shape
 from .winding import DEFAULT_ACCURACY, tree_depth
 
@@ -55,7 +56,8 @@ _seg = _on_device(_distance._seg)
 _has_normal = _on_device(_distance._has_normal)
 _closest = _on_device(_distance.closest_on_triangle, _seg=_seg, _has_normal=_has_normal)
 _box_d2 = _on_device(_distance._box_d2)
-_nearest = _on_device(_distance.nearest_one, closest_on_triangle=_closest, _box_d2=_box_d2)
+_leaf_d2 = _on_device(_distance._leaf_d2)
+_nearest = _on_device(_distance.nearest_one, closest_on_triangle=_closest, _box_d2=_box_d2, _leaf_d2=_leaf_d2)
 _solid_angle = _on_device(_winding.solid_angle)
 _far_field = _on_device(_winding._far_field)
 _winding_fast = _on_device(_winding.winding_fast_one, solid_angle=_solid_angle, _far_field=_far_field)
@@ -63,11 +65,13 @@ _winding_exact = _on_device(_winding.winding_exact_one, solid_angle=_solid_angle
 
 
 @cuda.jit(device=True)
-def _signed_at(tri, normals, boxes, left, start, count, ex, signed, flip, beta2, px, py, pz):
+def _signed_at(tri, tri_bounds, leaf_bounds, boxes, left, start, count, ex, signed, flip, beta2, px, py, pz):
     """``(distance, nearest BVH triangle, closest point)`` at one point, negative inside when ``signed``."""
     stack = cuda.local.array(STACK, np.int64)
     stack_d = cuda.local.array(STACK, np.float64)
-    d2, t, cx, cy, cz = _nearest(tri, normals, boxes, left, start, count, px, py, pz, -1, stack, stack_d)
+    d2, t, cx, cy, cz = _nearest(
+        tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, -1, stack, stack_d
+    )
     d = math.sqrt(d2)
     if signed and d > 0.0:
         w = _winding_fast(tri, left, start, count, ex, beta2, px, py, pz, stack)
@@ -77,7 +81,9 @@ def _signed_at(tri, normals, boxes, left, start, count, ex, signed, flip, beta2,
 
 
 @cuda.jit
-def _distances(tri, normals, boxes, left, start, count, perm, ex, points, order, signed, flip, beta2, out):
+def _distances(
+    tri, tri_bounds, leaf_bounds, boxes, left, start, count, perm, ex, points, order, signed, flip, beta2, out
+):
     """Thread ``k`` answers point ``order[k]``: ``out[i] = (distance, face id, closest x, y, z)``."""
     k = cuda.grid(1)
     if k >= order.shape[0]:
@@ -88,7 +94,9 @@ def _distances(tri, normals, boxes, left, start, count, perm, ex, points, order,
         for c in range(5):
             out[i, c] = np.nan
         return
-    d, t, cx, cy, cz = _signed_at(tri, normals, boxes, left, start, count, ex, signed, flip, beta2, px, py, pz)
+    d, t, cx, cy, cz = _signed_at(
+        tri, tri_bounds, leaf_bounds, boxes, left, start, count, ex, signed, flip, beta2, px, py, pz
+    )
     out[i, 0] = d
     out[i, 1] = perm[t]
     out[i, 2] = cx
@@ -113,7 +121,7 @@ def _windings(tri, left, start, count, ex, points, order, exact, beta2, out):
 
 
 @cuda.jit
-def _grid(tri, normals, boxes, left, start, count, ex, origin, spacing, flip, beta2, out):
+def _grid(tri, tri_bounds, leaf_bounds, boxes, left, start, count, ex, origin, spacing, flip, beta2, out):
     """One thread per node, ``k`` fastest (neighbouring threads, neighbouring nodes)."""
     m = cuda.grid(1)
     nx, ny, nz = out.shape
@@ -126,7 +134,9 @@ def _grid(tri, normals, boxes, left, start, count, ex, origin, spacing, flip, be
     px = add(origin[0], mul(float(i), spacing[0]))
     py = add(origin[1], mul(float(j), spacing[1]))
     pz = add(origin[2], mul(float(k), spacing[2]))
-    d, _, _, _, _ = _signed_at(tri, normals, boxes, left, start, count, ex, True, flip, beta2, px, py, pz)
+    d, _, _, _, _ = _signed_at(
+        tri, tri_bounds, leaf_bounds, boxes, left, start, count, ex, True, flip, beta2, px, py, pz
+    )
     out[i, j, k] = d
 
 
@@ -150,11 +160,12 @@ class DeviceMesh:
         # 19 for the 116 062-triangle DTC hull) is answered by the CPU kernels instead.
         self.on_cpu = bool(len(f)) and tree_depth(bvh.left, bvh.right) + 2 > STACK
         self.flip = orientation_flip(bvh)
+        self._closed = None  # is_closed, found on the first winding-number call
         if self.on_cpu:
             return
         self._tree = tuple(
             cuda.to_device(np.ascontiguousarray(a))
-            for a in (bvh.triangles, unit_normals(bvh.triangles), bvh.boxes, bvh.left, bvh.start, bvh.count)
+            for a in (bvh.triangles, *search_bounds(bvh), bvh.boxes, bvh.left, bvh.start, bvh.count)
         )
         self._perm = cuda.to_device(bvh.perm)
         self._ex = cuda.to_device(np.ascontiguousarray(bvh.expansion))
@@ -194,7 +205,12 @@ class DeviceMesh:
             return np.zeros(0)
         if self.on_cpu:
             return _winding.winding_number(self.vertices, self.faces, p, accuracy, bvh=self.bvh)
-        tri, _, _, left, start, count = self._tree
+        if self._closed is None:
+            self._closed = is_closed(self.vertices, self.faces)
+        return _winding.snapped(self._windings, p, accuracy, self._closed)
+
+    def _windings(self, p, accuracy):
+        tri, _, _, _, left, start, count = self._tree
         out = cuda.device_array(len(p))
         beta2 = 0.0 if accuracy is None else float(accuracy) ** 2
         _windings[_blocks(len(p)), THREADS](

@@ -28,7 +28,7 @@ from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
 from .closed import is_closed
-from .distance import WINDING_ACCURACY, nearest_one, orientation_flip, unit_normals
+from .distance import WINDING_ACCURACY, nearest_one, orientation_flip, search_bounds
 from .winding import tree_depth, winding_fast_one
 
 __all__ = ["is_closed", "sdf_grid"]  # is_closed lives in closed.py; importers of grid.is_closed keep working
@@ -56,7 +56,7 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
     spacing = (hi - lo) / (np.asarray(shape, dtype=np.float64) - 1.0)
     dist, near = _grid_distances(
         bvh.triangles,
-        unit_normals(bvh.triangles),
+        *search_bounds(bvh),
         bvh.boxes,
         bvh.left,
         bvh.right,
@@ -113,7 +113,7 @@ def _bounds(v, f, bounds, padding):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _grid_distances(tri, normals, boxes, left, right, start, count, origin, spacing, nx, ny, nz):
+def _grid_distances(tri, tri_bounds, leaf_bounds, boxes, left, right, start, count, origin, spacing, nx, ny, nz):
     dist = np.empty((nx, ny, nz))
     near = np.empty((nx, ny, nz), dtype=np.int64)
     depth = tree_depth(left, right)
@@ -132,7 +132,9 @@ def _grid_distances(tri, normals, boxes, left, right, start, count, origin, spac
                     hint = near[i, j - 1, 0]
                 else:
                     hint = -1
-                d2, t, _, _, _ = nearest_one(tri, normals, boxes, left, start, count, px, py, pz, hint, stack, stack_d)
+                d2, t, _, _, _ = nearest_one(
+                    tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, hint, stack, stack_d
+                )
                 dist[i, j, k] = math.sqrt(d2)
                 near[i, j, k] = t
     return dist, near
