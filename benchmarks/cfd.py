@@ -151,6 +151,12 @@ def kernels(args):
     unsigned_distance(tiny_v, tiny_f, v0[:5])
     winding_number(tiny_v, tiny_f, v0[:5])
     sdf_grid(tiny_v, tiny_f, 4)
+    # ... and on a closed one (a tetrahedron), whose signs take the other paths (chains, components, rounding).
+    tet_v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    tet_f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    signed_distance(tet_v, tet_f, v0[:5])
+    winding_number(tet_v, tet_f, v0[:5])
+    sdf_grid(tet_v, tet_f, 4)
 
     meshes = [moved(v0, rng) for _ in range(args.repeat)]
     rows = {}
