@@ -345,12 +345,19 @@ def local_ray_stop():
 @cli.command("new-plugin")
 @click.argument("name")
 @click.option("--dir", "dest", default=".", type=click.Path(file_okay=False), help="where to create hpcprep-NAME/")
-def new_plugin(name, dest):
+@click.option(
+    "--kind",
+    type=click.Choice(["encoder", "reader", "sink"]),
+    default="encoder",
+    show_default=True,
+    help="the kind of stage the plugin starts with",
+)
+def new_plugin(name, dest, kind):
     """Scaffold an installable plugin that passes the test kit and runs as generated."""
     from .scaffold import ScaffoldError, create_plugin
 
     try:
-        path = create_plugin(name, dest)
+        path = create_plugin(name, dest, kind)
     except ScaffoldError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

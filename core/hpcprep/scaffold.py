@@ -1,9 +1,13 @@
-"""``hpcprep new-plugin NAME``: a new plugin project from the templates in ``templates/plugin``.
+"""``hpcprep new-plugin NAME [--kind encoder|reader|sink]``: a new plugin project from the
+templates in ``templates/plugin``.
 
-Template files end in ``.tmpl``; ``{{name}}``-style placeholders in their text are
-filled in, the folder ``package`` becomes ``hpcprep_NAME`` and ``gitignore`` becomes
-``.gitignore``. The project is built in a temporary folder next to the target and
-renamed into place, so a failure leaves nothing half-written.
+``common/`` holds what every kind of plugin has (pyproject, package ``__init__``, sample
+data); ``encoder/``, ``reader/`` and ``sink/`` each hold one working stage of that kind with
+its plugin hook, tests, example spec and README, laid over ``common/``. Template files end in
+``.tmpl``; ``{{name}}``-style placeholders in their text are filled in, the folder
+``package`` becomes ``hpcprep_NAME`` and ``gitignore`` becomes ``.gitignore``. The project
+is built in a temporary folder next to the target and renamed into place, so a failure
+leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ MAX_LENGTH = 40
 RESERVED = {"hpcprep"}  # the core's own plugin name
 SUFFIX = ".tmpl"
 RENAMES = {"package": "hpcprep_{name}", "gitignore": ".gitignore"}
+#: The stage each kind of plugin starts with: the project's description and its dependencies
+#: besides hpcprep.
+KINDS = {
+    "encoder": ("byte histograms of files, as vectors", ["numba>=0.60", "numpy>=1.26"]),
+    "reader": ("rows of CSV files of numbers, as records", ["numpy>=1.26"]),
+    "sink": ("records as JSON Lines files", ["numpy>=1.26", "pyarrow>=16"]),
+}
 
 
 class ScaffoldError(ValueError):
@@ -43,9 +54,11 @@ def check_name(name: str) -> None:
         raise ScaffoldError(f"plugin name {name!r} is reserved; choose another ({example})")
 
 
-def create_plugin(name: str, dest: str | os.PathLike = ".") -> Path:
-    """Create ``DEST/hpcprep-NAME/``, an installable plugin project; returns its path."""
+def create_plugin(name: str, dest: str | os.PathLike = ".", kind: str = "encoder") -> Path:
+    """Create ``DEST/hpcprep-NAME/``, an installable plugin project with one stage of ``kind``; returns its path."""
     check_name(name)
+    if kind not in KINDS:
+        raise ScaffoldError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise ScaffoldError(f"{dest} is not a directory")
@@ -58,7 +71,9 @@ def create_plugin(name: str, dest: str | os.PathLike = ".") -> Path:
     except OSError as exc:
         raise ScaffoldError(f"cannot write in {dest}: {exc.strerror or exc}") from None
     try:
-        _render(resources.files("hpcprep") / "templates" / "plugin", staging, _values(name))
+        templates = resources.files("hpcprep") / "templates" / "plugin"
+        for part in ("common", kind):
+            _render(templates / part, staging, _values(name, kind))
         os.rename(staging, target)
     except FileExistsError:
         raise ScaffoldError(f"{target} already exists; nothing was changed") from None
@@ -70,14 +85,16 @@ def create_plugin(name: str, dest: str | os.PathLike = ".") -> Path:
     return target
 
 
-def _values(name: str) -> dict[str, str]:
+def _values(name: str, kind: str) -> dict[str, str]:
     from . import __version__
 
+    description, dependencies = KINDS[kind]
     return {
         "name": name,
         "package": f"hpcprep_{name}",
         "dist": f"hpcprep-{name}",
-        "hpcprep_version": __version__,
+        "description": description,
+        "dependencies": ", ".join(f'"{d}"' for d in [f"hpcprep>={__version__}", *dependencies]),
     }
 
 
@@ -89,7 +106,7 @@ def _render(src, out: Path, values: dict[str, str]) -> None:
         name = RENAMES.get(entry.name.removesuffix(SUFFIX), entry.name.removesuffix(SUFFIX))
         name = name.format(**values)
         if entry.is_dir():
-            (out / name).mkdir()
+            (out / name).mkdir(exist_ok=True)  # a kind's folders lie over the common ones
             _render(entry, out / name, values)
             continue
         text = entry.read_text(encoding="utf-8")

@@ -143,3 +143,60 @@ def test_example_spec_runs_as_generated(demo):
     c = manifest["counts"]
     assert (c["inputs"], c["outputs"], c["errors"], c["balanced"]) == (len(data), len(data), 0, True)
     assert manifest["status"] == "complete"
+
+
+# -- the other kinds ------------------------------------------------------------------
+
+KIND_STAGES = {"reader": ("csv_rows", "hpcprep_register_readers"), "sink": ("jsonl", "hpcprep_register_sinks")}
+
+
+@pytest.fixture(scope="module", params=sorted(KIND_STAGES))
+def kind_project(request, tmp_path_factory):
+    """(kind, plugin name, project folder, site folder) of a reader or sink plugin scaffolded by the CLI."""
+    kind = request.param
+    name = f"demo_{kind}"
+    root = tmp_path_factory.mktemp(f"new-{kind}-plugin")
+    out = run([hpcprep_cmd(), "new-plugin", name, "--kind", kind, "--dir", root], timeout=120)
+    project = root / f"hpcprep-{name}"
+    assert f"created {project}" in out.stdout
+    site = root / "site"
+    install(project, site)
+    return kind, name, project, site
+
+
+def test_a_reader_or_sink_plugin_installs_lists_and_passes_its_own_tests(kind_project):
+    kind, name, project, site = kind_project
+    for f in project.rglob("*"):
+        assert not f.is_file() or "{{" not in f.read_text(errors="replace"), f"unfilled placeholder in {f}"
+    assert not (project / f"hpcprep_{name}" / "kernels.py").exists()  # the encoder's files stay out
+    out = run([hpcprep_cmd(), "plugins", "--json"], env=env_with(site), timeout=120)
+    info = {p["name"]: p for p in json.loads(out.stdout)}[name]
+    stage, hook = KIND_STAGES[kind]
+    assert (info["status"], info["stages"], info["hooks"]) == ("ok", [f"{name}.{stage}"], [hook])
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env_with(site))
+    assert " passed" in tests.stdout and "failed" not in tests.stdout and "skipped" not in tests.stdout
+
+
+def test_a_reader_or_sink_plugin_runs_its_example_spec(kind_project):
+    kind, _, project, site = kind_project
+    out = run([hpcprep_cmd(), "run", "example.toml"], cwd=project, env=env_with(site), timeout=400)
+    data = sorted((project / "data").iterdir())
+    manifest = json.loads((project / "out" / "example" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["balanced"]
+    if kind == "reader":
+        # every data row of the two CSV files, numbers as Python's csv module reads them
+        expected = {}
+        for path in (p for p in data if p.suffix == ".csv"):
+            lines = path.read_text().splitlines()
+            for n, line in enumerate(lines[1:], start=2):
+                expected[(str(path), n)] = ([float(x) for x in line.split(",")], lines[0])
+        assert f"inputs {len(expected)} = outputs {len(expected)} + errors 0" in out.stdout
+        rows = pq.read_table(project / "out" / "example" / "rows").to_pylist()
+        got = {(r["source"], r["line"]): (r["values"], r["columns"]) for r in rows}
+        assert got == expected
+    else:
+        assert f"inputs {len(data)} = outputs {len(data)} + errors 0" in out.stdout
+        folder = project / "out" / "example" / "records"
+        records = [json.loads(line) for f in folder.glob("*.jsonl") for line in f.read_text().splitlines()]
+        assert sorted((r["source"], r["size"]) for r in records) == [(str(p), p.stat().st_size) for p in data]
+        assert all(set(r) == {"source", "record_id", "size"} for r in records)
