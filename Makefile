@@ -185,6 +185,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks examples
+	$(VENV)/bin/ruff format --check core plugins tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) $(DGL_VENV) $(PCLUSTER_VENV) build out .pytest_cache

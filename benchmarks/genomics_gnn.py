@@ -43,10 +43,30 @@ def _dgl(bench: Bench, config: gnn.GnnConfig, arrays: dict, graphs) -> dict | st
     weights, bundle, out = bench.work / "gnn_w.npz", bench.work / "gnn_graphs.npz", bench.work / "gnn_dgl.npy"
     gnn.save_weights(weights, config, arrays)
     gnn.save_graphs(bundle, graphs)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins" / "genomics"), "DGLBACKEND": "pytorch",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [str(DGL_PYTHON), "-m", "hpcprep_genomics.gnn.cli_dgl", "--weights", str(weights), "--graphs", str(bundle),
-           "--out", str(out), "--backend", "dgl", "--threads", "1", "--time", str(bench.repeat)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "plugins" / "genomics"),
+        "DGLBACKEND": "pytorch",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    cmd = [
+        str(DGL_PYTHON),
+        "-m",
+        "hpcprep_genomics.gnn.cli_dgl",
+        "--weights",
+        str(weights),
+        "--graphs",
+        str(bundle),
+        "--out",
+        str(out),
+        "--backend",
+        "dgl",
+        "--threads",
+        "1",
+        "--time",
+        str(bench.repeat),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=1800)
     if done.returncode != 0:
         return f"DGL subprocess failed: {done.stderr.strip()[-300:]}"
@@ -82,11 +102,26 @@ def gnn_embed(bench: Bench) -> list[Row]:
 
     versions = f"torch {torch.__version__}, torch_geometric {torch_geometric.__version__}"
     target = f">= {TARGET:.0f} graphs/s"
-    embed = Row("gnn_embed pyg k=5 embedding only", n / t_embed, "graphs/s", label, target, seconds=t_embed,
-                met=n / t_embed >= TARGET, note=f"{n} fragments; {versions}; graphs already built")
-    both = Row("gnn_embed pyg k=5 build+embed", n / t_both, "graphs/s", label, target, seconds=t_both,
-               met=n / t_both >= TARGET, note=f"debruijn_graph k=5 + embed_graphs; building alone {n / t_build:.0f} "
-               "graphs/s")
+    embed = Row(
+        "gnn_embed pyg k=5 embedding only",
+        n / t_embed,
+        "graphs/s",
+        label,
+        target,
+        seconds=t_embed,
+        met=n / t_embed >= TARGET,
+        note=f"{n} fragments; {versions}; graphs already built",
+    )
+    both = Row(
+        "gnn_embed pyg k=5 build+embed",
+        n / t_both,
+        "graphs/s",
+        label,
+        target,
+        seconds=t_both,
+        met=n / t_both >= TARGET,
+        note=f"debruijn_graph k=5 + embed_graphs; building alone {n / t_build:.0f} graphs/s",
+    )
     rows = [embed, both]
 
     dgl = _dgl(bench, config, arrays, graphs)
@@ -99,6 +134,14 @@ def gnn_embed(bench: Bench) -> list[Row]:
     embed.peer_seconds = dgl["best_s"]
     embed.ratio = dgl["best_s"] / t_embed
     embed.note += f"; peer {dgl_versions}, max |pyg - dgl| = {diff:.1e}"
-    rows.append(Row("gnn_embed dgl k=5 embedding only", dgl["graphs_per_s"], "graphs/s", label, seconds=dgl["best_s"],
-                    note=f"{dgl_versions}, {dgl['threads']} thread, timed inside the subprocess"))
+    rows.append(
+        Row(
+            "gnn_embed dgl k=5 embedding only",
+            dgl["graphs_per_s"],
+            "graphs/s",
+            label,
+            seconds=dgl["best_s"],
+            note=f"{dgl_versions}, {dgl['threads']} thread, timed inside the subprocess",
+        )
+    )
     return rows

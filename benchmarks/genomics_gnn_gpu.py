@@ -66,8 +66,11 @@ def main() -> None:
         "benchmark": "genomics_gnn_gpu",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": torch.cuda.get_device_name(),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torch_geometric": __import__("torch_geometric").__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torch_geometric": __import__("torch_geometric").__version__,
+        },
         "what": "embedding only (graphs built beforehand), 1 kb random fragments, k=5, untrained weights",
         "graphs": {"cuda": args.graphs, "cpu": len(cpu_part)},
         "batch_graphs": args.batch_graphs,

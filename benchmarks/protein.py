@@ -92,6 +92,7 @@ def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> 
                 for batch in reader.read(item):
                     chains += to_arrow_table(batch).num_rows
             assert chains == count, chains
+
         ours()
         t_ours = best(ours, repeat)
         row = {"chains_per_s": count / t_ours, "residues_per_chain": 400, "files": count}
@@ -105,10 +106,18 @@ def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> 
             for f in files:
                 s = parser.get_structure(f.stem, str(f))
                 for ch in s[0]:
-                    np.array([[r[a].coord for a in ("N", "CA", "C", "O")] for r in ch if all(a in r for a in "N CA C O".split())])
+                    np.array(
+                        [
+                            [r[a].coord for a in ("N", "CA", "C", "O")]
+                            for r in ch
+                            if all(a in r for a in "N CA C O".split())
+                        ]
+                    )
+
         t_bio = best(biopython, repeat)
-    row.update({"peer": "Biopython PDBParser + backbone arrays", "peer_chains_per_s": count / t_bio,
-                "ratio": t_bio / t_ours})
+    row.update(
+        {"peer": "Biopython PDBParser + backbone arrays", "peer_chains_per_s": count / t_bio, "ratio": t_bio / t_ours}
+    )
     return row
 
 

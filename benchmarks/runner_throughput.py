@@ -106,7 +106,9 @@ def small_files(n: int, work: Path, wait_quiet: float) -> dict:
     spec = work / "small_files.toml"
     spec.write_text(SMALL_FILES_SPEC.format(out=out, inputs=inputs))
     pipelines.wait_until_quiet(wait_quiet)
-    res = pipelines.timed_command([pipelines.hpcprep_command(), "run", str(spec), "--keep-ray", "0"], work / "run.log", work)
+    res = pipelines.timed_command(
+        [pipelines.hpcprep_command(), "run", str(spec), "--keep-ray", "0"], work / "run.log", work
+    )
     if res["returncode"]:
         raise SystemExit(f"hpcprep run failed: see {work / 'run.log'}")
     manifest = json.loads((out / "manifest.json").read_text())
@@ -139,9 +141,23 @@ def main(argv=None) -> int:
     if args.small_files:
         with tempfile.TemporaryDirectory(prefix="hpcprep-small-files-") as tmp:
             row = small_files(args.small_files, Path(tmp), args.wait_quiet)
-        path = Path(args.results).with_name("runner_small_files.json") if args.results == str(RESULTS) else Path(args.results)
-        path.write_text(json.dumps({"benchmark": "runner_small_files", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                    "machine": {"cpu": pipelines.cpu_model()}, "versions": pipelines.versions(), **row}, indent=1))
+        path = (
+            Path(args.results).with_name("runner_small_files.json")
+            if args.results == str(RESULTS)
+            else Path(args.results)
+        )
+        path.write_text(
+            json.dumps(
+                {
+                    "benchmark": "runner_small_files",
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "machine": {"cpu": pipelines.cpu_model()},
+                    "versions": pipelines.versions(),
+                    **row,
+                },
+                indent=1,
+            )
+        )
         print(json.dumps(row, indent=1))
         return 0
     rows = []
@@ -159,7 +175,9 @@ def main(argv=None) -> int:
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(result, indent=1))
-    print(f"{'MB':>7} {'command s':>10} {'exec s':>7} {'MB/s cmd':>9} {'MB/s exec':>10} {'driver MiB':>11} {'all MiB':>8}")
+    print(
+        f"{'MB':>7} {'command s':>10} {'exec s':>7} {'MB/s cmd':>9} {'MB/s exec':>10} {'driver MiB':>11} {'all MiB':>8}"
+    )
     for r in rows:
         print(
             f"{r['input_mb']:7.1f} {r['command_seconds']:10.1f} {r['timings']['execution']:7.1f} "

@@ -18,8 +18,19 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-COLUMNS = ["source", "record_id", "name", "n_faces", "watertight", "boundary_edges", "inside_out", "signed_volume",
-           "repairs", "sdf_grid", "descriptor"]
+COLUMNS = [
+    "source",
+    "record_id",
+    "name",
+    "n_faces",
+    "watertight",
+    "boundary_edges",
+    "inside_out",
+    "signed_volume",
+    "repairs",
+    "sdf_grid",
+    "descriptor",
+]
 
 
 def main(out: Path) -> None:
@@ -27,8 +38,10 @@ def main(out: Path) -> None:
     print(f"{'file':<26} {'triangles':>9} {'watertight':>10} {'open edges':>10} {'volume':>12} {'inside':>7}  repairs")
     for r in rows:
         inside = float(np.mean(np.asarray(r["sdf_grid"]) < 0))
-        print(f"{Path(r['source']).name:<26} {r['n_faces']:>9} {str(r['watertight']):>10} {r['boundary_edges']:>10} "
-              f"{r['signed_volume']:>12.5g} {inside:>7.3f}  {r['repairs']}")
+        print(
+            f"{Path(r['source']).name:<26} {r['n_faces']:>9} {str(r['watertight']):>10} {r['boundary_edges']:>10} "
+            f"{r['signed_volume']:>12.5g} {inside:>7.3f}  {r['repairs']}"
+        )
 
     names = [Path(r["source"]).name for r in rows]
     vectors = np.asarray([r["descriptor"] for r in rows], dtype=np.float64)
@@ -43,7 +56,9 @@ def main(out: Path) -> None:
         query_id_file(out).write_text(sphere[0] + "\n")
 
     vtk = sorted(p.name for p in (out / "vtk").glob("*") if p.suffix in {".vtp", ".vti", ".vtu", ".pvd"})
-    print(f"VTK files for ParaView: {len(vtk)} in {out / 'vtk'} (open the .pvd: {[v for v in vtk if v.endswith('.pvd')]})")
+    print(
+        f"VTK files for ParaView: {len(vtk)} in {out / 'vtk'} (open the .pvd: {[v for v in vtk if v.endswith('.pvd')]})"
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     c = manifest["counts"]
     print(f"inputs {c['inputs']} = outputs {c['outputs']} + errors {c['errors']}")

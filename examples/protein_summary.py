@@ -28,8 +28,10 @@ def main(out: Path) -> None:
         ss = Counter(r["ss3"])
         total.update(ss)
         n = max(r["length"], 1)
-        print(f"{Path(r['source']).name:<22} {r['chain']:>5} {r['length']:>8} {ss['H'] / n:>6.2f} {ss['E'] / n:>6.2f} "
-              f"{ss['C'] / n:>6.2f} {len(r['contact_src']) / n:>12.2f}")
+        print(
+            f"{Path(r['source']).name:<22} {r['chain']:>5} {r['length']:>8} {ss['H'] / n:>6.2f} {ss['E'] / n:>6.2f} "
+            f"{ss['C'] / n:>6.2f} {len(r['contact_src']) / n:>12.2f}"
+        )
     n = sum(total.values())
     print(f"{len(rows)} chains, {n} residues: H {total['H'] / n:.2f}, E {total['E'] / n:.2f}, C {total['C'] / n:.2f}")
     ubiquitin = [r["record_id"] for r in rows if Path(r["source"]).name == "pdb1ubi.pdb"]

@@ -25,7 +25,9 @@ def cli():
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a spec value, e.g. encoders.0.k=5")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a spec value, e.g. encoders.0.k=5"
+)
 @click.option("--overwrite", is_flag=True, help="replace the outputs of an earlier run")
 @click.option("--resume", is_flag=True, help="continue an interrupted run, skipping committed inputs")
 @click.option("--address", default=None, help="Ray cluster to join (default: the spec's, else a local Ray)")
@@ -218,9 +220,7 @@ def describe_stage(entry) -> dict:
         "outputs": [{"name": c.name, "type": c.type, "doc": c.doc} for c in cls.outputs],
     }
     if cls.kind == "encoder":
-        d.update(
-            needs_setup=cls.needs_setup, variants=list(cls.variants), batch_size=cls.batch_size, fanout=cls.fanout
-        )
+        d.update(needs_setup=cls.needs_setup, variants=list(cls.variants), batch_size=cls.batch_size, fanout=cls.fanout)
     return d
 
 

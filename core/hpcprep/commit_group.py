@@ -74,8 +74,7 @@ def run_group(g, span, resolved, placements, stats, state: RunState, sink_ctx, c
                     "run again with --resume"
                 ) from None
             say(
-                f"group {g + 1}: hpcprep's RunStats actor restarted and lost the group's books; "
-                "running the group again"
+                f"group {g + 1}: hpcprep's RunStats actor restarted and lost the group's books; running the group again"
             )
             sink_ctx.attempt = new_attempt()
 

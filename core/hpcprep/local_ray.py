@@ -145,9 +145,13 @@ def join(num_cpus: int, keep: float, log=lambda msg: None) -> Kept | None:
         started_now = False
         if info and info["key"] != key:
             if not _stop_if_idle(d, info):
-                log("the local Ray kept by an earlier command differs from this one's and is busy; starting one for this run")
+                log(
+                    "the local Ray kept by an earlier command differs from this one's and is busy; starting one for this run"
+                )
                 return None
-            log("the local Ray kept by an earlier command was started elsewhere (environment, directory or version differ); replacing it")
+            log(
+                "the local Ray kept by an earlier command was started elsewhere (environment, directory or version differ); replacing it"
+            )
             info = None
         if info is None:
             info = _start_keeper(d, num_cpus, key)
@@ -231,7 +235,9 @@ def keep_ray(d: Path, num_cpus: int, key: str) -> None:
         while not stopping:
             time.sleep(1.0)
             if not all(reaper.alive(p) for p in ray_roots):
-                print(f"a process of the kept Ray ended ({sorted(p for p in ray_roots if not reaper.alive(p))}); stopping it")
+                print(
+                    f"a process of the kept Ray ended ({sorted(p for p in ray_roots if not reaper.alive(p))}); stopping it"
+                )
                 break
             if _idle_long_enough(d):
                 with _locked(d / "local-ray.lock"):

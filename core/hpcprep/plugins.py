@@ -135,9 +135,7 @@ class PluginRegistry:
             self.plugins[info.name + f" ({info.distribution})"] = info
             return
         self.pm.register(obj, name=info.name)
-        info.hooks = sorted(
-            {impl for impl in dir(obj) if impl.startswith("hpcprep_") and callable(getattr(obj, impl))}
-        )
+        info.hooks = sorted({impl for impl in dir(obj) if impl.startswith("hpcprep_") and callable(getattr(obj, impl))})
         self.plugins[info.name] = info
 
     def _collect_stages(self) -> None:
@@ -182,9 +180,7 @@ class PluginRegistry:
         if not cls.name:
             raise TypeError(f"{cls.__name__} has no stage name")
         if info.name != BUILTIN and "." not in cls.name:
-            raise TypeError(
-                f"stage name {cls.name!r} needs a domain prefix (domain.name); bare names are the core's"
-            )
+            raise TypeError(f"stage name {cls.name!r} needs a domain prefix (domain.name); bare names are the core's")
 
     # -- queries -----------------------------------------------------------------
 

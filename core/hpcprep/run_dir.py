@@ -19,7 +19,9 @@ from .state import STATE_DIR
 
 RUN_MARKER = "_hpcprep_run.json"
 #: What a run writes at the top of its directory, besides sink directories.
-RUN_ENTRIES = frozenset({RUN_MARKER, f".{RUN_MARKER}.tmp", "manifest.json", ".manifest.json.tmp", ERRORS_DIR, STATE_DIR})
+RUN_ENTRIES = frozenset(
+    {RUN_MARKER, f".{RUN_MARKER}.tmp", "manifest.json", ".manifest.json.tmp", ERRORS_DIR, STATE_DIR}
+)
 
 
 class RunDirError(RuntimeError):

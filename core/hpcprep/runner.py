@@ -223,7 +223,9 @@ def run(
         if mode != "resume":
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
 
-        sink_ctx = SinkContext(run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=new_attempt())
+        sink_ctx = SinkContext(
+            run_dir=str(out), run_name=resolved.run.name or out.name, mode=mode, attempt=new_attempt()
+        )
         for cs in resolved.sinks:
             try:
                 cs.stage.prepare(sink_ctx)

@@ -55,8 +55,7 @@ class RunSection(StrictScalars):
     commit_seconds: float = Field(
         180.0,
         gt=0,
-        description="automatic commit groups end this many seconds after their first read: "
-        "about what a crash can cost",
+        description="automatic commit groups end this many seconds after their first read: about what a crash can cost",
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray; default: all")
 
@@ -298,7 +297,7 @@ def resolve(
     run = None
     run_table = data.get("run")
     if run_table is None:
-        problems.append("missing [run] table (at least: output = \"out/NAME\")")
+        problems.append('missing [run] table (at least: output = "out/NAME")')
     else:
         try:
             run = RunSection(**run_table)

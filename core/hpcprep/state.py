@@ -53,7 +53,9 @@ class RunState:
     def inputs_done(self) -> int:
         """How many of the run's inputs (in order) committed groups cover."""
         if any("inputs" not in rec for rec in self.commits.values()):
-            raise ValueError(f"{self.dir / 'commits.jsonl'} was written by an older hpcprep; run again with --overwrite")
+            raise ValueError(
+                f"{self.dir / 'commits.jsonl'} was written by an older hpcprep; run again with --overwrite"
+            )
         return max((rec["inputs"][1] for rec in self.commits.values()), default=0)
 
     def write_running(self, group: dict) -> None:

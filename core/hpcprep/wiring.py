@@ -26,8 +26,7 @@ def check_columns(reader, encoders, sinks, registry: PluginRegistry) -> list[str
                 type_, maker = made[col.name]
                 if not col.accepts(type_):
                     problems.append(
-                        f"{_label(cs)} reads column {col.name!r} as {col.types}, "
-                        f"but {maker} makes it {type_}"
+                        f"{_label(cs)} reads column {col.name!r} as {col.types}, but {maker} makes it {type_}"
                     )
             elif not (col.optional or unknown_too):
                 later = encoders[encoders.index(cs) + 1 :] if cs in encoders else []

@@ -85,7 +85,10 @@ def _tool(tool: str, case: Path, *args: str) -> str | None:
     """Run an OpenFOAM tool on ``case``; None if it worked, else the tail of its log."""
     try:
         proc = subprocess.run(
-            [tool, "-case", str(case), *args], env=openfoam_env(), capture_output=True, text=True,
+            [tool, "-case", str(case), *args],
+            env=openfoam_env(),
+            capture_output=True,
+            text=True,
             timeout=TOOL_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
@@ -99,7 +102,11 @@ def _tool(tool: str, case: Path, *args: str) -> str | None:
 def _write_system(root: Path) -> None:
     system = root / "system"
     system.mkdir(parents=True, exist_ok=True)
-    for name, text in (("controlDict", CONTROL_DICT.format(fmt="ascii")), ("fvSchemes", FV_SCHEMES), ("fvSolution", FV_SOLUTION)):
+    for name, text in (
+        ("controlDict", CONTROL_DICT.format(fmt="ascii")),
+        ("fvSchemes", FV_SCHEMES),
+        ("fvSolution", FV_SOLUTION),
+    ):
         (system / f"{name}.gz").unlink(missing_ok=True)  # the tutorial's gzipped copy: ours is the only one
         (system / name).write_text(text)
     (root / "0").mkdir(exist_ok=True)  # postProcess writes C and V into the first time directory

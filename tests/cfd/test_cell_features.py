@@ -77,7 +77,9 @@ def test_non_dimensional_fields_and_case_statistics():
     np.testing.assert_allclose(cp, (p - 10.0) / (0.5 * 20.0**2), rtol=1e-6, atol=1e-7)
     nd_c = np.concatenate(out["nd_centres"].to_numpy(zero_copy_only=False)).reshape(-1, 3)
     np.testing.assert_allclose(nd_c, (centres - [1.0, 0, 0]) / 2.0, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(np.concatenate(out["nd_volumes"].to_numpy(zero_copy_only=False)), volumes / 8.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.concatenate(out["nd_volumes"].to_numpy(zero_copy_only=False)), volumes / 8.0, rtol=1e-6
+    )
 
     table = pa.table({"source": batch["source"].tolist(), "stats_U": out["stats_U"], "stats_p": out["stats_p"]})
     result = case_statistics(table)["/cases/a"]

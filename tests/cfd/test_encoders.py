@@ -55,9 +55,9 @@ def sphere():
 
 def test_sdf_points_match_the_analytic_box(box):
     out = SdfPoints({"n_volume": 500, "n_surface": 500, "seed": 3}).encode(batch_of(box))
-    pts, = rows(out["sdf_points"])
+    (pts,) = rows(out["sdf_points"])
     sdf = np.asarray(out["sdf"].to_pylist()[0])
-    vec, = rows(out["sdf_vector"])
+    (vec,) = rows(out["sdf_vector"])
     assert pts.shape == (1000, 3)
     # float32 output: compare at float32 precision.
     np.testing.assert_allclose(sdf, shapes.box_sdf(pts, size=BOX_SIZE), atol=2e-6)
@@ -83,8 +83,8 @@ def test_random_streams_depend_on_seed_and_record_not_on_batching(box, sphere):
 
 def test_surface_samples_lie_on_the_sphere_with_outward_normals(sphere):
     out = SurfaceSample({"n": 2000}).encode(batch_of(sphere))
-    pts, = rows(out["surface_points"])
-    nrm, = rows(out["surface_normals"])
+    (pts,) = rows(out["surface_points"])
+    (nrm,) = rows(out["surface_normals"])
     r = np.linalg.norm(pts, axis=1)
     assert r.max() <= 1 + 1e-6 and r.min() > 0.99  # chords of a subdivision-4 icosphere
     assert np.all(np.einsum("ij,ij->i", pts, nrm) > 0.99)
@@ -143,7 +143,7 @@ def test_normalize_records_how_to_undo_it(box):
     v, f = box
     moved = v * 3.0 + [10.0, -4.0, 2.0]
     out = Normalize({"mode": "unit_box"}).encode(batch_of((moved, f)))
-    v2, = rows(out["vertices"])
+    (v2,) = rows(out["vertices"])
     assert np.ptp(v2, axis=0).max() == pytest.approx(1.0)
     np.testing.assert_allclose(v2 * out["norm_scale"][0] + out["norm_center"].to_pylist()[0], moved, atol=1e-12)
 

@@ -46,7 +46,13 @@ def read(f: foamfile.FoamFile, kind: str, limit=None) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "body",
-    ["4\n(\n0 1 2 3\n)\n", "(0 1 2 3)", "4(0 1 2 3)", "(\n0\n1\n2\n3\n)\n", "4 // size\n( 0 /* one */ 1 2 // two\n 3 )"],
+    [
+        "4\n(\n0 1 2 3\n)\n",
+        "(0 1 2 3)",
+        "4(0 1 2 3)",
+        "(\n0\n1\n2\n3\n)\n",
+        "4 // size\n( 0 /* one */ 1 2 // two\n 3 )",
+    ],
 )
 def test_label_list_with_and_without_size(tmp_path, body):
     assert read(write(tmp_path, body), "label").tolist() == [0, 1, 2, 3]
@@ -315,7 +321,9 @@ BOUNDARY = """
 @pytest.mark.parametrize("groups", ["List<word> 1(wall)", "1(wall)", "(wall)"])
 def test_boundary_with_and_without_size(tmp_path, size, groups):
     path = tmp_path / "boundary"
-    path.write_text(BANNER + header("polyBoundaryMesh") + BOUNDARY.format(size=size, groups=groups, n0=3, s0=10, n1=4, s1=13))
+    path.write_text(
+        BANNER + header("polyBoundaryMesh") + BOUNDARY.format(size=size, groups=groups, n0=3, s0=10, n1=4, s1=13)
+    )
     patches = polymesh.read_boundary(str(tmp_path))
     assert patches == [polymesh.Patch("inlet", "patch", 10, 3), polymesh.Patch("walls", "wall", 13, 4)]
 
@@ -326,7 +334,9 @@ def test_boundary_errors(tmp_path):
     with pytest.raises(foamfile.FoamFileError, match="the boundary says 3 patches but lists 2"):
         polymesh.read_boundary(str(tmp_path))
     path.write_text(header("polyBoundaryMesh") + "patches ( )")
-    with pytest.raises(foamfile.FoamFileError, match=r"expected the list of patches \(its size, or '\('\), found 'patches'"):
+    with pytest.raises(
+        foamfile.FoamFileError, match=r"expected the list of patches \(its size, or '\('\), found 'patches'"
+    ):
         polymesh.read_boundary(str(tmp_path))
 
 

@@ -42,8 +42,12 @@ def test_geometry_example_end_to_end(tmp_path, ray_local):
     out = tmp_path / "out"
     spec["run"]["output"] = str(out)
     spec["reader"]["paths"] = [str(data), str(shape_dir)]
-    sizes = {"cfd.surface_sample": {"n": 512}, "cfd.sdf_points": {"n_volume": 256, "n_surface": 256},
-             "cfd.sdf_grid": {"resolution": 16}, "cfd.shape_descriptor": {"samples": 1024}}
+    sizes = {
+        "cfd.surface_sample": {"n": 512},
+        "cfd.sdf_points": {"n_volume": 256, "n_surface": 256},
+        "cfd.sdf_grid": {"resolution": 16},
+        "cfd.shape_descriptor": {"samples": 1024},
+    }
     for enc in spec["encoders"]:
         enc.update(sizes.get(enc["stage"], {}))
     for sink in spec["sinks"]:
@@ -69,8 +73,20 @@ def test_geometry_example_end_to_end(tmp_path, ray_local):
     np.testing.assert_allclose(np.asarray(box["sdf_grid"]), shapes.box_sdf(nodes.reshape(-1, 3), size=size), atol=1e-5)
 
     # LanceDB: the sphere's nearest other shape is not the flange.
-    res = CliRunner().invoke(_cli(), ["search", str(out / "vectors"), "--table", "shapes", "--id",
-                                   rows["sphere.stl"]["record_id"], "-k", "2", "--json"])
+    res = CliRunner().invoke(
+        _cli(),
+        [
+            "search",
+            str(out / "vectors"),
+            "--table",
+            "shapes",
+            "--id",
+            rows["sphere.stl"]["record_id"],
+            "-k",
+            "2",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
 
     # VTK: the collection lists every file written, and they are there.

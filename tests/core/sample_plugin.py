@@ -71,7 +71,11 @@ class Embed(hpcprep.Encoder):
         return ["toy weights, not trained"]
 
     def encode(self, batch):
-        vecs = np.stack([self.weights * len(b) for b in batch["bytes"]]) if len(batch["bytes"]) else np.zeros((0, 4), np.float32)
+        vecs = (
+            np.stack([self.weights * len(b) for b in batch["bytes"]])
+            if len(batch["bytes"])
+            else np.zeros((0, 4), np.float32)
+        )
         return {"vector": vecs.astype(np.float32)}
 
 

@@ -35,17 +35,17 @@ def hpcprep_register_commands(cli):
         print("hello from good")
 '''
 
-BROKEN = '''
+BROKEN = """
 import numpy_that_does_not_exist  # the import error under test
-'''
+"""
 
-RAISING = '''
+RAISING = """
 import hpcprep
 
 @hpcprep.hookimpl
 def hpcprep_register_encoders(register):
     raise RuntimeError("registration exploded")
-'''
+"""
 
 
 def _dist(site, dist_name, module, source, ep_name):

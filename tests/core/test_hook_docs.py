@@ -16,10 +16,15 @@ def hooks():
 
 
 def test_the_hook_surface_is_five_hooks():
-    assert sorted(hooks()) == sorted([
-        "hpcprep_register_readers", "hpcprep_register_encoders", "hpcprep_register_sinks",
-        "hpcprep_place", "hpcprep_register_commands",
-    ])
+    assert sorted(hooks()) == sorted(
+        [
+            "hpcprep_register_readers",
+            "hpcprep_register_encoders",
+            "hpcprep_register_sinks",
+            "hpcprep_place",
+            "hpcprep_register_commands",
+        ]
+    )
 
 
 def test_every_hook_has_a_docstring():

@@ -143,7 +143,9 @@ def test_create_refuse_append_overwrite(tmp_path, ray_local):
     assert sorted(c["sinks"]["sinks[0]"]["rows"] for c in commits(tmp_path / "run1")) == [small, small]
 
     # create again into the existing table: a clear error, and the table is untouched.
-    with pytest.raises(RunError, match=r"sinks\[0\] \(lancedb\): .*table 'vecs' in .* already exists.*overwrite.*append"):
+    with pytest.raises(
+        RunError, match=r"sinks\[0\] \(lancedb\): .*table 'vecs' in .* already exists.*overwrite.*append"
+    ):
         run(spec(tmp_path / "in", tmp_path / "run2", uri, mode="create"))
     assert open_table(uri).count_rows() == 2 * small
 

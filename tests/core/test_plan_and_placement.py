@@ -74,8 +74,13 @@ def test_plugin_policy_answers_before_the_default(tmp_path):
         @hpcprep.hookimpl
         def hpcprep_place(self, stage, cluster):
             if stage.name == "test.count":
-                return hpcprep.Placement(compute="tasks", num_cpus=0.5, batch_size=99,
-                                         reason="half a CPU is enough", decided_by="site policy")
+                return hpcprep.Placement(
+                    compute="tasks",
+                    num_cpus=0.5,
+                    batch_size=99,
+                    reason="half a CPU is enough",
+                    decided_by="site policy",
+                )
             return None
 
     reg = registry(Policy())
@@ -165,8 +170,9 @@ def test_cuda_variant_runs_on_logical_gpus(tmp_path):
     root = str(Path(__file__).resolve().parents[2])
     script = GPU_SCRIPT.format(root=root, spec=spec, table=str(tmp_path / "out" / "t"))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["variants"] == ["cuda"]
@@ -214,7 +220,13 @@ def test_kernel_stages_share_a_gpu_and_get_gpu_sized_batches():
 
     policy = DefaultPlacementPolicy()
     big = policy.hpcprep_place(Kernel, ClusterInfo(cpus=32, gpus=2))
-    assert (big.variant, big.compute, big.num_gpus, big.concurrency, big.batch_size) == ("cuda", "actors", 0.25, 8, 8192)
+    assert (big.variant, big.compute, big.num_gpus, big.concurrency, big.batch_size) == (
+        "cuda",
+        "actors",
+        0.25,
+        8,
+        8192,
+    )
     assert big.coalesce and "8 actor(s) of 0.25 GPU each (4 can share a GPU)" in big.reason
 
     small = policy.hpcprep_place(Kernel, ClusterInfo(cpus=3, gpus=1))

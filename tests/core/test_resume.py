@@ -59,7 +59,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_local):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT.format(root=str(ROOT), spec=spec)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     commits = killed / "_state" / "commits.jsonl"
     deadline = time.time() + 240

@@ -52,52 +52,93 @@ def _mutate(good, fn):
 
 INVALID = [
     # (id, mutation, expected fragments of one problem)
-    ("unknown-stage-close-match", lambda s: s["encoders"][0].update(stage="test.cont"),
-     ["encoders[0]", "unknown encoder 'test.cont'", "did you mean 'test.count'"]),
-    ("unknown-parameter", lambda s: s["encoders"][0].update(kk=3),
-     ["encoders[0] (test.count)", "unknown parameter 'kk'"]),
-    ("mistyped-parameter", lambda s: s["encoders"][0].update(k="five"),
-     ["encoders[0] (test.count)", "parameter 'k'", "expects an integer, got text", "'five'"]),
-    ("number-in-quotes-is-not-converted", lambda s: s["encoders"][0].update(k="5"),
-     ["parameter 'k': expects an integer, got text (write it without quotes) (got '5')"]),
-    ("flag-for-a-number", lambda s: s["encoders"][0].update(k=True),
-     ["parameter 'k': expects an integer, got a flag"]),
-    ("run-key-in-quotes", lambda s: s["run"].update(commit_seconds="60"),
-     ["run: key 'commit_seconds': expects a number, got text"]),
-    ("misspelt-parameter-gets-a-suggestion", lambda s: s["encoders"][0].update(poisn="X"),
-     ["encoders[0] (test.count): unknown parameter 'poisn'; did you mean 'poison'?"]),
-    ("three-missing-paths-all-named", lambda s: s["reader"].update(paths=["/no/a", "/no/b*", "/no/c"]),
-     ["reader (files)", "nothing matches '/no/a', '/no/b*', '/no/c'"]),
-    ("out-of-range-parameter", lambda s: s["encoders"][0].update(k=0),
-     ["parameter 'k'", "greater than or equal to 1"]),
-    ("missing-inputs", lambda s: s["reader"].update(paths=["/nonexistent/dir/*.fa"]),
-     ["reader (files)", "nothing matches '/nonexistent/dir/*.fa'"]),
-    ("output-under-proc", lambda s: s["run"].update(output="/proc/sys/hpcprep-out"),
-     ["run.output", "/proc/sys/hpcprep-out is under /proc, the kernel's own files"]),
-    ("output-under-sys", lambda s: s["run"].update(output="/sys/hpcprep-out"),
-     ["run.output", "is under /sys"]),
-    ("output-under-a-file", lambda s: s["run"].update(output="/etc/hostname/out"),
-     ["run.output", "/etc/hostname is a file"]),
-    ("missing-output", lambda s: s["run"].pop("output"),
-     ["run", "'output' is required"]),
-    ("unknown-run-key", lambda s: s["run"].update(ouptut="x"),
-     ["run", "unknown key 'ouptut'"]),
-    ("unknown-top-level-table", lambda s: s.update(encoder=[]),
-     ["unknown top-level table [encoder]", "did you mean 'encoders'"]),
-    ("wrong-kind", lambda s: s["reader"].update(stage="lancedb"),
-     ["reader", "stage 'lancedb' is a sink, not a reader"]),
-    ("no-sinks", lambda s: s.pop("sinks"),
-     ["no [[sinks]]"]),
-    ("missing-stage-key", lambda s: s["encoders"][0].pop("stage"),
-     ["encoders[0]", "missing 'stage'"]),
-    ("bad-placement-field", lambda s: s["encoders"][0].update(placement={"num_gpu": 1}),
-     ["encoders[0] (test.count)", "placement field 'num_gpu'"]),
-    ("unsupported-variant", lambda s: s["encoders"][0].update(placement={"variant": "cuda"}),
-     ["encoders[0] (test.count)", "variant 'cuda' is not one of ['cpu']"]),
-    ("sink-path-not-writable", lambda s: s["sinks"][0].update(path="/proc/sys/table"),
-     ["sinks[0] (parquet)", "path:", "under /proc"]),
-    ("placement-on-sink", lambda s: s["sinks"][0].update(placement={"num_cpus": 2}),
-     ["sinks[0] (parquet)", "'placement' applies to encoders only"]),
+    (
+        "unknown-stage-close-match",
+        lambda s: s["encoders"][0].update(stage="test.cont"),
+        ["encoders[0]", "unknown encoder 'test.cont'", "did you mean 'test.count'"],
+    ),
+    (
+        "unknown-parameter",
+        lambda s: s["encoders"][0].update(kk=3),
+        ["encoders[0] (test.count)", "unknown parameter 'kk'"],
+    ),
+    (
+        "mistyped-parameter",
+        lambda s: s["encoders"][0].update(k="five"),
+        ["encoders[0] (test.count)", "parameter 'k'", "expects an integer, got text", "'five'"],
+    ),
+    (
+        "number-in-quotes-is-not-converted",
+        lambda s: s["encoders"][0].update(k="5"),
+        ["parameter 'k': expects an integer, got text (write it without quotes) (got '5')"],
+    ),
+    ("flag-for-a-number", lambda s: s["encoders"][0].update(k=True), ["parameter 'k': expects an integer, got a flag"]),
+    (
+        "run-key-in-quotes",
+        lambda s: s["run"].update(commit_seconds="60"),
+        ["run: key 'commit_seconds': expects a number, got text"],
+    ),
+    (
+        "misspelt-parameter-gets-a-suggestion",
+        lambda s: s["encoders"][0].update(poisn="X"),
+        ["encoders[0] (test.count): unknown parameter 'poisn'; did you mean 'poison'?"],
+    ),
+    (
+        "three-missing-paths-all-named",
+        lambda s: s["reader"].update(paths=["/no/a", "/no/b*", "/no/c"]),
+        ["reader (files)", "nothing matches '/no/a', '/no/b*', '/no/c'"],
+    ),
+    ("out-of-range-parameter", lambda s: s["encoders"][0].update(k=0), ["parameter 'k'", "greater than or equal to 1"]),
+    (
+        "missing-inputs",
+        lambda s: s["reader"].update(paths=["/nonexistent/dir/*.fa"]),
+        ["reader (files)", "nothing matches '/nonexistent/dir/*.fa'"],
+    ),
+    (
+        "output-under-proc",
+        lambda s: s["run"].update(output="/proc/sys/hpcprep-out"),
+        ["run.output", "/proc/sys/hpcprep-out is under /proc, the kernel's own files"],
+    ),
+    ("output-under-sys", lambda s: s["run"].update(output="/sys/hpcprep-out"), ["run.output", "is under /sys"]),
+    (
+        "output-under-a-file",
+        lambda s: s["run"].update(output="/etc/hostname/out"),
+        ["run.output", "/etc/hostname is a file"],
+    ),
+    ("missing-output", lambda s: s["run"].pop("output"), ["run", "'output' is required"]),
+    ("unknown-run-key", lambda s: s["run"].update(ouptut="x"), ["run", "unknown key 'ouptut'"]),
+    (
+        "unknown-top-level-table",
+        lambda s: s.update(encoder=[]),
+        ["unknown top-level table [encoder]", "did you mean 'encoders'"],
+    ),
+    (
+        "wrong-kind",
+        lambda s: s["reader"].update(stage="lancedb"),
+        ["reader", "stage 'lancedb' is a sink, not a reader"],
+    ),
+    ("no-sinks", lambda s: s.pop("sinks"), ["no [[sinks]]"]),
+    ("missing-stage-key", lambda s: s["encoders"][0].pop("stage"), ["encoders[0]", "missing 'stage'"]),
+    (
+        "bad-placement-field",
+        lambda s: s["encoders"][0].update(placement={"num_gpu": 1}),
+        ["encoders[0] (test.count)", "placement field 'num_gpu'"],
+    ),
+    (
+        "unsupported-variant",
+        lambda s: s["encoders"][0].update(placement={"variant": "cuda"}),
+        ["encoders[0] (test.count)", "variant 'cuda' is not one of ['cpu']"],
+    ),
+    (
+        "sink-path-not-writable",
+        lambda s: s["sinks"][0].update(path="/proc/sys/table"),
+        ["sinks[0] (parquet)", "path:", "under /proc"],
+    ),
+    (
+        "placement-on-sink",
+        lambda s: s["sinks"][0].update(placement={"num_cpus": 2}),
+        ["sinks[0] (parquet)", "'placement' applies to encoders only"],
+    ),
 ]
 
 
@@ -146,10 +187,17 @@ def test_toml_file_and_dict_resolve_the_same(tmp_path, good, registry):
 
     path = tmp_path / "spec.toml"
     lines = [
-        "[run]", f"output = {json.dumps(good['run']['output'])}",
-        "[reader]", 'stage = "files"', f"paths = {json.dumps(good['reader']['paths'])}",
-        "[[encoders]]", 'stage = "test.count"', "k = 2",
-        "[[sinks]]", 'stage = "parquet"', f"path = {json.dumps(good['sinks'][0]['path'])}",
+        "[run]",
+        f"output = {json.dumps(good['run']['output'])}",
+        "[reader]",
+        'stage = "files"',
+        f"paths = {json.dumps(good['reader']['paths'])}",
+        "[[encoders]]",
+        'stage = "test.count"',
+        "k = 2",
+        "[[sinks]]",
+        'stage = "parquet"',
+        f"path = {json.dumps(good['sinks'][0]['path'])}",
     ]
     path.write_text("\n".join(lines) + "\n")
     assert resolve(path, registry).to_dict() == resolve(good, registry).to_dict()
@@ -170,9 +218,7 @@ def test_credentials_in_a_uri_never_appear_in_errors(good, registry):
 
 
 def test_glob_matching_nothing_is_reported_beside_other_problems(good, registry):
-    spec = _mutate(
-        good, lambda s: (s["reader"].update(paths=["/no/where/*.txt"]), s["encoders"][0].update(k="x"))
-    )
+    spec = _mutate(good, lambda s: (s["reader"].update(paths=["/no/where/*.txt"]), s["encoders"][0].update(k="x")))
     problems = problems_of(spec, registry)
     assert any("nothing matches '/no/where/*.txt'" in p for p in problems), problems
     assert any("parameter 'k'" in p for p in problems), problems

@@ -244,8 +244,9 @@ def test_each_defect_is_reported_by_its_check(tmp_path, stage, check, fragments)
 
 def test_wrong_vector_length_is_reported(tmp_path):
     problems = check_stage(WrongType, tmp_path)
-    assert any("'vec' is declared fixed_size_list<float32>[2] but its rows have length [3]" in p.message
-               for p in problems), problems
+    assert any(
+        "'vec' is declared fixed_size_list<float32>[2] but its rows have length [3]" in p.message for p in problems
+    ), problems
 
 
 def test_assert_stage_ok_lists_every_problem(tmp_path):

@@ -40,4 +40,3 @@ def test_the_first_task_runs_in_the_warmed_worker_with_the_plugin_imported(tmp_p
     assert got["warm"] is not None
     assert got["task"] == got["warm"]
     assert got["plugin"] and got["ray_data"]  # a module that is not there is left to the run to report
-

@@ -127,7 +127,9 @@ def test_placement_the_cluster_cannot_give_is_refused(tmp_path, registry):
         "encoders[0] (test.count): placement asks for 4 actors of 1 CPU(s) each, but the cluster has 2 CPU(s) in all"
     ]
     two_nodes = ClusterInfo(
-        cpus=8, gpus=2, nodes=2,
+        cpus=8,
+        gpus=2,
+        nodes=2,
         node_list=({"cpus": 4, "gpus": 1}, {"cpus": 4, "gpus": 1}),
     )
     assert refused({"num_gpus": 2}, two_nodes) == [

@@ -127,8 +127,10 @@ def _floats_in(value, depth: int = 0) -> np.ndarray | None:
         return np.asarray([value], dtype=np.float64)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return value.astype(np.float64, copy=False).reshape(-1)
-    if depth < 4 and isinstance(value, (list, tuple, np.ndarray)) and (
-        not isinstance(value, np.ndarray) or value.dtype.kind == "O"
+    if (
+        depth < 4
+        and isinstance(value, (list, tuple, np.ndarray))
+        and (not isinstance(value, np.ndarray) or value.dtype.kind == "O")
     ):
         parts = [p for p in (_floats_in(v, depth + 1) for v in value) if p is not None]
         return np.concatenate(parts) if parts else None

@@ -102,7 +102,9 @@ class CrashLog:
         text = "".join(traceback.format_exception(exc))
         (self.folder / f"{stem}.txt").write_text(f"signature: {sig}\nsize: {len(data)}\n\n{text}")
         if first:
-            print(f"\n== NEW CRASH [{self.target.name}] {sig} ({len(data)} bytes) -> {stem}", file=sys.stderr, flush=True)
+            print(
+                f"\n== NEW CRASH [{self.target.name}] {sig} ({len(data)} bytes) -> {stem}", file=sys.stderr, flush=True
+            )
 
 
 def fuzz(target: Target, found: Path, libfuzzer_args: list[str]) -> None:

@@ -96,8 +96,9 @@ def stl_seeds() -> dict[str, bytes]:
     membrane = stl_facets(gunzip(GEOMETRY / "membrane-boundaries.stl.gz").decode())
     seeds["membrane-boundaries-4-solids.stl"] = ascii_stl([(n, f[:6]) for n, f in membrane[:4]])
     flange = stl_facets(gunzip(GEOMETRY / "flange.stl.gz").decode())
-    seeds["flange-first-40-facets-binary.stl"] = binary_stl("flange.stl (openfoam-examples), first 40 facets",
-                                                           flange[0][1][:40])
+    seeds["flange-first-40-facets-binary.stl"] = binary_stl(
+        "flange.stl (openfoam-examples), first 40 facets", flange[0][1][:40]
+    )
     seeds["flange-first-40-facets.stl.gz"] = gzip.compress(ascii_stl([(flange[0][0], flange[0][1][:40])]), mtime=0)
     return seeds
 
@@ -138,11 +139,24 @@ def obj_mesh(text: str) -> tuple[list[tuple[float, ...]], list[list[int]]]:
 def ply(vertices, faces, encoding: str, extras: bool = False) -> bytes:
     """A PLY file of ``vertices`` and polygon ``faces``; ``extras`` adds per-vertex normals
     and colours and a per-face flag, which a reader must skip."""
-    head = ["ply", f"format {encoding} 1.0", "comment sub-mesh of an openfoam-examples tutorial geometry",
-            f"element vertex {len(vertices)}", "property float x", "property float y", "property float z"]
+    head = [
+        "ply",
+        f"format {encoding} 1.0",
+        "comment sub-mesh of an openfoam-examples tutorial geometry",
+        f"element vertex {len(vertices)}",
+        "property float x",
+        "property float y",
+        "property float z",
+    ]
     if extras:
-        head += ["property float nx", "property float ny", "property float nz",
-                 "property uchar red", "property uchar green", "property uchar blue"]
+        head += [
+            "property float nx",
+            "property float ny",
+            "property float nz",
+            "property uchar red",
+            "property uchar green",
+            "property uchar blue",
+        ]
     head += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
     if extras:
         head.append("property uchar flags")
@@ -227,8 +241,15 @@ def case_files(case: Path, parts=("constant/polyMesh", "0")) -> dict[str, bytes]
 
 def openfoam_seeds(work: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
     single: dict[str, bytes] = {}
-    for rel in ("system/controlDict", "system/blockMeshDict", "system/fvSchemes", "system/fvSolution",
-                "constant/transportProperties", "0/U", "0/p"):
+    for rel in (
+        "system/controlDict",
+        "system/blockMeshDict",
+        "system/fvSchemes",
+        "system/fvSolution",
+        "constant/transportProperties",
+        "0/U",
+        "0/p",
+    ):
         single[f"cavity-{rel.replace('/', '-')}"] = (CAVITY / rel).read_bytes()
     single["airFoil2D-boundary"] = (AIRFOIL / "constant/polyMesh/boundary").read_bytes()
     single["airFoil2D-0-U"] = (AIRFOIL / "0/U").read_bytes()
@@ -259,8 +280,13 @@ def hand_foam_seeds() -> dict[str, bytes]:
         "hand-faces-unsized-comments": b"FoamFile { format ascii; class faceList; }\n(\n4(0 1 2 3) // a (\n"
         b"/* (9 9 9) */ (1 2 4)\n3 ( 4 5 6 )\n)\n",
         "hand-points-unsized": b"FoamFile { format ascii; class vectorField; }\n((0 0 0) (1 0 0) /* ) */ (0 1 0)\n(0 0 1))\n",
-        "hand-faces-binary-faceList": b"FoamFile { format binary; class faceList; " + arch + b" }\n2\n(\n4\n("
-        + labels(0, 1, 2, 3) + b")\n3(" + labels(1, 2, 4) + b")\n)\n",
+        "hand-faces-binary-faceList": b"FoamFile { format binary; class faceList; "
+        + arch
+        + b" }\n2\n(\n4\n("
+        + labels(0, 1, 2, 3)
+        + b")\n3("
+        + labels(1, 2, 4)
+        + b")\n)\n",
         "hand-neighbour-binary-empty": b"FoamFile { format binary; class labelList; " + arch + b" }\n0\n",
     }
 
@@ -308,10 +334,20 @@ def fastq_seeds() -> dict[str, bytes]:
         "bowtie2-longreads-first-2.fq": longreads,
     }
     quality = BIOPYTHON / "Quality"
-    for name in ("example.fastq", "example.fastq.bgz", "example_dos.fastq", "illumina_full_range_as_sanger.fastq",
-                 "misc_dna_original_sanger.fastq", "misc_rna_as_illumina.fastq", "error_trunc_in_qual.fastq",
-                 "error_diff_ids.fastq", "error_double_qual.fastq", "error_qual_null.fastq",
-                 "error_trunc_at_plus.fastq", "longreads_original_sanger.fastq.gz"):
+    for name in (
+        "example.fastq",
+        "example.fastq.bgz",
+        "example_dos.fastq",
+        "illumina_full_range_as_sanger.fastq",
+        "misc_dna_original_sanger.fastq",
+        "misc_rna_as_illumina.fastq",
+        "error_trunc_in_qual.fastq",
+        "error_diff_ids.fastq",
+        "error_double_qual.fastq",
+        "error_qual_null.fastq",
+        "error_trunc_at_plus.fastq",
+        "longreads_original_sanger.fastq.gz",
+    ):
         seeds[f"biopython-{name}"] = (quality / name).read_bytes()
     return seeds
 
@@ -348,8 +384,18 @@ def pdb_slice(text: str, residues: int, cut_inside: bool = False) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-_CIF_KEEP = ("data_", "_entry.", "_entity.", "_entity_poly.", "_entity_poly_seq.", "_struct.", "_struct_asym.",
-             "_atom_type.", "_atom_site.", "_pdbx_poly_seq_scheme.")
+_CIF_KEEP = (
+    "data_",
+    "_entry.",
+    "_entity.",
+    "_entity_poly.",
+    "_entity_poly_seq.",
+    "_struct.",
+    "_struct_asym.",
+    "_atom_type.",
+    "_atom_site.",
+    "_pdbx_poly_seq_scheme.",
+)
 
 
 def cif_slice(text: str, atoms: int) -> bytes:
@@ -411,8 +457,14 @@ def spec_seeds() -> dict[str, bytes]:
 def build(out: Path) -> dict[str, int]:
     with tempfile.TemporaryDirectory(prefix="hpcprep-seeds-") as work:
         builders: dict[str, Callable[[], dict[str, bytes]]] = {
-            "stl": stl_seeds, "obj": obj_seeds, "ply": ply_seeds, "fasta": fasta_seeds, "fastq": fastq_seeds,
-            "pdb": pdb_seeds, "mmcif": mmcif_seeds, "spec": spec_seeds,
+            "stl": stl_seeds,
+            "obj": obj_seeds,
+            "ply": ply_seeds,
+            "fasta": fasta_seeds,
+            "fastq": fastq_seeds,
+            "pdb": pdb_seeds,
+            "mmcif": mmcif_seeds,
+            "spec": spec_seeds,
         }
         made: dict[str, dict[str, bytes]] = {}
         for target, make in builders.items():

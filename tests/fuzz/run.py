@@ -108,7 +108,8 @@ def fuzz_target(target: str, seconds: float, args, work: Path) -> dict:
                 break
             command = harness_command(
                 target,
-                "--found", str(found),
+                "--found",
+                str(found),
                 f"-max_total_time={int(left)}",
                 f"-timeout={args.timeout}",
                 f"-rss_limit_mb={args.rss_limit_mb}",
@@ -120,8 +121,7 @@ def fuzz_target(target: str, seconds: float, args, work: Path) -> dict:
                 str(SEEDS / target),
             )
             # the harness' own warm-up and libFuzzer's exit get a margin past -max_total_time
-            proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                                  timeout=left + 300)
+            proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=left + 300)
             log.write(proc.stdout + proc.stderr)
             stats = parse_log(proc.stderr)
             totals["executions"] += stats["executions"]
@@ -131,8 +131,10 @@ def fuzz_target(target: str, seconds: float, args, work: Path) -> dict:
             new_artifacts = any(p.name.startswith(ARTIFACT_KINDS) and p.name not in before for p in artifacts.iterdir())
             if proc.returncode == 0 or not new_artifacts:
                 if proc.returncode != 0:
-                    print(f"[{target}] harness exited {proc.returncode} without an artifact; see {log_path}",
-                          file=sys.stderr)
+                    print(
+                        f"[{target}] harness exited {proc.returncode} without an artifact; see {log_path}",
+                        file=sys.stderr,
+                    )
                 break
             before |= {p.name for p in artifacts.iterdir()}
             restarts += 1
@@ -145,22 +147,29 @@ def fuzz_target(target: str, seconds: float, args, work: Path) -> dict:
         minimised.unlink(missing_ok=True)
         try:
             subprocess.run(
-                harness_command(target, "--minimize", str(path), "--out", str(minimised),
-                                "--seconds", str(args.minimize_seconds)),
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=args.minimize_seconds + 300,
+                harness_command(
+                    target, "--minimize", str(path), "--out", str(minimised), "--seconds", str(args.minimize_seconds)
+                ),
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=args.minimize_seconds + 300,
             )
         except subprocess.TimeoutExpired:
             pass  # one candidate hung: keep the input as found
         data = minimised.read_bytes() if minimised.exists() else path.read_bytes()
         info = path.with_suffix(".txt").read_text() if path.with_suffix(".txt").exists() else ""
         signature = info.splitlines()[0].removeprefix("signature: ") if info else "?"
-        crashes.append({
-            "kind": "exception",
-            "signature": signature,
-            "size": len(data),
-            "file": save_crash(target, data, path.name, args.save),
-            "traceback_tail": traceback_tail(info),
-        })
+        crashes.append(
+            {
+                "kind": "exception",
+                "signature": signature,
+                "size": len(data),
+                "file": save_crash(target, data, path.name, args.save),
+                "traceback_tail": traceback_tail(info),
+            }
+        )
     # libFuzzer artifacts: hangs, memory, deadly signals
     for path in sorted(artifacts.iterdir()):
         if not path.name.startswith(ARTIFACT_KINDS) or path.name in initial:
@@ -168,8 +177,15 @@ def fuzz_target(target: str, seconds: float, args, work: Path) -> dict:
         kind = path.name.split("-", 1)[0]
         data = path.read_bytes()
         name = f"{kind}-{hashlib.sha1(data).hexdigest()[:12]}{spec.suffix}"
-        crashes.append({"kind": kind, "signature": kind, "size": len(data),
-                        "file": save_crash(target, data, name, args.save), "traceback_tail": ""})
+        crashes.append(
+            {
+                "kind": kind,
+                "signature": kind,
+                "size": len(data),
+                "file": save_crash(target, data, name, args.save),
+                "traceback_tail": "",
+            }
+        )
     return {
         "target": target,
         "doc": spec.doc,
@@ -195,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=20, help="seconds one input may take before it is a hang")
     parser.add_argument("--rss-limit-mb", type=int, default=4096, help="memory one fuzzing process may use")
     parser.add_argument("--minimize-seconds", type=float, default=60.0, help="time to shrink each crash input")
-    parser.add_argument("--no-save", dest="save", action="store_false",
-                        help="do not copy crashes into tests/fuzz/crashes/")
+    parser.add_argument(
+        "--no-save", dest="save", action="store_false", help="do not copy crashes into tests/fuzz/crashes/"
+    )
     args = parser.parse_args(argv)
     targets = args.target or list(TARGETS)
     results = []

@@ -154,7 +154,11 @@ def _stated_count(data: bytes) -> int:
 def _some_patches(cells: int):
     from hpcprep_cfd.openfoam.polymesh import Patch
 
-    return [Patch("inlet", "patch", cells, 2), Patch("walls", "wall", cells + 2, 3), Patch("frontAndBack", "empty", 0, 0)]
+    return [
+        Patch("inlet", "patch", cells, 2),
+        Patch("walls", "wall", cells + 2, 3),
+        Patch("frontAndBack", "empty", 0, 0),
+    ]
 
 
 def _check_foam_output(out, data: bytes, what: str) -> None:
@@ -403,7 +407,12 @@ def run_spec(data: bytes) -> ReadOutcome:
 
 
 _SPEC_MODULES = (
-    "hpcprep.spec", "hpcprep.wiring", "hpcprep.plugins", "hpcprep.stages", "hpcprep.placement", "tomllib._parser",
+    "hpcprep.spec",
+    "hpcprep.wiring",
+    "hpcprep.plugins",
+    "hpcprep.stages",
+    "hpcprep.placement",
+    "tomllib._parser",
 )
 
 
@@ -413,11 +422,23 @@ TARGETS: dict[str, Target] = {
         Target("stl", _mesh_target("stl"), _MESH_MODULES, ".stl", "cfd.mesh on .stl files (ASCII, binary, gzip)"),
         Target("obj", _mesh_target("obj"), _MESH_MODULES, ".obj", "cfd.mesh on .obj files"),
         Target("ply", _mesh_target("ply"), _MESH_MODULES, ".ply", "cfd.mesh on .ply files (all three encodings)"),
-        Target("foamfile", run_foamfile, _FOAM_MODULES, ".foam",
-               "one OpenFOAM file through the FoamFile header, dictionary, list, face list, boundary and field parsers"),
-        Target("openfoam", run_openfoam, _FOAM_MODULES, ".case",
-               "cfd.openfoam on a whole case packed into one input (see unpack_case)"),
-        Target("fasta", run_fasta, _GENOMICS_MODULES, ".fa", "genomics.fasta (plain, gzip, bgzip), three configurations"),
+        Target(
+            "foamfile",
+            run_foamfile,
+            _FOAM_MODULES,
+            ".foam",
+            "one OpenFOAM file through the FoamFile header, dictionary, list, face list, boundary and field parsers",
+        ),
+        Target(
+            "openfoam",
+            run_openfoam,
+            _FOAM_MODULES,
+            ".case",
+            "cfd.openfoam on a whole case packed into one input (see unpack_case)",
+        ),
+        Target(
+            "fasta", run_fasta, _GENOMICS_MODULES, ".fa", "genomics.fasta (plain, gzip, bgzip), three configurations"
+        ),
         Target("fastq", run_fastq, _GENOMICS_MODULES, ".fq", "genomics.fastq (plain, gzip, bgzip)"),
         Target("pdb", _structure_target(".pdb"), _PROTEIN_MODULES, ".pdb", "protein.structure on PDB files"),
         Target("mmcif", _structure_target(".cif"), _PROTEIN_MODULES, ".cif", "protein.structure on mmCIF files"),

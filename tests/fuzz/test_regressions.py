@@ -29,7 +29,9 @@ def inputs(kind: str) -> list[tuple[str, Path]]:
     for target in TARGETS:
         folder = HERE / kind / target
         if folder.is_dir():
-            found += [(target, p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith((".", "README"))]
+            found += [
+                (target, p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith((".", "README"))
+            ]
     return found
 
 
@@ -69,8 +71,12 @@ def test_a_broken_input_is_a_failed_item_not_a_crash():
 def test_the_checks_can_fail():
     # A NaN nobody wrote, a batch with ragged columns, a NaN in a column the reader must
     # keep finite: each must be caught, or the fuzzer could never report anything.
-    nan_batch = {"source": np.array(["a"], dtype=object), "record_id": np.array(["a:0"], dtype=object),
-                 "x": np.array([1.0]), "v": np.array([np.array([0.0, np.nan])], dtype=object)}
+    nan_batch = {
+        "source": np.array(["a"], dtype=object),
+        "record_id": np.array(["a:0"], dtype=object),
+        "x": np.array([1.0]),
+        "v": np.array([np.array([0.0, np.nan])], dtype=object),
+    }
     found = list(checks.nonfinite_values(nan_batch))
     assert [(f.column, f.row) for f in found] == [("v", 0)]
     assert not checks.never(nan_batch, found[0], True)

@@ -29,7 +29,6 @@ PLUGIN_DIR = ROOT / "plugins" / "genomics"
 DGL_PYTHON = Path(os.environ.get("HPCPREP_DGL_PYTHON", ROOT / ".venv-dgl" / "bin" / "python"))
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Small graphs: one thread is as fast and keeps the 2-core CI machine calm."""
@@ -185,8 +184,12 @@ def test_pyg_matches_a_numpy_forward_pass():
     config = GnnConfig(k=3, hidden_dim=5, embed_dim=4, layers=2)
     arrays = gnn.random_weights(config, seed=11)
     # Hand-built: AAAAT (a self-loop AA->AA counted twice), and a small cycle-rich graph.
-    hand = (np.array([0, 3], np.uint64), np.array([0, 0], np.int32), np.array([0, 1], np.int32),
-            np.array([2, 1], np.uint32))
+    hand = (
+        np.array([0, 3], np.uint64),
+        np.array([0, 0], np.int32),
+        np.array([0, 1], np.int32),
+        np.array([2, 1], np.uint32),
+    )
     graphs = [hand, np_debruijn("ACGTACGGATTACAGGA", 3), np_debruijn("GGGGCCCCGG", 3)]
     got = gnn.embed_graphs(graphs, config, arrays)
     want = np.stack([np_embed(g, config, arrays) for g in graphs])
@@ -196,7 +199,9 @@ def test_pyg_matches_a_numpy_forward_pass():
     deep_arrays = gnn.random_weights(deep, seed=12)
     graphs = [np_debruijn(s, 5) for s in random_fragments(3, seed=3, hi=200)]
     np.testing.assert_allclose(
-        gnn.embed_graphs(graphs, deep, deep_arrays), np.stack([np_embed(g, deep, deep_arrays) for g in graphs]), atol=1e-5
+        gnn.embed_graphs(graphs, deep, deep_arrays),
+        np.stack([np_embed(g, deep, deep_arrays) for g in graphs]),
+        atol=1e-5,
     )
 
 
@@ -208,14 +213,22 @@ def shuffled_edges(graph, seed: int):
 
 
 #: A node without edges (code 5, index 2) aggregates to zero; a zero-count edge weighs zero.
-ISOLATED = (np.array([0, 3, 5], np.uint64), np.array([0, 1], np.int32), np.array([1, 1], np.int32),
-            np.array([3, 0], np.uint32))
+ISOLATED = (
+    np.array([0, 3, 5], np.uint64),
+    np.array([0, 1], np.int32),
+    np.array([1, 1], np.int32),
+    np.array([3, 0], np.uint32),
+)
 
 
 @pytest.mark.parametrize(
     "config",
-    [GnnConfig(), GnnConfig(k=9, hidden_dim=16, embed_dim=8), GnnConfig(k=4, layers=0, hidden_dim=8, embed_dim=4),
-     GnnConfig(k=5, layers=3, hidden_dim=16, embed_dim=8)],
+    [
+        GnnConfig(),
+        GnnConfig(k=9, hidden_dim=16, embed_dim=8),
+        GnnConfig(k=4, layers=0, hidden_dim=8, embed_dim=4),
+        GnnConfig(k=5, layers=3, hidden_dim=16, embed_dim=8),
+    ],
     ids=["default", "k9-no-code-table", "no-layers", "three-layers"],
 )
 def test_inference_path_matches_training_path_and_numpy(config):
@@ -305,15 +318,33 @@ def test_cli_times_a_backend(tmp_path):
     graphs = [build_graph(s, 5) for s in random_fragments(5, seed=18)]
     gnn.save_graphs(tmp_path / "g.npz", graphs)
     env = {**os.environ, "PYTHONPATH": str(PLUGIN_DIR)}
-    cmd = [sys.executable, "-m", "hpcprep_genomics.gnn.cli_dgl", "--weights", str(tmp_path / "w.npz"), "--graphs",
-           str(tmp_path / "g.npz"), "--out", str(tmp_path / "e.npy"), "--backend", "pyg", "--threads", "1", "--time", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hpcprep_genomics.gnn.cli_dgl",
+        "--weights",
+        str(tmp_path / "w.npz"),
+        "--graphs",
+        str(tmp_path / "g.npz"),
+        "--out",
+        str(tmp_path / "e.npy"),
+        "--backend",
+        "pyg",
+        "--threads",
+        "1",
+        "--time",
+        "2",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["graphs"] == 5 and len(report["times_s"]) == 2 and report["threads"] == 1
     assert report["best_s"] == min(report["times_s"]) > 0 and "torch_geometric" in report["versions"]
-    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), gnn.embed_graphs(graphs, config, gnn.load_weights(
-        tmp_path / "w.npz")[1]), atol=1e-6)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "e.npy"),
+        gnn.embed_graphs(graphs, config, gnn.load_weights(tmp_path / "w.npz")[1]),
+        atol=1e-6,
+    )
 
 
 def test_batching_does_not_change_embeddings():
@@ -361,8 +392,17 @@ def dgl_embed(tmp_path, weights: Path, graphs) -> np.ndarray:
     graphs_path, out = tmp_path / "graphs.npz", tmp_path / "emb_dgl.npy"
     gnn.save_graphs(graphs_path, graphs)
     env = {**os.environ, "PYTHONPATH": str(PLUGIN_DIR), "DGLBACKEND": "pytorch", "OMP_NUM_THREADS": "1"}
-    cmd = [str(DGL_PYTHON), "-m", "hpcprep_genomics.gnn.cli_dgl", "--weights", str(weights),
-           "--graphs", str(graphs_path), "--out", str(out)]
+    cmd = [
+        str(DGL_PYTHON),
+        "-m",
+        "hpcprep_genomics.gnn.cli_dgl",
+        "--weights",
+        str(weights),
+        "--graphs",
+        str(graphs_path),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, f"DGL subprocess failed:\n{done.stdout}\n{done.stderr}"
     return np.load(out)
@@ -420,8 +460,21 @@ def trained(tmp_path_factory):
     out = tmp / "w.npz"
     result = CliRunner().invoke(
         cli_group(),
-        ["genomics", "train-gnn", str(tmp / "fragments.parquet"), "--label-column", "label", "--out", str(out),
-         "--k", "5", "--epochs", "20", "--seed", "0"],
+        [
+            "genomics",
+            "train-gnn",
+            str(tmp / "fragments.parquet"),
+            "--label-column",
+            "label",
+            "--out",
+            str(out),
+            "--k",
+            "5",
+            "--epochs",
+            "20",
+            "--seed",
+            "0",
+        ],
     )
     return tmp, out, result
 
@@ -462,31 +515,50 @@ def test_trained_weights_load_in_both_backends(trained, tmp_path):
 def test_train_gnn_reads_graph_columns(tmp_path):
     seqs, labels = labelled_fragments(8, seed=10, length=200)
     graphs = [np_debruijn(s, 4) for s in seqs]
-    table = pa.table({
-        "label": labels,
-        "node_codes": pa.array([g[0] for g in graphs], pa.list_(pa.uint64())),
-        "edge_src": pa.array([g[1] for g in graphs], pa.list_(pa.int32())),
-        "edge_dst": pa.array([g[2] for g in graphs], pa.list_(pa.int32())),
-        "edge_counts": pa.array([g[3] for g in graphs], pa.list_(pa.uint32())),
-    })
+    table = pa.table(
+        {
+            "label": labels,
+            "node_codes": pa.array([g[0] for g in graphs], pa.list_(pa.uint64())),
+            "edge_src": pa.array([g[1] for g in graphs], pa.list_(pa.int32())),
+            "edge_dst": pa.array([g[2] for g in graphs], pa.list_(pa.int32())),
+            "edge_counts": pa.array([g[3] for g in graphs], pa.list_(pa.uint32())),
+        }
+    )
     (tmp_path / "graphs").mkdir()
     pq.write_table(table.slice(0, 9), tmp_path / "graphs" / "part-0.parquet")
     pq.write_table(table.slice(9), tmp_path / "graphs" / "part-1.parquet")
     out = tmp_path / "w.npz"
     runner = CliRunner()
-    result = runner.invoke(cli_group(), ["genomics", "train-gnn", str(tmp_path / "graphs"), "--out", str(out),
-                                         "--k", "4", "--epochs", "2", "--embed-dim", "16"])
+    result = runner.invoke(
+        cli_group(),
+        [
+            "genomics",
+            "train-gnn",
+            str(tmp_path / "graphs"),
+            "--out",
+            str(out),
+            "--k",
+            "4",
+            "--epochs",
+            "2",
+            "--embed-dim",
+            "16",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     config, arrays = gnn.load_weights(out)
     assert (config.k, config.embed_dim, config.n_classes) == (4, 16, 2)
     assert gnn.weights_meta(out)["graphs_from"] == "graphs"
 
     # Graphs built with a larger k than claimed fail with a message that says so.
-    result = runner.invoke(cli_group(), ["genomics", "train-gnn", str(tmp_path / "graphs"), "--out", str(out),
-                                         "--k", "3", "--epochs", "1"])
+    result = runner.invoke(
+        cli_group(), ["genomics", "train-gnn", str(tmp_path / "graphs"), "--out", str(out), "--k", "3", "--epochs", "1"]
+    )
     assert result.exit_code != 0 and "built with k > 3" in result.output
-    result = runner.invoke(cli_group(), ["genomics", "train-gnn", str(tmp_path / "graphs"), "--out", str(out),
-                                         "--label-column", "organism"])
+    result = runner.invoke(
+        cli_group(),
+        ["genomics", "train-gnn", str(tmp_path / "graphs"), "--out", str(out), "--label-column", "organism"],
+    )
     assert result.exit_code != 0 and "no label column 'organism'" in result.output
 
 
@@ -517,8 +589,9 @@ def test_train_gnn_runs_a_spec_and_reads_its_parquet_sink(tmp_path, ray_local, m
     assert sum(meta["train_counts"].values()) + sum(meta["held_out_counts"].values()) == 20
     assert meta["graphs_from"] == "graphs"
 
-    result = runner.invoke(cli_group(), ["genomics", "train-gnn", "spec.toml", "--out", "w.npz", "--overwrite",
-                                         "--k", "5"])
+    result = runner.invoke(
+        cli_group(), ["genomics", "train-gnn", "spec.toml", "--out", "w.npz", "--overwrite", "--k", "5"]
+    )
     assert result.exit_code != 0 and "built its graphs with k = 4" in result.output
 
 

@@ -64,5 +64,6 @@ def test_cuda_batching_does_not_change_results():
 def test_dgl_backend_refuses_a_gpu_device():
     config = gnn.GnnConfig(k=5)
     with pytest.raises(ValueError, match="pyg"):
-        gnn.embed_graphs([debruijn_graph(b"ACGTACGTAAC", 5)], config, gnn.random_weights(config, 0),
-                         backend="dgl", device="cuda")
+        gnn.embed_graphs(
+            [debruijn_graph(b"ACGTACGTAAC", 5)], config, gnn.random_weights(config, 0), backend="dgl", device="cuda"
+        )

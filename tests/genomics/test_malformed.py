@@ -44,11 +44,15 @@ def params(kind: str, paths: list[str], tmp_path) -> dict:
 
 def good_files(kind: str) -> list[str]:
     if kind == "fasta":
-        return [require_file(LAMBDA, "bowtie2-examples"),
-                require_file(f"{QUALITY}/example.fasta", "python-biopython-doc")]
-    return [require_file(READS, "bowtie2-examples"),
-            require_file(f"{QUALITY}/example.fastq", "python-biopython-doc"),
-            require_file(f"{QUALITY}/example.fastq.bgz", "python-biopython-doc")]
+        return [
+            require_file(LAMBDA, "bowtie2-examples"),
+            require_file(f"{QUALITY}/example.fasta", "python-biopython-doc"),
+        ]
+    return [
+        require_file(READS, "bowtie2-examples"),
+        require_file(f"{QUALITY}/example.fastq", "python-biopython-doc"),
+        require_file(f"{QUALITY}/example.fastq.bgz", "python-biopython-doc"),
+    ]
 
 
 def test_the_corpus_has_ten_cases_per_format_each_with_a_message():
@@ -91,7 +95,7 @@ def mutations(data: bytes, rng: random.Random, n: int) -> list[bytes]:
         else:
             lines = data.split(b"\n")
             i = rng.randrange(len(lines))
-            lines[i:i + 1] = [lines[i], lines[i]] if kind == 2 else []
+            lines[i : i + 1] = [lines[i], lines[i]] if kind == 2 else []
             out.append(b"\n".join(lines))
     return out
 

@@ -139,8 +139,9 @@ def test_windows_equal_naive_parse(tmp_path, cache, window, stride):
     text = fasta_text(RECORDS, widths={"chrM": 7})
     path = write(tmp_path / "g.fa", text)
     truth = naive_parse(text)
-    rows, errors, failed = read_all(FastaReader({"paths": [path], "window": window, "stride": stride, "cache_dir": cache,
-                                                 "min_tail": 0}))
+    rows, errors, failed = read_all(
+        FastaReader({"paths": [path], "window": window, "stride": stride, "cache_dir": cache, "min_tail": 0})
+    )
     assert not errors and not failed
     for name, (desc, seq) in truth.items():
         got = [(r["offset"], r["sequence"]) for r in rows if r["name"] == name]
@@ -162,14 +163,25 @@ def test_whole_records_labels_filter_uppercase_min_length(tmp_path, cache):
     assert {r["name"]: r["sequence"] for r in rows} == {n: s for n, (_, s) in truth.items()}
     assert {r["label"] for r in rows} == {"ecoli_k12"} and all(r["offset"] == 0 for r in rows)
 
-    rows, _, _ = read_all(FastaReader({"paths": [path], "cache_dir": cache, "records": ["chr2", "tiny"],
-                                       "uppercase": True, "label": "E. coli", "min_length": 6}))
+    rows, _, _ = read_all(
+        FastaReader(
+            {
+                "paths": [path],
+                "cache_dir": cache,
+                "records": ["chr2", "tiny"],
+                "uppercase": True,
+                "label": "E. coli",
+                "min_length": 6,
+            }
+        )
+    )
     assert [(r["name"], r["sequence"]) for r in rows] == [("chr2", truth["chr2"][1].upper())]
     assert rows[0]["label"] == "E. coli"
 
     # min_length drops the short last window only
-    rows, _, _ = read_all(FastaReader({"paths": [path], "cache_dir": cache, "window": 100, "min_length": 100,
-                                       "records": ["chr1"]}))
+    rows, _, _ = read_all(
+        FastaReader({"paths": [path], "cache_dir": cache, "window": 100, "min_length": 100, "records": ["chr1"]})
+    )
     assert [r["offset"] for r in rows] == list(range(0, 1200, 100)) and all(r["length"] == 100 for r in rows)
     with pytest.raises(ValueError, match="no record named \\['chrX'\\]"):
         FastaReader({"paths": [path], "cache_dir": cache, "records": ["chrX"]}).plan()
@@ -178,8 +190,9 @@ def test_whole_records_labels_filter_uppercase_min_length(tmp_path, cache):
 def test_large_record_is_split_across_read_tasks(tmp_path, cache):
     seq = random_seq(random.Random(3), 120_000, "ACGT")
     path = write(tmp_path / "big.fa", fasta_text({"big": ("", seq), "small": ("", "ACGT")}, width=80))
-    reader = FastaReader({"paths": [path], "window": 1000, "stride": 900, "item_bases": 20_000, "cache_dir": cache,
-                          "min_tail": 0})
+    reader = FastaReader(
+        {"paths": [path], "window": 1000, "stride": 900, "item_bases": 20_000, "cache_dir": cache, "min_tail": 0}
+    )
     items = reader.plan()
     assert len(items) >= 6 and {i.source for i in items} == {path}
     assert len({(i.offset, i.index) for i in items}) == len(items)
@@ -194,8 +207,11 @@ def test_bed_regions(tmp_path, cache):
     text = fasta_text(RECORDS)
     path = write(tmp_path / "g.fa", text)
     truth = naive_parse(text)
-    bed = write(tmp_path / "r.bed", "# regions\ntrack name=x\nchr1\t10\t400\tpromoter\t0\t+\nchrM\t0\t97\n"
-                "chr1\t1200\t1300\tpast_end\nchrZ\t5\t10\tnowhere\nchr2 3 20\n")
+    bed = write(
+        tmp_path / "r.bed",
+        "# regions\ntrack name=x\nchr1\t10\t400\tpromoter\t0\t+\nchrM\t0\t97\n"
+        "chr1\t1200\t1300\tpast_end\nchrZ\t5\t10\tnowhere\nchr2 3 20\n",
+    )
     rows, errors, failed = read_all(FastaReader({"paths": [path], "bed": bed, "cache_dir": cache}))
     assert not failed
     got = {r["region"]: (r["name"], r["offset"], r["sequence"]) for r in rows}
@@ -226,8 +242,9 @@ def test_bgzip_and_gzip_read_like_plain(tmp_path, cache):
     gz = write(tmp_path / "g3.fa.gz", gzip.compress(text.encode()))
 
     def windows(path, **extra):
-        rows, errors, failed = read_all(FastaReader({"paths": [path], "window": 64, "stride": 50, "cache_dir": cache,
-                                                     "min_tail": 0, **extra}))
+        rows, errors, failed = read_all(
+            FastaReader({"paths": [path], "window": 64, "stride": 50, "cache_dir": cache, "min_tail": 0, **extra})
+        )
         assert not errors and not failed
         return [(r["name"], r["offset"], r["sequence"]) for r in rows]
 
@@ -328,8 +345,9 @@ def test_windows_line_endings_are_read_correctly(tmp_path, cache):
     text = fasta_text(RECORDS, newline="\r\n")
     path = write(tmp_path / "crlf.fa", text)
     truth = naive_parse(text)
-    rows, errors, _ = read_all(FastaReader({"paths": [path], "window": 70, "stride": 70, "cache_dir": cache,
-                                            "min_tail": 0}))
+    rows, errors, _ = read_all(
+        FastaReader({"paths": [path], "window": 70, "stride": 70, "cache_dir": cache, "min_tail": 0})
+    )
     assert not errors
     for name, (desc, seq) in truth.items():
         assert "".join(r["sequence"] for r in rows if r["name"] == name) == seq
@@ -372,8 +390,10 @@ def test_bad_fasta_files_give_clear_errors_and_the_rest_survives(tmp_path, cache
     rows, errors, failed = read_all(reader)
     assert [r["name"] for r in rows] == ["g1"] and not errors
     assert len(failed) == 2
-    assert any("notes.txt: not a FASTA file: line 1 should be a header starting with '>' but is 'hello world'" in m
-               for m in failed)
+    assert any(
+        "notes.txt: not a FASTA file: line 1 should be a header starting with '>' but is 'hello world'" in m
+        for m in failed
+    )
     assert any("image.png: not a FASTA file: line 1 holds binary data" in m for m in failed)
     # an empty file is nothing wrong and nothing to read: the manifest's notes name it
     assert "1 empty input file(s), holding no FASTA records (no rows, no errors): empty.fa" in reader.notes()
@@ -407,8 +427,9 @@ def test_bad_records_are_errors_with_line_numbers(tmp_path, cache):
     assert [r["name"] for r in rows3] == ["good2"] and not errors3
     # the same through the streaming path (gzip, not decompressed)
     gz = write(tmp_path / "bad.fa.gz", gzip.compress(body.encode()))
-    rows2, errors2, _ = read_all(FastaReader({"paths": [gz], "window": 10, "cache_dir": cache, "decompress_gzip": False,
-                                              "min_tail": 0}))
+    rows2, errors2, _ = read_all(
+        FastaReader({"paths": [gz], "window": 10, "cache_dir": cache, "decompress_gzip": False, "min_tail": 0})
+    )
     assert [(r["name"], r["offset"]) for r in rows2] == [(r["name"], r["offset"]) for r in rows]
     assert sorted(e.message.replace(gz, path) for e in errors2) == msgs
 
@@ -433,7 +454,7 @@ def test_truncated_compressed_fasta_keeps_the_records_before(tmp_path, cache, ki
 def test_bgzip_cut_at_a_block_boundary_is_reported(tmp_path, cache):
     recs = {"r0": ("", "ACGT" * 100), "r1": ("", "GGCC" * 100)}
     packed = bgzf_compress(fasta_text(recs).encode())
-    path = write(tmp_path / "noeof.fa.gz", packed[: -28])  # drop only the end-of-file block
+    path = write(tmp_path / "noeof.fa.gz", packed[:-28])  # drop only the end-of-file block
     rows, errors, _ = read_all(FastaReader({"paths": [path], "cache_dir": cache}))
     assert [r["name"] for r in rows] == ["r0"]
     assert len(errors) == 1 and "ends without the BGZF end-of-file block" in errors[0].message
@@ -468,13 +489,13 @@ def test_bad_fastq_records_are_errors_and_good_reads_survive(tmp_path):
     good = [("g0", "ACGT", "IIII"), ("g1", "GGCC", "!!!!")]
     body = (
         fastq_text(good[:1])
-        + "@mismatch\nACGTA\n+\nIIII\n"          # lines 5-8: quality one short
-        + "@noplus\nACGT\nIIII\n"                # lines 9-11: '+' line missing
-        + fastq_text([("g2", "TTTT", "####")])   # lines 12-15
-        + "noat\nACGT\n+\nIIII\n"                # lines 16-19: '@' missing
-        + "@digit\nAC9T\n+\nIIII\n"              # lines 20-23
-        + fastq_text(good[1:])                   # lines 24-27
-        + "@cut\nACGT\n+\n"                      # lines 28-30: truncated
+        + "@mismatch\nACGTA\n+\nIIII\n"  # lines 5-8: quality one short
+        + "@noplus\nACGT\nIIII\n"  # lines 9-11: '+' line missing
+        + fastq_text([("g2", "TTTT", "####")])  # lines 12-15
+        + "noat\nACGT\n+\nIIII\n"  # lines 16-19: '@' missing
+        + "@digit\nAC9T\n+\nIIII\n"  # lines 20-23
+        + fastq_text(good[1:])  # lines 24-27
+        + "@cut\nACGT\n+\n"  # lines 28-30: truncated
     )
     path = write(tmp_path / "bad.fq", body)
     rows, errors, failed = read_all(FastqReader({"paths": [path]}))
@@ -568,8 +589,9 @@ def test_gap_and_tail_windows_are_skipped_and_counted(tmp_path, cache):
     gz = write(tmp_path / "g.fa.gz", gzip.compress(text.encode()))
     stream = FastaReader({"paths": [gz], "window": 100, "cache_dir": cache, "decompress_gzip": False})
     rows2, errors2, _ = read_all(stream)
-    assert [(r["name"], r["offset"], r["sequence"]) for r in rows2] == [(r["name"], r["offset"], r["sequence"])
-                                                                         for r in rows]
+    assert [(r["name"], r["offset"], r["sequence"]) for r in rows2] == [
+        (r["name"], r["offset"], r["sequence"]) for r in rows
+    ]
     assert all(e.error_type == "Skipped" for e in errors2) and len(errors2) == len(gaps | tails)
     assert {e.record_id for e in errors2} == {hpcprep.record_id(gz, n, o) for n, o in gaps | tails}
     assert any("window 1100-1200 lies in an assembly gap" in e.message for e in errors2)
@@ -598,13 +620,16 @@ def test_empty_inputs_are_noted_not_errors(tmp_path, cache):
     fastq = FastqReader({"paths": [str(folder)]})
     rows, errors, failed = read_all(fastq)
     assert len(rows) == 2 and not errors and not failed
-    assert fastq.notes() == ["3 empty input file(s), holding no reads (no rows, no errors): blank.fq, nothing.fq.gz, "
-                             "zero.fq"]
+    assert fastq.notes() == [
+        "3 empty input file(s), holding no reads (no rows, no errors): blank.fq, nothing.fq.gz, zero.fq"
+    ]
     fasta = FastaReader({"paths": [str(folder)], "cache_dir": cache})
     rows, errors, failed = read_all(fasta)
     assert len(rows) == 1 and not errors and not failed
-    assert ("3 empty input file(s), holding no FASTA records (no rows, no errors): blank.fa, nothing.fa.gz, zero.fa"
-            in fasta.notes())
+    assert (
+        "3 empty input file(s), holding no FASTA records (no rows, no errors): blank.fa, nothing.fa.gz, zero.fa"
+        in fasta.notes()
+    )
     # what the plan cannot look into (here: too large to peek at) is an error when read
     big_blank = write(tmp_path / "blank_big.fq", b"\n" * (200 << 10))
     _, errors, failed = read_all(FastqReader({"paths": [big_blank]}))
@@ -673,8 +698,11 @@ def test_a_bgzf_header_with_a_zero_block_size_is_read_as_gzip(tmp_path, cache):
     deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
     body = deflate.compress(text) + deflate.flush()
     # a BGZF block header whose size field says 0: walking the blocks once crashed the plan
-    data = (b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00\x00\x00" + body
-            + struct.pack("<II", zlib.crc32(text), len(text)))
+    data = (
+        b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00\x00\x00"
+        + body
+        + struct.pack("<II", zlib.crc32(text), len(text))
+    )
     path = write(tmp_path / "odd.fa.gz", data)
     rows, errors, failed = read_all(FastaReader({"paths": [path], "cache_dir": cache}))
     assert not errors and not failed
@@ -704,8 +732,14 @@ def test_lambda_phage_pipeline(tmp_path, ray_local):
     out = tmp_path / "out"
     spec = {
         "run": {"output": str(out), "name": "lambda"},
-        "reader": {"stage": "genomics.fasta", "paths": [LAMBDA, bad], "window": 1000, "item_bases": 10_000,
-                   "label_from": "file_stem", "cache_dir": str(tmp_path / "cache")},
+        "reader": {
+            "stage": "genomics.fasta",
+            "paths": [LAMBDA, bad],
+            "window": 1000,
+            "item_bases": 10_000,
+            "label_from": "file_stem",
+            "cache_dir": str(tmp_path / "cache"),
+        },
         "encoders": [],
         "sinks": [{"stage": "parquet", "path": str(out / "table")}],
     }

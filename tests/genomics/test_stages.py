@@ -134,16 +134,19 @@ def test_gnn_embed_needs_weights_or_a_seed(tmp_path):
         hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.gnn_embed"}]), progress=False)
     assert "genomics.gnn_embed" in str(err.value) and "random_init_seed" in str(err.value)
     with pytest.raises(SpecError) as err:
-        hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.gnn_embed", "weights": str(tmp_path / "nope.npz")}]),
-                    progress=False)
+        hpcprep.run(
+            spec(tmp_path, fasta, [{"stage": "genomics.gnn_embed", "weights": str(tmp_path / "nope.npz")}]),
+            progress=False,
+        )
     assert "nope.npz" in str(err.value)
 
 
 def test_kmer_counts_rejects_dense_k_too_large(tmp_path):
     fasta = write_fasta(tmp_path / "toy.fa", RECORDS)
     with pytest.raises(SpecError) as err:
-        hpcprep.run(spec(tmp_path, fasta, [{"stage": "genomics.kmer_counts", "k": 14, "format": "dense"}]),
-                    progress=False)
+        hpcprep.run(
+            spec(tmp_path, fasta, [{"stage": "genomics.kmer_counts", "k": 14, "format": "dense"}]), progress=False
+        )
     assert "encoders[0] (genomics.kmer_counts)" in str(err.value) and "k <= 13" in str(err.value)
 
 

@@ -54,7 +54,9 @@ def require_slurm() -> None:
     """Skip without Slurm on a user's machine; fail in CI, where `make test` installs it."""
     missing = [t for t in (*DAEMONS, *TOOLS) if not _sbin(t)]
     if missing:
-        unavailable(f"Slurm is not installed (no {', '.join(missing)}; `make sysdeps` installs slurmctld, slurmd, munge)")
+        unavailable(
+            f"Slurm is not installed (no {', '.join(missing)}; `make sysdeps` installs slurmctld, slurmd, munge)"
+        )
     if os.geteuid() != 0:
         pytest.skip("the test Slurm runs its daemons as root")
 

@@ -46,8 +46,18 @@ def run(cmd: list, timeout: float = 300, **kwargs) -> subprocess.CompletedProces
 
 def install(project: Path, site: Path) -> None:
     """pip-install ``project`` into ``site`` offline, with this environment's setuptools."""
-    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--target", site, project]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--target",
+        site,
+        project,
+    ]
     result = subprocess.run([str(c) for c in pip], capture_output=True, text=True, timeout=300)
     if result.returncode == 0:
         return
@@ -57,8 +67,21 @@ def install(project: Path, site: Path) -> None:
     # offline we may not have; the same setuptools still lays out the package and its
     # metadata (entry points included) from the generated pyproject.toml.
     site.mkdir(parents=True, exist_ok=True)
-    run([sys.executable, "-c", "from setuptools import setup; setup()", "-q",
-         "egg_info", "--egg-base", site, "build_py", "--build-lib", site], cwd=project)
+    run(
+        [
+            sys.executable,
+            "-c",
+            "from setuptools import setup; setup()",
+            "-q",
+            "egg_info",
+            "--egg-base",
+            site,
+            "build_py",
+            "--build-lib",
+            site,
+        ],
+        cwd=project,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +99,17 @@ def demo(tmp_path_factory):
 def test_scaffold_writes_a_complete_project(demo):
     project, site = demo
     files = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
-    for expected in ["pyproject.toml", "README.md", "example.toml", ".gitignore",
-                     f"hpcprep_{NAME}/__init__.py", f"hpcprep_{NAME}/plugin.py", f"hpcprep_{NAME}/stages.py",
-                     f"hpcprep_{NAME}/kernels.py", "tests/test_plugin.py"]:
+    for expected in [
+        "pyproject.toml",
+        "README.md",
+        "example.toml",
+        ".gitignore",
+        f"hpcprep_{NAME}/__init__.py",
+        f"hpcprep_{NAME}/plugin.py",
+        f"hpcprep_{NAME}/stages.py",
+        f"hpcprep_{NAME}/kernels.py",
+        "tests/test_plugin.py",
+    ]:
         assert expected in files
     assert len([f for f in files if f.startswith("data/")]) >= 3
     for f in files:
@@ -93,8 +124,9 @@ def test_scaffold_writes_a_complete_project(demo):
 
 def test_scaffold_refuses_bad_names_and_existing_folders(demo, tmp_path):
     project, _ = demo
-    again = subprocess.run([hpcprep_cmd(), "new-plugin", NAME, "--dir", str(project.parent)],
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [hpcprep_cmd(), "new-plugin", NAME, "--dir", str(project.parent)], capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 2 and "already exists" in again.stderr
     for bad in ["Demo", "my-plugin", "1st", "class", "hpcprep", "a__b", "x_", "ünï"]:
         with pytest.raises(ScaffoldError):
@@ -129,8 +161,10 @@ def test_example_spec_runs_as_generated(demo):
     data = sorted((project / "data").iterdir())
     table = pq.read_table(project / "out" / "example" / "histograms")
     assert sorted(table["source"].to_pylist()) == [str(p) for p in data]  # one row per file
-    by_name = {Path(s).name: np.asarray(v, dtype=np.float32)
-               for s, v in zip(table["source"].to_pylist(), table["vector"].to_pylist())}
+    by_name = {
+        Path(s).name: np.asarray(v, dtype=np.float32)
+        for s, v in zip(table["source"].to_pylist(), table["vector"].to_pylist())
+    }
     for path in data:
         vector = by_name[path.name]
         assert vector.shape == (256,)

@@ -140,4 +140,3 @@ def split_ubiquitin(out: Path) -> Path:
     st.setup_entities()
     st.write_pdb(str(out))
     return out
-

@@ -83,8 +83,7 @@ def pdb_cases(text: str, mmtf: bytes) -> dict[str, tuple[bytes, str]]:
     cases = {}
     for name, atom, residue, (start, stop), value, problem in [
         ("nan_coordinate.pdb", "CA", 5, (30, 38), "nan", "x coordinate 'nan' is not finite"),
-        ("overflowed_coordinate.pdb", "CB", 6, (38, 46), "********",
-         "y coordinate '********' overflowed its column"),
+        ("overflowed_coordinate.pdb", "CB", 6, (38, 46), "********", "y coordinate '********' overflowed its column"),
         ("infinite_coordinate.pdb", "N", 7, (46, 54), "-inf", "z coordinate '-inf' is not finite"),
         ("word_coordinate.pdb", "O", 3, (30, 38), "12.3a5", "x coordinate '12.3a5' is not a number"),
         ("blank_coordinate.pdb", "C", 2, (46, 54), "", "z coordinate is blank"),
@@ -167,8 +166,10 @@ def _cif_value_case(before, rows, after, tag, atom, residue, value):
     rows = list(rows)
     rows[i] = " ".join(values) + " "
     auth = dict(zip(tags, values))
-    where = (f"line {len(before) + i + 1} (atom {auth['_atom_site.auth_atom_id']} of "
-             f"{auth['_atom_site.auth_comp_id']} {auth['_atom_site.auth_asym_id']}{auth['_atom_site.auth_seq_id']})")
+    where = (
+        f"line {len(before) + i + 1} (atom {auth['_atom_site.auth_atom_id']} of "
+        f"{auth['_atom_site.auth_comp_id']} {auth['_atom_site.auth_asym_id']}{auth['_atom_site.auth_seq_id']})"
+    )
     return _text(before + rows + after), where
 
 
@@ -202,16 +203,22 @@ def cif_cases(text: str) -> dict[str, tuple[bytes, str]]:
         " does not hold a whole number of rows: its last row is incomplete",
     )
     cases["empty.cif"] = (b"", "the file is empty")
-    cases["no_atom_site.cif"] = (_text(before[: len(before) - 1 - before[::-1].index("loop_")]),
-                                 "no model with atoms")
+    cases["no_atom_site.cif"] = (_text(before[: len(before) - 1 - before[::-1].index("loop_")]), "no model with atoms")
     second = [ln.replace("data_1A8O", "data_1A8O_copy") for ln in before]
-    cases["two_blocks.cif"] = (_text(before + rows + after + second + rows + after), "single data block expected, got 2")
+    cases["two_blocks.cif"] = (
+        _text(before + rows + after + second + rows + after),
+        "single data block expected, got 2",
+    )
     title = next(i for i, ln in enumerate(before) if ln.startswith("_struct.title"))
     unclosed = list(before)
     unclosed[title] = unclosed[title].replace("'", "", 1)  # the title's closing quote is left alone
-    cases["unclosed_quote.cif"] = (_text(unclosed + rows + after), f"cannot parse as mmCIF: line {title + 1}: parse error")
-    water = [r for r in _atom_site(next(c for c in _cif_chunks(text) if _category(c) == "atom_site"))[1]
-             if " HOH " in r][:20]
+    cases["unclosed_quote.cif"] = (
+        _text(unclosed + rows + after),
+        f"cannot parse as mmCIF: line {title + 1}: parse error",
+    )
+    water = [
+        r for r in _atom_site(next(c for c in _cif_chunks(text) if _category(c) == "atom_site"))[1] if " HOH " in r
+    ][:20]
     cases["water_only.cif"] = (_text(before + water + after), "no protein chain in the first model")
     packed = gzip.compress(_text(before + rows + after), mtime=0)
     cases["truncated.cif.gz"] = (packed[: len(packed) // 2], "damaged or truncated gzip data")

@@ -36,8 +36,12 @@ def test_tables_match_biopython():
     m = substitution_matrices.load("BLOSUM62")
     for a in ALPHABET:
         assert BLOSUM62[a] == tuple(int(m[a][b]) for b in ALPHABET)
-    for name, theirs in [("kyte_doolittle", ProtParamData.kd), ("hopp_woods", ProtParamData.hw),
-                         ("flexibility", ProtParamData.Flex), ("emini_surface", ProtParamData.em)]:
+    for name, theirs in [
+        ("kyte_doolittle", ProtParamData.kd),
+        ("hopp_woods", ProtParamData.hw),
+        ("flexibility", ProtParamData.Flex),
+        ("emini_surface", ProtParamData.em),
+    ]:
         assert SCALES[name] == {a: theirs[a] for a in ALPHABET}, name
 
 
@@ -66,9 +70,7 @@ def test_composition_sums_and_dipeptides():
     assert np.isclose(vec[aa], 0.5) and np.isclose(vec[ac], 0.5) and np.isclose(vec[20:].sum(), 1)
 
 
-@pytest.mark.parametrize(
-    "target, before, after", [("none", 0, 0), ("esm", 1, 1), ("prott5", 0, 1)]
-)
+@pytest.mark.parametrize("target, before, after", [("none", 0, 0), ("esm", 1, 1), ("prott5", 0, 1)])
 def test_ss_labels_offsets_and_mask(target, before, after):
     out = E.SsLabels({"target": target, "mask_column": "mask"}).encode(
         batch_of(["ACDEFGH"], ss8=["HGIEBT-"], mask=[np.array([1, 1, 1, 1, 1, 0, 1], bool)])
@@ -142,8 +144,9 @@ def _unmet(stages) -> list[tuple[str, str]]:
     declared = {c.name: c.type for c in stages[0].outputs}
     unmet = []
     for stage in stages[1:]:
-        unmet += [(stage.name, i.name) for i in stage.inputs
-                  if i.name not in declared or not i.accepts(declared[i.name])]
+        unmet += [
+            (stage.name, i.name) for i in stage.inputs if i.name not in declared or not i.accepts(declared[i.name])
+        ]
         declared.update({c.name: c.type for c in stage.outputs})
     return unmet
 
@@ -206,7 +209,9 @@ def test_dssp_hands_on_the_models_states_and_assigns_a_chain_alone_without_them(
     assert alone["ss8"][0] == row["model_ss8"]
     no_ppii = E.Dssp({"ppii": False})
     assert no_ppii.encode(_chain_batch([row], *backbone, "model_ss8"))["ss8"][0] == row["model_ss8"].replace("P", "-")
-    assert no_ppii.encode(_chain_batch([row], *backbone, "residue_names"))["ss8"][0] == row["model_ss8"].replace("P", "-")
+    assert no_ppii.encode(_chain_batch([row], *backbone, "residue_names"))["ss8"][0] == row["model_ss8"].replace(
+        "P", "-"
+    )
 
     # the fibril: its chains alone have no strand partner; the reader's model states do
     fibril, _ = read_all(StructureReader, paths=[str(corpus(MULTI_CHAIN[:1])[0])])

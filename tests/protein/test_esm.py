@@ -89,7 +89,8 @@ def test_unknown_letters_are_one_unk_token_each(tiny_esm):
 def test_declared_outputs_from_config(tiny_esm):
     stage = EsmEmbed({"model": str(tiny_esm), "per_residue": True})
     assert [(c.name, c.type) for c in stage.outputs] == [
-        ("esm_embedding", "fixed_size_list<float32>[32]"), ("esm_residues", "list<float32>")
+        ("esm_embedding", "fixed_size_list<float32>[32]"),
+        ("esm_residues", "list<float32>"),
     ]
     assert [c.name for c in EsmEmbed({"model": str(tiny_esm)}).outputs] == ["esm_embedding"]
 

@@ -100,16 +100,14 @@ def test_malformed_files_beside_good_ones_in_a_run(tmp_path, ray_local):
     good = [str(p) for p in corpus() if p.name in GOOD]
     assert len(good) == len(GOOD)
     bad = {str(malformed.CORPUS / fmt / name): part for fmt in FORMATS for name, part in expected(fmt).items()}
-    mixed = hpcprep.run(_spec(tmp_path / "mixed", good + [str(malformed.CORPUS / f) for f in FORMATS]),
-                        progress=False)
+    mixed = hpcprep.run(_spec(tmp_path / "mixed", good + [str(malformed.CORPUS / f) for f in FORMATS]), progress=False)
     alone = hpcprep.run(_spec(tmp_path / "alone", good), progress=False)
 
     rows = _rows_by_id(tmp_path / "mixed")
     assert {r["source"] for r in rows} == set(good)
     np.testing.assert_equal(rows, _rows_by_id(tmp_path / "alone"))  # NaN equals NaN here
     assert alone.counts["errors"] == 0
-    assert mixed.counts == {"inputs": len(rows) + len(bad), "outputs": len(rows), "errors": len(bad),
-                            "balanced": True}
+    assert mixed.counts == {"inputs": len(rows) + len(bad), "outputs": len(rows), "errors": len(bad), "balanced": True}
     errors = {e["source"]: e["message"] for e in mixed.errors().to_pylist()}
     assert sorted(errors) == sorted(bad)
     for source, part in bad.items():
@@ -164,8 +162,9 @@ def test_a_complete_first_model_is_not_flagged_when_a_later_model_is_cut(tmp_pat
     assert errors == [] and rows[0]["length"] == 13 and list(rows[0]["flags"]) == []
 
 
-@pytest.mark.parametrize("value, problem", [("nan", "'nan' is not finite"),
-                                            ("********", "'********' overflowed its column")])
+@pytest.mark.parametrize(
+    "value, problem", [("nan", "'nan' is not finite"), ("********", "'********' overflowed its column")]
+)
 def test_pdb_coordinates_that_are_not_numbers(tmp_path, value, problem):
     """The issue's case: the chain was kept and DSSP saw all coil; now the file is an error."""
     base = _base_pdb()
@@ -174,12 +173,15 @@ def test_pdb_coordinates_that_are_not_numbers(tmp_path, value, problem):
     path = tmp_path / "bad.pdb"
     path.write_text("\n".join(base) + "\n")
     rows, errors = read(path)
-    assert rows == [] and errors == [f"{path}: line {i + 1} (atom CA of VAL A5): y coordinate {problem}"
-                                     + (" (the value did not fit the PDB format)" if "*" in value else "")]
+    assert rows == [] and errors == [
+        f"{path}: line {i + 1} (atom CA of VAL A5): y coordinate {problem}"
+        + (" (the value did not fit the PDB format)" if "*" in value else "")
+    ]
 
 
-@pytest.mark.parametrize("value, problem", [("?", "is missing ('?')"), (".", "is missing ('.')"),
-                                            ("nan", "'nan' is not finite")])
+@pytest.mark.parametrize(
+    "value, problem", [("?", "is missing ('?')"), (".", "is missing ('.')"), ("nan", "'nan' is not finite")]
+)
 def test_mmcif_coordinates_that_are_not_numbers(tmp_path, value, problem):
     require_sources()
     before, rows, after = malformed.cif_base(gzip.decompress(malformed.CIF_SOURCE.read_bytes()).decode())

@@ -45,15 +45,22 @@ def real_files() -> list[str]:
 
 # -- hand-made PDB text --------------------------------------------------------------------
 
-BASE = {"N": (0.0, 0.0, 0.0), "CA": (1.46, 0.0, 0.0), "C": (2.0, 1.4, 0.0), "O": (1.3, 2.4, 0.0),
-        "CB": (2.0, -0.8, 1.2)}
+BASE = {
+    "N": (0.0, 0.0, 0.0),
+    "CA": (1.46, 0.0, 0.0),
+    "C": (2.0, 1.4, 0.0),
+    "O": (1.3, 2.4, 0.0),
+    "CB": (2.0, -0.8, 1.2),
+}
 
 
 def atom_line(serial, name, resname, chain, num, xyz, icode=" ", altloc=" ", occ=1.0, b=20.0, het=False):
     rec = "HETATM" if het else "ATOM  "
     x, y, z = xyz
-    return (f"{rec}{serial:5d}  {name:<3}{altloc}{resname:>3} {chain}{num:4d}{icode}   "
-            f"{x:8.3f}{y:8.3f}{z:8.3f}{occ:6.2f}{b:6.2f}           {name[0]}")
+    return (
+        f"{rec}{serial:5d}  {name:<3}{altloc}{resname:>3} {chain}{num:4d}{icode}   "
+        f"{x:8.3f}{y:8.3f}{z:8.3f}{occ:6.2f}{b:6.2f}           {name[0]}"
+    )
 
 
 def residue_lines(serial, resname, chain, num, i, icode=" ", het=False, skip=(), altlocs=False):
@@ -85,10 +92,21 @@ def make_pdb(chains: dict[str, list[tuple]], hetatm_only=False) -> str:
 
 
 TWO_CHAINS = {
-    "A": [("MET", 1, " ", {}), ("GLY", 2, " ", {}), ("MSE", 3, " ", {"het": True}), ("ALA", 3, "A", {}),
-          ("SER", 4, " ", {"altlocs": True}), ("LYS", 5, " ", {})],
-    "B": [("VAL", 10, " ", {}), ("LEU", 11, " ", {"skip": ("O",)}), ("UNK", 12, " ", {}), ("XYZ", 13, " ", {}),
-          ("TRP", 14, " ", {})],
+    "A": [
+        ("MET", 1, " ", {}),
+        ("GLY", 2, " ", {}),
+        ("MSE", 3, " ", {"het": True}),
+        ("ALA", 3, "A", {}),
+        ("SER", 4, " ", {"altlocs": True}),
+        ("LYS", 5, " ", {}),
+    ],
+    "B": [
+        ("VAL", 10, " ", {}),
+        ("LEU", 11, " ", {"skip": ("O",)}),
+        ("UNK", 12, " ", {}),
+        ("XYZ", 13, " ", {}),
+        ("TRP", 14, " ", {}),
+    ],
 }
 
 
@@ -199,18 +217,29 @@ def test_mmcif_and_gzip(tmp_path, two_chains):
 
 def test_bad_structures(tmp_path, two_chains):
     text = Path(two_chains).read_text()
-    het = write(tmp_path / "het.pdb", "\n".join(
-        atom_line(i + 1, "C1", "LIG", "L", 1, (i, 0, 0), het=True) for i in range(4)) + "\nEND\n")
+    het = write(
+        tmp_path / "het.pdb",
+        "\n".join(atom_line(i + 1, "C1", "LIG", "L", 1, (i, 0, 0), het=True) for i in range(4)) + "\nEND\n",
+    )
     truncated = write(tmp_path / "trunc.cif", gemmi.read_structure(two_chains).make_mmcif_document().as_string()[:900])
     gz = tmp_path / "trunc.pdb.gz"
     gz.write_bytes(gzip.compress(text.encode())[:200])
-    ca_only = write(tmp_path / "ca_only.pdb", make_pdb({"A": [("ALA", 1, " ", {"skip": ("N", "C", "O", "CB")}),
-                                                              ("ALA", 2, " ", {"skip": ("N", "C", "O", "CB")})]}))
+    ca_only = write(
+        tmp_path / "ca_only.pdb",
+        make_pdb(
+            {"A": [("ALA", 1, " ", {"skip": ("N", "C", "O", "CB")}), ("ALA", 2, " ", {"skip": ("N", "C", "O", "CB")})]}
+        ),
+    )
     empty = write(tmp_path / "empty.pdb", "")
     cut_pdb = write(tmp_path / "cut.pdb", text[: text.index("ATOM     20 ") + 40])
-    for path, words in [(cut_pdb, "line is too short"),
-                        (het, "no protein chain"), (truncated, "cannot parse"), (str(gz), "gzip"),
-                        (ca_only, "0 of 2 residues with N, CA, C and O"), (empty, "empty")]:
+    for path, words in [
+        (cut_pdb, "line is too short"),
+        (het, "no protein chain"),
+        (truncated, "cannot parse"),
+        (str(gz), "gzip"),
+        (ca_only, "0 of 2 residues with N, CA, C and O"),
+        (empty, "empty"),
+    ]:
         rows, errors = read_all(StructureReader, paths=[path])
         assert rows == [] and len(errors) == 1, path
         assert path in errors[0].message and words in errors[0].message, errors[0].message
@@ -231,8 +260,12 @@ def test_real_files_agree_with_gemmi():
         st = gemmi.read_structure(path)
         st.setup_entities()
         st.remove_alternative_conformations()
-        chains = [c for c in st[0] if c.get_polymer().length()
-                  and c.get_polymer().check_polymer_type() in (gemmi.PolymerType.PeptideL, gemmi.PolymerType.PeptideD)]
+        chains = [
+            c
+            for c in st[0]
+            if c.get_polymer().length()
+            and c.get_polymer().check_polymer_type() in (gemmi.PolymerType.PeptideL, gemmi.PolymerType.PeptideD)
+        ]
         assert [r["chain"] for r in rows] == [c.name for c in chains], path
         for row, chain in zip(rows, chains, strict=True):
             poly = chain.get_polymer()
@@ -248,20 +281,35 @@ def test_real_files_agree_with_gemmi():
 
 # -- FASTA --------------------------------------------------------------------------------
 
+
 def test_uniprot_headers():
     h = parse_header("sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2")
-    assert h == {"accession": "P69905", "entry_name": "HBA_HUMAN", "description": "Hemoglobin subunit alpha",
-                 "organism": "Homo sapiens", "taxon_id": 9606, "gene": "HBA1"}
+    assert h == {
+        "accession": "P69905",
+        "entry_name": "HBA_HUMAN",
+        "description": "Hemoglobin subunit alpha",
+        "organism": "Homo sapiens",
+        "taxon_id": 9606,
+        "gene": "HBA1",
+    }
     t = parse_header("tr|A0A024R161|A0A024R161_HUMAN Guanine nucleotide-binding protein OS=Homo sapiens OX=9606 PE=3")
     assert t["accession"] == "A0A024R161" and t["gene"] == "" and t["taxon_id"] == 9606
     p = parse_header("1ABC_A some protein")
-    assert p == {"accession": "1ABC_A", "entry_name": "", "description": "some protein", "organism": "",
-                 "taxon_id": -1, "gene": ""}
+    assert p == {
+        "accession": "1ABC_A",
+        "entry_name": "",
+        "description": "some protein",
+        "organism": "",
+        "taxon_id": -1,
+        "gene": "",
+    }
 
 
 def test_fasta_records_and_errors(tmp_path):
-    text = (">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2\n"
-            "MVLSPADKTN\nVKAAWGKVGA*\n>empty\n>bad\nMK1T\n>ok plain\nmkt\n")
+    text = (
+        ">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2\n"
+        "MVLSPADKTN\nVKAAWGKVGA*\n>empty\n>bad\nMK1T\n>ok plain\nmkt\n"
+    )
     good = write(tmp_path / "a.fasta", text)
     with gzip.open(tmp_path / "a.fasta.gz", "wt") as f:
         f.write(text)
@@ -278,10 +326,14 @@ def test_fasta_records_and_errors(tmp_path):
 
 # -- SS tables ----------------------------------------------------------------------------
 
+
 def test_ss_table_csv_and_parquet(tmp_path):
     assert ss8_to_ss3("HGIEBTSC-") == "HHHEECCCC"
-    csv = write(tmp_path / "ss.csv", "pdb_id,seq,sst8,sst3\n1abc,MKTAYIA,CHHHHHC,CHHHHHC\n"
-                "2bad,MKT,CHHH,CHHH\n3odd,MKT,CQC,CHC\n4xyz,GSEE,CGEB,CHEE\n")
+    csv = write(
+        tmp_path / "ss.csv",
+        "pdb_id,seq,sst8,sst3\n1abc,MKTAYIA,CHHHHHC,CHHHHHC\n"
+        "2bad,MKT,CHHH,CHHH\n3odd,MKT,CQC,CHC\n4xyz,GSEE,CGEB,CHEE\n",
+    )
     rows, errors = read_all(SsTableReader, paths=[csv], id_column="pdb_id")
     assert [r["id"] for r in rows] == ["1abc", "4xyz"] and rows[1]["ss3"] == "CHEE"
     assert [e.message for e in errors] == [
@@ -290,8 +342,13 @@ def test_ss_table_csv_and_parquet(tmp_path):
     ]
     table = pa.table({"sequence": ["MKTAYIA", "GSEE", "AC1"], "q8": ["CHHHHHC", "CGEB", "CCC"]})
     pq.write_table(table, tmp_path / "ss.parquet")
-    rows, errors = read_all(SsTableReader, paths=[str(tmp_path / "ss.parquet")], sequence_column="sequence",
-                            ss8_column="q8", ss3_column=None)
+    rows, errors = read_all(
+        SsTableReader,
+        paths=[str(tmp_path / "ss.parquet")],
+        sequence_column="sequence",
+        ss8_column="q8",
+        ss3_column=None,
+    )
     assert [r["ss3"] for r in rows] == ["CHHHHHC", "CHEE"] and [r["length"] for r in rows] == [7, 4]
     assert len(errors) == 1 and "row 2" in errors[0].message and "illegal character '1'" in errors[0].message
     rows, errors = read_all(SsTableReader, paths=[csv], ss8_column="nope")
@@ -300,12 +357,15 @@ def test_ss_table_csv_and_parquet(tmp_path):
 
 # -- a full run ---------------------------------------------------------------------------
 
+
 def test_structure_run(tmp_path, ray_local, two_chains):
     folder = tmp_path / "in"
     folder.mkdir()
     write(folder / "two.pdb", Path(two_chains).read_text())
-    write(folder / "ligand.pdb", "\n".join(atom_line(i + 1, "C1", "LIG", "L", 1, (i, 0, 0), het=True)
-                                           for i in range(3)) + "\nEND\n")
+    write(
+        folder / "ligand.pdb",
+        "\n".join(atom_line(i + 1, "C1", "LIG", "L", 1, (i, 0, 0), het=True) for i in range(3)) + "\nEND\n",
+    )
     (folder / "broken.cif.gz").write_bytes(gzip.compress(b"data_x\nloop_\n_atom_site.id\n")[:30])
     reals = [p for p in real_files() if p.endswith(".pdb")][:2]
     expected_real = sum(len(read_all(StructureReader, paths=[p])[0]) for p in reals)

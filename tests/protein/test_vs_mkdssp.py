@@ -79,7 +79,9 @@ def agreement(ref: dict, ours) -> dict:
 def print_table(rows: list[tuple[str, dict]]) -> dict:
     total = {k: sum(r[k] for _, r in rows) for k in rows[0][1]}
     print()
-    print(f"{'structure':<16} {'residues':>8} {'Q9 agree':>9} {'Q3 agree':>9} {'P mkdssp':>9} {'P ours':>7} {'P both':>7}")
+    print(
+        f"{'structure':<16} {'residues':>8} {'Q9 agree':>9} {'Q3 agree':>9} {'P mkdssp':>9} {'P ours':>7} {'P both':>7}"
+    )
     for name, r in [*rows, ("TOTAL", total)]:
         t = r["total"]
         print(

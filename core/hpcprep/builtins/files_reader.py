@@ -11,7 +11,9 @@ from ..storage import S3Params, expand_paths, open_input
 
 class FilesParams(S3Params):
     paths: list[LocalPath] = Field(description="files, directories, globs or s3:// URIs")
-    suffixes: list[str] | None = Field(None, description="keep only files ending in one of these (directories and globs)")
+    suffixes: list[str] | None = Field(
+        None, description="keep only files ending in one of these (directories and globs)"
+    )
     max_bytes: int = Field(1 << 30, ge=1, description="a larger file is an error, not a record")
 
 
@@ -27,7 +29,6 @@ class FilesReader(Reader):
         Column("size", "int64", "file size in bytes"),
         Column("bytes", "binary", "file contents"),
     )
-
 
     def plan(self) -> list[InputItem]:
         suffixes = tuple(self.params.suffixes) if self.params.suffixes else None
@@ -53,5 +54,6 @@ class FilesReader(Reader):
     def examples(cls, workdir):
         good = workdir / "good.txt"
         good.write_text("hello\n")
-        return StageExamples(params={"paths": [str(good)]}, good={"paths": [str(good)]},
-                             bad={"paths": [str(good)], "max_bytes": 1})
+        return StageExamples(
+            params={"paths": [str(good)]}, good={"paths": [str(good)]}, bad={"paths": [str(good)], "max_bytes": 1}
+        )

@@ -61,7 +61,9 @@ TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class LanceDBSinkParams(Params):
-    uri: LocalPath = Field(description="LanceDB database: a local directory (shared by all nodes of a cluster) or s3://bucket/prefix")
+    uri: LocalPath = Field(
+        description="LanceDB database: a local directory (shared by all nodes of a cluster) or s3://bucket/prefix"
+    )
     table: str = Field(description="table name in the database (letters, digits, _ . -)")
     mode: Literal["create", "overwrite", "append"] = Field(
         "create",
@@ -120,9 +122,7 @@ class LanceDBSink(Sink):
 
     def __init__(self, params=None):
         super().__init__(params)
-        self.inputs = (
-            Input(self.params.vector_column, FLOAT_VECTOR_TYPES, "one vector per row, stored as float32"),
-        )
+        self.inputs = (Input(self.params.vector_column, FLOAT_VECTOR_TYPES, "one vector per row, stored as float32"),)
         self._run_id = ""  # set by prepare; travels to the workers with the sink
         self._schema: pa.Schema | None = None  # the table's, once it exists; writers conform to it
 

@@ -28,7 +28,6 @@ class ParquetReader(Reader):
     )
     open_columns = True  # the files' own columns come through as they are
 
-
     def plan(self) -> list[InputItem]:
         items: list[InputItem] = []
         for path, size in expand_paths(self.params.paths, (".parquet", ".pq"), self.params.s3()):
@@ -66,9 +65,7 @@ class ParquetReader(Reader):
                 if "source" not in out:
                     out["source"] = np.full(n, item.source, dtype=object)
                 if "record_id" not in out:
-                    out["record_id"] = np.array(
-                        [record_id(item.source, first_row + i) for i in range(n)], dtype=object
-                    )
+                    out["record_id"] = np.array([record_id(item.source, first_row + i) for i in range(n)], dtype=object)
                 first_row += n
                 yield out
 

@@ -78,5 +78,7 @@ def summary(p: np.ndarray) -> list[dict]:
     rows = []
     for n, w, mean, m2, lo, hi in np.asarray(p, dtype=np.float64).reshape(-1, WIDTH):
         std = float(np.sqrt(m2 / w)) if w > 0 else float("nan")
-        rows.append({"n": int(n), "weight": float(w), "mean": float(mean), "std": std, "min": float(lo), "max": float(hi)})
+        rows.append(
+            {"n": int(n), "weight": float(w), "mean": float(mean), "std": std, "min": float(lo), "max": float(hi)}
+        )
     return rows

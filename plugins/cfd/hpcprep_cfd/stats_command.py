@@ -22,7 +22,9 @@ def case_statistics(table) -> dict:
 
     names = [c for c in table.column_names if c.startswith("stats_")]
     if not names:
-        raise click.ClickException(f"no stats_<field> columns (columns: {table.column_names}); run cfd.cell_features first")
+        raise click.ClickException(
+            f"no stats_<field> columns (columns: {table.column_names}); run cfd.cell_features first"
+        )
     cols = {c: table.column(c).to_pylist() for c in names}
     sources = table.column("source").to_pylist()
     kinds = table.column("kind").to_pylist() if "kind" in table.column_names else ["cells"] * len(sources)

@@ -116,24 +116,53 @@ def _spec_output(spec_path: str, overrides, overwrite: bool):
 @click.argument("spec_or_table", type=click.Path(exists=True))
 @click.option("--label-column", default="label", show_default=True, help="column with the class label")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="weights file to write (.npz)")
-@click.option("--k", type=click.IntRange(3, 32), default=None,
-              help="de Bruijn k of the graphs (default: the spec's genomics.debruijn k, else 5)")
-@click.option("--sequence-column", default="sequence", show_default=True,
-              help="sequence column, used when the table has no graph columns")
+@click.option(
+    "--k",
+    type=click.IntRange(3, 32),
+    default=None,
+    help="de Bruijn k of the graphs (default: the spec's genomics.debruijn k, else 5)",
+)
+@click.option(
+    "--sequence-column",
+    default="sequence",
+    show_default=True,
+    help="sequence column, used when the table has no graph columns",
+)
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes initial weights, split and shuffling")
-@click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
-              help="held-out share of each class")
-@click.option("--lr", type=click.FloatRange(0.0, min_open=True), default=0.002, show_default=True,
-              help="Adam learning rate")
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="held-out share of each class",
+)
+@click.option(
+    "--lr", type=click.FloatRange(0.0, min_open=True), default=0.002, show_default=True, help="Adam learning rate"
+)
 @click.option("--batch-graphs", type=click.IntRange(1), default=16, show_default=True, help="graphs per training step")
 @click.option("--hidden-dim", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--embed-dim", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--layers", type=click.IntRange(0), default=2, show_default=True, help="message-passing layers")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="spec override (TOML input only)")
 @click.option("--overwrite", is_flag=True, help="rerun the spec over an earlier run's outputs (TOML input only)")
-def train_gnn(spec_or_table, label_column, out, k, sequence_column, epochs, seed, val_fraction, lr, batch_graphs,
-              hidden_dim, embed_dim, layers, overrides, overwrite):
+def train_gnn(
+    spec_or_table,
+    label_column,
+    out,
+    k,
+    sequence_column,
+    epochs,
+    seed,
+    val_fraction,
+    lr,
+    batch_graphs,
+    hidden_dim,
+    embed_dim,
+    layers,
+    overrides,
+    overwrite,
+):
     """Train the de Bruijn GNN as a classifier and write weights both backends load.
 
     SPEC_OR_TABLE is a Parquet file or directory with the label column and either the graph
@@ -158,14 +187,23 @@ def train_gnn(spec_or_table, label_column, out, k, sequence_column, epochs, seed
     if skipped:
         click.echo(f"skipped {skipped} row(s) without a label or without a valid {k}-mer", err=True)
     if len(set(labels)) < 2:
-        raise click.ClickException(f"{source}: need at least two labels in {label_column!r}, found {sorted(set(labels))}")
+        raise click.ClickException(
+            f"{source}: need at least two labels in {label_column!r}, found {sorted(set(labels))}"
+        )
 
     config = GnnConfig(k=k, hidden_dim=hidden_dim, embed_dim=embed_dim, layers=layers)
     report = TrainReport()
     try:
         arrays, classes, accuracy = train_classifier(
-            graphs, labels, config, seed=seed, epochs=epochs, val_fraction=val_fraction, lr=lr,
-            batch_graphs=batch_graphs, report=report,
+            graphs,
+            labels,
+            config,
+            seed=seed,
+            epochs=epochs,
+            val_fraction=val_fraction,
+            lr=lr,
+            batch_graphs=batch_graphs,
+            report=report,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc

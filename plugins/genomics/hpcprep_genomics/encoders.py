@@ -95,7 +95,9 @@ class Onehot(SequenceEncoder):
     gpu_share = 0.25
     # One thread per base: 4096 windows of 1 kb are four million threads, enough to fill a GPU.
     gpu_batch_size = 4096
-    outputs = (Column("onehot", "list<uint8>", "flattened one-hot; reshape to (length, 4) for LC or (4, length) for CL"),)
+    outputs = (
+        Column("onehot", "list<uint8>", "flattened one-hot; reshape to (length, 4) for LC or (4, length) for CL"),
+    )
 
     def __init__(self, params=None):
         super().__init__(params)
@@ -183,7 +185,9 @@ class KmerCounts(SequenceEncoder):
     # One thread per base: 4096 windows of 1 kb are four million threads, enough to fill a GPU.
     gpu_batch_size = 4096
     outputs = (
-        Column("kmer_counts", "fixed_size_list<uint32>[4**k]", "count of each k-mer, index = base-4 code (A=0 C=1 G=2 T=3)"),
+        Column(
+            "kmer_counts", "fixed_size_list<uint32>[4**k]", "count of each k-mer, index = base-4 code (A=0 C=1 G=2 T=3)"
+        ),
     )
 
     def __init__(self, params=None):
@@ -273,7 +277,9 @@ class Tokenize(SequenceEncoder):
     name = "genomics.tokenize"
     Params = TokenizeParams
     batch_size = 512
-    outputs = (Column("input_ids", "list<int32>", "token ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, then the vocabulary"),)
+    outputs = (
+        Column("input_ids", "list<int32>", "token ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, then the vocabulary"),
+    )
 
     def encode(self, batch):
         p = self.params
@@ -395,7 +401,7 @@ class GnnEmbedParams(SequenceParams):
     graphs_from: Literal["sequence", "debruijn"] = Field(
         "sequence",
         description="sequence: build each record's graph with the weights' k; debruijn: read the graph columns of "
-                    "an earlier genomics.debruijn stage, which must use the same k",
+        "an earlier genomics.debruijn stage, which must use the same k",
     )
 
     @model_validator(mode="after")
@@ -460,8 +466,13 @@ class GnnEmbed(SequenceEncoder):
         else:
             self._config = gnn.GnnConfig(k=self.params.k)
             self._arrays = gnn.random_weights(self._config, self.params.random_init_seed)
-        gnn.embed_graphs([kernels.debruijn_graph(b"ACGTACGTAC", self._k)], self._config, self._arrays,
-                         backend=self.params.backend, device=self._dev)
+        gnn.embed_graphs(
+            [kernels.debruijn_graph(b"ACGTACGTAC", self._k)],
+            self._config,
+            self._arrays,
+            backend=self.params.backend,
+            device=self._dev,
+        )
 
     def encode(self, batch):
         from . import gnn
@@ -469,14 +480,22 @@ class GnnEmbed(SequenceEncoder):
         if self._config is None:
             self.setup()
         if self.params.graphs_from == "debruijn":
-            graphs = list(zip(*(column_of(batch, c.name, "add a genomics.debruijn stage before") for c in GRAPH_INPUTS)))
+            graphs = list(
+                zip(*(column_of(batch, c.name, "add a genomics.debruijn stage before") for c in GRAPH_INPUTS))
+            )
         else:
             graphs = [kernels.debruijn_graph(s, self._k) for s in ascii_texts(batch, self.params.column)]
         for g in graphs:
             if len(g[1]) == 0:
                 raise RecordError(f"empty de Bruijn graph: no valid {self._k}-mer in the record")
-        emb = gnn.embed_graphs(graphs, self._config, self._arrays, backend=self.params.backend,
-                               batch_graphs=self.params.batch_graphs, device=self._dev)
+        emb = gnn.embed_graphs(
+            graphs,
+            self._config,
+            self._arrays,
+            backend=self.params.backend,
+            batch_graphs=self.params.batch_graphs,
+            device=self._dev,
+        )
         return {"embedding": vector_column(emb)}
 
     @classmethod

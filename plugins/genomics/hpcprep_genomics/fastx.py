@@ -215,9 +215,16 @@ class FastaLayout:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "description": self.description, "header_line": self.header_line,
-            "offset": self.offset, "end": self.end, "length": self.length, "runs": self.runs,
-            "blank_inside": self.blank_inside, "problem": self.problem, "gaps": self.gaps,
+            "name": self.name,
+            "description": self.description,
+            "header_line": self.header_line,
+            "offset": self.offset,
+            "end": self.end,
+            "length": self.length,
+            "runs": self.runs,
+            "blank_inside": self.blank_inside,
+            "problem": self.problem,
+            "gaps": self.gaps,
         }
 
     @classmethod
@@ -446,8 +453,7 @@ class FastaScanner:
                     )
                 else:
                     self.fatal = self._at(
-                        f"not a FASTA file: line {lineno} should be a header starting with '>' "
-                        f"but is {preview(raw)}"
+                        f"not a FASTA file: line {lineno} should be a header starting with '>' but is {preview(raw)}"
                     )
                 self.lines, self.bytes = lineno, pos
                 return
@@ -512,7 +518,9 @@ class FastaScanner:
             problem = f"the header at line {lineno} has no record name after '>'"
         if name and problem is None:
             if name in seen:
-                problem = f"duplicate record name {name!r} at line {lineno} (first at line {seen[name]}); the first is kept"
+                problem = (
+                    f"duplicate record name {name!r} at line {lineno} (first at line {seen[name]}); the first is kept"
+                )
             else:
                 seen[name] = lineno
         return FastaLayout(name=name, description=description, header_line=lineno, problem=problem)
@@ -631,7 +639,9 @@ class FastqParser:
                     what = f"binary data ({preview(head, 16)}), not FASTQ text"
                 else:
                     what = preview(head)
-                yield FastqProblem(index, lineno, f"line {lineno}: expected a read header starting with '@', found {what}")
+                yield FastqProblem(
+                    index, lineno, f"line {lineno}: expected a read header starting with '@', found {what}"
+                )
                 la.pop()
                 self._resync()
                 index += 1
@@ -645,7 +655,8 @@ class FastqParser:
                 have = 1 + sum(r is not None for r in rest)
                 why = la.truncated or "the file ends"
                 yield FastqProblem(
-                    index, lineno,
+                    index,
+                    lineno,
                     f"read {name!r} at line {lineno} is truncated after {have} of its 4 lines: {why}",
                 )
                 while la.pop() is not None:
@@ -654,7 +665,8 @@ class FastqParser:
             (sl, seq), (pl, plus), (ql, qual) = rest
             if plus[:1] != b"+":
                 yield FastqProblem(
-                    index, lineno,
+                    index,
+                    lineno,
                     f"read {name!r} (line {lineno}): expected the '+' separator line at line {pl}, "
                     f"found {preview(plus)}",
                 )
@@ -736,7 +748,9 @@ def bgzf_blocks(f) -> Iterator[tuple[int, int, int, int]]:
         if clen < 12 + xlen + 8:  # header, extra field, CRC and length: a smaller block is damaged
             raise BgzfError(f"the BGZF block at byte {cstart} declares {clen} bytes, fewer than its header holds")
         if cstart + clen > total:
-            raise BgzfError(f"the BGZF block at byte {cstart} needs {clen} bytes but the file ends after {total - cstart}")
+            raise BgzfError(
+                f"the BGZF block at byte {cstart} needs {clen} bytes but the file ends after {total - cstart}"
+            )
         f.seek(cstart + clen - 4)
         ulen = struct.unpack("<I", f.read(4))[0]
         yield cstart, clen, ustart, ulen

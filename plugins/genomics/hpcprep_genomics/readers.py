@@ -214,7 +214,9 @@ def _windows_of(data: bytes, a: np.ndarray, b: np.ndarray) -> pa.Array | pa.Chun
         np.cumsum(lengths, out=offsets[1:])
         index = np.arange(offsets[-1], dtype=np.int64) + np.repeat(a - offsets[:-1], lengths)
         body = np.frombuffer(data, dtype=np.uint8)[index].tobytes()
-    return pa.Array.from_buffers(pa.string(), len(a), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(body)])
+    return pa.Array.from_buffers(
+        pa.string(), len(a), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(body)]
+    )
 
 
 # -- FASTA ----------------------------------------------------------------------------
@@ -226,21 +228,29 @@ class FastaParams(S3Params):
         list(with_compression(FASTA_SUFFIXES)),
         description="when expanding directories keep only files ending in one of these (.fai/.gzi are always skipped)",
     )
-    window: int | None = Field(None, ge=1, description="window length in bases; None gives whole records (or BED regions)")
+    window: int | None = Field(
+        None, ge=1, description="window length in bases; None gives whole records (or BED regions)"
+    )
     stride: int | None = Field(None, ge=1, description="bases between window starts (default: window, i.e. tiling)")
     min_length: int = Field(
-        0, ge=0, description="drop windows (a short last one) or records shorter than this; counted in the manifest notes"
+        0,
+        ge=0,
+        description="drop windows (a short last one) or records shorter than this; counted in the manifest notes",
     )
     min_tail: int | None = Field(
-        None, ge=0,
+        None,
+        ge=0,
         description="drop a record's last window when it is shorter than window and than this; counted in the notes "
-                    "(default: half the window; 0 keeps every tail)",
+        "(default: half the window; 0 keeps every tail)",
     )
     keep_gaps: bool = Field(
-        False, description=f"keep windows lying wholly in an assembly gap (a run of >= {GAP_MIN} N); by default they "
-                           "are skipped and counted in the manifest notes",
+        False,
+        description=f"keep windows lying wholly in an assembly gap (a run of >= {GAP_MIN} N); by default they "
+        "are skipped and counted in the manifest notes",
     )
-    bed: LocalPath | None = Field(None, description="BED file of regions (chrom, 0-based start, end, optional name) to read")
+    bed: LocalPath | None = Field(
+        None, description="BED file of regions (chrom, 0-based start, end, optional name) to read"
+    )
     label: str | None = Field(None, description="text put in the label column of every record (e.g. the organism)")
     label_from: LabelFrom | None = Field(
         None, description="derive the label per file: 'file_stem' (lambda.fa.gz -> lambda) or 'parent_dir'"
@@ -248,13 +258,17 @@ class FastaParams(S3Params):
     records: list[str] | None = Field(None, description="read only the records with these names")
     uppercase: bool = Field(False, description="upper-case the sequence (default: as in the file, soft-masking kept)")
     alphabet: str = Field(DNA_ALPHABET, description="allowed sequence characters, either case; others are errors")
-    item_bases: int = Field(8_000_000, ge=1, description="bases of sequence per Ray read task (large records are split)")
+    item_bases: int = Field(
+        8_000_000, ge=1, description="bases of sequence per Ray read task (large records are split)"
+    )
     cache_dir: LocalPath | None = Field(
-        None, description="where indexes and decompressed gzip copies go (default $HPCPREP_CACHE_DIR or ~/.cache/hpcprep)"
+        None,
+        description="where indexes and decompressed gzip copies go (default $HPCPREP_CACHE_DIR or ~/.cache/hpcprep)",
     )
     index_beside: bool = Field(
-        True, description="use a .fai (.gzi) already beside the FASTA when it is exactly the index hpcprep would build; "
-                          "hpcprep never writes beside the inputs",
+        True,
+        description="use a .fai (.gzi) already beside the FASTA when it is exactly the index hpcprep would build; "
+        "hpcprep never writes beside the inputs",
     )
     decompress_gzip: bool = Field(
         True, description="decompress plain gzip once into cache_dir for random access; false streams it in one task"
@@ -269,8 +283,9 @@ class FastaParams(S3Params):
         if not self.alphabet:
             raise ValueError("alphabet must not be empty")
         if self.window is not None and self.min_length > self.window:
-            raise ValueError(f"min_length={self.min_length} is longer than window={self.window}: every window "
-                             "would be dropped")
+            raise ValueError(
+                f"min_length={self.min_length} is longer than window={self.window}: every window would be dropped"
+            )
         return self
 
 
@@ -355,8 +370,11 @@ class FastaReader(Reader):
                 exc = idx
                 log.warning("%s: cannot index it", path, exc_info=exc)
                 all_indexed = False
-                items.append(InputItem(path, len(items), size, meta={
-                    "fatal": f"{path}: cannot index it: {type(exc).__name__}: {exc}"}))
+                items.append(
+                    InputItem(
+                        path, len(items), size, meta={"fatal": f"{path}: cannot index it: {type(exc).__name__}: {exc}"}
+                    )
+                )
                 continue
             for note in idx.notes:
                 log.info("%s: %s", path, note)
@@ -368,8 +386,9 @@ class FastaReader(Reader):
                 tally.streamed.append(os.path.basename(path))
             elif idx.mode == "faidx" and idx.open_path != idx.source:
                 tally.decompressed.append(os.path.basename(path))
-            tally.irregular += [f"{os.path.basename(path)}:{r.name}" for r in idx.records
-                                if not r.problem and not r.regular]
+            tally.irregular += [
+                f"{os.path.basename(path)}:{r.name}" for r in idx.records if not r.problem and not r.regular
+            ]
             if idx.mode == "fatal":
                 all_indexed = False  # its records are unknown: do not call a wanted name missing
                 items.append(InputItem(path, len(items), size, meta={"fatal": idx.fatal}))
@@ -496,8 +515,14 @@ class FastaReader(Reader):
             if wanted is not None and rec.name not in wanted and not (idx.truncated_in_record and i == last):
                 continue
             if rec.problem:
-                units.append({"kind": "error", "rid": record_id(source, rec.name, "line", rec.header_line),
-                              "msg": f"{source}: {rec.problem}", "at": rec.offset})
+                units.append(
+                    {
+                        "kind": "error",
+                        "rid": record_id(source, rec.name, "line", rec.header_line),
+                        "msg": f"{source}: {rec.problem}",
+                        "at": rec.offset,
+                    }
+                )
                 continue
             geometry = rec.geometry()
             regular = geometry is not None
@@ -505,11 +530,14 @@ class FastaReader(Reader):
             for s, e, region, line in self._segments(rec, bed):
                 if e > rec.length or s == e:
                     why = "is empty" if s == e else f"ends past the end of the record ({rec.length} bases)"
-                    units.append({
-                        "kind": "error", "at": rec.offset,
-                        "rid": record_id(source, rec.name, s, f"bed:{line}"),
-                        "msg": f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}",
-                    })
+                    units.append(
+                        {
+                            "kind": "error",
+                            "at": rec.offset,
+                            "rid": record_id(source, rec.name, s, f"bed:{line}"),
+                            "msg": f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}",
+                        }
+                    )
                     continue
                 k, dropped = self._windows(e - s)
                 if dropped:
@@ -522,8 +550,16 @@ class FastaReader(Reader):
                 for k0 in range(0, k, per):
                     k1 = min(k, k0 + per)
                     a, b = self._span((s, e), k0, k1)
-                    unit = {"kind": "part", "rec": i, "seg": (s, e), "k": (k0, k1), "region": region,
-                            "line": line, "bases": b - a, "at": rec.offset + _byte_offset(a, geometry)}
+                    unit = {
+                        "kind": "part",
+                        "rec": i,
+                        "seg": (s, e),
+                        "k": (k0, k1),
+                        "region": region,
+                        "line": line,
+                        "bases": b - a,
+                        "at": rec.offset + _byte_offset(a, geometry),
+                    }
                     gaps = self._gaps_within(rec, gap_ends, a, b)
                     if gaps:
                         # the read task skips the same windows, from the same gaps
@@ -531,8 +567,14 @@ class FastaReader(Reader):
                         tally.skipped["gap"] += int(_in_gaps(*self._bounds((s, e), k0, k1), gaps).sum())
                     units.append(unit)
         if idx.truncated and not idx.truncated_in_record:
-            units.append({"kind": "error", "rid": record_id(source, "line", idx.truncated_line),
-                          "msg": idx.truncated, "at": idx.text_bytes})
+            units.append(
+                {
+                    "kind": "error",
+                    "rid": record_id(source, "line", idx.truncated_line),
+                    "msg": idx.truncated,
+                    "at": idx.text_bytes,
+                }
+            )
         groups: list[list[dict]] = []
         current: list[dict] = []
         bases = 0
@@ -547,8 +589,15 @@ class FastaReader(Reader):
         # that the plan and the manifest still list it and count its bytes
         groups.append(current)
         st = os.stat(idx.open_path)
-        common = {"mode": "faidx", "open": idx.open_path, "fai": idx.fai, "gzi": idx.gzi, "label": label,
-                  "stat": (st.st_size, st.st_mtime_ns), "compression": idx.compression}
+        common = {
+            "mode": "faidx",
+            "open": idx.open_path,
+            "fai": idx.fai,
+            "gzi": idx.gzi,
+            "label": label,
+            "stat": (st.st_size, st.st_mtime_ns),
+            "compression": idx.compression,
+        }
         if len(groups) == 1:
             return [InputItem(source, first_index, size, meta=self._item_meta(idx, common, groups[0]))]
         size = idx.size if size is None else size
@@ -563,8 +612,11 @@ class FastaReader(Reader):
             # each item owns the file's bytes in proportion to the text it covers, so that
             # the items' sizes add up to the file's size (exactly the bytes, for plain text)
             share = size * hi // text - size * lo // text
-            items.append(InputItem(source, first_index + n, share, offset=lo, length=hi - lo,
-                                   meta=self._item_meta(idx, common, g)))
+            items.append(
+                InputItem(
+                    source, first_index + n, share, offset=lo, length=hi - lo, meta=self._item_meta(idx, common, g)
+                )
+            )
         return items
 
     @staticmethod
@@ -594,10 +646,23 @@ class FastaReader(Reader):
             return record_id(source, name, start, f"bed:{bed_line}")
         return record_id(source, name, start)
 
-    def _emit(self, rows: _Chunks, source: str, rec: FastaLayout, seq: str, span_start: int,
-              seg: tuple[int, int], k0: int, k1: int, region: str, bed_line: int,
-              table: np.ndarray, raw: bytes | None = None, gaps: list | None = None,
-              gaps_are_errors: bool = False) -> Iterator[ErrorRecord]:
+    def _emit(
+        self,
+        rows: _Chunks,
+        source: str,
+        rec: FastaLayout,
+        seq: str,
+        span_start: int,
+        seg: tuple[int, int],
+        k0: int,
+        k1: int,
+        region: str,
+        bed_line: int,
+        table: np.ndarray,
+        raw: bytes | None = None,
+        gaps: list | None = None,
+        gaps_are_errors: bool = False,
+    ) -> Iterator[ErrorRecord]:
         """Rows for windows k0..k1 of segment ``seg``; ``seq`` holds bases from ``span_start``
         (``raw``, when given, is ``seq`` as ASCII bytes). Windows lying wholly in ``gaps`` are
         skipped: silently where the plan counted them, as ``Skipped`` errors where it could not
@@ -620,14 +685,23 @@ class FastaReader(Reader):
             keep &= ~in_gap
             if gaps_are_errors:
                 for j in np.flatnonzero(in_gap):
-                    yield ErrorRecord(source, rid(j), f"{source}: record {rec.name!r}: window {starts[j]}-{ends[j]} "
-                                                      f"lies in an assembly gap (a run of at least {GAP_MIN} N); "
-                                                      "skipped (keep_gaps = true keeps it)", SKIPPED)
+                    yield ErrorRecord(
+                        source,
+                        rid(j),
+                        f"{source}: record {rec.name!r}: window {starts[j]}-{ends[j]} "
+                        f"lies in an assembly gap (a run of at least {GAP_MIN} N); "
+                        "skipped (keep_gaps = true keeps it)",
+                        SKIPPED,
+                    )
         short = (ends - span_start > len(seq)) & keep
         for j in np.flatnonzero(short):
             keep[j] = False
-            yield ErrorRecord(source, rid(j), f"{source}: record {rec.name!r} has fewer bases than its index says "
-                                              f"(wanted {starts[j]}-{ends[j]}); was the file changed during the run?")
+            yield ErrorRecord(
+                source,
+                rid(j),
+                f"{source}: record {rec.name!r} has fewer bases than its index says "
+                f"(wanted {starts[j]}-{ends[j]}); was the file changed during the run?",
+            )
         if raw is None:
             raw = seq.encode("ascii") if seq.isascii() else seq.encode("ascii", "replace")
         if raw.translate(None, _allowed_bytes(table)):  # some byte is not allowed
@@ -641,7 +715,8 @@ class FastaReader(Reader):
                 n_more = int(hi[j] - lo[j] - 1)
                 more = f" (and {n_more} more in this window)" if n_more else ""
                 yield ErrorRecord(
-                    source, rid(j),
+                    source,
+                    rid(j),
                     f"{source}: record {rec.name!r}: illegal character {show_char(ord(seq[i]))} at line {line}, "
                     f"column {col}{more}, in window {starts[j]}-{ends[j]}; allowed: {p.alphabet} (either case)",
                 )
@@ -652,10 +727,16 @@ class FastaReader(Reader):
             return
         # What is left is ASCII (every byte allowed), so byte i of raw is base i of seq.
         ids = pc.binary_join_element_wise(prefix + ":", pa.array(starts).cast(pa.string()), suffix, "")
-        rows.extend(record_id=ids, name=_same(rec.name, n), description=_same(rec.description, n), offset=starts,
-                    length=ends - starts, record_length=np.full(n, rec.length, dtype=np.int64),
-                    sequence=_windows_of(raw.upper() if p.uppercase else raw, starts - span_start, ends - span_start),
-                    region=_same(region, n))
+        rows.extend(
+            record_id=ids,
+            name=_same(rec.name, n),
+            description=_same(rec.description, n),
+            offset=starts,
+            length=ends - starts,
+            record_length=np.full(n, rec.length, dtype=np.int64),
+            sequence=_windows_of(raw.upper() if p.uppercase else raw, starts - span_start, ends - span_start),
+            region=_same(region, n),
+        )
 
     def _finish(self, rows: _Chunks, source: str, label: str) -> dict:
         out = rows.flush()
@@ -684,8 +765,23 @@ class FastaReader(Reader):
             if raw is None:
                 rows.truncate(n0)
                 return None
-            errors.extend(self._emit(rows, source, rec, raw.decode("ascii"), a, u["seg"], j0, j1, u["region"],
-                                     u["line"], table, raw, gaps=u.get("gaps")))
+            errors.extend(
+                self._emit(
+                    rows,
+                    source,
+                    rec,
+                    raw.decode("ascii"),
+                    a,
+                    u["seg"],
+                    j0,
+                    j1,
+                    u["region"],
+                    u["line"],
+                    table,
+                    raw,
+                    gaps=u.get("gaps"),
+                )
+            )
         return errors
 
     def _not_text(self, source: str, rec: FastaLayout, u: dict) -> Iterator[ErrorRecord]:
@@ -698,9 +794,12 @@ class FastaReader(Reader):
         skip = _in_gaps(starts, ends, u.get("gaps") or [])
         for ws, skipped in zip(starts.tolist(), skip.tolist()):
             if not skipped:
-                yield ErrorRecord(source, self._rid(source, rec.name, ws, u["line"]),
-                                  f"{source}: record {rec.name!r}: bytes that are not text between "
-                                  f"lines {line0} and {line1}; expected sequence letters")
+                yield ErrorRecord(
+                    source,
+                    self._rid(source, rec.name, ws, u["line"]),
+                    f"{source}: record {rec.name!r}: bytes that are not text between "
+                    f"lines {line0} and {line1}; expected sequence letters",
+                )
 
     def _read_indexed(self, item: InputItem):
         m = item.meta
@@ -738,16 +837,18 @@ class FastaReader(Reader):
                         except UnicodeDecodeError:
                             yield from self._not_text(source, rec, u)
                             continue
-                        errors = self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"],
-                                            table, gaps=gaps)
+                        errors = self._emit(
+                            rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table, gaps=gaps
+                        )
                     yield from errors
                 else:
                     a, b = self._span(u["seg"], k0, k1)
                     if u["rec"] not in raw_records:
                         raw_records[u["rec"]] = _read_irregular(m["open"], rec)
                     seq = raw_records[u["rec"]][a:b]
-                    yield from self._emit(rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table,
-                                          gaps=gaps)
+                    yield from self._emit(
+                        rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table, gaps=gaps
+                    )
                 if len(rows) >= MAX_BATCH_ROWS:
                     yield self._finish(rows, source, m["label"])
         finally:
@@ -756,18 +857,25 @@ class FastaReader(Reader):
         if len(rows):
             yield self._finish(rows, source, m["label"])
 
-    def _skipped_window(self, source: str, rec: FastaLayout, seg: tuple[int, int], k: int, why: str,
-                        bed_line: int) -> ErrorRecord:
+    def _skipped_window(
+        self, source: str, rec: FastaLayout, seg: tuple[int, int], k: int, why: str, bed_line: int
+    ) -> ErrorRecord:
         """The ``Skipped`` error of window ``k`` of a streamed record, dropped for ``why``."""
         p = self.params
         starts, ends = self._bounds(seg, k, k + 1)
         a, b = int(starts[0]), int(ends[0])
         if why == "tail":
-            what = f"is a {b - a}-base tail, shorter than min_tail = {self._min_tail()}; skipped (min_tail = 0 keeps it)"
+            what = (
+                f"is a {b - a}-base tail, shorter than min_tail = {self._min_tail()}; skipped (min_tail = 0 keeps it)"
+            )
         else:
             what = f"is shorter than min_length = {p.min_length}; skipped"
-        return ErrorRecord(source, self._rid(source, rec.name, a, bed_line),
-                           f"{source}: record {rec.name!r}: window {a}-{b} {what}", SKIPPED)
+        return ErrorRecord(
+            source,
+            self._rid(source, rec.name, a, bed_line),
+            f"{source}: record {rec.name!r}: window {a}-{b} {what}",
+            SKIPPED,
+        )
 
     def _read_stream(self, item: InputItem):
         m = item.meta
@@ -784,16 +892,20 @@ class FastaReader(Reader):
                 if wanted is not None and rec.name not in wanted and not scanner.truncated_in_record:
                     continue
                 if rec.problem:
-                    yield ErrorRecord(source, record_id(source, rec.name, "line", rec.header_line),
-                                      f"{source}: {rec.problem}")
+                    yield ErrorRecord(
+                        source, record_id(source, rec.name, "line", rec.header_line), f"{source}: {rec.problem}"
+                    )
                     continue
                 seq = seq_bytes.decode("latin-1")
                 gaps = None if p.keep_gaps else gap_runs(seq_bytes)
                 for s, e, region, line in self._segments(rec, bed):
                     if e > rec.length or s == e:
                         why = "is empty" if s == e else f"ends past the end of the record ({rec.length} bases)"
-                        yield ErrorRecord(source, record_id(source, rec.name, s, f"bed:{line}"),
-                                          f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}")
+                        yield ErrorRecord(
+                            source,
+                            record_id(source, rec.name, s, f"bed:{line}"),
+                            f"{p.bed} line {line}: region {rec.name}:{s}-{e} {why} in {source}",
+                        )
                         continue
                     k, dropped = self._windows(e - s)
                     if dropped:
@@ -802,8 +914,21 @@ class FastaReader(Reader):
                         yield self._skipped_window(source, rec, (s, e), k, dropped, line)
                     if k:
                         a, b = self._span((s, e), 0, k)
-                        yield from self._emit(rows, source, rec, seq[a:b], a, (s, e), 0, k, region, line, table,
-                                              gaps=gaps, gaps_are_errors=True)
+                        yield from self._emit(
+                            rows,
+                            source,
+                            rec,
+                            seq[a:b],
+                            a,
+                            (s, e),
+                            0,
+                            k,
+                            region,
+                            line,
+                            table,
+                            gaps=gaps,
+                            gaps_are_errors=True,
+                        )
                 if len(rows) >= MAX_BATCH_ROWS:
                     yield self._finish(rows, source, m["label"])
             if scanner.fatal:
@@ -842,29 +967,40 @@ class _PlanTally:
     def notes(self, p: FastaParams, cache: str, min_tail: int) -> list[str]:
         notes = []
         if self.decompressed:
-            notes.append(f"{len(self.decompressed)} compressed file(s) decompressed once into {cache} for random "
-                         f"access (reused by later runs): {_some(self.decompressed)}")
+            notes.append(
+                f"{len(self.decompressed)} compressed file(s) decompressed once into {cache} for random "
+                f"access (reused by later runs): {_some(self.decompressed)}"
+            )
         if self.streamed:
-            notes.append(f"{len(self.streamed)} file(s) streamed by one read task each, without an index: "
-                         f"{_some(self.streamed)}")
+            notes.append(
+                f"{len(self.streamed)} file(s) streamed by one read task each, without an index: {_some(self.streamed)}"
+            )
         if self.irregular:
-            notes.append(f"{len(self.irregular)} record(s) with lines of different lengths read without the index, "
-                         f"each in one read task: {_some(self.irregular)}")
+            notes.append(
+                f"{len(self.irregular)} record(s) with lines of different lengths read without the index, "
+                f"each in one read task: {_some(self.irregular)}"
+            )
         notes += _empty_note(self.empty, "FASTA records")
         what = "window(s)" if p.window else ("region(s)" if p.bed else "record(s)")
         skipped = self.skipped
         if skipped["gap"]:
-            notes.append(f"{skipped['gap']} {what} lying wholly in an assembly gap (a run of at least {GAP_MIN} N) "
-                         "skipped: not read, not an output, not an error (keep_gaps = true keeps them)")
+            notes.append(
+                f"{skipped['gap']} {what} lying wholly in an assembly gap (a run of at least {GAP_MIN} N) "
+                "skipped: not read, not an output, not an error (keep_gaps = true keeps them)"
+            )
         if skipped["tail"]:
-            notes.append(f"{skipped['tail']} tail window(s) shorter than min_tail = {min_tail} bases skipped "
-                         "(min_tail = 0 keeps them)")
+            notes.append(
+                f"{skipped['tail']} tail window(s) shorter than min_tail = {min_tail} bases skipped "
+                "(min_tail = 0 keeps them)"
+            )
         if skipped["short"]:
             notes.append(f"{skipped['short']} {what} shorter than min_length = {p.min_length} bases skipped")
         if self.streamed and (not p.keep_gaps or min_tail or p.min_length):
-            notes.append("windows skipped in streamed files (assembly gaps, short tails, min_length) are in the "
-                         f"errors table with error_type '{SKIPPED}': the plan does not read a streamed file, so it "
-                         "cannot count them")
+            notes.append(
+                "windows skipped in streamed files (assembly gaps, short tails, min_length) are in the "
+                f"errors table with error_type '{SKIPPED}': the plan does not read a streamed file, so it "
+                "cannot count them"
+            )
         return notes
 
 
@@ -926,7 +1062,11 @@ def _open_faidx(meta: dict):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "index older than FASTA" after a touch: the driver checked it
         return pyfaidx.Faidx(
-            meta["open"], indexname=meta["fai"], gzi_indexname=meta["gzi"], build_index=False, rebuild=False,
+            meta["open"],
+            indexname=meta["fai"],
+            gzi_indexname=meta["gzi"],
+            build_index=False,
+            rebuild=False,
             strict_bounds=True,
         )
 
@@ -945,7 +1085,8 @@ def _read_irregular(path: str, rec: FastaLayout) -> str:
 class FastqParams(S3Params):
     paths: list[LocalPath] = Field(description="FASTQ files (plain or gzip), directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(
-        list(with_compression(FASTQ_SUFFIXES)), description="when expanding directories keep only files ending in one of these"
+        list(with_compression(FASTQ_SUFFIXES)),
+        description="when expanding directories keep only files ending in one of these",
     )
     label: str | None = Field(None, description="text put in the label column of every read")
     label_from: LabelFrom | None = Field(None, description="derive the label per file: 'file_stem' or 'parent_dir'")
@@ -1014,8 +1155,15 @@ class FastqReader(Reader):
                 if isinstance(rec, FastqProblem):
                     yield ErrorRecord(source, rid, f"{source}: {rec.message}")
                     continue
-                rows.add(record_id=rid, name=rec.name, description=rec.description, offset=rec.index,
-                         length=len(rec.sequence), sequence=rec.sequence, quality=rec.quality)
+                rows.add(
+                    record_id=rid,
+                    name=rec.name,
+                    description=rec.description,
+                    offset=rec.index,
+                    length=len(rec.sequence),
+                    sequence=rec.sequence,
+                    quality=rec.quality,
+                )
                 if len(rows) >= p.batch_rows:
                     yield self._finish(rows, source, label)
         if not found:  # the plan could not look inside (an s3 object, a large file of blank lines)
@@ -1040,8 +1188,11 @@ class FastqReader(Reader):
         packed.write_bytes(gzip.compress(b"@r3\nGGCC\n+\nABCD\n"))
         bad = workdir / "bad.fq"
         bad.write_text("@r1\nACGT\n+\nIII\n@r2\nACGT\n+\nIIII\n")
-        return StageExamples(params={"paths": [str(good), str(packed)]}, good={"paths": [str(good), str(packed)]},
-                             bad={"paths": [str(bad)]})
+        return StageExamples(
+            params={"paths": [str(good), str(packed)]},
+            good={"paths": [str(good), str(packed)]},
+            bad={"paths": [str(bad)]},
+        )
 
 
 __all__ = ["FastaReader", "FastqReader", "load_bed"]

@@ -221,8 +221,11 @@ class Composition(SequenceEncoder):
     Params = CompositionParams
     batch_size = 1024
     outputs = (
-        Column("composition", "fixed_size_list<float32>[420]",
-               "20 amino-acid shares, then 400 dipeptide shares (first residue major); each part sums to 1"),
+        Column(
+            "composition",
+            "fixed_size_list<float32>[420]",
+            "20 amino-acid shares, then 400 dipeptide shares (first residue major); each part sums to 1",
+        ),
     )
 
     def encode(self, batch):
@@ -254,8 +257,9 @@ class SsLabelsParams(Params):
         None, description="optional list<bool> column, True where the residue has a label (e.g. backbone_complete)"
     )
     target: Literal["none", "esm", "prott5"] = Field(
-        "none", description="token layout of the model the labels align to: esm adds 1 token before and 1 after, "
-        "prott5 1 after (special positions get -100)"
+        "none",
+        description="token layout of the model the labels align to: esm adds 1 token before and 1 after, "
+        "prott5 1 after (special positions get -100)",
     )
 
 
@@ -360,7 +364,9 @@ class Dssp(Encoder):
     inputs = (
         *_coordinate_inputs("n", "ca", "c", "o"),
         Input("model_ss8", STRING_TYPES, "states assigned on the whole model by protein.structure", optional=True),
-        Input("residue_names", "list<string>|list<large_string>", "PRO has no amide H (chain-alone only)", optional=True),
+        Input(
+            "residue_names", "list<string>|list<large_string>", "PRO has no amide H (chain-alone only)", optional=True
+        ),
     )
     outputs = (
         Column(
@@ -455,7 +461,9 @@ class Contacts(Encoder):
     def encode(self, batch):
         p = self.params
         cas = _coords(batch, "ca")
-        pos = cas if p.atom == "ca" else [np.where(np.isfinite(cb), cb, ca) for cb, ca in zip(_coords(batch, "cb"), cas)]
+        pos = (
+            cas if p.atom == "ca" else [np.where(np.isfinite(cb), cb, ca) for cb, ca in zip(_coords(batch, "cb"), cas)]
+        )
         if self.variant == "cuda":
             edges = self._cuda_kernels().contact_edges_batch(pos, p.cutoff, p.min_seq_sep)
         else:

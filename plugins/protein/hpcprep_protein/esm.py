@@ -34,10 +34,39 @@ from hpcprep.columns import column_of, list_column, vector_column
 from pydantic import Field
 
 ESM2_VOCAB = (
-    "<cls>", "<pad>", "<eos>", "<unk>",
-    "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K", "Q", "N", "F", "Y", "M", "H", "W", "C",
-    "X", "B", "U", "Z", "O", ".", "-",
-    "<null_1>", "<mask>",
+    "<cls>",
+    "<pad>",
+    "<eos>",
+    "<unk>",
+    "L",
+    "A",
+    "G",
+    "V",
+    "S",
+    "E",
+    "R",
+    "T",
+    "I",
+    "D",
+    "P",
+    "K",
+    "Q",
+    "N",
+    "F",
+    "Y",
+    "M",
+    "H",
+    "W",
+    "C",
+    "X",
+    "B",
+    "U",
+    "Z",
+    "O",
+    ".",
+    "-",
+    "<null_1>",
+    "<mask>",
 )
 
 
@@ -120,10 +149,13 @@ class EsmEmbed(Encoder):
         how = "mean over residue tokens" if p.pooling == "mean" else "the <cls> token"
         outputs = [Column("esm_embedding", f"fixed_size_list<float32>[{self._hidden}]", f"last hidden state, {how}")]
         if p.per_residue:
-            outputs.append(Column(
-                "esm_residues", "list<float32>",
-                f"L x {self._hidden}, flattened: last hidden state per residue, <cls>/<eos> removed",
-            ))
+            outputs.append(
+                Column(
+                    "esm_residues",
+                    "list<float32>",
+                    f"L x {self._hidden}, flattened: last hidden state per residue, <cls>/<eos> removed",
+                )
+            )
         self.outputs = tuple(outputs)
         self.inputs = (Input(p.column, "string|large_string", "one-letter amino-acid sequence"),)
         self._model = None
@@ -237,7 +269,8 @@ class EsmEmbed(Encoder):
         bad = _seq_batch(["ACDE", "A" * 40])
         return StageExamples(
             params={"model": str(model), "per_residue": True, "max_length": 30, "batch_tokens": 40},
-            good=good, bad=bad,
+            good=good,
+            bad=bad,
         )
 
 
@@ -264,10 +297,20 @@ def make_tiny_esm(path: str | Path, seed: int = 0, hidden: int = 32) -> Path:
     vocab.write_text("\n".join(ESM2_VOCAB) + "\n")
     # The fields an ESM-2 config has (rotary positions, token dropout scaling), scaled down.
     config = EsmConfig(
-        vocab_size=len(ESM2_VOCAB), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=2 * hidden, max_position_embeddings=1026, position_embedding_type="rotary",
-        token_dropout=True, emb_layer_norm_before=False, layer_norm_eps=1e-5, pad_token_id=1, mask_token_id=32,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        vocab_size=len(ESM2_VOCAB),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=1026,
+        position_embedding_type="rotary",
+        token_dropout=True,
+        emb_layer_norm_before=False,
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        mask_token_id=32,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
     torch.manual_seed(seed)
     EsmForMaskedLM(config).save_pretrained(path)

@@ -179,7 +179,9 @@ def check_pdb(source: str, text: str) -> Findings:
         return Findings(**b_factors)
     name = residue_line[17:20].strip()
     last = LastResidue(
-        chain=residue_line[21:22].strip(), name=name, number=residue_line[22:27].strip(),
+        chain=residue_line[21:22].strip(),
+        name=name,
+        number=residue_line[22:27].strip(),
         missing=residues.missing_heavy_atoms(name, residue_atoms),
     )
     return Findings(unterminated=True, last=last, **b_factors)
@@ -248,7 +250,8 @@ class _AtomSite:
         name = self.value(self.comps, row)
         present = [self.value(self.names, r) for r in range(start, row + 1)]
         return LastResidue(
-            chain=self.value(self.chains, row), name=name,
+            chain=self.value(self.chains, row),
+            name=name,
             number=self.value(self.numbers, row) + self.value(self.icodes, row),
             missing=residues.missing_heavy_atoms(name, present),
         )

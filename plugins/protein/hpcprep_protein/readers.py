@@ -94,8 +94,9 @@ class StructureParams(S3Params):
         1, ge=1, description="a chain with fewer residues whose N, CA, C and O are all present is an error record"
     )
     truncated: Literal["error", "flag"] = Field(
-        "error", description="a file that ends inside an incomplete residue with nothing after its atoms (no END): "
-        "'error' reports the file, 'flag' keeps its chains with flag 'truncated' on the chain cut short"
+        "error",
+        description="a file that ends inside an incomplete residue with nothing after its atoms (no END): "
+        "'error' reports the file, 'flag' keeps its chains with flag 'truncated' on the chain cut short",
     )
 
 
@@ -158,8 +159,10 @@ def _gemmi_message(exc: Exception) -> str:
     loop = re.match(r"string:(\d+):\S*:? Wrong number of values in loop (\S+)", message)
     if loop:
         # gemmi points at the loop's first line; the damage is at its end (a row cut short).
-        return (f"the loop {loop.group(2)} that starts at line {loop.group(1)} does not hold a whole number of "
-                "rows: its last row is incomplete (a file cut short?)")
+        return (
+            f"the loop {loop.group(2)} that starts at line {loop.group(1)} does not hold a whole number of "
+            "rows: its last row is incomplete (a file cut short?)"
+        )
     return re.sub(r"^string:(\d+):\d+(?:\(\d+\))?:\s*", r"line \1: ", message)
 
 
@@ -176,9 +179,7 @@ def _assign_model_ss8(chain_rows: list[dict]) -> None:
     needs both partners, which a chain record alone does not carry."""
     from .kernels import assign_model_secondary_structure
 
-    chains = [
-        (row["n"], row["ca"], row["c"], row["o"], row["residue_names"] == "PRO") for row in chain_rows
-    ]
+    chains = [(row["n"], row["ca"], row["c"], row["o"], row["residue_names"] == "PRO") for row in chain_rows]
     for row, ss8 in zip(chain_rows, assign_model_secondary_structure(chains), strict=True):
         row["model_ss8"] = ss8
 
@@ -241,9 +242,7 @@ class StructureReader(Reader):
         st.setup_entities()
         model = st[0]
         model_num = int(model.num)
-        altloc_chains = {
-            ch.name for ch in model for res in ch for at in res if at.has_altloc()
-        }
+        altloc_chains = {ch.name for ch in model for res in ch for at in res if at.has_altloc()}
         model.remove_alternative_conformations()
         kind = self.params.b_factor_kind
         if kind == "auto":
@@ -261,7 +260,9 @@ class StructureReader(Reader):
             k = seen.get(chain.name, 0)
             seen[chain.name] = k + 1
             rid = record_id(source, model_num, chain.name) if k == 0 else record_id(source, model_num, chain.name, k)
-            chain_flags = notes + (["altloc"] if chain.name in altloc_chains else []) + _file_flags(findings, chain.name)
+            chain_flags = (
+                notes + (["altloc"] if chain.name in altloc_chains else []) + _file_flags(findings, chain.name)
+            )
             row = self._chain_row(source, poly, chain.name, rid, st, kind, chain_flags, findings)
             if isinstance(row, str):
                 yield ErrorRecord(source, rid, row)
@@ -375,8 +376,13 @@ class StructureReader(Reader):
 
 def _example_atoms() -> str:
     lines, serial = [], 1
-    base = {"N": (0.0, 0.0, 0.0), "CA": (1.46, 0.0, 0.0), "C": (2.0, 1.4, 0.0), "O": (1.3, 2.4, 0.0),
-            "CB": (2.0, -0.8, 1.2)}
+    base = {
+        "N": (0.0, 0.0, 0.0),
+        "CA": (1.46, 0.0, 0.0),
+        "C": (2.0, 1.4, 0.0),
+        "O": (1.3, 2.4, 0.0),
+        "CB": (2.0, -0.8, 1.2),
+    }
     for i, resname in enumerate(("MET", "GLY", "SER")):
         for name, (x, y, z) in base.items():
             if resname == "GLY" and name == "CB":
@@ -505,7 +511,8 @@ class ProteinFastaReader(Reader):
                 if not orphan_reported:
                     orphan_reported = True
                     yield ErrorRecord(
-                        source, record_id(source, "line", lineno),
+                        source,
+                        record_id(source, "line", lineno),
                         f"{source}: line {lineno}: expected a '>' header before the sequence, found {stripped[:40]!r}",
                     )
                 continue
@@ -540,9 +547,11 @@ class ProteinFastaReader(Reader):
     def examples(cls, workdir):
         good = os.path.join(workdir, "good.fasta")
         with open(good, "w") as f:
-            f.write(">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2\n"
-                    "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHFDLSHGSAQVKGHGKKVADALTNAVAHV\n"
-                    ">plain some description\nMKT\n")
+            f.write(
+                ">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606 GN=HBA1 PE=1 SV=2\n"
+                "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHFDLSHGSAQVKGHGKKVADALTNAVAHV\n"
+                ">plain some description\nMKT\n"
+            )
         bad = os.path.join(workdir, "bad.fasta")
         with open(bad, "w") as f:
             f.write(">x\nMK1T\n>empty\n>y\nMKT\n")
@@ -608,8 +617,9 @@ class SsTableReader(Reader):
                 return pq.read_table(pa.BufferReader(data)), "row"
             delim = self.params.delimiter or ("\t" if ".tsv" in lower else ",")
             convert = pacsv.ConvertOptions(strings_can_be_null=False, column_types=None)
-            return pacsv.read_csv(io.BytesIO(data), parse_options=pacsv.ParseOptions(delimiter=delim),
-                                  convert_options=convert), "line"
+            return pacsv.read_csv(
+                io.BytesIO(data), parse_options=pacsv.ParseOptions(delimiter=delim), convert_options=convert
+            ), "line"
         except (pa.ArrowInvalid, OSError) as exc:
             raise RecordError(f"{source}: cannot read the table: {exc}") from None
 
@@ -687,8 +697,9 @@ class SsTableReader(Reader):
         bad = os.path.join(workdir, "ss_bad.csv")
         with open(bad, "w") as f:
             f.write("pdb_id,seq,sst8,sst3\n1abc,MKTAYIA,CHHHC,CHHHC\n")
-        return StageExamples(params={"paths": [good]}, good={"paths": [good], "id_column": "pdb_id"},
-                             bad={"paths": [bad]})
+        return StageExamples(
+            params={"paths": [good]}, good={"paths": [good], "id_column": "pdb_id"}, bad={"paths": [bad]}
+        )
 
 
 READERS = (StructureReader, ProteinFastaReader, SsTableReader)

@@ -69,8 +69,8 @@ _DGL_HELP = (
     "the dgl GNN backend needs DGL 2.1.0, which imports only with torch 2.2.1 and numpy < 2, so it "
     "lives in its own virtual environment: `make dgl-env` builds .venv-dgl (steps in "
     "plugins/genomics/dgl-env/README.md). There, `python -m hpcprep_genomics.gnn.cli_dgl --weights W.npz "
-    "--graphs G.npz --out E.npy` embeds graphs, and `hpcprep run` can use backend = \"dgl\" once hpcprep "
-    "and hpcprep-genomics are installed into it; elsewhere use backend = \"pyg\" (same weights, same "
+    '--graphs G.npz --out E.npy` embeds graphs, and `hpcprep run` can use backend = "dgl" once hpcprep '
+    'and hpcprep-genomics are installed into it; elsewhere use backend = "pyg" (same weights, same '
     "embeddings within 1e-5)"
 )
 _PYG_HELP = (

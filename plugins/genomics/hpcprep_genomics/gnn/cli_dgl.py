@@ -60,11 +60,19 @@ def main(argv=None) -> int:
 
         library = __import__("dgl" if args.backend == "dgl" else "torch_geometric")
         best = min(times)
-        print(json.dumps({
-            "graphs": len(graphs), "best_s": best, "graphs_per_s": len(graphs) / best, "times_s": times,
-            "backend": args.backend, "versions": {"torch": torch.__version__, library.__name__: library.__version__},
-            "threads": torch.get_num_threads(),
-        }))
+        print(
+            json.dumps(
+                {
+                    "graphs": len(graphs),
+                    "best_s": best,
+                    "graphs_per_s": len(graphs) / best,
+                    "times_s": times,
+                    "backend": args.backend,
+                    "versions": {"torch": torch.__version__, library.__name__: library.__version__},
+                    "threads": torch.get_num_threads(),
+                }
+            )
+        )
     else:
         print(f"{len(graphs)} graph(s) -> {args.out} ({args.backend}, dim {config.embed_dim})")
     return 0

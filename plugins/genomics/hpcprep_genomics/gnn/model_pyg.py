@@ -140,7 +140,9 @@ def mean_adjacency_csr(packed: PackedGraphs, device: torch.device | str = "cpu")
     row_ptr, col, value = packed.mean_adjacency()
     n = packed.n_nodes
     return torch.sparse_csr_tensor(
-        torch.from_numpy(row_ptr).to(device), torch.from_numpy(col).to(device), torch.from_numpy(value).to(device),
+        torch.from_numpy(row_ptr).to(device),
+        torch.from_numpy(col).to(device),
+        torch.from_numpy(value).to(device),
         size=(n, n),
     )
 

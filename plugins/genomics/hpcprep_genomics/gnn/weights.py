@@ -203,6 +203,11 @@ def load_graphs(path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
             z[n] for n in ("node_codes", "node_ptr", "src", "dst", "edge_counts", "edge_ptr")
         )
     return [
-        (codes[nptr[i] : nptr[i + 1]], src[eptr[i] : eptr[i + 1]], dst[eptr[i] : eptr[i + 1]], cnt[eptr[i] : eptr[i + 1]])
+        (
+            codes[nptr[i] : nptr[i + 1]],
+            src[eptr[i] : eptr[i + 1]],
+            dst[eptr[i] : eptr[i + 1]],
+            cnt[eptr[i] : eptr[i + 1]],
+        )
         for i in range(len(nptr) - 1)
     ]

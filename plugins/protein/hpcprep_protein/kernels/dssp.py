@@ -340,10 +340,9 @@ def _in_pp_range(phi, psi):
     # mkdssp compares single-precision angles
     f = np.float32(phi)
     s = np.float32(psi)
-    return (
-        np.float32(PP_PHI - PP_EPSILON) <= f <= np.float32(PP_PHI + PP_EPSILON)
-        and np.float32(PP_PSI - PP_EPSILON) <= s <= np.float32(PP_PSI + PP_EPSILON)
-    )
+    return np.float32(PP_PHI - PP_EPSILON) <= f <= np.float32(PP_PHI + PP_EPSILON) and np.float32(
+        PP_PSI - PP_EPSILON
+    ) <= s <= np.float32(PP_PSI + PP_EPSILON)
 
 
 @njit(cache=True, nogil=True)
