@@ -5,19 +5,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..stages import Column, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
-from ..storage import S3Params, expand_paths, open_input
+from ..file_reader import FileParams, FileReader
+from ..stages import Column, InputItem, RecordError, StageExamples, record_id
 
 
-class FilesParams(S3Params):
-    paths: list[LocalPath] = Field(description="files, directories, globs or s3:// URIs")
-    suffixes: list[str] | None = Field(
-        None, description="keep only files ending in one of these (directories and globs)"
-    )
+class FilesParams(FileParams):
     max_bytes: int = Field(1 << 30, ge=1, description="a larger file is an error, not a record")
 
 
-class FilesReader(Reader):
+class FilesReader(FileReader):
     """Raw bytes and path of each file, one record per file."""
 
     name = "files"
@@ -30,16 +26,10 @@ class FilesReader(Reader):
         Column("bytes", "binary", "file contents"),
     )
 
-    def plan(self) -> list[InputItem]:
-        suffixes = tuple(self.params.suffixes) if self.params.suffixes else None
-        found = expand_paths(self.params.paths, suffixes, self.params.s3())
-        return [InputItem(source=p, index=i, size=s) for i, (p, s) in enumerate(found)]
-
     def read(self, item: InputItem):
         if item.size is not None and item.size > self.params.max_bytes:
             raise RecordError(f"{item.source}: {item.size} bytes is over max_bytes={self.params.max_bytes}")
-        with open_input(item.source, self.params.s3()) as f:
-            data = f.read()
+        data = self.read_bytes(item, gunzip=False)  # the bytes as stored
         payload = np.empty(1, dtype=object)
         payload[0] = bytes(data)
         yield {

@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 from hpcprep.columns import list_column
-from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
-from hpcprep.storage import S3Params, expand_paths, open_input
+from hpcprep.file_reader import FileParams, FileReader
+from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from pydantic import Field
 
 from .meshfiles import SUFFIXES, MeshFileError, MeshPart, read_mesh
@@ -30,7 +30,7 @@ MAX_BATCH_ROWS = 256
 MAX_BATCH_VALUES = 16_000_000
 
 
-class MeshParams(S3Params):
+class MeshParams(FileParams):
     paths: list[LocalPath] = Field(
         description="STL, OBJ or PLY files (plain or gzip), directories, globs or s3:// URIs"
     )
@@ -42,7 +42,7 @@ class MeshParams(S3Params):
     )
 
 
-class MeshReader(Reader):
+class MeshReader(FileReader):
     """Surface meshes from STL (ASCII, binary), OBJ and PLY files, plain or gzip, as indexed triangles."""
 
     name = "cfd.mesh"
@@ -58,20 +58,11 @@ class MeshReader(Reader):
         Column("n_faces", "int64", "F"),
     )
 
-    def plan(self) -> list[InputItem]:
-        p = self.params
-        found = expand_paths(p.paths, tuple(p.suffixes) if p.suffixes else None, p.s3())
-        return [InputItem(source=path, index=i, size=size) for i, (path, size) in enumerate(found)]
-
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         source = item.source
+        data = self.read_bytes(item, gunzip=False)  # read_mesh tells gzip apart itself, with its own messages
         try:
-            with open_input(source, self.params.s3()) as f:
-                data = f.read()
-        except OSError as exc:
-            raise RecordError(f"{source}: cannot read the file: {exc}") from None
-        try:
-            mesh = read_mesh(bytes(data), source=source, split=self.params.split, on_error="keep")
+            mesh = read_mesh(data, source=source, split=self.params.split, on_error="keep")
         except MeshFileError as exc:
             raise RecordError(str(exc)) from None
         pending: list[MeshPart] = []

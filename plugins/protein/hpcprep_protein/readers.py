@@ -13,17 +13,15 @@ file's numbers and ending are in ``integrity``, residue tables in ``residues``.
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import re
-import zlib
 from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
-from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
-from hpcprep.storage import S3Params, expand_paths, open_input
+from hpcprep.file_reader import FileParams, FileReader
+from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from pydantic import Field
 
 from . import integrity, residues
@@ -56,30 +54,13 @@ def _objects(values: list) -> np.ndarray:
     return arr
 
 
-def _expand(patterns: list[str], suffixes: list[str] | None, s3) -> list[InputItem]:
-    found = expand_paths(patterns, tuple(suffixes) if suffixes else None, s3)
-    return [InputItem(source=p, index=i, size=s) for i, (p, s) in enumerate(found)]
-
-
 _ASCII_ONLY = bytes(range(128)) + b"?" * 128
-
-
-def _read_bytes(source: str, s3) -> bytes:
-    """The whole file, gunzipped when it starts with the gzip magic."""
-    with open_input(source, s3) as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise RecordError(f"{source}: damaged or truncated gzip data: {exc}") from None
-    return bytes(data)
 
 
 # -- structures -------------------------------------------------------------------------
 
 
-class StructureParams(S3Params):
+class StructureParams(FileParams):
     paths: list[LocalPath] = Field(description="PDB or mmCIF files (plain or gzip), directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(
         list(STRUCTURE_SUFFIXES), description="when expanding directories keep only files ending in one of these"
@@ -191,7 +172,7 @@ def _virtual_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
     return (-0.58273431 * a + 0.56802827 * b - 0.54067466 * cc + ca).astype(np.float32)
 
 
-class StructureReader(Reader):
+class StructureReader(FileReader):
     """Protein chains of PDB/mmCIF files (first model) with sequence, backbone and CB coordinates, via gemmi."""
 
     name = "protein.structure"
@@ -224,14 +205,11 @@ class StructureReader(Reader):
         ),
     )
 
-    def plan(self) -> list[InputItem]:
-        return _expand(self.params.paths, self.params.suffixes, self.params.s3())
-
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         import gemmi
 
         source = item.source
-        data = _read_bytes(source, self.params.s3())
+        data = self.read_bytes(item)
         if not data.strip():
             raise RecordError(f"{source}: the file is empty")
         st, notes, findings, kind_of_file = _parse_structure(source, data)
@@ -439,7 +417,7 @@ def parse_header(header: str) -> dict:
     return out
 
 
-class FastaParams(S3Params):
+class FastaParams(FileParams):
     paths: list[LocalPath] = Field(description="protein FASTA files (plain or gzip), directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(
         list(FASTA_SUFFIXES), description="when expanding directories keep only files ending in one of these"
@@ -448,7 +426,7 @@ class FastaParams(S3Params):
     min_length: int = Field(1, ge=1, description="a record with fewer residues than this is an error record")
 
 
-class ProteinFastaReader(Reader):
+class ProteinFastaReader(FileReader):
     """Protein FASTA records with UniProt-style headers parsed into accession, organism, taxon and gene."""
 
     name = "protein.fasta"
@@ -467,12 +445,9 @@ class ProteinFastaReader(Reader):
     )
     _INTS = ("taxon_id", "length")
 
-    def plan(self) -> list[InputItem]:
-        return _expand(self.params.paths, self.params.suffixes, self.params.s3())
-
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         source = item.source
-        data = _read_bytes(source, self.params.s3())
+        data = self.read_bytes(item)
         rows: dict[str, list] = {c.name: [] for c in self.outputs}
         for out in self._records(source, io.BytesIO(data)):
             if isinstance(out, ErrorRecord):
@@ -570,7 +545,7 @@ def ss8_to_ss3(ss8: str) -> str:
     return "".join("H" if ch in "HGI" else "E" if ch in "EB" else "C" for ch in ss8)
 
 
-class SsTableParams(S3Params):
+class SsTableParams(FileParams):
     paths: list[LocalPath] = Field(
         description="CSV/TSV (plain or gzip) or Parquet files, directories, globs or s3:// URIs"
     )
@@ -587,7 +562,7 @@ class SsTableParams(S3Params):
     delimiter: str | None = Field(None, description="CSV delimiter; None: tab for .tsv, comma otherwise")
 
 
-class SsTableReader(Reader):
+class SsTableReader(FileReader):
     """Sequences with 8- and 3-state secondary-structure labels from CSV or Parquet tables (NetSurfP, Kaggle)."""
 
     name = "protein.ss_table"
@@ -602,15 +577,13 @@ class SsTableReader(Reader):
         Column("length", "int64", "residues"),
     )
 
-    def plan(self) -> list[InputItem]:
-        return _expand(self.params.paths, self.params.suffixes, self.params.s3())
-
-    def _table(self, source: str):
+    def _table(self, item: InputItem):
         import pyarrow as pa
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        data = _read_bytes(source, self.params.s3())
+        source = item.source
+        data = self.read_bytes(item)
         lower = source.lower()
         try:
             if data[:4] == b"PAR1" or lower.endswith((".parquet", ".pq")):
@@ -626,7 +599,7 @@ class SsTableReader(Reader):
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         p = self.params
         source = item.source
-        table, unit = self._table(source)
+        table, unit = self._table(item)
         names = table.column_names
         for col in (p.sequence_column, p.ss8_column) + ((p.id_column,) if p.id_column else ()):
             if col not in names:

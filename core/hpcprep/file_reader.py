@@ -1,0 +1,54 @@
+"""``FileReader``: the base of readers whose input items are whole files.
+
+Most readers take the same parameters (``paths``: files, directories, globs or s3:// URIs;
+``suffixes``: which files of a directory count; the S3 endpoint and credentials) and plan
+the same way (one item per file, sorted, with its size). ``FileReader`` does that once:
+a subclass declares its ``outputs``, gives its ``Params`` (a subclass of ``FileParams``,
+overriding ``paths``' description and ``suffixes``' default for its formats) and writes
+``read(item)``, getting the file's bytes from ``read_bytes(item)``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from pydantic import Field
+
+from .stages import InputItem, LocalPath, Reader, RecordError
+from .storage import S3Params, expand_paths, open_input
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class FileParams(S3Params):
+    paths: list[LocalPath] = Field(description="files, directories, globs or s3:// URIs")
+    suffixes: list[str] | None = Field(
+        None, description="when expanding directories and globs keep only files ending in one of these"
+    )
+
+
+class FileReader(Reader):
+    """A reader of whole files: one input item per file that ``paths`` names or holds."""
+
+    Params = FileParams
+
+    def plan(self) -> list[InputItem]:
+        p = self.params
+        found = expand_paths(p.paths, tuple(p.suffixes) if p.suffixes else None, p.s3())
+        return [InputItem(source=path, index=i, size=size) for i, (path, size) in enumerate(found)]
+
+    def read_bytes(self, item: InputItem, gunzip: bool = True) -> bytes:
+        """The whole file; gunzipped when it starts with the gzip magic and ``gunzip`` is set.
+        A file that cannot be read, or damaged gzip data, is a ``RecordError`` naming the file."""
+        try:
+            with open_input(item.source, self.params.s3()) as f:
+                data = f.read()
+        except OSError as exc:
+            raise RecordError(f"{item.source}: cannot read the file: {exc}") from None
+        if gunzip and data[:2] == GZIP_MAGIC:
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise RecordError(f"{item.source}: damaged or truncated gzip data: {exc}") from None
+        return bytes(data)
