@@ -8,11 +8,13 @@ from .placement import ClusterInfo, fuse_cpu_runs
 from .plugins import PluginRegistry
 from .runner import decide_placements
 from .spec import ResolvedSpec
+from .wiring import input_sources
 
 
 def build_plan(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> dict:
     placements = decide_placements(resolved, registry, cluster)
     spec = resolved.to_dict(redact=True)
+    sources = input_sources(resolved.reader, resolved.encoders, resolved.sinks)
 
     def row(cs, params, placement=None):
         d = {
@@ -22,6 +24,7 @@ def build_plan(resolved: ResolvedSpec, registry: PluginRegistry, cluster: Cluste
             "plugin": cs.entry.plugin,
             "version": cs.entry.version,
             "params": {k: v for k, v in params.items() if k not in ("stage", "placement")},
+            "inputs": sources.get(cs.where, []),
             "outputs": [c.name for c in cs.entry.cls.outputs],
         }
         if placement is not None:
@@ -64,6 +67,8 @@ def format_text(plan: dict) -> str:
         lines.append(f"{i}. {s['where']}: {s['stage']} ({s['kind']}) from {s['plugin']} {s['version']}")
         for k, v in s["params"].items():
             lines.append(f"     {k} = {json.dumps(v)}")
+        for i_col in s.get("inputs", ()):
+            lines.append(f"     reads {i_col['column']} ({i_col['types']}) from {i_col['from']}")
         if s["outputs"]:
             lines.append(f"     outputs: {', '.join(s['outputs'])}")
         p = s.get("placement")

@@ -101,6 +101,7 @@ def test_plan_in_all_formats(tmp_path):
     assert "k = 3" in text.output
     assert "placement: tasks, num_cpus=1" in text.output and "why: stateless CPU stage" in text.output
     assert "4. encoders[2]: test.variant" in text.output and "batch_size=7" in text.output
+    assert "reads bytes (binary) from reader (files) as binary" in text.output
 
     js = runner.invoke(cli, ["plan", str(spec), "--format", "json"], obj={"registry": reg})
     plan = json.loads(js.output)
@@ -109,6 +110,9 @@ def test_plan_in_all_formats(tmp_path):
     assert plan["stages"][2]["placement"]["compute"] == "actors"
     assert plan["stages"][1]["params"]["k"] == 3
     assert plan["inputs"]["count"] == 1
+    # each stage's declared inputs, with the stage that makes them
+    assert plan["stages"][1]["inputs"] == [{"column": "bytes", "types": "binary", "from": "reader (files) as binary"}]
+    assert plan["stages"][0]["inputs"] == []
     # count (tasks), embed (actors) and variant (tasks) are consecutive CPU stages: one actor pool.
     assert [p["encoders"] for p in plan["pools"]] == [["encoders[0]", "encoders[1]", "encoders[2]"]]
     assert plan["pools"][0]["placement"]["compute"] == "actors"
