@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hpcprep_cfd.openfoam import fields, foamfile, geometry, polymesh
-from hpcprep_cfd.openfoam.reader import write_box_case
+from hpcprep_cfd.openfoam.box_case import write_box_case
 
 BANNER = """/*--------------------------------*- C++ -*----------------------------------*\\
 | =========                 |                                                 |

@@ -19,7 +19,8 @@ import pytest
 from hpcprep.stages import ErrorRecord, RecordError
 from hpcprep.testing import assert_stage_ok
 from hpcprep_cfd.openfoam import foamfile, geometry, polymesh
-from hpcprep_cfd.openfoam.reader import OpenFoamReader, box_mesh, write_box_case
+from hpcprep_cfd.openfoam.box_case import box_mesh, write_box_case
+from hpcprep_cfd.openfoam.reader import OpenFoamReader
 
 from tests.cfd import data
 
