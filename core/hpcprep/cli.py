@@ -100,9 +100,9 @@ def plan(ctx, spec, fmt, overrides, address):
         sys.exit(2)
     address = address or resolved.run.address
     if address:
-        import ray
+        from .runner import start_ray
 
-        ray.init(address=address, log_to_driver=False)
+        start_ray(address, None)
         cluster = ClusterInfo.from_ray(address)
     else:
         cluster = ClusterInfo.local(resolved.run.num_cpus)

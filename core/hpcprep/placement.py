@@ -205,6 +205,31 @@ class DefaultPlacementPolicy:
         )
 
 
+def decide_placements(resolved, registry, cluster: ClusterInfo) -> list[Placement]:
+    """Each encoder's placement (``resolved``: a ``ResolvedSpec``; ``registry``: the
+    ``PluginRegistry`` whose ``hpcprep_place`` hooks answer first); a spec asking for what the cluster cannot give is refused
+    here, with the reason, rather than left waiting for resources that never come."""
+    from .spec import SpecError  # spec.py imports this module for PlacementOverride
+
+    out, problems = [], []
+    for cs in resolved.encoders:
+        placement = registry.place(cs.stage, cluster)
+        if placement is None:  # only if someone unregistered the default policy
+            placement = Placement(batch_size=cs.stage.batch_size, reason="no policy answered")
+        try:
+            placement = apply_override(placement, cs.placement, cs.stage)
+        except ValueError as exc:
+            problems.append(f"{cs.where} ({cs.name}): {exc}")
+            continue
+        why = unsatisfiable(placement, cluster)
+        if why:
+            problems.append(f"{cs.where} ({cs.name}): placement {why}")
+        out.append(placement)
+    if problems:
+        raise SpecError(problems, resolved.source)
+    return out
+
+
 def fuse_cpu_runs(placements: list[Placement]) -> list[tuple[list[int], Placement]]:
     """Group consecutive CPU encoders into one pool each: ``[(stage indices, pool placement)]``.
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .placement import ClusterInfo, fuse_cpu_runs
+from .placement import ClusterInfo, decide_placements, fuse_cpu_runs
 from .plugins import PluginRegistry
-from .runner import decide_placements
 from .spec import ResolvedSpec
 from .wiring import input_sources
 

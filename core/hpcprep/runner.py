@@ -28,9 +28,9 @@ from typing import NamedTuple
 from . import errors_table, local_ray, run_dir, warm_workers
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
-from .placement import ClusterInfo, Placement, apply_override, unsatisfiable
+from .placement import ClusterInfo, decide_placements
 from .plugins import PluginRegistry
-from .spec import ResolvedSpec, SpecError, planned, resolve
+from .spec import ResolvedSpec, planned, resolve
 from .stages import SinkContext
 from .state import GroupPacer, RunState, fingerprint
 
@@ -107,28 +107,6 @@ def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, 
     return RayConnection(True, None if watcher is None else watcher.terminate)
 
 
-def decide_placements(resolved: ResolvedSpec, registry: PluginRegistry, cluster: ClusterInfo) -> list[Placement]:
-    """Each encoder's placement; a spec asking for what the cluster cannot give is refused
-    here, with the reason, rather than left waiting for resources that never come."""
-    out, problems = [], []
-    for cs in resolved.encoders:
-        placement = registry.place(cs.stage, cluster)
-        if placement is None:  # only if someone unregistered the default policy
-            placement = Placement(batch_size=cs.stage.batch_size, reason="no policy answered")
-        try:
-            placement = apply_override(placement, cs.placement, cs.stage)
-        except ValueError as exc:
-            problems.append(f"{cs.where} ({cs.name}): {exc}")
-            continue
-        why = unsatisfiable(placement, cluster)
-        if why:
-            problems.append(f"{cs.where} ({cs.name}): placement {why}")
-        out.append(placement)
-    if problems:
-        raise SpecError(problems, resolved.source)
-    return out
-
-
 def _log(msg: str, progress: bool) -> None:
     if progress:
         print(f"[hpcprep] {msg}", file=sys.stderr, flush=True)
@@ -166,17 +144,41 @@ def run(
     registry: PluginRegistry | None = None,
     progress: bool = True,
     keep_ray: float = 0.0,
-    stop_after_groups: int | None = None,
 ) -> RunResult:
     """Validate ``spec`` (a TOML path or a dict), run it, and return the manifest.
 
     Without an address, a local Ray is started for the run and stopped with it; with
     ``keep_ray`` > 0 it is kept that many seconds after the run for the next one to
     join (``hpcprep run`` does this by default, see ``local_ray``).
-
-    ``stop_after_groups`` stops after that many commit groups, as an interruption
-    would (used to test ``resume``).
     """
+    return _run(
+        spec,
+        overrides=overrides,
+        overwrite=overwrite,
+        resume=resume,
+        address=address,
+        plugins=plugins,
+        registry=registry,
+        progress=progress,
+        keep_ray=keep_ray,
+    )
+
+
+def _run(
+    spec,
+    *,
+    overrides: list[str] | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    address: str | None = None,
+    plugins: list | None = None,
+    registry: PluginRegistry | None = None,
+    progress: bool = True,
+    keep_ray: float = 0.0,
+    stop_after_groups: int | None = None,
+) -> RunResult:
+    """``run``; ``stop_after_groups`` ends the run after that many commit groups, as an
+    interruption would (``hpcprep.testing.interrupted_run``, for tests of ``--resume``)."""
     import ray
 
     entered = time.perf_counter()

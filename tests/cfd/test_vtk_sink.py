@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hpcprep.runner import RunError
-from hpcprep.testing import assert_stage_ok
+from hpcprep.testing import assert_stage_ok, interrupted_run
 from hpcprep_cfd.vtk_sink import STATE_DIR, VtkSink
 
 from tests.cfd.test_vtkxml import cell_volumes, hex_block, read, same_bits
@@ -245,7 +245,7 @@ def test_second_run_needs_overwrite_and_leaves_no_stale_files(tmp_path, ray_loca
 def test_resume_removes_files_of_an_interrupted_attempt(tmp_path, ray_local):
     write_inputs(tmp_path)
     spec = spec_for(tmp_path, commit_every=1)  # one commit group per input file
-    hpcprep.run(spec, progress=False, stop_after_groups=1)
+    interrupted_run(spec, groups=1, progress=False)
     out = tmp_path / "vtk"
     first = vtk_files(out)
     assert first == [f for f in EXPECTED if f.endswith(".vtp")]  # group 0: the geometry file

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from hpcprep.builtins.lancedb_sink import WRITE_COLUMN, conform, to_lance_table
 from hpcprep.runner import RunError
 from hpcprep.search import SearchError, nearest, read_query_vector, search_table
+from hpcprep.testing import interrupted_run
 from pydantic import Field
 
 from tests.conftest import require_module
@@ -176,7 +177,7 @@ def test_resume_removes_rows_of_interrupted_attempts_only(tmp_path, ray_local):
     paths = write_inputs(tmp_path / "in", 2, small)
     uri, out = tmp_path / "db", tmp_path / "run"
     s = spec(tmp_path / "in", out, uri)
-    run(s, stop_after_groups=1)
+    interrupted_run(s, groups=1, plugins=[PLUGIN], progress=False)
     tbl = open_table(uri)
     assert tbl.count_rows() == small
     run_id = json.loads(next((out / "_state").glob("lancedb-*.json")).read_text())["run_id"]

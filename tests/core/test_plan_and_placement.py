@@ -10,9 +10,8 @@ import textwrap
 import hpcprep
 from click.testing import CliRunner
 from hpcprep.cli import cli
-from hpcprep.placement import ClusterInfo
+from hpcprep.placement import ClusterInfo, decide_placements
 from hpcprep.plugins import PluginRegistry
-from hpcprep.runner import decide_placements
 from hpcprep.spec import resolve
 
 from . import sample_plugin

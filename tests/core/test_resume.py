@@ -14,6 +14,7 @@ import hpcprep
 import pyarrow.parquet as pq
 import pytest
 from hpcprep.runner import RunError
+from hpcprep.testing import interrupted_run
 
 from . import sample_plugin
 
@@ -109,7 +110,7 @@ def test_resume_refuses_a_changed_spec(tmp_path, ray_local):
     out = tmp_path / "out"
     spec = spec_for(tmp_path, out)
     spec["encoders"][0]["sleep"] = 0
-    hpcprep.run(spec, plugins=[sample_plugin], progress=False, stop_after_groups=1)
+    interrupted_run(spec, groups=1, plugins=[sample_plugin], progress=False)
     spec["encoders"][0]["k"] = 7
     with pytest.raises(RunError, match="spec or its inputs changed"):
         hpcprep.run(spec, plugins=[sample_plugin], progress=False, resume=True)

@@ -107,8 +107,7 @@ def test_a_good_pipeline_and_an_open_reader_pass(tmp_path, registry):
 
 
 def test_placement_the_cluster_cannot_give_is_refused(tmp_path, registry):
-    from hpcprep.placement import ClusterInfo
-    from hpcprep.runner import decide_placements
+    from hpcprep.placement import ClusterInfo, decide_placements
 
     def refused(placement, cluster):
         data = spec(tmp_path, "files", [{"stage": "test.count", "placement": placement}])

@@ -39,13 +39,15 @@ The kit feeds each stage the inputs its ``examples(workdir)`` classmethod gives 
 The modules: ``stage_checks`` (the checks above, and ``read_records``), ``plugin_checks``
 (a plugin's hooks, then the stage checks over its stages), ``kit`` (both bound to a working
 directory), ``problems`` (the check names and ``Problem``), ``values`` (how outputs are
-compared, typed and converted) and ``pytest_plugin`` (the fixture). What plugin authors
+compared, typed and converted), ``runs`` (``interrupted_run``, a run cut off after some
+commit groups, for tests of a sink's resume) and ``pytest_plugin`` (the fixture). What plugin authors
 use is what this package exports.
 """
 
 from .kit import Kit
 from .plugin_checks import assert_plugin_ok, check_plugin
 from .problems import CHECKS, PLUGIN, Problem, format_problems
+from .runs import interrupted_run
 from .stage_checks import assert_stage_ok, check_stage, read_records
 
 __all__ = [
@@ -58,5 +60,6 @@ __all__ = [
     "check_plugin",
     "check_stage",
     "format_problems",
+    "interrupted_run",
     "read_records",
 ]
