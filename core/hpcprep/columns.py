@@ -2,7 +2,8 @@
 
 An encoder may return ``pyarrow`` arrays as well as NumPy arrays: ``list_column`` and
 ``vector_column`` make the common variable- and fixed-length cases from NumPy buffers
-directly, without a Python object per value. ``column_of``, ``ascii_texts`` and
+directly, without a Python object per value; ``object_column`` holds one Python value
+(an array, bytes) per row where that is what a stage has. ``column_of``, ``ascii_texts`` and
 ``ascii_records`` read a batch's columns, turning a missing column or a bad value into a
 bad record.
 """
@@ -11,6 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
+
+def object_column(values) -> np.ndarray:
+    """A 1-d object array with one element per value: ``np.array`` would stack equal-length
+    arrays into a 2-d array and refuse ragged ones."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def list_column(parts: list[np.ndarray], value_type: pa.DataType) -> pa.Array:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from hpcprep.columns import ascii_records, ascii_texts
+from hpcprep.columns import ascii_records, ascii_texts, object_column
 from hpcprep.execution import LazyBatch
 from hpcprep.stages import RecordError
 
@@ -64,3 +64,11 @@ def test_a_missing_column_is_a_bad_record():
         ascii_records(LazyBatch(pa.table({"other": ["A"]})), "seq")
     with pytest.raises(RecordError, match="no column 'seq'"):
         ascii_records({"other": ["A"]}, "seq")
+
+
+def test_object_column_keeps_one_value_per_row_whatever_their_shapes():
+    same = object_column([np.zeros(3), np.ones(3)])  # np.array would make this (2, 3)
+    assert same.shape == (2,) and same.dtype == object and same[1].tolist() == [1.0, 1.0, 1.0]
+    ragged = object_column([np.zeros(2), np.zeros(5), b"x"])  # np.array refuses this
+    assert [len(v) for v in ragged] == [2, 5, 1]
+    assert object_column([]).shape == (0,)

@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from hpcprep.columns import object_column
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
 from pydantic import Field, model_validator
@@ -117,12 +118,6 @@ def _empty_note(names: list[str], what: str) -> list[str]:
     return [f"{len(names)} empty input file(s), holding no {what} (no rows, no errors): {_some(names)}"]
 
 
-def _objects(values: list) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
-
-
 class _Rows:
     """Columns of the batch being built, a record at a time (FASTQ)."""
 
@@ -140,7 +135,7 @@ class _Rows:
     def flush(self, ints: tuple[str, ...]) -> dict[str, np.ndarray]:
         out = {}
         for k, v in self.cols.items():
-            out[k] = np.asarray(v, dtype=np.int64) if k in ints else _objects(v)
+            out[k] = np.asarray(v, dtype=np.int64) if k in ints else object_column(v)
         self.cols = {n: [] for n in self.names}
         return out
 
@@ -1174,8 +1169,8 @@ class FastqReader(Reader):
     def _finish(self, rows: _Rows, source: str, label: str) -> dict:
         out = rows.flush(self._INTS)
         n = len(out["record_id"])
-        out["source"] = _objects([source] * n)
-        out["label"] = _objects([label] * n)
+        out["source"] = object_column([source] * n)
+        out["label"] = object_column([label] * n)
         return out
 
     @classmethod

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
+from hpcprep.columns import object_column
 from hpcprep.file_reader import FileParams, FileReader
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from pydantic import Field
@@ -46,12 +47,6 @@ FLAGS = (
     "unterminated",  # the file ends right after an atom (no END/TER, no closing '#'): later residues may be missing
     "truncated",  # the file ends inside an incomplete residue of this chain (kept only with truncated="flag")
 )
-
-
-def _objects(values: list) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
 
 
 _ASCII_ONLY = bytes(range(128)) + b"?" * 128
@@ -338,7 +333,7 @@ class StructureReader(FileReader):
             elif c.type == "int32":
                 out[c.name] = np.asarray(values, dtype=np.int32)
             else:
-                out[c.name] = _objects(values)
+                out[c.name] = object_column(values)
         return out
 
     @classmethod
@@ -462,7 +457,7 @@ class ProteinFastaReader(FileReader):
             yield self._batch(rows)
 
     def _batch(self, rows):
-        return {k: np.asarray(v, dtype=np.int64) if k in self._INTS else _objects(v) for k, v in rows.items()}
+        return {k: np.asarray(v, dtype=np.int64) if k in self._INTS else object_column(v) for k, v in rows.items()}
 
     def _records(self, source: str, stream) -> Iterator[dict | ErrorRecord]:
         n = -1
@@ -660,7 +655,7 @@ class SsTableReader(FileReader):
         return None
 
     def _batch(self, rows):
-        return {k: np.asarray(v, dtype=np.int64) if k == "length" else _objects(v) for k, v in rows.items()}
+        return {k: np.asarray(v, dtype=np.int64) if k == "length" else object_column(v) for k, v in rows.items()}
 
     @classmethod
     def examples(cls, workdir):

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+from hpcprep.columns import object_column
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Params, Reader, RecordError, StageExamples
 from hpcprep.stages import record_id as make_record_id
 from pydantic import Field
@@ -120,12 +121,6 @@ def _check_finite(mesh: PolyMesh, *arrays: np.ndarray) -> None:
         f"{points}: cell centres and volumes overflow double precision (coordinates up to {largest:.3g}); "
         "is the mesh scaled in the right unit, or the file damaged?"
     )
-
-
-def _objects(*values) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
 
 
 class OpenFoamReader(Reader):
@@ -281,11 +276,11 @@ class OpenFoamReader(Reader):
         out = {}
         for key, value in row.items():
             if isinstance(value, str):
-                out[key] = _objects(value)
+                out[key] = object_column([value])
             elif isinstance(value, (int, np.integer)):
                 out[key] = np.array([value], dtype=np.int64)
             else:
-                out[key] = _objects(np.ascontiguousarray(value))
+                out[key] = object_column([np.ascontiguousarray(value)])
         return out
 
     @classmethod
