@@ -44,8 +44,7 @@ def cli():
 def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet):
     """Validate SPEC and run it."""
     from .local_ray import keep_seconds
-    from .runner import RunError
-    from .runner import run as do_run
+    from .runner import RunError, _run
     from .spec import SpecError
 
     try:
@@ -54,7 +53,7 @@ def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet):
         raise click.BadParameter(str(exc), param_hint="HPCPREP_KEEP_RAY") from None
     FAST_EXIT.append(True)  # see _exit_now
     try:
-        result = do_run(
+        result = _run(
             spec,
             overrides=list(overrides),
             overwrite=overwrite,
@@ -63,6 +62,7 @@ def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet):
             registry=_registry(ctx),
             progress=not quiet,
             keep_ray=keep,
+            disconnect=False,  # the command ends its process next (_exit_now)
         )
     except SpecError as exc:
         click.echo(str(exc), err=True)

@@ -14,6 +14,7 @@ that never stopped.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -176,9 +177,13 @@ def _run(
     progress: bool = True,
     keep_ray: float = 0.0,
     stop_after_groups: int | None = None,
+    disconnect: bool = True,
 ) -> RunResult:
     """``run``; ``stop_after_groups`` ends the run after that many commit groups, as an
-    interruption would (``hpcprep.testing.interrupted_run``, for tests of ``--resume``)."""
+    interruption would (``hpcprep.testing.interrupted_run``, for tests of ``--resume``).
+    ``disconnect=False`` leaves a kept local Ray without disconnecting from it, for a
+    caller that ends its process right after (``hpcprep run``): Ray ends the job when the
+    driver's process is gone, and the disconnect would only cost that process about 0.3 s."""
     import ray
 
     entered = time.perf_counter()
@@ -325,8 +330,11 @@ def _run(
         if stats is not None and not we_started:
             # a Ray that outlives the run (--address) must not keep its actor
             ray.kill(stats, no_restart=True)
-        if we_started:
+        if we_started and (disconnect or not kept):
             ray.shutdown()
+        elif we_started:
+            # The process ends right after; Ray's own exit hook would sleep 0.5 s, then disconnect.
+            atexit.unregister(ray.shutdown)
         if after_ray is not None:
             after_ray()
 
