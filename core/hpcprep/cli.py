@@ -39,9 +39,10 @@ def cli():
     help="keep the local Ray this long after the run for the next command to join "
     "(default: $HPCPREP_KEEP_RAY, else 300; 0 stops it with the run)",
 )
-@click.option("--quiet", is_flag=True, help="no progress lines")
+@click.option("--quiet", is_flag=True, help="no progress lines (errors and the summary only)")
+@click.option("--verbose", is_flag=True, help="Ray's own log lines too (always in RUN_DIR/_logs/ray.log)")
 @click.pass_context
-def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet):
+def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet, verbose):
     """Validate SPEC and run it."""
     from .local_ray import keep_seconds
     from .runner import RunError, _run
@@ -62,6 +63,7 @@ def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet):
             registry=_registry(ctx),
             progress=not quiet,
             keep_ray=keep,
+            verbose=verbose,
             disconnect=False,  # the command ends its process next (_exit_now)
         )
     except SpecError as exc:

@@ -3,7 +3,7 @@
 hpcprep marks a directory it makes its run directory with ``RUN_MARKER``, which also
 lists what the run's sinks created inside it. ``--overwrite`` clears only a marked
 directory, and only what hpcprep wrote there (the manifest, the errors table, the resume
-state, the listed sink outputs); a directory holding anything else is refused, so a
+state, Ray's log lines, the listed sink outputs); a directory holding anything else is refused, so a
 mistyped ``run.output`` never costs anyone their files.
 """
 
@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors_table import ERRORS_DIR
+from .run_log import LOG_FILE
 from .state import STATE_DIR
 
 RUN_MARKER = "_hpcprep_run.json"
 #: What a run writes at the top of its directory, besides sink directories.
 RUN_ENTRIES = frozenset(
-    {RUN_MARKER, f".{RUN_MARKER}.tmp", "manifest.json", ".manifest.json.tmp", ERRORS_DIR, STATE_DIR}
+    {RUN_MARKER, f".{RUN_MARKER}.tmp", "manifest.json", ".manifest.json.tmp", ERRORS_DIR, STATE_DIR, LOG_FILE.parts[0]}
 )
 
 

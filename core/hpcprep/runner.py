@@ -31,6 +31,7 @@ from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, decide_placements
 from .plugins import PluginRegistry
+from .run_log import RayLog
 from .spec import ResolvedSpec, planned, resolve
 from .stages import SinkContext
 from .state import GroupPacer, RunState, fingerprint
@@ -113,6 +114,15 @@ def _log(msg: str, progress: bool) -> None:
         print(f"[hpcprep] {msg}", file=sys.stderr, flush=True)
 
 
+def _quiet_ray_data(ray_log: RayLog) -> None:
+    """Ray Data's logger exists once Ray Data is imported (it configures its own handlers
+    then): route it like Ray's, and keep its progress bars off the terminal unless verbose."""
+    import ray.data
+
+    ray_log.start()
+    ray.data.DataContext.get_current().enable_progress_bars = ray_log.verbose
+
+
 def _installed_modules(resolved: ResolvedSpec, registry: PluginRegistry) -> list[str]:
     """The modules of the spec's stages that workers import by name (not in-process plugins)."""
     out = []
@@ -145,12 +155,15 @@ def run(
     registry: PluginRegistry | None = None,
     progress: bool = True,
     keep_ray: float = 0.0,
+    verbose: bool = False,
 ) -> RunResult:
     """Validate ``spec`` (a TOML path or a dict), run it, and return the manifest.
 
     Without an address, a local Ray is started for the run and stopped with it; with
     ``keep_ray`` > 0 it is kept that many seconds after the run for the next one to
-    join (``hpcprep run`` does this by default, see ``local_ray``).
+    join (``hpcprep run`` does this by default, see ``local_ray``). Ray's own log lines
+    go to ``RUN_DIR/_logs/ray.log``; ``verbose`` shows them on the terminal as well
+    (``run_log``).
     """
     return _run(
         spec,
@@ -162,6 +175,7 @@ def run(
         registry=registry,
         progress=progress,
         keep_ray=keep_ray,
+        verbose=verbose,
     )
 
 
@@ -176,6 +190,7 @@ def _run(
     registry: PluginRegistry | None = None,
     progress: bool = True,
     keep_ray: float = 0.0,
+    verbose: bool = False,
     stop_after_groups: int | None = None,
     disconnect: bool = True,
 ) -> RunResult:
@@ -199,7 +214,15 @@ def _run(
     planner = ThreadPoolExecutor(1, thread_name_prefix="hpcprep-plan")
     planning = planner.submit(planned, resolved)
     planner.shutdown(wait=False)
-    we_started, after_ray, kept = start_ray(address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress))
+    ray_log = RayLog(verbose)
+    ray_log.start()
+    try:
+        we_started, after_ray, kept = start_ray(
+            address, resolved.run.num_cpus, keep_ray, lambda msg: _log(msg, progress)
+        )
+    except BaseException:
+        ray_log.close()
+        raise
     stats = None
     try:
         _register_by_value(resolved, registry)
@@ -227,6 +250,7 @@ def _run(
         placements = decide_placements(resolved, registry, cluster)
         # Everything that can refuse the run has been checked; only now is run.output touched.
         _prepare_output(out, mode)
+        ray_log.open(out)
         if mode != "resume":
             state.write_plan({"fingerprint": fp, "started": started, "inputs": len(resolved.inputs)})
 
@@ -261,6 +285,7 @@ def _run(
         )
         stats = stats_actor(shared=kept)
         warm_workers.wait(warming)
+        _quiet_ray_data(ray_log)
         startup = time.perf_counter() - entered
 
         def progress_manifest(finished=None, finish_seconds=None, sink_reports=None) -> dict:
@@ -327,16 +352,19 @@ def _run(
             )
         return result
     finally:
-        if stats is not None and not we_started:
-            # a Ray that outlives the run (--address) must not keep its actor
-            ray.kill(stats, no_restart=True)
-        if we_started and (disconnect or not kept):
-            ray.shutdown()
-        elif we_started:
-            # The process ends right after; Ray's own exit hook would sleep 0.5 s, then disconnect.
-            atexit.unregister(ray.shutdown)
-        if after_ray is not None:
-            after_ray()
+        try:
+            if stats is not None and not we_started:
+                # a Ray that outlives the run (--address) must not keep its actor
+                ray.kill(stats, no_restart=True)
+            if we_started and (disconnect or not kept):
+                ray.shutdown()
+            elif we_started:
+                # The process ends right after; Ray's own exit hook would sleep 0.5 s, then disconnect.
+                atexit.unregister(ray.shutdown)
+            if after_ray is not None:
+                after_ray()
+        finally:
+            ray_log.close()
 
 
 def _output_mode(out: Path, overwrite: bool, resume: bool) -> str:
