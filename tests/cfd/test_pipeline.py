@@ -124,5 +124,9 @@ def test_cells_example_end_to_end(tmp_path, ray_local):
     # time 0 of airFoil2D is the uniform free stream (25.75, 3.62, 0): U / u_ref everywhere.
     assert u[0]["mean"] == pytest.approx(25.75 / 26.0, rel=1e-6) and u[0]["std"] < 1e-6
     assert u[0]["n"] == cells
+    # the listing names what the statistics are of: U / U_ref, and Cp for the pressure
+    listing = CliRunner().invoke(_cli(), ["cfd", "stats", str(out / "table")]).output
+    assert "U/U_ref (U)[0]" in listing
+    assert "p" in case_stats and "Cp (p)" in listing and "\n  p " not in listing
     vtus = list((out / "vtk").glob("*.vtu"))
     assert len(vtus) == table.num_rows

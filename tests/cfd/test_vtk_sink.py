@@ -167,7 +167,7 @@ EXPECTED = [
     "block_inlet_7e7e-patch-inlet.vtu",
     "body_9f9f-0_sdf.vti",
     "body_9f9f-0_voxels.vti",
-    "cube-body_c3d4-0.vtp",
+    "cube_cube-body_c3d4-0.vtp",
     "tet_a1b2-0.vtp",
     "tet_a1b2-0_samples.vtp",
     "tet_a1b2-0_sdf_points.vtp",
@@ -231,7 +231,7 @@ def test_run_writes_a_file_per_output_and_a_pvd(tmp_path, ray_local):
 def test_second_run_needs_overwrite_and_leaves_no_stale_files(tmp_path, ray_local):
     write_inputs(tmp_path)
     hpcprep.run(spec_for(tmp_path), progress=False)
-    assert "cube-body_c3d4-0.vtp" in vtk_files(tmp_path / "vtk")
+    assert "cube_cube-body_c3d4-0.vtp" in vtk_files(tmp_path / "vtk")
     other = spec_for(tmp_path, name="again")  # a new run dir, the same sink folder
     with pytest.raises(RunError, match="pass --overwrite"):
         hpcprep.run(other, progress=False)
@@ -275,7 +275,7 @@ def test_what_selects_outputs_and_point_data_attaches(tmp_path, ray_local):
     spec = spec_for(tmp_path)
     spec["sinks"][0].update(what=["mesh"], point_data=["faces", "surface_normals"])
     hpcprep.run(spec, progress=False)
-    assert vtk_files(tmp_path / "vtk") == ["cube-body_c3d4-0.vtp", "tet_a1b2-0.vtp"]
+    assert vtk_files(tmp_path / "vtk") == ["cube_cube-body_c3d4-0.vtp", "tet_a1b2-0.vtp"]
     # 12 face ids fit the tetrahedron's 4 vertices as 3 components each; 6 normals x 3
     # values do not fit 4 points, so they are left out.
     tet = read(vtk.vtkXMLPolyDataReader, tmp_path / "vtk" / "tet_a1b2-0.vtp")
@@ -329,9 +329,9 @@ def test_writer_reads_every_column_layout_the_runner_hands_it(tmp_path):
             assert "point ids must lie in [0, 3)" in report["failures"][0]
             continue
         assert (report["written"], report["files"]) == (2, 2), label
-        second = read(vtk.vtkXMLPolyDataReader, tmp_path / label / "record_r-1.vtp")
+        second = read(vtk.vtkXMLPolyDataReader, tmp_path / label / "b_r-1.vtp")
         assert same_bits(ns.vtk_to_numpy(second.GetPoints().GetData()), TET_V * 3), label
-        assert pvd_files(tmp_path / label / f"{label}.pvd") == ["record_r-0.vtp", "record_r-1.vtp"]
+        assert pvd_files(tmp_path / label / f"{label}.pvd") == ["a_r-0.vtp", "b_r-1.vtp"]
 
 
 def test_openfoam_case_to_vtu_volumes_match_and_paraview_opens_it(tmp_path, ray_local):
@@ -404,3 +404,12 @@ def test_a_record_id_in_two_commit_groups_stops_the_run_and_keeps_the_first(tmp_
     with pytest.raises(Exception, match="already written by another commit group"):
         hpcprep.run(spec_for(tmp_path, commit_every=1), progress=False)
     assert "tet_a1b2-0.vtp" in vtk_files(tmp_path / "vtk")
+
+
+def test_files_are_named_after_the_source_file_then_the_solid():
+    from hpcprep_cfd.vtk_sink import _base_name
+
+    assert _base_name({"source": "s3://b/geo/DTC-scaled.stl.gz", "name": "patch1"}, "ab:0") == "DTC-scaled_patch1_ab-0"
+    assert _base_name({"source": "/data/wing.obj", "name": "wing"}, "cd:1") == "wing_cd-1"  # the name says no more
+    assert _base_name({"source": "/cases/pitz", "case": "pitz", "patch": "inlet"}, "e:2") == "pitz_inlet_e-2"
+    assert _base_name({}, "f:3") == "record_f-3"

@@ -41,6 +41,21 @@ PRESSURE = ("p", "p_rgh")
 VISCOSITY = ("nut", "nuTilda", "nu")
 
 
+#: Short names of the non-dimensional values of the usual fields (the table above), for listings.
+FEATURE_NAMES = {
+    "U": "U/U_ref",
+    "p": "Cp",
+    "p_rgh": "Cp",
+    "k": "k/U_ref^2",
+    "omega": "omega l_ref/U_ref",
+    "epsilon": "epsilon l_ref/U_ref^3",
+    "nut": "nut/(U_ref l_ref)",
+    "nuTilda": "nuTilda/(U_ref l_ref)",
+    "nu": "nu/(U_ref l_ref)",
+    "T": "T/T_ref",
+}
+
+
 class CellFeaturesParams(Params):
     fields: list[str] = Field(["U", "p"], description="fields to scale (their field_<name> columns must be present)")
     u_ref: float = Field(1.0, gt=0, description="reference (free-stream) speed")

@@ -52,12 +52,16 @@ def stats(table, as_json):
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    from .cell_features import FEATURE_NAMES
+
     for case, fields in result.items():
         click.echo(case)
         for field, comps in fields.items():
+            # what the statistics are of: Cp for p, U/U_ref for U (a field without a rule keeps its name)
+            name = f"{FEATURE_NAMES[field]} ({field})" if field in FEATURE_NAMES else field
             for c, s in enumerate(comps):
-                label = field if len(comps) == 1 else f"{field}[{c}]"
+                label = name if len(comps) == 1 else f"{name}[{c}]"
                 click.echo(
-                    f"  {label:<12} n={s['n']:<9} mean={s['mean']:<12.6g} std={s['std']:<12.6g} "
+                    f"  {label:<20} n={s['n']:<9} mean={s['mean']:<12.6g} std={s['std']:<12.6g} "
                     f"min={s['min']:<12.6g} max={s['max']:.6g}"
                 )

@@ -1,7 +1,8 @@
 """``cfd.vtk``: each record as VTK XML files ParaView opens, plus one ``.pvd`` for the run.
 
-What a record becomes (columns of COLUMNS.md; ``<base>`` is the record's name, or its
-case and patch, then its record id, made file-safe):
+What a record becomes (columns of COLUMNS.md; ``<base>`` is the source file's stem (and
+the record's name when it says more), or an OpenFOAM record's case and patch, then its
+record id, made file-safe):
 
 - ``vertices`` + ``faces`` -> ``<base>.vtp`` triangle surface
 - ``surface_points`` (+ ``surface_normals``, ``surface_face_ids``) -> ``<base>_samples.vtp``
@@ -484,14 +485,26 @@ def _safe(text: str, limit: int = 80) -> str:
 
 
 def _base_name(record: dict, rid: str) -> str:
-    """``<name or case[_patch]>_<record id>``: unique (record ids are) and stable across runs."""
-    label = str(record.get("name") or "")
-    if not label:
+    """``<case>[_<patch>]_<record id>`` for an OpenFOAM record; otherwise ``<file stem>_<record
+    id>``, with the record's name after the stem when it says more (an STL solid's or OBJ
+    group's name: often only ``patch1``): unique (record ids are) and stable across runs."""
+    if record.get("case") or record.get("patch"):
         label = str(record.get("case") or "")
         if record.get("patch"):
             label = f"{label}_{record['patch']}" if label else str(record["patch"])
+    else:
+        stem = _stem(str(record.get("source") or ""))
+        name = str(record.get("name") or "")
+        label = stem if name in ("", stem) else f"{stem}_{name}" if stem else name
     label = _safe(label) or "record"
     return f"{label}_{_safe(rid, 120) or 'noid'}"
+
+
+def _stem(source: str) -> str:
+    """``DTC-scaled`` of ``s3://bucket/geometry/DTC-scaled.stl.gz``."""
+    name = source.rstrip("/").rsplit("/", 1)[-1]
+    name = name[:-3] if name.lower().endswith(".gz") else name
+    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
 
 
 def _timestep(value) -> float:
