@@ -290,7 +290,7 @@ def plugins(ctx, as_json):
 @click.argument("uri")
 @click.option("--table", "-t", required=True, help="LanceDB table name")
 @click.option("--vector-file", type=click.Path(exists=True, dir_okay=False), help=".npy or text file with one vector")
-@click.option("--id", "rid", help="use the vector of this record_id as the query")
+@click.option("--id", "rid", help="use this record's vector as the query: its record_id, or NAME:OFFSET / NAME")
 @click.option("-k", default=10, show_default=True, help="number of neighbours")
 @click.option("--vector-column", default=None, help="vector column (default: the table's only vector column)")
 @click.option("--json", "as_json", is_flag=True)
@@ -310,8 +310,10 @@ def search(uri, table, vector_file, rid, k, vector_column, as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
+    shown = ["record_id", "source"] + [c for c in ("name", "offset") if rows and c in rows[0]]
+    click.echo("\t".join(["distance", *shown]))
     for r in rows:
-        click.echo(f"{r['_distance']:.6g}\t{r.get('record_id')}\t{r.get('source')}")
+        click.echo("\t".join([f"{r['_distance']:.6g}", *(str(r.get(c)) for c in shown)]))
 
 
 @cli.group("local-ray")

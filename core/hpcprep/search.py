@@ -215,16 +215,60 @@ def _sql_str(s: str) -> str:
 
 
 def vector_of(tbl, vector_column: str, record_id: str) -> np.ndarray:
-    """The vector of the record ``record_id`` (the first, if several rows share it)."""
-    if "record_id" not in tbl.schema.names:
-        raise SearchError(f"table {tbl.name!r} has no record_id column; search with a vector file instead")
-    rows = tbl.search().where(f"record_id = {_sql_str(record_id)}").select([vector_column]).limit(1).to_arrow()
-    if rows.num_rows == 0:
-        raise SearchError(f"no record with record_id {record_id!r} in table {tbl.name!r}")
+    """The vector of the record ``record_id`` (the first, if several rows share it).
+
+    A value that is no record id may name the record instead, as ``NAME`` or ``NAME:OFFSET``
+    in tables with a ``name`` (and ``offset``) column, such as genomics windows
+    (``chr3:8001000``); a name shared by several rows needs its offset."""
+    names = tbl.schema.names
+    if "record_id" in names:
+        rows = _rows_where(tbl, vector_column, f"record_id = {_sql_str(record_id)}")
+        if rows.num_rows:
+            return _vector(rows, vector_column, record_id)
+    by_name = _name_filter(record_id, names)
+    if by_name is not None:
+        where, shown = by_name
+        count = tbl.count_rows(where)
+        if count == 1:
+            return _vector(_rows_where(tbl, vector_column, where), vector_column, record_id)
+        if count > 1:
+            raise SearchError(
+                f"{count} records of table {tbl.name!r} have {shown}: add the offset (NAME:OFFSET) or use a record_id"
+            )
+    raise SearchError(f"no record {record_id!r} in table {tbl.name!r}" + _how_to_name(tbl, names))
+
+
+def _rows_where(tbl, vector_column: str, where: str) -> pa.Table:
+    return tbl.search().where(where).select([vector_column]).limit(1).to_arrow()
+
+
+def _vector(rows: pa.Table, vector_column: str, what: str) -> np.ndarray:
     value = rows.column(vector_column)[0]
     if not value.is_valid:
-        raise SearchError(f"record {record_id!r} has no vector in column {vector_column!r}")
+        raise SearchError(f"record {what!r} has no vector in column {vector_column!r}")
     return np.asarray(value.values.to_numpy(zero_copy_only=False), dtype=np.float32)
+
+
+def _name_filter(text: str, names: list[str]) -> tuple[str, str] | None:
+    """The filter (and its description) for ``NAME:OFFSET`` or ``NAME``; None without a name column."""
+    if "name" not in names:
+        return None
+    head, _, tail = text.rpartition(":")
+    if head and tail.isdigit() and "offset" in names:
+        return f"name = {_sql_str(head)} AND offset = {int(tail)}", f"name {head!r} and offset {tail}"
+    return f"name = {_sql_str(text)}", f"name {text!r}"
+
+
+def _how_to_name(tbl, names: list[str]) -> str:
+    """How records of this table can be named, with a real id as the example."""
+    ways = []
+    if "record_id" in names:
+        first = tbl.search().select(["record_id"]).limit(1).to_arrow()
+        example = f", e.g. {first.column('record_id')[0].as_py()!r}" if first.num_rows else ""
+        ways.append(f"a record_id (a hash of the source and the position{example})")
+    if "name" in names:
+        ways.append("NAME:OFFSET (its name and offset columns)" if "offset" in names else "its name")
+    return "; name a record by " + " or ".join(ways) if ways else ""
 
 
 def search_table(

@@ -316,8 +316,8 @@ def test_search_cli_by_id_and_by_vector_file(indexed, tmp_path):
     for f in (npy, txt):
         res = search_cli(uri, "--table", TABLE, "--vector-file", str(f), "-k", "3")
         assert res.exit_code == 0, res.output
-        lines = res.output.strip().splitlines()
-        assert len(lines) == 3
+        header, *lines = res.output.strip().splitlines()
+        assert header == "distance\trecord_id\tsource" and len(lines) == 3
         dist, first_id, source = lines[0].split("\t")
         assert first_id == rid and float(dist) == pytest.approx(0, abs=1e-4) and source.endswith(".parquet")
 
@@ -326,6 +326,7 @@ def test_search_cli_by_id_and_by_vector_file(indexed, tmp_path):
     assert res.exit_code == 2 and "no table 'nope'" in res.output and TABLE in res.output
     res = search_cli(uri, "--table", TABLE, "--id", "no-such-id")
     assert res.exit_code == 2 and "no-such-id" in res.output
+    assert "name a record by a record_id (a hash of the source and the position, e.g. '" in res.output
     res = search_cli(str(tmp_path / "missing"), "--table", TABLE, "--id", rid)
     assert res.exit_code == 2 and "does not exist" in res.output
     short = tmp_path / "short.txt"
@@ -337,6 +338,34 @@ def test_search_cli_by_id_and_by_vector_file(indexed, tmp_path):
 
 
 # -- pieces without Ray ------------------------------------------------------------------
+
+
+def test_a_record_can_be_named_by_its_name_and_offset(tmp_path):
+    # Genomics windows: record ids hash the file path, so a person names a window as chr3:8001000.
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(4, 8)).astype(np.float32)
+    table = pa.table(
+        {
+            "record_id": ["a1b2c3d4e5f6:0", "a1b2c3d4e5f6:1", "a1b2c3d4e5f6:2", "0f0f0f0f0f0f:0"],
+            "source": ["genome.fa"] * 3 + ["other.fa"],
+            "name": ["chr3", "chr3", "chr3", "chrM"],
+            "offset": [8_000_000, 8_001_000, 8_002_000, 0],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 8),
+        }
+    )
+    lancedb.connect(str(tmp_path / "db")).create_table("w", table)
+    uri = str(tmp_path / "db")
+    rows = nearest(uri, "w", record_id="chr3:8001000", k=1)
+    assert rows[0]["record_id"] == "a1b2c3d4e5f6:1" and rows[0]["_distance"] == pytest.approx(0, abs=1e-6)
+    assert nearest(uri, "w", record_id="chrM", k=1)[0]["record_id"] == "0f0f0f0f0f0f:0"  # one window: no offset
+    with pytest.raises(SearchError, match=r"3 records of table 'w' have name 'chr3': add the offset"):
+        nearest(uri, "w", record_id="chr3", k=1)
+    with pytest.raises(SearchError, match=r"no record 'chr3:5'.*e\.g\. 'a1b2c3d4e5f6:0'.*NAME:OFFSET"):
+        nearest(uri, "w", record_id="chr3:5", k=1)
+    res = search_cli(uri, "--table", "w", "--id", "chr3:8002000", "-k", "2")
+    header, first, _ = res.output.strip().splitlines()
+    assert header == "distance\trecord_id\tsource\tname\toffset"
+    assert first.split("\t")[1:] == ["a1b2c3d4e5f6:2", "genome.fa", "chr3", "8002000"]
 
 
 def test_read_query_vector(tmp_path):
