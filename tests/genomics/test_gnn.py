@@ -486,6 +486,10 @@ def test_train_gnn_learns_gc_content(trained):
     accuracy = float(line.split()[2])
     assert accuracy >= 0.9, result.output
     assert "gc_rich" in result.output and "at_rich" in result.output
+    # progress on stderr: the first and the last epoch always, with the loss and the time left
+    progress = [x for x in result.stderr.splitlines() if x.startswith("epoch ")]
+    assert progress[0].startswith("epoch 1/20: loss ") and progress[-1].startswith("epoch 20/20: loss ")
+    assert "about 0 s left" in progress[-1]
     meta = gnn.weights_meta(out)
     assert meta["held_out_accuracy"] == pytest.approx(accuracy, abs=1e-4)
     assert meta["held_out_counts"] == {"at_rich": 10, "gc_rich": 10}

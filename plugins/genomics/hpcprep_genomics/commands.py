@@ -6,6 +6,7 @@ Imports of torch, pyarrow and hpcprep happen inside the commands, so ``hpcprep -
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import click
@@ -112,6 +113,30 @@ def _spec_output(spec_path: str, overrides, overwrite: bool):
 # -- the command ------------------------------------------------------------------------
 
 
+class _EpochProgress:
+    """One line per epoch on stderr, at most every few seconds (and always the first and last), with
+    the loss, the time so far and an estimate of the time left: training is minutes of silence otherwise."""
+
+    EVERY_SECONDS = 5.0
+
+    def __init__(self, n_graphs: int):
+        self.n_graphs = n_graphs
+        self.started = time.perf_counter()
+        self.shown = -math.inf
+
+    def __call__(self, epoch: int, epochs: int, loss: float) -> None:
+        now = time.perf_counter()
+        if epoch not in (1, epochs) and now - self.shown < self.EVERY_SECONDS:
+            return
+        self.shown = now
+        spent = now - self.started
+        left = spent / epoch * (epochs - epoch)
+        click.echo(
+            f"epoch {epoch}/{epochs}: loss {loss:.4f} ({self.n_graphs} graphs; {spent:.0f} s, about {left:.0f} s left)",
+            err=True,
+        )
+
+
 @genomics.command("train-gnn")
 @click.argument("spec_or_table", type=click.Path(exists=True))
 @click.option("--label-column", default="label", show_default=True, help="column with the class label")
@@ -192,7 +217,7 @@ def train_gnn(
         )
 
     config = GnnConfig(k=k, hidden_dim=hidden_dim, embed_dim=embed_dim, layers=layers)
-    report = TrainReport()
+    report = TrainReport(on_epoch=_EpochProgress(len(graphs)))
     try:
         arrays, classes, accuracy = train_classifier(
             graphs,

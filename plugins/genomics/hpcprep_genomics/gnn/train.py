@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +23,14 @@ CLIP_NORM = 1.0
 
 @dataclass
 class TrainReport:
-    """What :func:`train_classifier` saw: class counts per split, per-epoch loss."""
+    """What :func:`train_classifier` saw: class counts per split, per-epoch loss. ``on_epoch``,
+    when set, is called after each epoch with ``(epoch, epochs, mean loss)`` (progress)."""
 
     train_counts: dict[str, int] = field(default_factory=dict)
     held_out_counts: dict[str, int] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
     train_accuracy: float = math.nan
+    on_epoch: Callable[[int, int, float], None] | None = None
 
 
 def split_indices(labels: list[str], val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +122,7 @@ def train_classifier(
                     hits += int((pred == y_all[part]).sum())
             return hits / idx.size
 
-        for _ in range(epochs):
+        for epoch in range(epochs):
             model.train()
             order = train_idx[rng.permutation(train_idx.size)]
             total = 0.0
@@ -135,6 +138,8 @@ def train_classifier(
                 sched.step()
                 total += loss.item() * part.size
             report.losses.append(total / max(order.size, 1))
+            if report.on_epoch is not None:
+                report.on_epoch(epoch + 1, epochs, report.losses[-1])
         report.train_accuracy = accuracy(train_idx)
         held_out = accuracy(held_idx)
         return model.arrays(), classes, held_out
