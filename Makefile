@@ -19,9 +19,10 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # python3-paraview (pvpython opens what cfd.vtk writes).
 # hpcprep slurm: slurmctld, slurmd, slurm-client and munge (the tests start a real Slurm of their
 # own, configured in a temporary directory), shellcheck (lints the sbatch script it writes).
+# hpcprep plan --format svg|png: graphviz (dot draws the pipeline).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
 	freesasa python-biopython-doc openfoam openfoam-examples m4 python3-paraview \
-	slurmctld slurmd slurm-client munge shellcheck
+	slurmctld slurmd slurm-client munge shellcheck graphviz
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 OPENFOAM_TUTORIALS := /usr/share/doc/openfoam-examples/examples

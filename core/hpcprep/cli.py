@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -84,15 +85,30 @@ def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet, verbo
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "mermaid", "dot", "svg", "png"]),
+    default="text",
+    help="svg and png are drawn by Graphviz",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    help="write the plan to this file (svg, png: required on a terminal)",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a spec value")
 @click.option("--address", default=None, help="plan for this Ray cluster (default: this machine)")
 @click.pass_context
-def plan(ctx, spec, fmt, overrides, address):
+def plan(ctx, spec, fmt, out_file, overrides, address):
     """Show each stage, its plugin, parameters and placement, without running."""
     from .placement import ClusterInfo
-    from .plan import build_plan, format_mermaid, format_text
+    from .plan import build_plan, format_dot, format_mermaid, format_text, render
     from .spec import SpecError, resolve
+
+    if fmt in ("svg", "png") and out_file is None and sys.stdout.isatty():
+        raise click.UsageError(f"--format {fmt} writes an image: give --out FILE (or redirect the output)")
 
     registry = _registry(ctx)
     try:
@@ -113,12 +129,23 @@ def plan(ctx, spec, fmt, overrides, address):
     except SpecError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
-    elif fmt == "mermaid":
-        click.echo(format_mermaid(data))
+    if fmt in ("svg", "png"):
+        try:
+            body = render(data, fmt)
+        except RuntimeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     else:
-        click.echo(format_text(data))
+        text = {"json": lambda d: json.dumps(d, indent=2), "mermaid": format_mermaid, "dot": format_dot}.get(
+            fmt, format_text
+        )(data)
+        body = (text if text.endswith("\n") else text + "\n").encode()
+    if out_file:
+        Path(out_file).write_bytes(body)
+        click.echo(f"wrote {out_file}", err=True)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
 
 
 @cli.command()
