@@ -27,6 +27,8 @@ APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 OPENFOAM_TUTORIALS := /usr/share/doc/openfoam-examples/examples
 DEMO_ENV := PYTHONPATH=$(CURDIR)/$(DEMO)/site
+# Each domain's example pipeline as drawn by `hpcprep plan --format svg`, for the README.
+PLANS := docs/img
 
 # The DGL backend of genomics.gnn_embed needs an older torch/numpy stack than the main
 # environment (see plugins/genomics/dgl-env/README.md), so it gets its own.
@@ -103,6 +105,7 @@ demo-core: $(APT_STAMP) $(STAMP)
 	$(PIP) install -q --no-deps --no-build-isolation --target $(DEMO)/site $(DEMO)/hpcprep-bytes
 	$(DEMO_ENV) $(VENV)/bin/hpcprep plugins
 	$(DEMO_ENV) $(VENV)/bin/hpcprep plan examples/core_files.toml
+	$(DEMO_ENV) $(VENV)/bin/hpcprep plan examples/core_files.toml --format svg --out $(PLANS)/core_files.svg
 	$(DEMO_ENV) RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/core_files.toml --overwrite
 	$(DEMO_ENV) $(VENV)/bin/hpcprep search out/core_files/vectors --table files -k 5 \
 		--id $$($(PY) -c "import hpcprep; print(hpcprep.record_id('/usr/share/common-licenses/GPL-3'))")
@@ -113,6 +116,7 @@ demo-core: $(APT_STAMP) $(STAMP)
 GENOMICS := build/genomics
 demo-genomics: $(APT_STAMP) $(STAMP)
 	$(PY) examples/genomics_prepare.py $(GENOMICS)
+	$(VENV)/bin/hpcprep plan examples/genomics_fragments.toml --format svg --out $(PLANS)/genomics_fragments.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_fragments.toml --overwrite
 	$(VENV)/bin/hpcprep genomics train-gnn out/genomics/fragments/table --label-column label --out $(GENOMICS)/gnn.npz
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_search.toml --overwrite
@@ -132,6 +136,7 @@ PROTEIN_FILES := $(PYMOL)/demo/1tii.pdb $(PYMOL)/demo/il2.pdb $(PYMOL)/demo/pept
 demo-protein: $(APT_STAMP) $(STAMP)
 	rm -rf build/protein/structures && mkdir -p build/protein/structures
 	cp $(PROTEIN_FILES) build/protein/structures/
+	$(VENV)/bin/hpcprep plan examples/protein_structures.toml --format svg --out $(PLANS)/protein_structures.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/protein_structures.toml --overwrite
 	$(PY) examples/protein_summary.py out/protein
 	$(VENV)/bin/hpcprep protein ss-dataset out/protein/table --mask-column ss_mask --out out/protein_ss_dataset
@@ -143,6 +148,7 @@ demo-protein: $(APT_STAMP) $(STAMP)
 demo-cfd: $(APT_STAMP) $(STAMP)
 	rm -rf build/cfd/shapes
 	$(VENV)/bin/hpcprep cfd shapes build/cfd/shapes
+	$(VENV)/bin/hpcprep plan examples/cfd_geometry.toml --format svg --out $(PLANS)/cfd_geometry.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_geometry.toml --overwrite
 	$(PY) examples/cfd_summary.py out/cfd
 	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd_query_id.txt)
