@@ -100,14 +100,16 @@ def format_mermaid(plan: dict) -> str:
         if p:
             label += f"<br/>{p['compute']} · {p['variant']} · cpu {p['num_cpus']:g} gpu {p['num_gpus']:g}"
         lines.append(f'    s{i}["{label}"]')
-    kinds = [s["kind"] for s in plan["stages"]]
-    last_non_sink = max(i for i, k in enumerate(kinds) if k != "sink")
-    for i in range(last_non_sink):
-        lines.append(f"    s{i} --> s{i + 1}")
-    for i, k in enumerate(kinds):
-        if k == "sink":
-            lines.append(f"    s{last_non_sink} --> s{i}")
+    lines += [f"    s{a} --> s{b}" for a, b in _edges(plan)]
     return "\n".join(lines)
+
+
+def _edges(plan: dict) -> list[tuple[int, int]]:
+    """The pipeline's arrows, by stage index: reader and encoders in a chain, and every sink
+    fed by the last stage that is not a sink."""
+    kinds = [s["kind"] for s in plan["stages"]]
+    last = max(i for i, k in enumerate(kinds) if k != "sink")
+    return [(i, i + 1) for i in range(last)] + [(last, i) for i, k in enumerate(kinds) if k == "sink"]
 
 
 def format_dot(plan: dict) -> str:
@@ -138,13 +140,7 @@ def format_dot(plan: dict) -> str:
         lines.append(
             f'  subgraph cluster_pool{n} {{ label="{_dot_text(label)}"; style=dashed; color="#9aa5bd"; {members}; }}'
         )
-    kinds = [s["kind"] for s in plan["stages"]]
-    last = max(i for i, k in enumerate(kinds) if k != "sink")
-    for i in range(last):
-        lines.append(f"  s{i} -> s{i + 1};")
-    for i, k in enumerate(kinds):
-        if k == "sink":
-            lines.append(f"  s{last} -> s{i};")
+    lines += [f"  s{a} -> s{b};" for a, b in _edges(plan)]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
