@@ -41,7 +41,9 @@ def run(spec, **kwargs):
     """Validate and run a pipeline spec (TOML path or dict); returns a ``RunResult``.
 
     Keyword arguments: ``overrides`` (list of ``"encoders.0.k=5"``), ``overwrite``,
-    ``resume``, ``address``, ``plugins`` (extra plugin objects), ``progress``.
+    ``resume``, ``address``, ``plugins`` (extra plugin objects), ``progress``, ``keep_ray``,
+    ``verbose`` (Ray's own log lines on the terminal too; they always go to
+    ``RUN_DIR/_logs/ray.log``).
     Raises ``hpcprep.SpecError`` for a spec that cannot run, ``hpcprep.RunError`` when the
     run cannot go on, and its subclass
     ``UnbalancedRun`` (holding the result) when it ended with books that do not balance.
