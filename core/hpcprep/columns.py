@@ -14,6 +14,22 @@ import numpy as np
 import pyarrow as pa
 
 
+def is_scalar_type(t: pa.DataType) -> bool:
+    """Whether an Arrow column of type ``t`` holds one flat value per row: a number, text, a
+    flag, a time (dictionary-encoded too); not a list, a vector, bytes or a struct."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_temporal(t)
+        or pa.types.is_decimal(t)
+    )
+
+
 def object_column(values) -> np.ndarray:
     """A 1-d object array with one element per value: ``np.array`` would stack equal-length
     arrays into a 2-d array and refuse ragged ones."""

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .columns import is_scalar_type
+
 #: Columns the sink adds for its own bookkeeping; not shown in results.
 INTERNAL_PREFIX = "_hpcprep"
 #: Lossy indexes (compressed vectors) re-rank this many times k candidates exactly by default.
@@ -189,23 +191,7 @@ def table_metric(tbl, vector_column: str) -> str:
 
 def result_columns(schema: pa.Schema) -> list[str]:
     """Scalar columns shown in results: ids, source, numbers, strings, times."""
-    keep = []
-    for f in schema:
-        t = f.type
-        if f.name.startswith(INTERNAL_PREFIX):
-            continue
-        if pa.types.is_dictionary(t):
-            t = t.value_type
-        if (
-            pa.types.is_integer(t)
-            or pa.types.is_floating(t)
-            or pa.types.is_boolean(t)
-            or pa.types.is_string(t)
-            or pa.types.is_large_string(t)
-            or pa.types.is_temporal(t)
-            or pa.types.is_decimal(t)
-        ):
-            keep.append(f.name)
+    keep = [f.name for f in schema if not f.name.startswith(INTERNAL_PREFIX) and is_scalar_type(f.type)]
     first = [c for c in ("record_id", "source") if c in keep]
     return first + [c for c in keep if c not in first]
 

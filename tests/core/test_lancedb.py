@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hpcprep.builtins.lancedb_sink import WRITE_COLUMN, conform, to_lance_table
+from hpcprep.builtins.lancedb_sink import WRITE_COLUMN, LanceDBSinkParams, conform, stored_columns, to_lance_table
 from hpcprep.runner import RunError
 from hpcprep.search import SearchError, nearest, read_query_vector, search_table
 from hpcprep.testing import interrupted_run
@@ -366,6 +366,32 @@ def test_a_record_can_be_named_by_its_name_and_offset(tmp_path):
     header, first, _ = res.output.strip().splitlines()
     assert header == "distance\trecord_id\tsource\tname\toffset"
     assert first.split("\t")[1:] == ["a1b2c3d4e5f6:2", "genome.fa", "chr3", "8002000"]
+
+
+def test_the_table_keeps_the_vector_ids_and_scalars_unless_told_otherwise():
+    schema = pa.schema(
+        [
+            ("onehot", pa.list_(pa.uint8())),
+            ("n", pa.int64()),
+            ("source", pa.string()),
+            ("bytes", pa.binary()),
+            ("label", pa.dictionary(pa.int32(), pa.string())),
+            ("record_id", pa.string()),
+            ("other", pa.list_(pa.float32(), 4)),
+            ("vector", pa.list_(pa.float32(), 4)),
+            ("when", pa.timestamp("s")),
+        ]
+    )
+
+    def params(**kw):
+        return LanceDBSinkParams(uri="db", table="t", **kw)
+
+    assert stored_columns(schema, params()) == ["vector", "record_id", "source", "n", "label", "when"]
+    assert stored_columns(schema, params(columns=["onehot", "n"])) == ["vector", "onehot", "n"]
+    with pytest.raises(KeyError, match=r"columns \['nope'\] are not in the records"):
+        stored_columns(schema, params(columns=["nope"]))
+    with pytest.raises(KeyError, match="set vector_column"):
+        stored_columns(schema, params(vector_column="embedding"))
 
 
 def test_read_query_vector(tmp_path):

@@ -44,6 +44,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field
 
+from ..columns import is_scalar_type
 from ..stages import FLOAT_VECTOR_TYPES, Input, LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
 from .lance_arrow import conform, to_lance_table
 
@@ -72,6 +73,11 @@ class LanceDBSinkParams(Params):
     )
     vector_column: str = Field(
         "vector", description="column of fixed-length float vectors (stored as float32) to index and search"
+    )
+    columns: list[str] | None = Field(
+        None,
+        description="columns stored beside the vector; default: record_id, source and every scalar column "
+        "(numbers, text, flags, times), so lists and bytes (one-hot matrices, file contents) stay in Parquet",
     )
     index: Literal[INDEX_TYPES] | None = Field(  # type: ignore[valid-type]
         None, description="ANN index to build at the end: " + ", ".join(INDEX_TYPES) + "; none if unset"
@@ -441,7 +447,9 @@ class _LanceWriter(SinkWriter):
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        data = to_lance_table(table, self.sink.params.vector_column)
+        data = to_lance_table(
+            table.select(stored_columns(table.schema, self.sink.params)), self.sink.params.vector_column
+        )
         if WRITE_COLUMN in data.column_names:
             data = data.drop_columns([WRITE_COLUMN])  # e.g. records read back from a LanceDB table
         data = data.append_column(WRITE_COLUMN, pa.repeat(pa.scalar(self.tag, pa.string()), data.num_rows))
@@ -468,6 +476,28 @@ class _LanceWriter(SinkWriter):
         self._flush()
         schema = self.schema.serialize().to_pybytes() if self.rows else None
         return {"rows": self.rows, "fragments": self.fragments, "schema": schema}
+
+
+def stored_columns(schema: pa.Schema, params) -> list[str]:
+    """The columns of a block the table keeps: the vector, then ``params.columns``, or by
+    default ``record_id``, ``source`` and every other scalar column (numbers, text, flags,
+    times). A table of 1 kb genomic windows then holds their spectra and labels, not their
+    one-hot matrices, and a table of files not their bytes; the Parquet output keeps all."""
+    vector = params.vector_column
+    names = schema.names
+    if vector not in names:
+        raise KeyError(
+            f"lancedb sink: the records have no column {vector!r} (they have {names}); "
+            "set vector_column to the encoder's vector output"
+        )
+    if params.columns is not None:
+        missing = [c for c in params.columns if c not in names]
+        if missing:
+            raise KeyError(f"lancedb sink: columns {missing} are not in the records (they have {names})")
+        return [vector, *(c for c in params.columns if c != vector)]
+    first = [c for c in ("record_id", "source") if c in names]
+    scalars = [f.name for f in schema if f.name not in (vector, *first) and is_scalar_type(f.type)]
+    return [vector, *first, *scalars]
 
 
 def _agreed_schema(serialized: list[bytes], table: str) -> pa.Schema:
