@@ -125,6 +125,8 @@ def small_files(n: int, work: Path, wait_quiet: float) -> dict:
         "parquet_files": len(list((out / "table").glob("*.parquet"))),
         "lancedb_bytes_on_disk": on_disk,
         "lancedb_arrow_bytes": table.to_arrow().nbytes,
+        "lancedb_columns": table.schema.names,
+        "parquet_bytes_on_disk": sum(f.stat().st_size for f in (out / "table").rglob("*") if f.is_file()),
         "lancedb_versions": len(table.list_versions()),
         "driver_peak_rss_mib": res["peak_rss_mib"],
         "foreign_cores_mean": res["cpu"]["foreign_cores_mean"],
