@@ -1,4 +1,9 @@
-"""The ``hpcprep`` command line."""
+"""The ``hpcprep`` command line.
+
+One module because it is the list ``hpcprep --help`` shows: each command's options, how
+its errors become exit codes and how its output is printed. The work lives in the modules
+each command imports when it runs (``runner``, ``plan``, ``search``, ``local_ray``,
+``slurm``, ``scaffold``…), which also keeps ``hpcprep --help`` quick."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Spatial kernels (BVH, winding numbers, distances, SDF grids) against analytic answers and the NumPy references."""
+"""Spatial kernels (BVH, winding numbers, distances, SDF grids) against analytic answers and the NumPy references.
+
+One module because the kernels are tested on the same tiny meshes built at its top (box,
+octahedron, icosphere, hemisphere), which ``tests/properties`` imports from here too."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The plugin test kit: it passes a good stage, and names each kind of defect it exists to catch.
 
-One module, as the kit is one module: the defective stages defined here are fixtures
-for the parametrised check table below, each built by changing the good stage once.
+One module because the defective stages defined here are the fixtures of the
+parametrised check table below, each built by changing the good stage once.
 """
 
 from __future__ import annotations

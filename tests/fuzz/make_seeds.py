@@ -11,6 +11,9 @@ first lines of real genomes and reads (plain, gzip, BGZF), the first residues of
 PDB and mmCIF entries, and the project's example specs. Files already small are copied
 whole. A target whose sources are missing keeps the seeds it has (with a note); the
 committed seeds are what the fuzzer and the replay test use.
+
+One module, one job: a function per reader slices the same Debian files into that
+reader's seeds, and one command runs them all.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The de Bruijn GNN: weights files, the math against NumPy, batching, PyG vs DGL, train-gnn."""
+"""The de Bruijn GNN: weights files, the math against NumPy, batching, PyG vs DGL, train-gnn.
+
+One module because its tests share the same fixtures and helpers (labelled fragments,
+trained weights, the DGL environment's embedder): training is checked by loading its
+weights in both backends."""
 
 from __future__ import annotations
 

@@ -18,8 +18,12 @@ The tree lives in flat arrays (no Python objects), so Numba kernels can walk it 
   built bottom-up by shifting each child's moments to the parent's centre, and stored as ``N`` plus the
   coefficients of three polynomials that give the same Taylor terms with less arithmetic (see ``EXP_Q2``).
 
-Splits use a binned surface-area heuristic over triangle centroids (16 bins per axis), falling back to a median
+Splits use a binned surface-area heuristic over triangle centroids (16 bins along the widest centroid axis), falling back to a median
 split when all centroids fall into one bin, so the tree stays balanced for meshes with coincident centroids.
+
+One module because the build and the expansions are one data structure: the expansions are
+summed bottom-up over the tree the build has just laid out, in its node order, and every
+query kernel (distances, winding numbers, their GPU variants) reads both.
 """
 
 from __future__ import annotations

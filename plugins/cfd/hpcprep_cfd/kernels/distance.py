@@ -23,6 +23,10 @@ the winding evaluations on random points in a hull's box. An open mesh gets one 
 
 ``closest_on_triangle``, ``nearest_one`` and their helpers are also compiled for the GPU from this source
 (``cuda.py``): keep them scalar code over the arrays they are given (no allocation, no ``prange``).
+
+One module because unsigned and signed distances share the nearest-triangle search, its
+lower bounds and the Morton-order schedule, and the sign rule is only the last step of the
+signed one; the GPU variants compile these same functions from here.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ Differences from mkdssp's output:
   cannot displace an intra-chain one from a residue's best two: pass the whole model for mkdssp's answer.
 - Residues mkdssp reads but that the caller drops (non-standard residues, incomplete backbone) become breaks
   here; mkdssp drops residues with incomplete backbone too, so those agree.
+
+One module because the steps above are one pipeline over the same per-residue arrays, each
+step reading what the one before wrote, in mkdssp's order.
 """
 
 from __future__ import annotations
