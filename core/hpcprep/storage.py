@@ -11,6 +11,7 @@ import fnmatch
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -120,11 +121,28 @@ def _expand_local(pattern: str, suffixes) -> dict[str, int]:
     for cand in candidates:
         p = Path(cand)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and not f.name.startswith(".") and _wanted(f.name, suffixes):
-                    out[str(f.absolute())] = f.stat().st_size
+            out.update(_files_under(str(p.absolute()), suffixes))
         elif p.is_file():
             out[str(p.absolute())] = p.stat().st_size
+    return out
+
+
+def _files_under(top: str, suffixes) -> dict[str, int]:
+    """Every file under the folder ``top`` with its size: hidden names skipped, links to
+    files taken, links to folders not entered (a loop of links would never end); os.walk
+    rather than Path.rglob, several times faster on 20 000 files."""
+    out: dict[str, int] = {}
+    for root, _dirs, names in os.walk(top):
+        for name in names:
+            if name.startswith(".") or not _wanted(name, suffixes):
+                continue
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path)
+            except OSError:  # a broken link
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out[path] = st.st_size
     return out
 
 

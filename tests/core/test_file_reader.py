@@ -26,6 +26,30 @@ class Sizes(FileReader):
         }
 
 
+def test_a_folder_lists_its_files_not_hidden_ones_nor_what_links_lead_outside(tmp_path):
+    """Hidden files are skipped, a link to a file is a file, a link to a folder is not
+    entered (a loop of links would never end), a broken link is nothing."""
+    data = tmp_path / "data"
+    (data / "deep" / "er").mkdir(parents=True)
+    (data / ".hidden").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.txt").write_text("oooo")
+    for name, text in {"a.txt": "a", "deep/er/b.txt": "bb", ".secret.txt": "s", ".hidden/h.txt": "hh"}.items():
+        (data / name).write_text(text)
+    (data / "to_file.txt").symlink_to(outside / "o.txt")
+    (data / "to_folder").symlink_to(outside, target_is_directory=True)
+    (data / "loop").symlink_to(data, target_is_directory=True)
+    (data / "broken.txt").symlink_to(tmp_path / "nowhere.txt")
+    items = Sizes({"paths": [str(data)], "suffixes": [".TXT"]}).plan()
+    assert [(it.source, it.size) for it in items] == [
+        (str(data / ".hidden" / "h.txt"), 2),  # a hidden folder's files are not hidden names
+        (str(data / "a.txt"), 1),
+        (str(data / "deep" / "er" / "b.txt"), 2),
+        (str(data / "to_file.txt"), 4),
+    ]
+
+
 def test_plan_lists_each_file_once_sorted_with_its_size(tmp_path):
     (tmp_path / "sub").mkdir()
     for name, text in {"b.txt": "bb", "a.txt": "a", "sub/c.txt": "ccc", "skip.bin": "x"}.items():

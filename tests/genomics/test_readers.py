@@ -109,6 +109,13 @@ def cache(tmp_path):
     return str(tmp_path / "cache")
 
 
+@pytest.fixture
+def indexed(monkeypatch):
+    """Small files indexed like large ones (they are read whole otherwise), for the tests
+    of the index itself."""
+    monkeypatch.setattr(sys.modules[FastaReader.__module__], "WHOLE_FILE_BYTES", 0)
+
+
 def write(path, data) -> str:
     if isinstance(data, str):
         data = data.encode()
@@ -263,7 +270,7 @@ def test_bgzip_and_gzip_read_like_plain(tmp_path, cache):
     assert FastaReader({"paths": [gz], "cache_dir": cache, "decompress_gzip": False}).plan()[0].meta["mode"] == "stream"
 
 
-def test_index_is_built_once_on_the_driver(tmp_path, cache):
+def test_index_is_built_once_on_the_driver(tmp_path, cache, indexed):
     path = write(tmp_path / "g.fa", fasta_text(RECORDS))
     reader = FastaReader({"paths": [path], "window": 100, "item_bases": 300, "cache_dir": cache})
     items = reader.plan()
@@ -283,7 +290,7 @@ def test_index_is_built_once_on_the_driver(tmp_path, cache):
     assert not os.path.exists(fai) and sorted(os.listdir(tmp_path)) == ["cache", "g.fa"]
 
 
-def test_many_files_are_indexed_together_and_one_that_fails_is_its_own_error(tmp_path, cache, monkeypatch):
+def test_many_files_are_indexed_together_and_one_that_fails_is_its_own_error(tmp_path, cache, indexed, monkeypatch):
     """Planning indexes files side by side; the items come in file order whatever finishes
     first, and a file whose indexing raises becomes that file's error, not the run's."""
     paths = [write(tmp_path / f"g{i}.fa", fasta_text(RECORDS)) for i in range(6)]
@@ -303,7 +310,7 @@ def test_many_files_are_indexed_together_and_one_that_fails_is_its_own_error(tmp
     assert all("fai" in it.meta for it in items if not it.source.endswith("g3.fa"))
 
 
-def test_a_valid_index_beside_the_file_is_used_and_none_is_ever_written_there(tmp_path, cache):
+def test_a_valid_index_beside_the_file_is_used_and_none_is_ever_written_there(tmp_path, cache, indexed):
     data = tmp_path / "data"
     data.mkdir()
     path = write(data / "g.fa", fasta_text(RECORDS))
@@ -341,7 +348,7 @@ def test_record_ids_are_deterministic(tmp_path):
 # -- awkward but valid FASTA ------------------------------------------------------------------
 
 
-def test_windows_line_endings_are_read_correctly(tmp_path, cache):
+def test_windows_line_endings_are_read_correctly(tmp_path, cache, indexed):
     text = fasta_text(RECORDS, newline="\r\n")
     path = write(tmp_path / "crlf.fa", text)
     truth = naive_parse(text)
@@ -361,7 +368,7 @@ def test_windows_line_endings_are_read_correctly(tmp_path, cache):
     assert not errors and {r["name"]: r["sequence"] for r in rows} == {n: s for n, (_, s) in truth.items()}
 
 
-def test_inconsistent_line_lengths_fall_back_to_a_plain_read(tmp_path, cache):
+def test_inconsistent_line_lengths_fall_back_to_a_plain_read(tmp_path, cache, indexed):
     seq = random_seq(random.Random(5), 300)
     ragged = ">ragged lines of all lengths\n" + "\n".join([seq[:50], seq[50:61], seq[61:200], "", seq[200:]]) + "\n"
     text = fasta_text({"a": ("", RECORDS["chr1"][1])}) + ragged + fasta_text({"b": ("", RECORDS["chrM"][1])})
@@ -376,6 +383,69 @@ def test_inconsistent_line_lengths_fall_back_to_a_plain_read(tmp_path, cache):
     assert any("read without the index" in n and "ragged.fa:ragged" in n for n in reader.notes())
     assert [line.split("\t")[0] for line in open(item.meta["fai"])] == ["a", "b"]
     assert not os.path.exists(path + ".fai")
+
+
+def _tricky_files(folder) -> list[str]:
+    """Small FASTA files with what the reader must get right whichever way it reads them."""
+    seq = random_seq(random.Random(5), 300)
+    gap = "ACGT" * 30 + "N" * (GAP_MIN + 40) + "acgt" * 30
+    files = {
+        "plain.fa": fasta_text(RECORDS, widths={"chrM": 7}),
+        "crlf.fa": fasta_text(RECORDS, newline="\r\n"),
+        "mixed.fa": fasta_text(RECORDS, newline="\r\n").replace("\r\n", "\n", 5),
+        "ragged.fa": ">ragged lines\n" + "\n".join([seq[:50], seq[50:61], seq[61:200], "", seq[200:]]) + "\n",
+        "illegal.fa": fasta_text({"bad": ("", "ACGT" * 40 + "XZ" + "ACGT" * 10), "ok": ("", "ACGT" * 30)}),
+        "gap.fa": fasta_text({"gappy": ("assembly gap", gap)}),
+        "header_only.fa": ">nothing here\n>then one\nACGT\n",
+    }
+    return [write(folder / name, text) for name, text in files.items()]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"window": 100, "stride": 37, "min_tail": 0},
+        {"window": 64},
+        {},
+        {"records": ["chr1", "ragged", "bad", "ok", "gappy"], "uppercase": True, "min_length": 50},
+    ],
+)
+def test_small_files_read_whole_give_what_the_index_gives(tmp_path, monkeypatch, params):
+    """A small plain file is scanned on the driver but not indexed, and its read task reads
+    it whole: the rows, error records and failed items are those of the indexed read, and
+    nothing is written to the cache."""
+    data = tmp_path / "data"
+    data.mkdir()
+    paths = _tricky_files(data)
+    module = sys.modules[FastaReader.__module__]
+
+    def run(cache):
+        reader = FastaReader({"paths": [str(data)], "cache_dir": cache, **params})
+        modes = {item.meta.get("mode") for item in reader.plan() if not item.meta.get("empty")}
+        rows, errors, failed = read_all(reader)
+        return modes, rows, [(e.source, e.record_id, e.message, e.error_type) for e in errors], failed
+
+    whole_cache = str(tmp_path / "whole-cache")
+    modes, *whole = run(whole_cache)
+    assert modes == {"whole"}
+    assert not os.path.exists(whole_cache)
+    monkeypatch.setattr(module, "WHOLE_FILE_BYTES", 0)
+    modes, *indexed = run(str(tmp_path / "cache"))
+    assert modes == {"faidx"}
+    assert whole == indexed
+    rows, errors, _ = whole
+    assert {r["source"] for r in rows} == set(paths) - ({paths[-1]} if params.get("records") else set())
+    assert any("illegal character" in e[2] for e in errors)
+
+
+def test_a_small_file_changed_after_planning_is_its_items_error(tmp_path, cache):
+    path = write(tmp_path / "g.fa", fasta_text(RECORDS))
+    reader = FastaReader({"paths": [path], "window": 100, "cache_dir": cache})
+    (item,) = reader.plan()
+    assert item.meta["mode"] == "whole" and item.meta["fai"] is None
+    write(tmp_path / "g.fa", fasta_text(RECORDS) + ">more\nACGT\n")
+    with pytest.raises(RecordError, match="changed after the run was planned"):
+        list(reader.read(item))
 
 
 # -- bad FASTA ---------------------------------------------------------------------------------

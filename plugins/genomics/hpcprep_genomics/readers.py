@@ -66,6 +66,9 @@ FETCH_BASES = 1 << 20
 SKIPPED = "Skipped"
 #: A local file up to this size is looked into on the driver to tell an empty one.
 EMPTY_PEEK_BYTES = 64 << 10
+#: Plain files up to this size are read whole by their read task, without an index: one
+#: FASTA per gene, per protein, per design.
+WHOLE_FILE_BYTES = 1 << 20
 
 LabelFrom = Literal["file_stem", "parent_dir"]
 
@@ -258,7 +261,8 @@ class FastaParams(S3Params):
     )
     cache_dir: LocalPath | None = Field(
         None,
-        description="where indexes and decompressed gzip copies go (default $HPCPREP_CACHE_DIR or ~/.cache/hpcprep)",
+        description="where indexes and decompressed gzip copies go (default $HPCPREP_CACHE_DIR or "
+        "~/.cache/hpcprep); plain files of at most 1 MiB need none, they are read whole",
     )
     index_beside: bool = Field(
         True,
@@ -347,10 +351,13 @@ class FastaReader(Reader):
         names_seen: set[str] = set()
         all_indexed = True
         tally = _PlanTally()
-        indexes = self._index_all([path for path, size in files if not (_holds_nothing(path, size) or is_s3(path))])
+        indexes = self._index_all([(path, size) for path, size in files if size != 0 and not is_s3(path)])
         for path, size in files:
             label = _label_for(path, p.label, p.label_from)
-            if _holds_nothing(path, size):
+            # a local file the driver scans is judged empty by its scan; only one it does not
+            # look into (streamed) is peeked at
+            local_stream = not is_s3(path) and size != 0 and getattr(indexes[path], "mode", None) == "stream"
+            if (size == 0 or is_s3(path) or local_stream) and _holds_nothing(path, size):
                 tally.empty.append(os.path.basename(path))
                 items.append(InputItem(path, len(items), size, meta={"empty": True}))
                 continue
@@ -381,16 +388,17 @@ class FastaReader(Reader):
                 tally.streamed.append(os.path.basename(path))
             elif idx.mode == "faidx" and idx.open_path != idx.source:
                 tally.decompressed.append(os.path.basename(path))
-            tally.irregular += [
-                f"{os.path.basename(path)}:{r.name}" for r in idx.records if not r.problem and not r.regular
-            ]
+            if idx.mode != "whole":  # a file read whole has no index to read without
+                tally.irregular += [
+                    f"{os.path.basename(path)}:{r.name}" for r in idx.records if not r.problem and not r.regular
+                ]
             if idx.mode == "fatal":
                 all_indexed = False  # its records are unknown: do not call a wanted name missing
                 items.append(InputItem(path, len(items), size, meta={"fatal": idx.fatal}))
             elif idx.mode == "stream":
                 all_indexed = False
                 items.append(self._stream_item(path, len(items), size, label, bed))
-            else:
+            else:  # faidx or whole
                 names_seen.update(r.name for r in idx.records)
                 items.extend(self._split(idx, size, label, bed, len(items), tally))
         if p.records and all_indexed:
@@ -412,25 +420,34 @@ class FastaReader(Reader):
         self._notes = tally.notes(p, self._cache_dir(), self._min_tail())
         return items
 
-    def _index_all(self, paths: list[str]) -> dict:
-        """``index_fasta`` of each local file (or the exception it raised), several files at
-        once: the scans (NumPy on large blocks) and the index files' small writes of
-        different files overlap, which counts with thousands of small files."""
+    def _index_all(self, files: list[tuple[str, int | None]]) -> dict:
+        """``index_fasta`` of each local file (or the exception it raised). Large files are
+        indexed several at once (their scans, NumPy on large blocks, overlap); small ones
+        one after the other, which is faster: their scans are short Python loops that
+        threads would only queue for."""
         p = self.params
 
         def one(path):
             try:
                 return index_fasta(
-                    path, cache_dir=self._cache_dir(), beside=p.index_beside, decompress_gzip=p.decompress_gzip
+                    path,
+                    cache_dir=self._cache_dir(),
+                    beside=p.index_beside,
+                    decompress_gzip=p.decompress_gzip,
+                    whole_below=WHOLE_FILE_BYTES,
                 )
             except Exception as exc:
                 return exc
 
-        unique = list(dict.fromkeys(paths))  # a file named twice is indexed once: one cache entry, one writer
-        if len(unique) < 2:
-            return {path: one(path) for path in unique}
-        with ThreadPoolExecutor(max_workers=min(len(unique), 2 * (os.cpu_count() or 1))) as pool:
-            return dict(zip(unique, pool.map(one, unique), strict=True))
+        sizes = dict(files)  # a file named twice is indexed once: one cache entry, one writer
+        large = [path for path, size in sizes.items() if size is None or size > WHOLE_FILE_BYTES]
+        out = {path: one(path) for path, size in sizes.items() if size is not None and size <= WHOLE_FILE_BYTES}
+        if len(large) < 2:
+            out.update((path, one(path)) for path in large)
+            return out
+        with ThreadPoolExecutor(max_workers=min(len(large), 2 * (os.cpu_count() or 1))) as pool:
+            out.update(zip(large, pool.map(one, large), strict=True))
+        return out
 
     def notes(self) -> list[str]:
         """How the files were read, where that is not the plain case, and what was skipped (set by ``plan``)."""
@@ -583,14 +600,18 @@ class FastaReader(Reader):
         # a file with nothing to read (every record filtered or dropped) stays an input, so
         # that the plan and the manifest still list it and count its bytes
         groups.append(current)
-        st = os.stat(idx.open_path)
+        if idx.open_path == source:
+            stat = (idx.size, idx.mtime_ns)
+        else:
+            st = os.stat(idx.open_path)
+            stat = (st.st_size, st.st_mtime_ns)
         common = {
-            "mode": "faidx",
+            "mode": idx.mode,
             "open": idx.open_path,
             "fai": idx.fai,
             "gzi": idx.gzi,
             "label": label,
-            "stat": (st.st_size, st.st_mtime_ns),
+            "stat": stat,
             "compression": idx.compression,
         }
         if len(groups) == 1:
@@ -809,6 +830,12 @@ class FastaReader(Reader):
         st = os.stat(m["open"])
         if (st.st_size, st.st_mtime_ns) != tuple(m["stat"]):
             raise RecordError(f"{source}: {m['open']} changed after the run was planned; run it again")
+        whole = None
+        if m["mode"] == "whole":
+            with open(m["open"], "rb") as f:
+                whole = f.read()
+            if len(whole) != m["stat"][0]:
+                raise RecordError(f"{source}: {m['open']} changed after the run was planned; run it again")
         rows = _Chunks()
         fa = None
         raw_records: dict[int, str] = {}
@@ -820,7 +847,7 @@ class FastaReader(Reader):
                 rec = FastaLayout.from_dict(m["records"][u["rec"]])
                 k0, k1 = u["k"]
                 gaps = u.get("gaps")
-                if rec.regular:
+                if rec.regular and whole is None:
                     if fa is None:
                         fa = _open_faidx(m)
                     plain = getattr(fa, "_bgzf", True) is False
@@ -839,7 +866,9 @@ class FastaReader(Reader):
                 else:
                     a, b = self._span(u["seg"], k0, k1)
                     if u["rec"] not in raw_records:
-                        raw_records[u["rec"]] = _read_irregular(m["open"], rec)
+                        raw_records[u["rec"]] = (
+                            _record_text(whole, rec) if whole is not None else _read_irregular(m["open"], rec)
+                        )
                     seq = raw_records[u["rec"]][a:b]
                     yield from self._emit(
                         rows, source, rec, seq, a, u["seg"], k0, k1, u["region"], u["line"], table, gaps=gaps
@@ -1071,7 +1100,15 @@ def _read_irregular(path: str, rec: FastaLayout) -> str:
     with open(path, "rb") as f:
         f.seek(rec.offset)
         data = f.read(rec.end - rec.offset)
-    return data.translate(None, b"\r\n").decode("latin-1")
+    return _record_text(data, rec, rec.offset)
+
+
+def _record_text(data: bytes, rec: FastaLayout, at: int | None = None) -> str:
+    """The bases of ``rec`` from ``data``, the file's bytes from offset ``at`` (default: the
+    whole file), line breaks removed; one character per byte, so that an illegal byte is
+    still one base to report."""
+    lo = rec.offset if at is None else rec.offset - at
+    return data[lo : lo + rec.end - rec.offset].translate(None, b"\r\n").decode("latin-1")
 
 
 # -- FASTQ ----------------------------------------------------------------------------
