@@ -58,14 +58,18 @@ def new_attempt() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def run_group(g, span, resolved, placements, stats, state: RunState, sink_ctx, cpus: float, say) -> int:
+def run_group(g, span, resolved, placements, stats, state: RunState, sink_ctx, cpus: float, live) -> int:
     """Commit group ``g`` and return where it ended, running it again under a fresh
     attempt when its books were lost. Nothing of a lost attempt was committed; the next
-    attempt's start discards its files."""
+    attempt's start discards its files. ``live`` (``progress.LiveProgress``) shows the
+    group's books as they grow."""
     for tries in range(BOOKS_RETRIES + 1):
         state.write_running({"group": g, "inputs": list(span), "attempt": sink_ctx.attempt})
+        committed = None
         try:
-            return _run_group(g, span, resolved, placements, stats, state, sink_ctx, cpus, tries)
+            end = _run_group(g, span, resolved, placements, stats, state, sink_ctx, cpus, tries, live)
+            committed = state.commits[g]["stages"]
+            return end
         except BooksLost:
             if tries == BOOKS_RETRIES:
                 raise BooksKeepDying(
@@ -73,13 +77,17 @@ def run_group(g, span, resolved, placements, stats, state: RunState, sink_ctx, c
                     "keeps dying (see Ray's logs for why); nothing of the group was committed, "
                     "run again with --resume"
                 ) from None
-            say(
+            live.say(
                 f"group {g + 1}: hpcprep's RunStats actor restarted and lost the group's books; running the group again"
             )
             sink_ctx.attempt = new_attempt()
+        finally:
+            live.group_done(committed)
 
 
-def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_ctx, cpus: float, redone=0) -> int:
+def _run_group(
+    g, span, resolved: ResolvedSpec, placements, stats, state, sink_ctx, cpus: float, redone=0, live=None
+) -> int:
     """Commit group ``g``: the inputs ``resolved.inputs[span[0]:span[1]]`` that its read
     tasks were admitted for (see ``run_stats``); returns the end of what it covered.
     Raises ``BooksLost`` before committing anything when the books did not survive;
@@ -110,6 +118,8 @@ def _run_group(g, span, resolved: ResolvedSpec, placements, stats, state, sink_c
     discard_others()
     seconds = 0.0 if resolved.run.commit_every else resolved.run.commit_seconds
     incarnation = ray.get(stats.open_group.remote(seconds, attempt))
+    if live is not None:
+        live.group_started(lambda: ray.get(stats.peek.remote(attempt), timeout=10))
 
     ctx = GroupContext(run_dir=out, group=g, attempt=attempt, stats=stats)
     reader_label = f"reader:{resolved.reader.name}"

@@ -235,6 +235,15 @@ class StageDatasource(Datasource):
             seconds += time.perf_counter() - start
             yield from ready
             errors_table.write_errors(ctx.run_dir, ctx.group, ctx.attempt, errors, key)
-            report(ctx, label, key, items=len(bundle), rows_out=rows[0], errors=len(errors), seconds=seconds)
+            report(
+                ctx,
+                label,
+                key,
+                items=len(bundle),
+                bytes=sum(i.input_bytes for i in bundle),
+                rows_out=rows[0],
+                errors=len(errors),
+                seconds=seconds,
+            )
 
         return read

@@ -42,7 +42,7 @@ import uuid
 import ray
 
 #: Counters summed over a stage's reports; the rest of a report (its node) is a label.
-COUNTERS = ("items", "rows_in", "rows_out", "errors", "seconds")
+COUNTERS = ("items", "bytes", "rows_in", "rows_out", "errors", "seconds")
 
 
 class RunStats:
@@ -80,6 +80,12 @@ class RunStats:
     def add(self, stage: str, key: str, attempt: str = "", **values) -> None:
         if attempt == self.attempt:
             self.reports[(stage, key)] = values
+
+    def peek(self, attempt: str = "") -> dict[str, dict]:
+        """Each stage's counters so far, for the progress lines; the group goes on."""
+        if attempt != self.attempt:
+            return {}
+        return summarise(self.reports)["stages"]
 
     def take(self) -> dict:
         """``{"stages": {stage: sums}, "nodes": {node: {stage: sums}}, "error_keys": [...],

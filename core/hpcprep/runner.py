@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import errors_table, local_ray, run_dir, warm_workers
+from . import progress as progress_lines
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, decide_placements
@@ -297,9 +298,7 @@ def _run(
             write_manifest(out, manifest)
             return manifest
 
-        def say(msg: str) -> None:
-            _log(msg, progress)
-
+        live = progress_lines.for_run(progress, verbose, items[done:])
         pacer = GroupPacer(items, resolved.run.commit_every, resolved.run.commit_seconds, cluster.cpus)
         ran = 0
         while done < len(items):
@@ -308,18 +307,17 @@ def _run(
                 return RunResult(out, json.loads((out / "manifest.json").read_text()), out / "errors")
             g, end = len(state.commits), pacer.next_end(done)
             try:
-                end = run_group(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus, say)
+                end = run_group(g, (done, end), resolved, placements, stats, state, sink_ctx, cluster.cpus, live)
             except BooksKeepDying as exc:
                 raise RunError(str(exc)) from None
             rec = state.commits[g]
             pacer.observe(done, end, rec["wall_seconds"])
             done, ran = end, ran + 1
-            _log(
+            live.say(
                 f"group {g + 1} committed: inputs {done}/{len(items)}, "
                 f"{rec['stages'].get('sinks', {}).get('rows_in', 0):.0f} rows, "
                 f"{sum(s.get('errors', 0) for s in rec['stages'].values()):.0f} errors "
-                f"({time.perf_counter() - t0:.1f} s)",
-                progress,
+                f"({time.perf_counter() - t0:.1f} s)"
             )
             run_dir.record_created(out)
             progress_manifest()

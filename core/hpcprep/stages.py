@@ -168,11 +168,16 @@ class InputItem:
     OVERHEAD_BYTES: ClassVar[int] = 64 << 10
 
     @property
+    def input_bytes(self) -> int:
+        """The bytes of input the item covers (its span of the file), 0 when unknown."""
+        size = self.length if self.length is not None else self.size
+        return size or 0
+
+    @property
     def weight(self) -> int:
         """The item's share of a run's work, in bytes, for sizing read tasks and commit
         groups; an item of unknown size weighs its overhead alone."""
-        size = self.length if self.length is not None else self.size
-        return (size or 0) + self.OVERHEAD_BYTES
+        return self.input_bytes + self.OVERHEAD_BYTES
 
 
 class RecordError(Exception):
