@@ -134,6 +134,16 @@ def test_assigned_splits_keep_clusters_together(tmp_path):
     assert summary["clustering"]["lsh"]["bands"] == banding.bands
     assert summary["clustering"]["clusters"] == len(by_family)
     assert sum(summary["counts"][s]["rows"] for s in SPLITS) == n
+    # each phase says what it did, on standard error, the result line on standard output
+    said = result.stderr.splitlines()
+    assert said[0].startswith(f"read {n} rows from {src}: {n} usable, 0 skipped (")
+    c = summary["clustering"]
+    assert said[1].startswith(
+        f"clustered {n} sequences at identity 0.75: {c['clusters']} clusters (largest {c['largest_cluster']}), "
+        f"{c['candidate_pairs']} candidate pairs, {c['merged_pairs']} merged ("
+    )
+    assert said[2].startswith("leakage check passed (") and len(said) == 3
+    assert result.stdout.startswith(f"wrote {out}: train ")
 
 
 def test_deterministic_across_runs_and_row_order(tmp_path):

@@ -51,6 +51,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,8 +270,10 @@ def build_dataset(
     identity: float = 0.9,
     k: int = 5,
     seed: int = 0,
+    say: Callable[[str], None] = lambda msg: None,
 ) -> dict:
-    """Build the dataset; returns the ``splits.json`` content. Raises ``ClickException`` on leakage."""
+    """Build the dataset; returns the ``splits.json`` content. Raises ``ClickException`` on
+    leakage. ``say`` is told each phase as it ends (with its counts and seconds)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -282,6 +286,7 @@ def build_dataset(
         "mask": mask_column,
         "split": split_column,
     }
+    t = time.perf_counter()
     table = read_table(table_path, columns)
     has_ids = "record_id" in table.column_names
     n_in = table.num_rows
@@ -310,6 +315,8 @@ def build_dataset(
         raise click.ClickException(f"{table_path}: no usable rows (of {n_in})")
     keys = [r[1] if has_ids else r[2].upper() for r in rows]
     sequences = [r[2] for r in rows]
+    dropped = n_in - len(rows)
+    say(f"read {n_in} rows from {table_path}: {len(rows)} usable, {dropped} skipped ({time.perf_counter() - t:.1f} s)")
 
     if given is not None:
         bad = sorted({str(given[r[0]]) for r in rows if given[r[0]] not in SPLITS})
@@ -318,7 +325,13 @@ def build_dataset(
         splits = [given[r[0]] for r in rows]
         clustering = {"mode": "given", "split_column": split_column}
     else:
+        t = time.perf_counter()
         a = assign_splits(sequences, keys, fractions, identity, k, seed)
+        say(
+            f"clustered {len(rows)} sequences at identity {identity:g}: {a.clusters} clusters (largest "
+            f"{a.largest_cluster}), {a.candidate_pairs} candidate pairs, {a.merged_pairs} merged "
+            f"({time.perf_counter() - t:.1f} s)"
+        )
         splits = a.splits
         clustering = {
             "mode": "assigned",
@@ -339,7 +352,9 @@ def build_dataset(
             "merged_pairs": a.merged_pairs,
         }
 
+    t = time.perf_counter()
     report = check_leakage(sequences, splits, [r[1] for r in rows], identity, k, seed)
+    say(f"leakage check {'passed' if report.passed else 'FAILED'} ({time.perf_counter() - t:.1f} s)")
     if not report.passed:
         raise click.ClickException(format_leaks(report) + "\nnothing was written to " + str(out))
 
@@ -427,6 +442,7 @@ def ss_dataset(
         identity=identity,
         k=k,
         seed=seed,
+        say=lambda msg: click.echo(msg, err=True),
     )
     c = summary["counts"]
     click.echo(
