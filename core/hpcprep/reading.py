@@ -112,7 +112,8 @@ class _BlockBuilder:
         if len(tables) <= 1:
             return tables
         try:
-            return [pa.concat_tables(tables, promote_options="permissive")]
+            # one chunk per column: encoders and sinks walk hundreds of one-row chunks slowly
+            return [pa.concat_tables(tables, promote_options="permissive").combine_chunks()]
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return tables  # column types that cannot be unified travel as separate blocks
 

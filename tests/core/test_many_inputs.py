@@ -65,6 +65,12 @@ def test_block_builder_joins_small_batches_and_keeps_unjoinable_ones_apart():
     builder.add(other, {"x": np.array([3]), "y": np.array([4, 5])})  # columns of unequal length
     (good,) = builder.take()
     assert good["x"].to_pylist() == [1, 2] and [b[0].source for b in bad] == ["/data/g"]
+    # Arrow batches of one row each become one block of one chunk per column
+    for i in range(300):
+        builder.add(item, pa.table({"x": [i], "s": [f"r{i}"]}))
+    (block,) = builder.take()
+    assert block["s"].to_pylist() == [f"r{i}" for i in range(300)]
+    assert [block[c].num_chunks for c in block.column_names] == [1, 1]
 
 
 def test_portable_table_flattens_tensors_and_records_shapes():

@@ -438,6 +438,36 @@ def test_small_files_read_whole_give_what_the_index_gives(tmp_path, monkeypatch,
     assert any("illegal character" in e[2] for e in errors)
 
 
+@pytest.mark.parametrize("params", [{"window": 100, "stride": 37, "min_tail": 0}, {}])
+def test_small_batches_as_numpy_make_the_same_blocks_as_arrow(tmp_path, cache, monkeypatch, params):
+    """Batches of a few windows come as NumPy columns (joined across files before Arrow);
+    the read task's blocks hold the same rows with the same types as from Arrow batches."""
+    from hpcprep.reading import _BlockBuilder
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _tricky_files(data)
+    module = sys.modules[FastaReader.__module__]
+
+    def blocks():
+        reader = FastaReader({"paths": [str(data)], "cache_dir": cache, **params})
+        builder, out, kinds = _BlockBuilder(lambda *a: pytest.fail("a batch did not become Arrow")), [], set()
+        for item in reader.plan():
+            for batch in reader.read(item):
+                if not isinstance(batch, ErrorRecord):
+                    kinds.add(type(batch["record_id"]).__name__)
+                    out += builder.add(item, batch)
+        return pa.concat_tables(out + builder.take()), kinds
+
+    small, kinds = blocks()
+    assert "ndarray" in kinds  # the small batches were NumPy
+    monkeypatch.setattr(module, "SMALL_BATCH_ROWS", 0)
+    arrow, kinds = blocks()
+    assert kinds == {"StringArray"}
+    assert small.schema == arrow.schema and small.to_pylist() == arrow.to_pylist()
+    assert small.num_rows >= 16
+
+
 def test_a_small_file_changed_after_planning_is_its_items_error(tmp_path, cache):
     path = write(tmp_path / "g.fa", fasta_text(RECORDS))
     reader = FastaReader({"paths": [path], "window": 100, "cache_dir": cache})

@@ -66,6 +66,8 @@ FETCH_BASES = 1 << 20
 SKIPPED = "Skipped"
 #: A local file up to this size is looked into on the driver to tell an empty one.
 EMPTY_PEEK_BYTES = 64 << 10
+#: A batch of at most this many windows is NumPy columns rather than Arrow (see _Chunks).
+SMALL_BATCH_ROWS = 16
 #: Plain files up to this size are read whole by their read task, without an index: one
 #: FASTA per gene, per protein, per design.
 WHOLE_FILE_BYTES = 1 << 20
@@ -144,7 +146,11 @@ class _Rows:
 
 
 class _Chunks:
-    """Columns of the batch being built, as chunks of Arrow arrays (one per fetched span)."""
+    """Columns of the batch being built, as chunks of Arrow arrays (one per fetched span).
+
+    A batch of a few rows (a small file's) is kept as NumPy columns instead: the read task
+    joins the NumPy batches of hundreds of small files and makes Arrow of them once,
+    where Arrow arrays of one row each would cost more than the reading."""
 
     def __init__(self):
         self.parts: list[dict[str, pa.Array]] = []
@@ -155,9 +161,9 @@ class _Chunks:
         return sum(self.lengths)
 
     def extend(self, **columns) -> None:
-        part = {k: v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v) for k, v in columns.items()}
-        self.parts.append(part)
-        self.lengths.append(len(next(iter(part.values()))))
+        """Add a chunk of Arrow arrays, or of NumPy arrays (see the class docstring)."""
+        self.parts.append(columns)
+        self.lengths.append(len(next(iter(columns.values()))))
 
     def truncate(self, n: int) -> None:
         """Back to ``n`` rows, a length this batch had before (a chunk boundary)."""
@@ -167,11 +173,18 @@ class _Chunks:
         if len(self) != n:
             raise ValueError(f"cannot truncate to {n} rows: not a chunk boundary")
 
-    def flush(self) -> dict[str, pa.Array | pa.ChunkedArray]:
-        """The columns, each one array where it fits (a string column past 2 GB stays chunked)."""
+    def flush(self) -> dict[str, pa.Array | pa.ChunkedArray | np.ndarray]:
+        """The columns, each one array where it fits (a string column past 2 GB stays chunked);
+        NumPy when every part was."""
         out = {}
+        if all(isinstance(v, np.ndarray) for part in self.parts for v in part.values()):
+            for name in self.parts[0]:
+                out[name] = np.concatenate([part[name] for part in self.parts])
+            self.flushed = len(self)
+            self.parts, self.lengths = [], []
+            return out
         for name in self.parts[0]:
-            chunks = [c for part in self.parts for c in _chunks_of(part[name])]
+            chunks = [c for part in self.parts for c in _chunks_of(_arrow(part[name]))]
             try:
                 out[name] = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
             except (pa.ArrowInvalid, pa.ArrowCapacityError):
@@ -179,6 +192,12 @@ class _Chunks:
         self.flushed = len(self)
         self.parts, self.lengths = [], []
         return out
+
+
+def _arrow(values) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    return pa.array(values, type=pa.string() if values.dtype == object else None)
 
 
 def _chunks_of(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
@@ -191,6 +210,12 @@ _STRING_BYTES = (1 << 31) - 1
 
 def _same(value: str, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, pa.string()), n)
+
+
+def _same_objects(value: str, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    out[:] = value
+    return out
 
 
 def _windows_of(data: bytes, a: np.ndarray, b: np.ndarray) -> pa.Array | pa.ChunkedArray:
@@ -742,6 +767,20 @@ class FastaReader(Reader):
         if not n:
             return
         # What is left is ASCII (every byte allowed), so byte i of raw is base i of seq.
+        if len(rows) + n <= SMALL_BATCH_ROWS:  # every earlier chunk of the batch was small too
+            text = raw.upper() if p.uppercase else raw
+            a, b = (starts - span_start).tolist(), (ends - span_start).tolist()
+            rows.extend(
+                record_id=object_column([f"{prefix}:{x}{suffix}" for x in starts.tolist()]),
+                name=_same_objects(rec.name, n),
+                description=_same_objects(rec.description, n),
+                offset=starts,
+                length=ends - starts,
+                record_length=np.full(n, rec.length, dtype=np.int64),
+                sequence=object_column([text[x:y].decode("ascii") for x, y in zip(a, b)]),
+                region=_same_objects(region, n),
+            )
+            return
         ids = pc.binary_join_element_wise(prefix + ":", pa.array(starts).cast(pa.string()), suffix, "")
         rows.extend(
             record_id=ids,
@@ -757,8 +796,9 @@ class FastaReader(Reader):
     def _finish(self, rows: _Chunks, source: str, label: str) -> dict:
         out = rows.flush()
         n = rows.flushed
-        out["source"] = _same(source, n)
-        out["label"] = _same(label, n)
+        same = _same_objects if isinstance(out["record_id"], np.ndarray) else _same
+        out["source"] = same(source, n)
+        out["label"] = same(label, n)
         return out
 
     def _read_windows(self, fa, rows: _Chunks, source: str, rec: FastaLayout, u: dict) -> list[ErrorRecord] | None:
