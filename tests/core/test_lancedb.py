@@ -514,6 +514,69 @@ def test_only_fragments_of_finished_write_tasks_are_committed_once_per_group(tmp
     assert report["rows"] == 4 and report["dimension"] == 4 and "index" not in report
 
 
+def _table_of_vectors(tmp_path, name: str, vectors: np.ndarray, **params):
+    """A table filled through the sink's driver side, as a run does; returns (sink, finish report)."""
+    from hpcprep.builtins.lancedb_sink import LanceDBSink
+    from hpcprep.stages import SinkContext
+    from ray.data.block import BlockAccessor
+
+    sink = LanceDBSink({"uri": str(tmp_path / "db"), "table": name, **params})
+    ctx = SinkContext(run_dir=str(tmp_path / name), run_name=name, group=0, attempt="a1")
+    sink.prepare(ctx)
+    writer = sink.open_writer(ctx)
+    ids = np.array([f"r{i}" for i in range(len(vectors))], dtype=object)
+    writer.write(BlockAccessor.batch_to_block({"record_id": ids, "vector": vectors}))
+    sink.commit(ctx, [writer.close()])
+    return sink, sink.finish(ctx)
+
+
+def _exact_cosine(vectors: np.ndarray, q: np.ndarray) -> np.ndarray:
+    v = vectors.astype(np.float64)
+    return 1 - v @ q / (np.linalg.norm(v, axis=1) * np.linalg.norm(q))
+
+
+def test_the_metric_travels_with_the_table_to_a_plain_lancedb_search(tmp_path, monkeypatch):
+    """index = auto (the default): a plain ``table.search()`` by any LanceDB client, which
+    knows nothing of hpcprep, ranks by the spec's metric: exactly below AUTO_ANN_ROWS (one
+    partition, searched whole), through an IVF_SQ index from there, whose recall@10 is in
+    the manifest."""
+    from hpcprep.builtins import lancedb_sink
+
+    rng = np.random.default_rng(3)
+    # clustered directions with norms from 0.1 to 100: cosine and l2 rank them differently
+    dirs = CENTERS[rng.integers(0, CLUSTERS, 600)] + rng.standard_normal((600, DIM)).astype(np.float32)
+    vectors = (dirs * rng.uniform(0.1, 100, (600, 1))).astype(np.float32)
+    q = vectors[5] * 0.01
+    exact = _exact_cosine(vectors, q)
+    l2_top = np.argsort(((vectors - q) ** 2).sum(1))[:10]
+    assert set(l2_top) != set(np.argsort(exact)[:10])  # the metrics disagree on these data
+
+    _, report = _table_of_vectors(tmp_path, "small", vectors, metric="cosine")
+    assert report["index"]["exact"] and report["index"]["metric"] == "cosine" and "recall" not in report
+    got = lancedb.connect(str(tmp_path / "db")).open_table("small").search(q).limit(10).to_arrow()
+    rows = [int(r[1:]) for r in got["record_id"].to_pylist()]
+    assert rows == list(np.argsort(exact)[:10])
+    assert np.allclose(got["_distance"].to_numpy(), exact[rows], atol=1e-5)
+
+    monkeypatch.setattr(lancedb_sink, "AUTO_ANN_ROWS", 500)
+    _, report = _table_of_vectors(tmp_path, "large", vectors, metric="cosine")
+    assert report["index"]["type"] == "IVF_SQ" and "exact" not in report["index"]
+    assert report["recall"]["queries"] == 100 and 0.8 <= report["recall"]["recall"] <= 1.0
+    table = lancedb.connect(str(tmp_path / "db")).open_table("large")
+    (idx,) = table.list_indices()
+    assert idx.index_details["metric_type"] == "COSINE"
+    got = table.search(q).limit(10).to_arrow()
+    rows = [int(r[1:]) for r in got["record_id"].to_pylist()]
+    cosine_top, l2_hits = set(np.argsort(exact)[:10]), len(set(rows) & set(l2_top))
+    assert len(set(rows) & cosine_top) >= 8 > l2_hits  # ranked by cosine (to SQ's 8 bits), not l2
+
+    # l2 is what LanceDB uses without an index: a small table needs none to be searched exactly
+    _, report = _table_of_vectors(tmp_path, "plain", vectors[:100], metric="l2")
+    assert "index" not in report
+    _, report = _table_of_vectors(tmp_path, "off", vectors[:100], metric="cosine", index="none")
+    assert "index" not in report
+
+
 # -- S3 -------------------------------------------------------------------------------
 
 KEY, SECRET = "lance-testing-key", "lance-testing-secret-value"

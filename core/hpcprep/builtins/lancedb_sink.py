@@ -58,6 +58,16 @@ META_VECTOR = "hpcprep.vector_column"
 INDEX_TYPES = ("IVF_PQ", "IVF_FLAT", "IVF_SQ", "IVF_RQ", "IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT")
 PQ_TYPES = ("IVF_PQ", "IVF_HNSW_PQ")
 HNSW_TYPES = ("IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT")
+#: ``index = "auto"``: from this many rows an ANN index (AUTO_ANN_TYPE); below it, for a
+#: metric other than LanceDB's default l2, one partition of raw vectors (a copy of the
+#: vectors, searched whole, so every search stays exact), and for l2 no index. Either index
+#: carries the metric, so a plain ``table.search()`` of any LanceDB client measures distance
+#: as the spec says (without an index LanceDB uses l2). IVF_SQ builds in seconds (100 000 x 512: 4.7 s on 2 cores, against 37 s
+#: for IVF_PQ and 57 s for IVF_HNSW_SQ) and keeps 8 bits per dimension.
+AUTO_ANN_ROWS = 100_000
+AUTO_ANN_TYPE = "IVF_SQ"
+#: Queries sampled to measure an ANN index's recall@10 unless report_recall says otherwise.
+DEFAULT_RECALL_QUERIES = 100
 TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -79,8 +89,10 @@ class LanceDBSinkParams(Params):
         description="columns stored beside the vector; default: record_id, source and every scalar column "
         "(numbers, text, flags, times), so lists and bytes (one-hot matrices, file contents) stay in Parquet",
     )
-    index: Literal[INDEX_TYPES] | None = Field(  # type: ignore[valid-type]
-        None, description="ANN index to build at the end: " + ", ".join(INDEX_TYPES) + "; none if unset"
+    index: Literal[(*INDEX_TYPES, "auto", "none")] | None = Field(  # type: ignore[valid-type]
+        "auto",
+        description="index built at the end: auto (an IVF_SQ index from 100 000 rows; below, one exact "
+        "partition that carries the metric), none, or " + ", ".join(INDEX_TYPES),
     )
     metric: Literal["l2", "cosine", "dot"] = Field(
         "l2", description="distance of the index and of `hpcprep search` (l2 is squared Euclidean)"
@@ -108,8 +120,11 @@ class LanceDBSinkParams(Params):
         description="compact the small fragments of parallel writers before indexing; a table this run "
         "created (not mode = append) also drops the versions of its appends, so it takes its data's size on disk",
     )
-    report_recall: int = Field(
-        0, ge=0, description="sample this many rows as queries and report the index's recall@10 (0: off)"
+    report_recall: int | None = Field(
+        None,
+        ge=0,
+        description="sample this many rows as queries and report the index's recall@10 against exact search "
+        f"(0: off; default {DEFAULT_RECALL_QUERIES} for an ANN index)",
     )
     write_buffer_mb: int = Field(
         256, ge=1, description="a write task writes a fragment each time it holds this many MiB"
@@ -157,7 +172,7 @@ class LanceDBSink(Sink):
             out.append(f"num_bits applies to PQ and IVF_RQ indexes, not index = {index!r}")
         if p.num_bits is not None and index in PQ_TYPES and p.num_bits not in (4, 8):
             out.append(f"num_bits: PQ codes have 4 or 8 bits, got {p.num_bits}")
-        if p.report_recall and index is None:
+        if p.report_recall and index in (None, "none"):
             out.append("report_recall needs an index to measure")
         return out
 
@@ -312,19 +327,34 @@ class LanceDBSink(Sink):
         report["vector_column"] = p.vector_column
         vc_type = table.schema.field(p.vector_column).type
         report["dimension"] = vc_type.list_size
-        if p.index:
-            report["index"] = self._build_index(table, vc_type.list_size)
-            if p.report_recall and rows:
+        kind = self._index_type(rows)
+        if kind is not None:
+            report["index"] = self._build_index(table, vc_type.list_size, kind)
+            ann = not report["index"].get("exact")
+            queries = p.report_recall if p.report_recall is not None else DEFAULT_RECALL_QUERIES * ann
+            if queries and rows:
                 from ..search import index_recall
 
-                report["recall"] = index_recall(table, p.vector_column, queries=p.report_recall, k=10)
+                report["recall"] = index_recall(table, p.vector_column, queries=queries, k=10)
         report["version"] = table.version
         return report
 
-    def _index_config(self, dim: int):
+    def _index_type(self, rows: int) -> str | None:
+        p = self.params
+        if p.index in (None, "none") or not rows:
+            return None
+        if p.index == "auto":
+            if rows >= AUTO_ANN_ROWS:
+                return AUTO_ANN_TYPE
+            return "exact" if p.metric != "l2" else None
+        return p.index
+
+    def _index_config(self, dim: int, kind: str):
         from lancedb import index as li
 
         p = self.params
+        if kind == "exact":
+            return li.IvfFlat(distance_type=p.metric, num_partitions=1)
         common = dict(
             distance_type=p.metric,
             num_partitions=p.num_partitions,
@@ -334,7 +364,7 @@ class LanceDBSink(Sink):
         if p.accelerator:
             common["accelerator"] = p.accelerator
         pq_args = {}
-        if p.index in PQ_TYPES:
+        if kind in PQ_TYPES:
             if p.num_sub_vectors is not None:
                 if dim % p.num_sub_vectors:
                     raise ValueError(
@@ -345,38 +375,50 @@ class LanceDBSink(Sink):
             if p.num_bits is not None:
                 pq_args["num_bits"] = p.num_bits
         hnsw = dict(m=p.hnsw_m, ef_construction=p.hnsw_ef_construction)
-        if p.index == "IVF_PQ":
+        if kind == "IVF_PQ":
             return li.IvfPq(**common, **pq_args)
-        if p.index == "IVF_FLAT":
+        if kind == "IVF_FLAT":
             return li.IvfFlat(**common)
-        if p.index == "IVF_SQ":
+        if kind == "IVF_SQ":
             return li.IvfSq(**common)
-        if p.index == "IVF_RQ":
+        if kind == "IVF_RQ":
             return li.IvfRq(**common, **({"num_bits": p.num_bits} if p.num_bits else {}))
-        if p.index == "IVF_HNSW_SQ":
+        if kind == "IVF_HNSW_SQ":
             return li.IvfHnswSq(**common, **hnsw)
-        if p.index == "IVF_HNSW_PQ":
+        if kind == "IVF_HNSW_PQ":
             return li.IvfHnswPq(**common, **pq_args, **hnsw)
         common.pop("accelerator", None)
         return li.IvfHnswFlat(**common, **hnsw)
 
-    def _build_index(self, table, dim: int) -> dict:
+    def _build_index(self, table, dim: int, kind: str) -> dict:
         p = self.params
-        config = self._index_config(dim)
+        config = self._index_config(dim, kind)
         t = time.perf_counter()
         table.create_index(p.vector_column, config=config, replace=True)
         seconds = time.perf_counter() - t
-        info: dict[str, Any] = {"type": p.index, "metric": p.metric, "seconds": round(seconds, 3)}
+        rows = table.count_rows()
+        if kind == "exact":
+            return {
+                "type": "IVF_FLAT",
+                "metric": p.metric,
+                "seconds": round(seconds, 3),
+                "num_partitions": 1,
+                "exact": True,
+                "chosen_by": f"index = auto: {rows} rows, under {AUTO_ANN_ROWS}, metric {p.metric}: one "
+                "partition, searched whole, so that a plain search uses the metric",
+            }
+        info: dict[str, Any] = {"type": kind, "metric": p.metric, "seconds": round(seconds, 3)}
+        if p.index == "auto":
+            info["chosen_by"] = f"index = auto: {rows} rows, at least {AUTO_ANN_ROWS}"
         for name in ("num_partitions", "num_sub_vectors", "num_bits"):
             if getattr(p, name) is not None:
                 info[name] = getattr(p, name)
-        rows = table.count_rows()
         if p.num_partitions and rows // p.sample_rate < p.num_partitions:
             info["note"] = (
                 f"LanceDB trains at most rows / sample_rate = {rows // p.sample_rate} of the "
                 f"{p.num_partitions} partitions asked for; lower sample_rate or num_partitions"
             )
-        if p.index in HNSW_TYPES:
+        if kind in HNSW_TYPES:
             info.update(m=p.hnsw_m, ef_construction=p.hnsw_ef_construction)
         for idx in table.list_indices():
             if list(idx.columns) == [p.vector_column]:
