@@ -329,13 +329,7 @@ class LanceDBSink(Sink):
         report["dimension"] = vc_type.list_size
         kind = self._index_type(rows)
         if kind is not None:
-            report["index"] = self._build_index(table, vc_type.list_size, kind)
-            ann = not report["index"].get("exact")
-            queries = p.report_recall if p.report_recall is not None else DEFAULT_RECALL_QUERIES * ann
-            if queries and rows:
-                from ..search import index_recall
-
-                report["recall"] = index_recall(table, p.vector_column, queries=queries, k=10)
+            report.update(_run_off_driver(_index, self, vc_type.list_size, kind))
         report["version"] = table.version
         return report
 
@@ -464,9 +458,24 @@ def _compact(sink: LanceDBSink, prune: bool) -> None:
         table.optimize()
 
 
+def _index(sink: LanceDBSink, dim: int, kind: str) -> dict:
+    """Build the index (``kind``, see ``_index_type``) and measure an ANN index's recall:
+    ``{"index": ..., "recall": ...}`` for the sink's report."""
+    p = sink.params
+    table = sink._open()
+    out: dict[str, Any] = {"index": sink._build_index(table, dim, kind)}
+    ann = not out["index"].get("exact")
+    queries = p.report_recall if p.report_recall is not None else DEFAULT_RECALL_QUERIES * ann
+    if queries:
+        from ..search import index_recall
+
+        out["recall"] = index_recall(table, p.vector_column, queries=queries, k=10)
+    return out
+
+
 def _run_off_driver(fn, *args):
-    """Run ``fn`` in a Ray task when Ray is up: compaction reads the whole table, and the
-    driver (a login node, on a cluster) should not hold it."""
+    """Run ``fn`` in a Ray task when Ray is up: compaction and indexing read the whole
+    table, and the driver (a login node, on a cluster) should not hold it."""
     import ray
 
     if not ray.is_initialized():
