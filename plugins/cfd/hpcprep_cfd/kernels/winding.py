@@ -49,6 +49,14 @@ pass at the default. On the surface itself the exact value is ill-conditioned (o
 face's own triangle is +-2 pi or 0 by rounding, for libigl's exact sum too); a surface point whose value lies
 within the tolerance of an integer (a face, the tip of a needle) is rounded to it.
 
+Open meshes whose boundary is a small part of them (a hull with holes) get the same treatment through caps
+(:mod:`.caps`): with ``C`` the fans that close each piece of the boundary, ``w = w_(mesh + C) - w_C``, the first
+term an integer found as above and the second, a mesh of a few triangles per hole, at the requested ``accuracy``.
+The error is then that of ``w_C`` alone (on the DTC hull with every 97th face removed: 1e-4 at the default,
+against 1.7e-3 for one pass over the mesh). Points where ``w_(mesh + C)`` is not near an integer (on or by the
+mesh or a cap) take it at the requested accuracy. Without a boundary to cap cheaply (a soup), or with a tree
+passed in (``bvh=``, built for the mesh alone), the mesh gets one pass at the requested accuracy.
+
 ``solid_angle``, ``winding_exact_one``, ``winding_fast_one`` and ``_far_field`` are also compiled for the GPU from
 this source (``cuda.py``): keep them scalar code over the arrays they are given (no allocation, no ``prange``).
 """
@@ -60,8 +68,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bvh import BVH, as_points, mesh_bvh, morton_order
+from .bvh import BVH, as_points, build_bvh, mesh_bvh, morton_order
+from .caps import boundary_caps
 from .closed import is_closed
+from .health import check_mesh
 
 ERROR_BOUND = {1.3: 0.08, 1.5: 0.04, 1.6: 0.03, 1.8: 0.02, 2.0: 0.015, 2.4: 0.006, 3.0: 0.002}
 """Measured bound on ``max |w_hierarchical - w_exact|`` for an ``accuracy`` (see the module docstring)."""
@@ -242,11 +252,29 @@ def winding_number(
     ``accuracy_scale``; default 2.4) uses the BVH: nodes farther than ``beta`` times their radius are replaced by
     their far-field expansion (to order 3); near nodes are exact. Larger ``beta`` is slower and more accurate; the
     measured error bound is ``ERROR_BOUND[beta]`` (module docstring). On a closed mesh the value off the surface
-    is the exact integer, found at lower accuracy and rounded (module docstring). A prebuilt tree
-    (``build_bvh``) can be passed as ``bvh``. Points with NaN coordinates give NaN.
+    is the exact integer, found at lower accuracy and rounded; an open mesh with a small boundary is closed by
+    caps and its value is that of the closed mesh less the caps' (module docstring). A prebuilt tree
+    (``build_bvh``) can be passed as ``bvh``; it is then used as it is, without caps. Points with NaN coordinates
+    give NaN.
     """
     if accuracy is not None and not accuracy > 1.0:
         raise ValueError(f"accuracy must be None (exact) or a number > 1, got {accuracy}")
+    if accuracy is not None and bvh is None:
+        v, f = check_mesh(vertices, faces)
+        if len(f) and not is_closed(v, f):
+            caps = boundary_caps(v, f)
+            if caps is not None:
+                return capped(v, f, *caps, as_points(points), accuracy)
     v, f, bvh = mesh_bvh(vertices, faces, bvh)
     closed = accuracy is not None and is_closed(v, f)
     return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), as_points(points), accuracy, closed)
+
+
+def capped(v, f, apexes, cap_faces, points: np.ndarray, accuracy: float) -> np.ndarray:
+    """Winding numbers of the open mesh ``(v, f)`` as those of the mesh closed by its caps minus the caps'
+    (module docstring)."""
+    both_v = np.vstack([v, apexes])
+    closed = build_bvh(both_v, np.vstack([f, cap_faces]))
+    caps = build_bvh(both_v, cap_faces)
+    w = snapped(lambda p, acc: winding_from_bvh(closed, p, acc), points, accuracy, True)
+    return w - winding_from_bvh(caps, points, accuracy)
