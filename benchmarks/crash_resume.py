@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hpcprep.reaper import alive, descendants  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model, step  # noqa: E402
 from output_check import check_digests  # noqa: E402
 from pipelines import COMPARED, hpcprep_command, make_genomics, spec_toml  # noqa: E402
 
@@ -72,7 +72,9 @@ def main(argv=None) -> int:
     calm_out, hit_out = work / "calm", work / "hit"
     for name, out in (("calm", calm_out), ("hit", hit_out)):
         (work / f"{name}.toml").write_text(spec_toml("genomics", f"crash_{name}", inputs.absolute(), out.absolute()))
+    step("crash_resume", f"the undisturbed run over {len(list(inputs.iterdir()))} inputs")
     calm_seconds = run([hpcprep, "run", str(work / "calm.toml"), "--overwrite", "--keep-ray", "0"], work / "calm.log")
+    step("crash_resume", f"undisturbed {calm_seconds:.1f} s; the run killed at {args.at:.0%} of that, then --resume")
     calm = json.loads((calm_out / "manifest.json").read_text())
     n_inputs = len(calm["inputs"])
 

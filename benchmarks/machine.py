@@ -7,9 +7,19 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+_STARTED = time.perf_counter()
+
+
+def step(bench: str, msg: str) -> None:
+    """A progress line on standard error (the results go to standard output and the results
+    file): ``[bench 0:42] msg``, with the time since the benchmark started."""
+    seconds = int(time.perf_counter() - _STARTED)
+    print(f"[{bench} {seconds // 60}:{seconds % 60:02d}] {msg}", file=sys.stderr, flush=True)
 
 
 def best(fn, repeat: int) -> float:

@@ -33,10 +33,12 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
 
 import gemmi  # noqa: E402
 import numpy as np  # noqa: E402
 from hpcprep_protein.kernels import assign_secondary_structure, contact_edges  # noqa: E402
+from machine import step  # noqa: E402
 
 from tests.protein.corpus import FILES, MORE_STRUCTURES, backbone, read_structure  # noqa: E402
 
@@ -178,6 +180,7 @@ def main():
         i, j = np.nonzero(np.triu(d <= cutoff, 1))
         return i, j, d[i, j]
 
+    step("protein", f"contact_edges on {len(ca_chains)} chains against NumPy, then DSSP on {len(backbones)} windows")
     for x in ca_chains:
         ref_src, ref_dst, _ = numpy_contacts(x)
         src, dst, _ = contact_edges(x, 8.0)
@@ -203,6 +206,7 @@ def main():
     }
     exe = shutil.which("mkdssp")
     if exe:
+        step("protein", f"mkdssp on {args.mkdssp_files} files, {args.repeat} times")
         with tempfile.TemporaryDirectory() as td:
             st = read_structure(path)
             model = st[0]
@@ -230,6 +234,7 @@ def main():
         rows["assign_secondary_structure_300"].update(
             {"peer": "mkdssp per file", "peer_chains_per_s": 1.0 / t_mk, "ratio": t_mk / t_ss}
         )
+    step("protein", "reading structures: protein.structure against gemmi alone")
     rows["structure_reading"] = structure_reading(path, name, args.repeat)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -49,7 +49,7 @@ import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
 from hpcprep.local_ray import start_local_ray  # noqa: E402
-from machine import cpu_model, cpu_report, proc_tree  # noqa: E402
+from machine import cpu_model, cpu_report, proc_tree, step  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"
 
@@ -288,6 +288,7 @@ def one_pair(args, work: Path, k: int) -> dict:
     t = time.perf_counter()
     watcher = start_local_ray(args.num_cpus)
     ray_start = time.perf_counter() - t
+    step("runner_scaling", f"pair {k}: the runner over {args.records:,} records")
     try:
         runner = run_runner(args, work / f"runner{k}")
     finally:
@@ -297,6 +298,7 @@ def one_pair(args, work: Path, k: int) -> dict:
     rss_runner = peak_rss_mib()
     if args.skip_plain:
         return {"runner": runner, "ray_init_seconds": ray_start}
+    step("runner_scaling", f"pair {k}: runner {runner['seconds']:.1f} s; the plain loop")
     plain = run_plain(args, work / f"plain{k}")
     rss_plain = peak_rss_mib()
     check = check_equal(runner.pop("table"), plain.pop("table"), args.records)

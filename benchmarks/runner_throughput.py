@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import pipelines  # noqa: E402
+from machine import step  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_throughput.json"
 RECORD_MB = pipelines.GENOMICS["record_bases"] / 1e6
@@ -41,9 +42,11 @@ RECORD_MB = pipelines.GENOMICS["record_bases"] / 1e6
 def one_size(mb: float, work: Path, wait_quiet: float) -> dict:
     records = max(1, round(mb / RECORD_MB))
     inputs = work / f"in{mb:g}"
+    step("runner_throughput", f"{mb:g} MB: making the input")
     files = pipelines.make_genomics(inputs, records)
     size = sum(f.stat().st_size for f in files)
     pipelines.wait_until_quiet(wait_quiet)
+    step("runner_throughput", f"{mb:g} MB: hpcprep run")
     res = pipelines.run_runner("genomics", inputs, work / f"run{mb:g}", f"throughput_{mb:g}mb")
     t = res["manifest_timings"]
     row = {
@@ -96,6 +99,7 @@ def small_files(n: int, work: Path, wait_quiet: float) -> dict:
 
     inputs = work / "small"
     inputs.mkdir(parents=True)
+    step("runner_throughput", f"writing {n} one-record FASTA files")
     rng = np.random.default_rng(2)
     letters = np.frombuffer(b"ACGT", dtype=np.uint8)
     for i in range(n):
@@ -106,6 +110,7 @@ def small_files(n: int, work: Path, wait_quiet: float) -> dict:
     spec = work / "small_files.toml"
     spec.write_text(SMALL_FILES_SPEC.format(out=out, inputs=inputs))
     pipelines.wait_until_quiet(wait_quiet)
+    step("runner_throughput", f"hpcprep run over the {n} files")
     res = pipelines.timed_command(
         [pipelines.hpcprep_command(), "run", str(spec), "--keep-ray", "0"], work / "run.log", work
     )
