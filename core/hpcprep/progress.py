@@ -8,12 +8,12 @@ about once a second from the group's books (the ``RunStats`` actor)::
     [hpcprep]   genomics.kmer_counts       401,920 rows   33,493 rows/s   2 errors
 
 Input bytes are what the read tasks report when they finish, so the share read and the
-ETA move a read task at a time; the share weighs each input as the read tasks are sized
-(its bytes plus a fixed cost per input), so 20 000 small files are not 1% done when
-their bytes are; rows are counted by every encoder batch. Written rows
-are known when a group commits, in the line the runner prints then. Off a terminal (a
-batch job's log), under ``--quiet`` and under ``--verbose`` (Ray's own lines would tear
-the block) nothing is redrawn: the runner's line per commit is the progress.
+ETA move a read task at a time. The share weighs each input as the read tasks are sized
+(its bytes plus a fixed cost per input), so that 20 000 small files are not reported 1%
+done when they are half read. Rows are counted by every encoder batch; written rows are
+known when a group commits, in the line the runner prints then. Off a terminal (a batch
+job's log), under ``--quiet`` and under ``--verbose`` (Ray's own lines would tear the
+block) nothing is redrawn: the runner's line per commit is the progress.
 """
 
 from __future__ import annotations

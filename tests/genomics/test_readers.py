@@ -476,6 +476,9 @@ def test_a_small_file_changed_after_planning_is_its_items_error(tmp_path, cache)
     write(tmp_path / "g.fa", fasta_text(RECORDS) + ">more\nACGT\n")
     with pytest.raises(RecordError, match="changed after the run was planned"):
         list(reader.read(item))
+    os.unlink(path)
+    with pytest.raises(RecordError, match="g.fa: the file is gone since the run was planned"):
+        list(reader.read(item))
 
 
 # -- bad FASTA ---------------------------------------------------------------------------------

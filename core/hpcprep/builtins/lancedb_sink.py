@@ -62,8 +62,9 @@ HNSW_TYPES = ("IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT")
 #: metric other than LanceDB's default l2, one partition of raw vectors (a copy of the
 #: vectors, searched whole, so every search stays exact), and for l2 no index. Either index
 #: carries the metric, so a plain ``table.search()`` of any LanceDB client measures distance
-#: as the spec says (without an index LanceDB uses l2). IVF_SQ builds in seconds (100 000 x 512: 4.7 s on 2 cores, against 37 s
-#: for IVF_PQ and 57 s for IVF_HNSW_SQ) and keeps 8 bits per dimension.
+#: as the spec says (without an index LanceDB uses l2). IVF_SQ builds in seconds (100 000 x
+#: 512: 4.7 s on 2 cores, against 37 s for IVF_PQ and 57 s for IVF_HNSW_SQ) and keeps 8 bits
+#: per dimension.
 AUTO_ANN_ROWS = 100_000
 AUTO_ANN_TYPE = "IVF_SQ"
 #: Queries sampled to measure an ANN index's recall@10 unless report_recall says otherwise.

@@ -862,6 +862,8 @@ class FastaReader(Reader):
         source = item.source
         table = allowed_table(self.params.alphabet)
         for path in (m["open"], m["fai"], m["gzi"]):
+            if path == source and not os.path.exists(path):
+                raise RecordError(f"{source}: the file is gone since the run was planned")
             if path and not os.path.exists(path):
                 raise RecordError(
                     f"{source}: the index file {path} made by the driver is not there; with several machines "
