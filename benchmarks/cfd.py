@@ -255,7 +255,9 @@ def kernels(args):
             rows[f"{key}_{n}"] = {
                 "points": n,
                 "accuracy": DEFAULT_ACCURACY,
-                "mesh": "closed (exact integers off the surface)" if faces is f else "open (every 97th face removed, closed by caps)",
+                "mesh": "closed (exact integers off the surface)"
+                if faces is f
+                else "open (every 97th face removed, closed by caps)",
                 "ours_points_per_s": n * args.repeat / t_ours,
                 "peer": "igl.FastWindingNumberBVH init + winding_number (accuracy_scale 2, libigl's default)",
                 "peer_points_per_s": n * args.repeat / t_peer,
