@@ -16,12 +16,13 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # pymol-data, python3-prody-tests, freesasa and python-biopython-doc.
 # cfd: openfoam (blockMesh, postProcess: reference cell centres and volumes), tutorial geometry
 # and meshes from openfoam-examples, m4 (expands the tutorials' blockMeshDict.m4 templates),
-# python3-paraview (pvpython opens what cfd.vtk writes).
+# python3-paraview (pvpython opens what cfd.vtk writes), xvfb and xauth (the display ParaView
+# draws `hpcprep cfd render`'s pictures on, where there is none).
 # hpcprep slurm: slurmctld, slurmd, slurm-client and munge (the tests start a real Slurm of their
 # own, configured in a temporary directory), shellcheck (lints the sbatch script it writes).
 # hpcprep plan --format svg|png: graphviz (dot draws the pipeline).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
-	freesasa python-biopython-doc openfoam openfoam-examples m4 python3-paraview \
+	freesasa python-biopython-doc openfoam openfoam-examples m4 python3-paraview xvfb xauth \
 	slurmctld slurmd slurm-client munge shellcheck graphviz
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
@@ -152,6 +153,7 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_geometry.toml --overwrite
 	$(PY) examples/cfd_summary.py out/cfd
 	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd_query_id.txt)
+	$(VENV)/bin/hpcprep cfd render out/cfd --record bullet --out $(PLANS)/cfd_bullet_sdf.png --size 900x600
 	# A real flow field for the cells example: OpenFOAM's simpleFoam on the airFoil2D
 	# tutorial, 300 iterations (a few seconds; residuals reach about 1e-5).
 	rm -rf build/cfd/airFoil2D && cp -r $(OPENFOAM_TUTORIALS)/incompressible/simpleFoam/airFoil2D build/cfd/airFoil2D
@@ -159,6 +161,7 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	cd build/cfd/airFoil2D && WM_PROJECT_DIR=/usr/share/openfoam simpleFoam > log.simpleFoam
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_cells.toml --overwrite
 	$(VENV)/bin/hpcprep cfd stats out/cfd_cells/table
+	$(VENV)/bin/hpcprep cfd render out/cfd_cells --color p --zoom 12 --out $(PLANS)/cfd_airfoil_p.png --size 900x600
 
 # Coverage-guided fuzzing of every reader and of the spec parser (tests/fuzz): SECONDS
 # per target; crashes are minimised into tests/fuzz/crashes/ (replayed by make test),

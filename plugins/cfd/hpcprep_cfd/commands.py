@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .render_command import render
 from .stats_command import stats
 
 #: Named resolutions: the factor each shape's tessellation is scaled by.
@@ -28,6 +29,7 @@ def cfd():
 
 
 cfd.add_command(stats)
+cfd.add_command(render)
 
 
 def _resolution(value: str) -> float:
