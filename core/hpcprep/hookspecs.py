@@ -55,6 +55,18 @@ def hpcprep_place(stage, cluster):
 
 
 @hookspec
+def hpcprep_report_sections(run):
+    """Add previews of a finished run's outputs to ``hpcprep report``.
+
+    ``run`` is a ``hpcprep.report.RunOutputs``: ``run.run_dir``, ``run.manifest`` and
+    ``run.sample(columns)``, a few thousand rows of the run's Parquet output (None
+    without one). Return a list of ``hpcprep.report.ReportSection`` (a title and HTML;
+    ``hpcprep.report.figure`` and ``table`` draw figures and tables), or None when the
+    run holds nothing of the plugin's domain.
+    """
+
+
+@hookspec
 def hpcprep_register_commands(cli):
     """Add subcommands to the ``hpcprep`` command line.
 

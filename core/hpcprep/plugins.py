@@ -241,5 +241,25 @@ class PluginRegistry:
                     info.error = f"hpcprep_register_commands raised {_failure(exc)}"
         return failures
 
+    def report_sections(self, run) -> list[tuple[str, object]]:
+        """``(plugin, ReportSection)`` from every plugin's ``hpcprep_report_sections``; a
+        plugin whose hook raises gets a section that says so, and the report goes on."""
+        import html
+
+        from .report import ReportSection
+
+        out = []
+        for impl in self.pm.hook.hpcprep_report_sections.get_hookimpls():
+            try:
+                sections = impl.function(run=run) or []
+            except Exception as exc:
+                sections = [
+                    ReportSection(
+                        "preview failed", f"<p>hpcprep_report_sections raised {html.escape(_failure(exc))}</p>"
+                    )
+                ]
+            out += [(impl.plugin_name, s) for s in sections]
+        return out
+
     def versions(self) -> dict[str, str]:
         return {p.name: p.version for p in self.plugins.values() if p.status == "ok"}

@@ -15,7 +15,7 @@ def hooks():
     return [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("hpcprep_")]
 
 
-def test_the_hook_surface_is_five_hooks():
+def test_the_hook_surface_is_six_hooks():
     assert sorted(hooks()) == sorted(
         [
             "hpcprep_register_readers",
@@ -23,6 +23,7 @@ def test_the_hook_surface_is_five_hooks():
             "hpcprep_register_sinks",
             "hpcprep_place",
             "hpcprep_register_commands",
+            "hpcprep_report_sections",
         ]
     )
 

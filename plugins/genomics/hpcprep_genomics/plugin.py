@@ -33,3 +33,10 @@ def hpcprep_register_commands(cli):
     from . import commands
 
     commands.register(cli)
+
+
+@hpcprep.hookimpl
+def hpcprep_report_sections(run):
+    from .report import sections
+
+    return sections(run)

@@ -32,3 +32,10 @@ def hpcprep_register_commands(cli):
     from . import ss_dataset
 
     ss_dataset.register(cli)
+
+
+@hpcprep.hookimpl
+def hpcprep_report_sections(run):
+    from .report import sections
+
+    return sections(run)
