@@ -318,10 +318,23 @@ def test_fasta_records_and_errors(tmp_path):
         assert [r["accession"] for r in rows] == ["P69905", "ok"]
         assert rows[0]["sequence"] == "MVLSPADKTNVKAAWGKVGA" and rows[0]["length"] == 20
         assert rows[1]["sequence"] == "MKT" and rows[1]["description"] == "plain"
-        msgs = sorted(e.message for e in errors)
-        assert len(msgs) == 2 and all(path in m for m in msgs)
-        assert "'bad'" in msgs[0] and "illegal character '1' at line 6, column 3" in msgs[0]
-        assert "'empty'" in msgs[1] and "line 4" in msgs[1] and "empty record" in msgs[1]
+        msgs = {e.record_id.rsplit(":", 1)[-1]: e.message for e in errors}  # record ids count records
+        assert sorted(msgs) == ["1", "2"] and all(m.startswith(f"{path}: ") for m in msgs.values())
+        assert "'empty'" in msgs["1"] and "line 4" in msgs["1"] and "empty record" in msgs["1"]
+        assert "'bad'" in msgs["2"] and "illegal character '1' at line 6, column 3" in msgs["2"]
+    # names may repeat (the ids count records); a file that is not FASTA is one error, naming its first line
+    twice = write(tmp_path / "twice.fasta", ">x one\nMKT\n>x two\nMKV\n")
+    rows, errors = read_all(ProteinFastaReader, paths=[twice])
+    assert [(r["accession"], r["description"], r["sequence"]) for r in rows] == [
+        ("x", "one", "MKT"),
+        ("x", "two", "MKV"),
+    ]
+    assert len({r["record_id"] for r in rows}) == 2 and not errors
+    orphan = write(tmp_path / "orphan.fasta", "MKT\n>x\nMKV\n")
+    rows, errors = read_all(ProteinFastaReader, paths=[orphan])
+    assert not rows and [e.message for e in errors] == [
+        f"{orphan}: not a FASTA file: line 1 should be a header starting with '>' but is 'MKT'"
+    ]
 
 
 # -- SS tables ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 from hpcprep.columns import object_column
+from hpcprep.fasta import FastaLayout, FastaScanner
 from hpcprep.file_reader import FileParams, FileReader
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from pydantic import Field
@@ -379,7 +380,7 @@ _EXAMPLE_HETATM = (
 
 _UNIPROT = re.compile(r"^(sp|tr)\|([^|\s]+)\|(\S+)(?:\s+(.*))?$")
 _FIELD = re.compile(r"\s(OS|OX|GN|PE|SV)=")
-_ILLEGAL = re.compile(r"[^A-Za-z*]")
+_ILLEGAL = re.compile(r"[^A-Za-z* \t]")
 
 
 def parse_header(header: str) -> dict:
@@ -460,58 +461,35 @@ class ProteinFastaReader(FileReader):
         return {k: np.asarray(v, dtype=np.int64) if k in self._INTS else object_column(v) for k, v in rows.items()}
 
     def _records(self, source: str, stream) -> Iterator[dict | ErrorRecord]:
-        n = -1
-        header: str | None = None
-        header_line = 0
-        chunks: list[str] = []
-        problem = None
-        orphan_reported = False
-        for lineno, raw in enumerate(stream, 1):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if line.startswith(">"):
-                if header is not None:
-                    yield self._finish(source, n, header, header_line, chunks, problem)
-                n += 1
-                header, header_line, chunks, problem = line[1:], lineno, [], None
-                continue
-            stripped = line.strip()
-            if not stripped or line.startswith(";"):
-                continue
-            if header is None:
-                if not orphan_reported:
-                    orphan_reported = True
-                    yield ErrorRecord(
-                        source,
-                        record_id(source, "line", lineno),
-                        f"{source}: line {lineno}: expected a '>' header before the sequence, found {stripped[:40]!r}",
-                    )
-                continue
-            body = stripped.replace(" ", "")
-            bad = _ILLEGAL.search(body)
-            if bad is not None and problem is None:
-                col = line.find(bad.group(0)) + 1
-                problem = f"illegal character {bad.group(0)!r} at line {lineno}, column {col}"
-            chunks.append(body)
-        if header is not None:
-            yield self._finish(source, n, header, header_line, chunks, problem)
+        """Records through the core's FASTA scanner; names may repeat (ids count records)."""
+        scanner = FastaScanner(stream, collect=True, where=source, unique_names=False)
+        for n, (rec, seq) in enumerate(scanner):
+            yield self._finish(source, n, rec, seq)
+        if scanner.fatal:
+            raise RecordError(scanner.fatal)
 
-    def _finish(self, source, n, header, header_line, chunks, problem):
+    def _finish(self, source: str, n: int, rec: FastaLayout, seq: bytes) -> dict | ErrorRecord:
         rid = record_id(source, n)
-        name = header.split(None, 1)[0] if header.strip() else "(no name)"
-        if problem:
-            return ErrorRecord(source, rid, f"{source}: record {name!r} (header at line {header_line}): {problem}")
-        seq = "".join(chunks)
-        if seq.endswith("*"):
-            seq = seq[:-1]
-        if "*" in seq:
-            return ErrorRecord(source, rid, f"{source}: record {name!r} (header at line {header_line}): '*' inside")
-        if len(seq) < self.params.min_length:
-            what = "empty record (no sequence)" if not seq else f"{len(seq)} residues < min_length"
-            return ErrorRecord(source, rid, f"{source}: record {name!r} (header at line {header_line}): {what}")
+        where = f"{source}: record {rec.name or '(no name)'!r} (header at line {rec.header_line})"
+        if rec.problem:
+            return ErrorRecord(source, rid, f"{source}: {rec.problem}")
+        text = seq.decode("utf-8", "replace")
+        bad = _ILLEGAL.search(text)
+        if bad is not None:
+            line, col = rec.locate(bad.start())
+            return ErrorRecord(source, rid, f"{where}: illegal character {bad.group(0)!r} at line {line}, column {col}")
+        text = text.replace(" ", "").replace("\t", "")
+        if text.endswith("*"):
+            text = text[:-1]
+        if "*" in text:
+            return ErrorRecord(source, rid, f"{where}: '*' inside")
+        if len(text) < self.params.min_length:
+            what = "empty record (no sequence)" if not text else f"{len(text)} residues < min_length"
+            return ErrorRecord(source, rid, f"{where}: {what}")
         if self.params.uppercase:
-            seq = seq.upper()
-        fields = parse_header(header)
-        return {"source": source, "record_id": rid, **fields, "sequence": seq, "length": len(seq)}
+            text = text.upper()
+        fields = parse_header(f"{rec.name} {rec.description}")
+        return {"source": source, "record_id": rid, **fields, "sequence": text, "length": len(text)}
 
     @classmethod
     def examples(cls, workdir):
