@@ -307,6 +307,7 @@ def run_fastq(data: bytes) -> ReadOutcome:
 _GENOMICS_MODULES = (
     "hpcprep_genomics.readers",
     "hpcprep_genomics.fastx",
+    "hpcprep.fasta",
     "hpcprep_genomics.fasta_index",
     "pyfaidx",
 )
@@ -357,7 +358,7 @@ def _structure_target(suffix: str) -> Callable[[bytes], ReadOutcome]:
     return run
 
 
-_PROTEIN_MODULES = ("hpcprep_protein.readers", "hpcprep_protein.integrity", "hpcprep_protein.residues")
+_PROTEIN_MODULES = ("hpcprep_protein.readers", "hpcprep.fasta", "hpcprep_protein.integrity", "hpcprep_protein.residues")
 
 
 # -- the TOML pipeline spec ----------------------------------------------------------------------------
