@@ -3,7 +3,8 @@
 An encoder may return ``pyarrow`` arrays as well as NumPy arrays: ``list_column`` and
 ``vector_column`` make the common variable- and fixed-length cases from NumPy buffers
 directly, without a Python object per value; ``object_column`` holds one Python value
-(an array, bytes) per row where that is what a stage has. ``column_of``, ``ascii_texts`` and
+(an array, bytes) per row where that is what a stage has; ``RowBatch`` builds a reader's
+batch a record at a time, typed from the columns it declares. ``column_of``, ``ascii_texts`` and
 ``ascii_records`` read a batch's columns, turning a missing column or a bad value into a
 bad record.
 """
@@ -36,6 +37,58 @@ def object_column(values) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+#: NumPy dtypes of the flat column types a stage declares; any other type (text, bytes,
+#: lists, vectors) is held one Python value per row.
+NUMPY_TYPES = {
+    "int64": np.int64,
+    "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
+    "uint64": np.uint64,
+    "uint32": np.uint32,
+    "uint16": np.uint16,
+    "uint8": np.uint8,
+    "float64": np.float64,
+    "float32": np.float32,
+    "bool": np.bool_,
+}
+
+
+class RowBatch:
+    """A reader's batch built a record at a time, typed from its declared ``outputs``
+    (``hpcprep.Column``\ s): numbers and flags become NumPy arrays of their declared type,
+    the rest an object column. ``add(**row)`` takes a value for every column (a column
+    missing from a row is a ``KeyError`` naming it), ``take()`` returns the batch and
+    starts the next; ``take(source=...)`` fills columns whose value is the same on every
+    row."""
+
+    def __init__(self, outputs):
+        self.types = {c.name: c.type for c in outputs}
+        self.values: dict[str, list] = {name: [] for name in self.types}
+        self.rows = 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def add(self, **row) -> None:
+        for name in self.types:
+            if name in row:
+                self.values[name].append(row[name])
+        self.rows += 1
+
+    def take(self, **same) -> dict[str, np.ndarray]:
+        out = {}
+        for name, kind in self.types.items():
+            values = [same[name]] * self.rows if name in same else self.values[name]
+            if len(values) != self.rows:
+                raise KeyError(f"column {name!r}: {len(values)} values for {self.rows} rows")
+            dtype = NUMPY_TYPES.get(kind)
+            out[name] = np.asarray(values, dtype=dtype) if dtype is not None else object_column(values)
+        self.values = {name: [] for name in self.types}
+        self.rows = 0
+        return out
 
 
 def list_column(parts: list[np.ndarray], value_type: pa.DataType) -> pa.Array:

@@ -72,3 +72,31 @@ def test_object_column_keeps_one_value_per_row_whatever_their_shapes():
     ragged = object_column([np.zeros(2), np.zeros(5), b"x"])  # np.array refuses this
     assert [len(v) for v in ragged] == [2, 5, 1]
     assert object_column([]).shape == (0,)
+
+
+def test_row_batch_types_columns_as_declared():
+    from hpcprep import Column
+    from hpcprep.columns import RowBatch
+
+    outputs = (
+        Column("source", "string"),
+        Column("n", "int32"),
+        Column("ok", "bool"),
+        Column("score", "float32"),
+        Column("tags", "list<string>"),
+        Column("blob", "binary"),
+    )
+    batch = RowBatch(outputs)
+    batch.add(n=3, ok=True, score=0.5, tags=["a", "b"], blob=b"\x00")
+    batch.add(n=-1, ok=False, score=2.0, tags=[], blob=b"")
+    assert len(batch) == 2
+    out = batch.take(source="f.txt")
+    assert out["n"].dtype == np.int32 and out["n"].tolist() == [3, -1]
+    assert out["ok"].dtype == np.bool_ and out["score"].dtype == np.float32
+    assert out["source"].dtype == object and out["source"].tolist() == ["f.txt", "f.txt"]
+    assert out["tags"].dtype == object and out["tags"][0] == ["a", "b"] and out["tags"][1] == []
+    assert out["blob"].tolist() == [b"\x00", b""]
+    assert len(batch) == 0 and batch.take(source="x")["n"].tolist() == []  # it starts afresh
+    batch.add(n=1, ok=True, score=1.0, tags=[])  # no blob
+    with pytest.raises(KeyError, match="column 'blob': 0 values for 1 rows"):
+        batch.take(source="f")

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from hpcprep.columns import object_column
+from hpcprep.columns import RowBatch, object_column
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
 from pydantic import Field, model_validator
@@ -121,28 +121,6 @@ def _empty_note(names: list[str], what: str) -> list[str]:
     if not names:
         return []
     return [f"{len(names)} empty input file(s), holding no {what} (no rows, no errors): {_some(names)}"]
-
-
-class _Rows:
-    """Columns of the batch being built, a record at a time (FASTQ)."""
-
-    def __init__(self, names: tuple[str, ...]):
-        self.names = names
-        self.cols: dict[str, list] = {n: [] for n in names}
-
-    def __len__(self) -> int:
-        return len(self.cols[self.names[0]])
-
-    def add(self, **row) -> None:
-        for k, v in row.items():
-            self.cols[k].append(v)
-
-    def flush(self, ints: tuple[str, ...]) -> dict[str, np.ndarray]:
-        out = {}
-        for k, v in self.cols.items():
-            out[k] = np.asarray(v, dtype=np.int64) if k in ints else object_column(v)
-        self.cols = {n: [] for n in self.names}
-        return out
 
 
 class _Chunks:
@@ -1191,9 +1169,6 @@ class FastqReader(Reader):
         Column("label", "string", "label or label_from, empty when neither is set"),
     )
 
-    _COLS = ("record_id", "name", "description", "offset", "length", "sequence", "quality")
-    _INTS = ("offset", "length")
-
     def plan(self) -> list[InputItem]:
         p = self.params
         files = _expand(p.paths, p.suffixes, p.s3())
@@ -1219,7 +1194,7 @@ class FastqReader(Reader):
         if item.meta.get("empty"):
             return
         label = item.meta.get("label", "")
-        rows = _Rows(self._COLS)
+        rows = RowBatch(self.outputs)
         found = 0
         with open_input(source, p.s3()) as raw:
             stream, _ = open_text_stream(raw)
@@ -1239,18 +1214,11 @@ class FastqReader(Reader):
                     quality=rec.quality,
                 )
                 if len(rows) >= p.batch_rows:
-                    yield self._finish(rows, source, label)
+                    yield rows.take(source=source, label=label)
         if not found:  # the plan could not look inside (an s3 object, a large file of blank lines)
             raise RecordError(f"{source}: empty file: it holds no reads")
         if len(rows):
-            yield self._finish(rows, source, label)
-
-    def _finish(self, rows: _Rows, source: str, label: str) -> dict:
-        out = rows.flush(self._INTS)
-        n = len(out["record_id"])
-        out["source"] = object_column([source] * n)
-        out["label"] = object_column([label] * n)
-        return out
+            yield rows.take(source=source, label=label)
 
     @classmethod
     def examples(cls, workdir) -> StageExamples:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
-from hpcprep.columns import object_column
+from hpcprep.columns import RowBatch
 from hpcprep.fasta import FastaLayout, FastaScanner
 from hpcprep.file_reader import FileParams, FileReader
 from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
@@ -245,9 +245,13 @@ class StructureReader(FileReader):
         if not found_protein:
             raise RecordError(f"{source}: no protein chain in the first model (only water, ligands or nucleic acids)")
         _assign_model_ss8(chain_rows)
-        for start in range(0, len(chain_rows), MAX_BATCH_ROWS):
-            part = chain_rows[start : start + MAX_BATCH_ROWS]
-            yield self._batch({c.name: [row[c.name] for row in part] for c in self.outputs})
+        batch = RowBatch(self.outputs)
+        for row in chain_rows:
+            batch.add(**row)
+            if len(batch) >= MAX_BATCH_ROWS:
+                yield batch.take()
+        if len(batch):
+            yield batch.take()
 
     def _chain_row(
         self, source: str, poly, chain_name: str, rid: str, st, kind: str, flags: list[str], findings
@@ -324,18 +328,6 @@ class StructureReader(FileReader):
             if source_flags
             else np.array([], dtype=str),
         }
-
-    def _batch(self, rows: dict[str, list]) -> dict:
-        out = {}
-        for c in self.outputs:
-            values = rows[c.name]
-            if c.type == "int64":
-                out[c.name] = np.asarray(values, dtype=np.int64)
-            elif c.type == "int32":
-                out[c.name] = np.asarray(values, dtype=np.int32)
-            else:
-                out[c.name] = object_column(values)
-        return out
 
     @classmethod
     def examples(cls, workdir):
@@ -439,26 +431,20 @@ class ProteinFastaReader(FileReader):
         Column("sequence", "string", "the residues (a final '*' is dropped)"),
         Column("length", "int64", "residues in the sequence"),
     )
-    _INTS = ("taxon_id", "length")
 
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         source = item.source
         data = self.read_bytes(item)
-        rows: dict[str, list] = {c.name: [] for c in self.outputs}
+        batch = RowBatch(self.outputs)
         for out in self._records(source, io.BytesIO(data)):
             if isinstance(out, ErrorRecord):
                 yield out
                 continue
-            for k, v in out.items():
-                rows[k].append(v)
-            if len(rows["source"]) >= MAX_BATCH_ROWS:
-                yield self._batch(rows)
-                rows = {c.name: [] for c in self.outputs}
-        if rows["source"]:
-            yield self._batch(rows)
-
-    def _batch(self, rows):
-        return {k: np.asarray(v, dtype=np.int64) if k in self._INTS else object_column(v) for k, v in rows.items()}
+            batch.add(**out)
+            if len(batch) >= MAX_BATCH_ROWS:
+                yield batch.take()
+        if len(batch):
+            yield batch.take()
 
     def _records(self, source: str, stream) -> Iterator[dict | ErrorRecord]:
         """Records through the core's FASTA scanner; names may repeat (ids count records)."""
@@ -581,7 +567,7 @@ class SsTableReader(FileReader):
         ss8s = table.column(p.ss8_column).to_pylist()
         ss3s = table.column(p.ss3_column).to_pylist() if p.ss3_column and p.ss3_column in names else None
         ids = table.column(p.id_column).to_pylist() if p.id_column else None
-        rows: dict[str, list] = {c.name: [] for c in self.outputs}
+        batch = RowBatch(self.outputs)
         for i in range(table.num_rows):
             rid = record_id(source, i)
             where = f"{source}: line {i + 2}" if unit == "line" else f"{source}: row {i}"
@@ -593,18 +579,12 @@ class SsTableReader(FileReader):
                 continue
             seq, ss8 = seq.strip().upper(), ss8.strip().upper()
             ss3 = ss3.strip().upper() if ss3s is not None else ss8_to_ss3(ss8)
-            rows["source"].append(source)
-            rows["record_id"].append(rid)
-            rows["id"].append("" if ids is None or ids[i] is None else str(ids[i]))
-            rows["sequence"].append(seq)
-            rows["ss8"].append(ss8)
-            rows["ss3"].append(ss3)
-            rows["length"].append(len(seq))
-            if len(rows["source"]) >= MAX_BATCH_ROWS:
-                yield self._batch(rows)
-                rows = {c.name: [] for c in self.outputs}
-        if rows["source"]:
-            yield self._batch(rows)
+            ident = "" if ids is None or ids[i] is None else str(ids[i])
+            batch.add(record_id=rid, id=ident, sequence=seq, ss8=ss8, ss3=ss3, length=len(seq))
+            if len(batch) >= MAX_BATCH_ROWS:
+                yield batch.take(source=source)
+        if len(batch):
+            yield batch.take(source=source)
 
     def _check(self, seq, ss8, ss3, has_ss3: bool) -> str | None:
         p = self.params
@@ -631,9 +611,6 @@ class SsTableReader(FileReader):
             if odd:
                 return f"unknown 3-state label(s) {''.join(odd)!r} in {p.ss3_column!r} (expected H, E or C)"
         return None
-
-    def _batch(self, rows):
-        return {k: np.asarray(v, dtype=np.int64) if k == "length" else object_column(v) for k, v in rows.items()}
 
     @classmethod
     def examples(cls, workdir):
