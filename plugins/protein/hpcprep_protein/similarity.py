@@ -10,11 +10,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from hpcprep.hashing import splitmix64
 
 MAX_HASHES = 256
 MISS_TARGET = 1e-12
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 
 
 # -- k-mer sets and similarity -----------------------------------------------------------
@@ -74,15 +73,6 @@ def choose_banding(identity: float, max_hashes: int = MAX_HASHES, target: float 
     return Banding(bands=max(1, math.ceil(math.log(target) / math.log1p(-identity))), rows=1)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
-
-
 def _hash_seeds(seed: int, n: int, salt: str) -> np.ndarray:
     """``n`` uint64 seeds derived from ``(salt, seed)`` with blake2b (platform-independent)."""
     out = bytearray()
@@ -94,7 +84,7 @@ def _hash_seeds(seed: int, n: int, salt: str) -> np.ndarray:
 
 
 def minhash_signature(kmers: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    return _mix(kmers[:, None] ^ seeds[None, :]).min(axis=0)
+    return splitmix64(kmers[:, None] ^ seeds[None, :]).min(axis=0)
 
 
 def lsh_candidates(kmer_sets: list[np.ndarray], banding: Banding, seed: int, salt: str) -> set[tuple[int, int]]:

@@ -17,32 +17,20 @@ shared generator state.
 from __future__ import annotations
 
 import numpy as np
+from hpcprep.hashing import GAMMA, splitmix64
 from numba import njit, prange
 
 from .health import check_mesh, face_geometry
 
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53: the top 53 bits of a 64-bit output give a double in [0, 1)
 _MASK64 = (1 << 64) - 1
 
 
 @njit(cache=True, nogil=True)
-def _mix(z):
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@njit(cache=True, nogil=True)
 def _uniform(key, counter):
     """Output ``counter`` of the SplitMix64 stream ``key``, as a double in [0, 1)."""
-    return np.float64(_mix(key + counter * _GAMMA) >> _S11) * _TO_UNIT
+    return np.float64(splitmix64(key + counter * GAMMA) >> _S11) * _TO_UNIT
 
 
 def stream_key(seed: int) -> np.uint64:
