@@ -468,6 +468,23 @@ def test_small_batches_as_numpy_make_the_same_blocks_as_arrow(tmp_path, cache, m
     assert small.num_rows >= 16
 
 
+def test_only_small_files_are_read_whole(tmp_path, cache):
+    """A plain file over WHOLE_FILE_BYTES is indexed and read through the index, whole and
+    right; one at the limit is read whole."""
+    module = sys.modules[FastaReader.__module__]
+    seq = random_seq(random.Random(11), module.WHOLE_FILE_BYTES + 5000, "ACGT")
+    big = write(tmp_path / "big.fa", fasta_text({"big": ("", seq)}))
+    reader = FastaReader({"paths": [big], "window": 100_000, "cache_dir": cache})
+    items = reader.plan()
+    assert {i.meta["mode"] for i in items} == {"faidx"} and items[0].meta["fai"]
+    rows, errors, failed = read_all(reader)
+    assert not errors and not failed and "".join(r["sequence"] for r in rows) == seq
+    text = fasta_text({"edge": ("", "ACGT" * 100)})
+    edge = write(tmp_path / "edge.fa", text + "A" * (module.WHOLE_FILE_BYTES - len(text)))
+    assert os.path.getsize(edge) == module.WHOLE_FILE_BYTES
+    assert FastaReader({"paths": [edge], "cache_dir": cache}).plan()[0].meta["mode"] == "whole"
+
+
 def test_a_small_file_changed_after_planning_is_its_items_error(tmp_path, cache):
     path = write(tmp_path / "g.fa", fasta_text(RECORDS))
     reader = FastaReader({"paths": [path], "window": 100, "cache_dir": cache})

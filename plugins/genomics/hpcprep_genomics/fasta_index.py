@@ -266,7 +266,9 @@ def index_fasta(
         head = f.read(st.st_size + 1 if st.st_size <= whole_below else 18)
     compression = compression_of(head)
     idx = FastaIndex(source=path, size=st.st_size, mtime_ns=st.st_mtime_ns, compression=compression, mode="faidx")
-    if compression == "plain" and len(head) <= whole_below:  # the whole file is in ``head``
+    if (
+        compression == "plain" and st.st_size <= whole_below and len(head) == st.st_size
+    ):  # the whole file is in ``head``
         scanner = FastaScanner(io.BytesIO(head), where=path)
         if _take_scan(idx, list(scanner), scanner):
             idx.mode, idx.open_path = "whole", path
