@@ -104,6 +104,10 @@ def report(ctx, run_dir, out, open_):
         raise click.ClickException(str(exc)) from None
     out = out or run_dir / "report.html"
     out.write_text(page)
+    if out.absolute().parent == run_dir.absolute():
+        from .run_dir import record_written
+
+        record_written(run_dir, out.name)  # hpcprep's own file: a later --overwrite replaces it
     click.echo(f"wrote {out} ({len(page) / 1e3:.0f} kB)")
     if open_:
         import webbrowser

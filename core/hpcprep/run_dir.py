@@ -95,6 +95,15 @@ def record_created(out: Path) -> None:
         _write_marker(out, {**marker, "created": sorted(created)})
 
 
+def record_written(out: Path, name: str) -> None:
+    """Add ``name``, a file hpcprep wrote at the top of the run directory ``out`` after the
+    run (``hpcprep report``'s page), to the marker, so that ``--overwrite`` may replace it.
+    Nothing happens outside a run directory."""
+    marker = _read_marker(out)
+    if marker and name not in marker.get("created", []):
+        _write_marker(out, {**marker, "created": sorted({*marker.get("created", []), name})})
+
+
 def _own_names(out: Path) -> set[str]:
     return RUN_ENTRIES | set(_read_marker(out).get("created", []))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import hpcprep
+import pytest
 from click.testing import CliRunner
 from hpcprep.cli import cli
 from hpcprep.plugins import PluginRegistry
@@ -92,6 +93,12 @@ def test_the_command_writes_the_page_and_names_a_missing_manifest(tmp_path, ray_
     assert res.exit_code == 0, res.output
     assert res.output.startswith(f"wrote {out / 'report.html'} (")
     assert number(keyed((out / "report.html").read_text())["inputs"]) == result.counts["inputs"] == 20
+    # the page is the run's own file: the next --overwrite replaces it; a file of the user's stops it
+    again = hpcprep.run(spec, plugins=[sample_plugin], progress=False, overwrite=True)
+    assert again.counts["balanced"] and not (out / "report.html").exists()
+    (out / "notes.html").write_text("mine")
+    with pytest.raises(hpcprep.RunError, match=r"holds files hpcprep did not write \(notes.html\)"):
+        hpcprep.run(spec, plugins=[sample_plugin], progress=False, overwrite=True)
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "empty")])
     assert res.exit_code != 0 and "no manifest.json (is this a run directory?)" in res.output
