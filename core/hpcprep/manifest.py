@@ -29,10 +29,12 @@ def _sha256(path: str, size: int | None) -> str | None:
     return h.hexdigest()
 
 
-def _sum_stages(commits: dict) -> dict[str, dict]:
+def sum_stages(books) -> dict[str, dict]:
+    """Each stage's counters summed over ``books``, an iterable of ``{stage: counters}``
+    (the committed groups' books; the live progress adds the running group's)."""
     total: dict[str, dict] = {}
-    for rec in commits.values():
-        for key, row in rec["stages"].items():
+    for stages in books:
+        for key, row in stages.items():
             t = total.setdefault(key, {})
             for k, v in row.items():
                 t[k] = t.get(k, 0) + v
@@ -179,7 +181,7 @@ def build_manifest(
 
     from . import __version__
 
-    totals = _sum_stages(state.commits)
+    totals = sum_stages(rec["stages"] for rec in state.commits.values())
     stages = _stage_rows(resolved, totals, placements)
     counts, _ = balance(stages)
     errs = errors_table.read_errors(str(resolved.output_dir.absolute()), state.committed_attempts())

@@ -24,6 +24,7 @@ import threading
 import time
 from typing import TextIO
 
+from .manifest import sum_stages
 from .stages import InputItem
 
 #: Seconds between redraws.
@@ -84,16 +85,6 @@ def frame(stages: dict[str, dict], share: float, bytes_total: float, elapsed: fl
             f"  {titles[k]:<{width}}  {rows:>12,.0f} rows  {rate:>10,.0f} rows/s  {s.get('errors', 0):,.0f} errors"
         )
     return lines
-
-
-def add_stages(total: dict[str, dict], stages: dict[str, dict]) -> dict[str, dict]:
-    """``total`` plus ``stages``, counter by counter (neither is changed)."""
-    out = {k: dict(v) for k, v in total.items()}
-    for k, row in stages.items():
-        t = out.setdefault(k, {})
-        for name, v in row.items():
-            t[name] = t.get(name, 0) + v
-    return out
 
 
 class LiveProgress:
@@ -160,13 +151,13 @@ class LiveProgress:
         with self.lock:
             self.current = {}
             if stages:
-                self.committed = add_stages(self.committed, stages)
+                self.committed = sum_stages([self.committed, stages])
 
     def close(self) -> None:
         self.group_done(None)
 
     def _lines(self) -> list[str]:
-        stages = add_stages(self.committed, self.current)
+        stages = sum_stages([self.committed, self.current])
         read = [s for k, s in stages.items() if k.startswith("reader:")]
         done = sum(s.get("bytes", 0) + s.get("items", 0) * InputItem.OVERHEAD_BYTES for s in read)
         share = done / self.weight_total if self.weight_total else 0.0

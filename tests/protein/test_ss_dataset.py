@@ -10,8 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from click.testing import CliRunner
+from hpcprep_protein.commands import register
 from hpcprep_protein.similarity import choose_banding, kmer_set
-from hpcprep_protein.ss_dataset import SPLITS, assign_splits, check_leakage, register
+from hpcprep_protein.ss_dataset import SPLITS, assign_splits, check_leakage
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
 COLUMNS = ["record_id", "sequence", "ss3", "ss8", "mask", "split"]

@@ -49,7 +49,7 @@ def plan_job(target: Path, record: str | None, color: str | None) -> dict:
         raise click.ClickException(f"{folder}: the VTK folder is not there (has the run finished?)")
     chosen = target if target.is_file() else None
     cells = sorted(folder.glob("*.vtu"))
-    if chosen is not None and chosen.suffix == ".vtu" or chosen is None and cells:
+    if (chosen is not None and chosen.suffix == ".vtu") or (chosen is None and cells):
         files = [chosen] if chosen is not None else cells
         if record:
             files = [f for f in files if record in f.name]

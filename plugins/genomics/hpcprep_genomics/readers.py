@@ -190,12 +190,6 @@ def _same(value: str, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
-def _same_objects(value: str, n: int) -> np.ndarray:
-    out = np.empty(n, dtype=object)
-    out[:] = value
-    return out
-
-
 def _windows_of(data: bytes, a: np.ndarray, b: np.ndarray) -> pa.Array | pa.ChunkedArray:
     """A string array of ``data[a[i]:b[i]]`` (ASCII), without a Python string per window:
     adjacent windows share the bytes as they are, others are gathered in one NumPy pass.
@@ -750,13 +744,13 @@ class FastaReader(Reader):
             a, b = (starts - span_start).tolist(), (ends - span_start).tolist()
             rows.extend(
                 record_id=object_column([f"{prefix}:{x}{suffix}" for x in starts.tolist()]),
-                name=_same_objects(rec.name, n),
-                description=_same_objects(rec.description, n),
+                name=object_column([rec.name] * n),
+                description=object_column([rec.description] * n),
                 offset=starts,
                 length=ends - starts,
                 record_length=np.full(n, rec.length, dtype=np.int64),
                 sequence=object_column([text[x:y].decode("ascii") for x, y in zip(a, b)]),
-                region=_same_objects(region, n),
+                region=object_column([region] * n),
             )
             return
         ids = pc.binary_join_element_wise(prefix + ":", pa.array(starts).cast(pa.string()), suffix, "")
@@ -774,9 +768,10 @@ class FastaReader(Reader):
     def _finish(self, rows: _Chunks, source: str, label: str) -> dict:
         out = rows.flush()
         n = rows.flushed
-        same = _same_objects if isinstance(out["record_id"], np.ndarray) else _same
-        out["source"] = same(source, n)
-        out["label"] = same(label, n)
+        if isinstance(out["record_id"], np.ndarray):  # a small batch's NumPy columns
+            out["source"], out["label"] = object_column([source] * n), object_column([label] * n)
+        else:
+            out["source"], out["label"] = _same(source, n), _same(label, n)
         return out
 
     def _read_windows(self, fa, rows: _Chunks, source: str, rec: FastaLayout, u: dict) -> list[ErrorRecord] | None:

@@ -28,10 +28,9 @@ def hpcprep_register_encoders(register):
 
 @hpcprep.hookimpl
 def hpcprep_register_commands(cli):
-    # Imported here: pyarrow and the dataset code load only when the CLI is built.
-    from . import ss_dataset
+    from .commands import register
 
-    ss_dataset.register(cli)
+    register(cli)
 
 
 @hpcprep.hookimpl

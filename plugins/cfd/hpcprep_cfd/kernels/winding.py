@@ -259,14 +259,13 @@ def winding_number(
     """
     if accuracy is not None and not accuracy > 1.0:
         raise ValueError(f"accuracy must be None (exact) or a number > 1, got {accuracy}")
-    if accuracy is not None and bvh is None:
-        v, f = check_mesh(vertices, faces)
-        if len(f) and not is_closed(v, f):
-            caps = boundary_caps(v, f)
-            if caps is not None:
-                return capped(v, f, *caps, as_points(points), accuracy)
-    v, f, bvh = mesh_bvh(vertices, faces, bvh)
+    v, f = check_mesh(vertices, faces)
     closed = accuracy is not None and is_closed(v, f)
+    if accuracy is not None and not closed and bvh is None:
+        caps = boundary_caps(v, f)
+        if caps is not None:
+            return capped(v, f, *caps, as_points(points), accuracy)
+    v, f, bvh = mesh_bvh(v, f, bvh)
     return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), as_points(points), accuracy, closed)
 
 
