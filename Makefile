@@ -22,9 +22,10 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 # hpcprep slurm: slurmctld, slurmd, slurm-client and munge (the tests start a real Slurm of their
 # own, configured in a temporary directory), shellcheck (lints the sbatch script it writes).
 # hpcprep plan --format svg|png: graphviz (dot draws the pipeline).
+# feast sink: redis-server (the online store the tests start on loopback).
 APT_PACKAGES := jellyfish kmc seqkit kmer-examples bowtie2-examples dssp pymol-data python3-prody-tests \
 	freesasa python-biopython-doc openfoam openfoam-examples m4 python3-paraview xvfb xauth \
-	slurmctld slurmd slurm-client munge shellcheck graphviz chromium
+	slurmctld slurmd slurm-client munge shellcheck graphviz chromium redis-server
 APT_STAMP := $(VENV)/.apt-installed
 DEMO := build/demo
 OPENFOAM_TUTORIALS := /usr/share/doc/openfoam-examples/examples
@@ -51,7 +52,7 @@ $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	# (again over a venv whose creation was interrupted before pip was in it)
 	$(PY) -m pip --version > /dev/null 2>&1 || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q -e ".[test,lint]"
+	$(PIP) install -q -e ".[test,lint,feast]"
 	# The CPU build of torch that lies on these machines, pinned before any plugin
 	# asks for torch (an unpinned "torch" would pull a CUDA build of several GB).
 	$(PIP) install -q "torch==2.13.0"

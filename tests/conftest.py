@@ -88,3 +88,70 @@ def encode_on_both_variants(cls, params: dict, batch) -> tuple[dict, dict]:
         columns.append(stage.encode(batch))
     assert columns[0].keys() == columns[1].keys()
     return columns[0], columns[1]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+#: Credentials of the S3 server on loopback (moto accepts any; the tests check they are never logged).
+S3_KEY, S3_SECRET = "testing-key", "testing-secret-value"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 endpoint on loopback (moto's server) for the whole session: its URL. Tests make their own buckets
+    with :func:`s3_bucket`."""
+    require_module("boto3")
+    moto_server = require_module("moto.server")
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def s3_bucket(endpoint: str, bucket: str) -> dict:
+    """Create ``bucket`` on the loopback S3 server; the S3 parameters a spec's stage takes for it."""
+    import boto3
+
+    creds = {"endpoint_url": endpoint, "access_key": S3_KEY, "secret_key": S3_SECRET, "region": "us-east-1"}
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET, region_name="us-east-1"
+    )
+    client.create_bucket(Bucket=bucket)
+    return creds
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """Debian's redis-server on a free loopback port, in memory only, stopped after the test: ``host:port``."""
+    import socket
+    import subprocess
+    import time
+
+    exe = require_tool("redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -25,7 +25,7 @@ from hpcprep.search import SearchError, nearest, read_query_vector, search_table
 from hpcprep.testing import interrupted_run
 from pydantic import Field
 
-from tests.conftest import require_module
+from tests.conftest import S3_KEY, S3_SECRET, s3_bucket
 
 DIM = 32
 CLUSTERS = 16
@@ -579,26 +579,13 @@ def test_the_metric_travels_with_the_table_to_a_plain_lancedb_search(tmp_path, m
 
 # -- S3 -------------------------------------------------------------------------------
 
-KEY, SECRET = "lance-testing-key", "lance-testing-secret-value"
+KEY, SECRET = S3_KEY, S3_SECRET
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    boto3 = require_module("boto3")
-    moto_server = require_module("moto.server")
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1"
-    ).create_bucket(Bucket="hpcprep-lance")
-    yield endpoint
-    server.stop()
+def s3_endpoint(s3_server):
+    s3_bucket(s3_server, "hpcprep-lance")
+    return s3_server
 
 
 def test_lancedb_on_s3(tmp_path, s3_endpoint, ray_local, monkeypatch):

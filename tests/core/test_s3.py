@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import hpcprep
 import pyarrow.parquet as pq
 import pytest
 from hpcprep.storage import S3Options, filesystem_for
 
-from tests.conftest import require_module
+from tests.conftest import S3_KEY, S3_SECRET, require_module, s3_bucket
 
 from . import sample_plugin
 
-KEY, SECRET = "testing-key", "testing-secret-value"
+KEY, SECRET = S3_KEY, S3_SECRET
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    boto3 = require_module("boto3")
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1"
-    )
-    client.create_bucket(Bucket="hpcprep-test")
-    yield endpoint
-    server.stop()
+def s3_endpoint(s3_server):
+    s3_bucket(s3_server, "hpcprep-test")
+    return s3_server
 
 
 def test_parquet_round_trip_on_s3(tmp_path, s3_endpoint, ray_local):

@@ -47,6 +47,7 @@ from pydantic import Field
 from ..columns import is_scalar_type
 from ..stages import FLOAT_VECTOR_TYPES, Input, LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
 from .lance_arrow import conform, to_lance_table
+from .off_driver import run_off_driver
 
 log = logging.getLogger("hpcprep.lancedb")
 
@@ -319,7 +320,7 @@ class LanceDBSink(Sink):
             return report
         if p.compact:
             t = time.perf_counter()
-            _run_off_driver(_compact, self, p.mode != "append")
+            run_off_driver(_compact, self, p.mode != "append")
             report["compact_seconds"] = round(time.perf_counter() - t, 3)
             table = self._open()
         rows = table.count_rows()
@@ -330,7 +331,7 @@ class LanceDBSink(Sink):
         report["dimension"] = vc_type.list_size
         kind = self._index_type(rows)
         if kind is not None:
-            report.update(_run_off_driver(_index, self, vc_type.list_size, kind))
+            report.update(run_off_driver(_index, self, vc_type.list_size, kind))
         report["version"] = table.version
         return report
 
@@ -472,16 +473,6 @@ def _index(sink: LanceDBSink, dim: int, kind: str) -> dict:
 
         out["recall"] = index_recall(table, p.vector_column, queries=queries, k=10)
     return out
-
-
-def _run_off_driver(fn, *args):
-    """Run ``fn`` in a Ray task when Ray is up: compaction and indexing read the whole
-    table, and the driver (a login node, on a cluster) should not hold it."""
-    import ray
-
-    if not ray.is_initialized():
-        return fn(*args)
-    return ray.get(ray.remote(num_cpus=0)(fn).remote(*args))
 
 
 class _LanceWriter(SinkWriter):

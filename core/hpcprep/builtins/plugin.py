@@ -14,8 +14,10 @@ def hpcprep_register_readers(register):
 
 @hookimpl
 def hpcprep_register_sinks(register):
+    from .feast_sink import FeastSink
     from .lancedb_sink import LanceDBSink
     from .parquet_sink import ParquetSink
 
     register(ParquetSink)
     register(LanceDBSink)
+    register(FeastSink)
