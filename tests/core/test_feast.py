@@ -153,10 +153,17 @@ def test_overwrite_replaces_the_repository_and_a_new_run_refuses_it(tmp_path, re
     hpcprep.run(spec(data, tmp_path / "run", sinks), plugins=[sample_plugin], progress=False)
     with pytest.raises(RunError, match="holds an earlier run's output; pass --overwrite"):
         hpcprep.run(spec(data, tmp_path / "run2", sinks), plugins=[sample_plugin], progress=False)
+    first = pq.read_table(repo / "data" / "records")["record_id"].to_pylist()
+    (data / "t004.txt").unlink()
     result = hpcprep.run(spec(data, tmp_path / "run", sinks), plugins=[sample_plugin], progress=False, overwrite=True)
     report = result.manifest["sinks"]["sinks[0]"]
     assert report["features"] == ["n"] and report["offline_only"] == ["bytes", "path", "size", "source", "vector"]
-    assert pq.read_table(repo / "data" / "records").num_rows == 5  # not 10: the first run's files are gone
+    now = pq.read_table(repo / "data" / "records")["record_id"].to_pylist()
+    assert len(now) == 4  # not 9: the first run's files are gone
+    (gone,) = set(first) - set(now)
+    # nor are its rows still online
+    answers = online(repo, "records", [gone, *now], ["n"])
+    assert answers[gone] == (None,) and all(answers[i][0] is not None for i in now)
 
 
 def test_clear_errors_before_the_run_starts(tmp_path):

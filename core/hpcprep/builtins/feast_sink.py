@@ -106,7 +106,8 @@ class FeastSink(Sink):
         return out
 
     def _offline(self) -> ParquetSink:
-        return ParquetSink({"path": str(Path(self.params.repo) / "data" / self.params.feature_view)})
+        p = self.params
+        return ParquetSink({"path": str(Path(p.repo) / "data" / p.feature_view), "compression": p.compression})
 
     def prepare(self, ctx: SinkContext) -> None:
         fs, root = filesystem_for(self.params.repo)
@@ -154,6 +155,14 @@ class _TimestampedWriter(SinkWriter):
 
     def close(self):
         return self.inner.close()
+
+
+def quiet() -> contextlib.ExitStack:
+    """Feast prints coloured progress to stdout and bars to stderr; a run has its own progress."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
 
 
 def _host_port(address: str) -> tuple[str, int | None]:
@@ -241,10 +250,11 @@ def _register(p: FeastSinkParams) -> dict:
         online=p.online,
     )
     store = FeatureStore(repo_path=p.repo)
-    # Feast prints coloured progress to stdout and a bar to stderr; the run has its own.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with quiet():
         store.apply([entity, view])
         if p.online:
+            # Rows an earlier run (--overwrite) put online under this view would outlive its files.
+            store.provider.online_store.delete_table(store.config, view)
             end = datetime.now(UTC) + timedelta(seconds=1)
             store.materialize(datetime(1970, 1, 1, tzinfo=UTC), end, feature_views=[p.feature_view])
     return {
