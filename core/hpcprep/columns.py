@@ -58,7 +58,7 @@ NUMPY_TYPES = {
 
 class RowBatch:
     """A reader's batch built a record at a time, typed from its declared ``outputs``
-    (``hpcprep.Column``\ s): numbers and flags become NumPy arrays of their declared type,
+    (each ``hpcprep.Column``): numbers and flags become NumPy arrays of their declared type,
     the rest an object column. ``add(**row)`` takes a value for every column (a column
     missing from a row is a ``KeyError`` naming it), ``take()`` returns the batch and
     starts the next; ``take(source=...)`` fills columns whose value is the same on every

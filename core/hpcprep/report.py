@@ -24,6 +24,7 @@ from . import errors_table
 
 #: Rows of the Parquet output a preview sees at most: a report of a large run stays small and quick.
 SAMPLE_ROWS = 2000
+SAMPLE_FILES = 32
 #: Example records shown per (stage, error type).
 EXAMPLES_PER_KIND = 3
 
@@ -61,17 +62,30 @@ class RunOutputs:
         return None
 
     def sample(self, columns: list[str] | None = None) -> pa.Table | None:
-        """Up to ``SAMPLE_ROWS`` rows of the Parquet output (only ``columns`` that exist), or None without one."""
+        """Up to ``SAMPLE_ROWS`` rows of the Parquet output (only ``columns`` that exist), or None without one:
+        the first rows of up to ``SAMPLE_FILES`` files spread over the output, so a run over many inputs shows
+        more than its first one."""
         if self._sample is None:
             path = self.parquet_path()
             if path is None or not path.exists():
                 return None
-            data = pads.dataset(str(path), format="parquet", exclude_invalid_files=True)
-            self._sample = data.head(SAMPLE_ROWS)
+            self._sample = _spread_sample(pads.dataset(str(path), format="parquet", exclude_invalid_files=True))
         if columns is None:
             return self._sample
         present = [c for c in columns if c in self._sample.column_names]
         return self._sample.select(present)
+
+
+def _spread_sample(data: pads.Dataset) -> pa.Table:
+    fragments = list(data.get_fragments())
+    if len(fragments) <= 1:
+        return data.head(SAMPLE_ROWS)
+    step = len(fragments) / min(SAMPLE_FILES, len(fragments))
+    picked = [fragments[int(i * step)] for i in range(min(SAMPLE_FILES, len(fragments)))]
+    per_file = max(1, SAMPLE_ROWS // len(picked))
+    # One fragment at a time with the dataset's schema, so hive partition columns come along.
+    parts = [pads.FileSystemDataset([f], data.schema, data.format, data.filesystem).head(per_file) for f in picked]
+    return pa.concat_tables(parts)
 
 
 def figure(draw, width: float = 6.0, height: float = 3.0) -> str:
