@@ -44,7 +44,7 @@ DGL_STAMP := $(DGL_VENV)/.installed
 PCLUSTER_VENV := .venv-pcluster
 PCLUSTER_STAMP := $(PCLUSTER_VENV)/.installed
 
-.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench lint clean fuzz soak
+.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench bench-storage lint clean fuzz soak
 
 all: test
 
@@ -200,6 +200,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/genomics.py
 	$(PY) benchmarks/protein.py
 	$(PY) benchmarks/cfd.py
+
+# docs/storage.md from a fresh measurement (default sizes; BENCH_STORAGE_ARGS=--large adds 1 M rows).
+bench-storage: $(STAMP) $(APT_STAMP)
+	$(PY) benchmarks/storage.py $(BENCH_STORAGE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core plugins tests benchmarks examples

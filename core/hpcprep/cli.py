@@ -510,6 +510,56 @@ def build_cli() -> tuple[click.Group, PluginRegistry]:
     return cli, registry
 
 
+@cli.group()
+def bench():
+    """Measure where a run's output should live."""
+
+
+@bench.command("storage")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--vector", default=None, help="vector column (default: the first fixed-size float vector column)")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where the local stores go (default: a temporary folder, removed afterwards)",
+)
+@click.option("--s3", "s3_uri", default=None, metavar="s3://BUCKET/PREFIX", help="also on S3 (endpoint, keys: AWS_*)")
+@click.option("--redis", default=None, metavar="HOST:PORT", help="also a Feast feature view online in this Redis")
+@click.option("--queries", type=click.IntRange(min=1), default=50, show_default=True, help="search queries")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="results as JSON here")
+def bench_storage(source, vector, workdir, s3_uri, redis, queries, out):
+    """Ingest, size, scans, lookups by id, vector search (recall@10 against exact) of the table SOURCE (a
+    Parquet file or folder, or a spec whose parquet sink wrote one) in Parquet, LanceDB and Feast."""
+    import shutil
+    import tempfile
+
+    from .storebench.document import search_rows, store_rows
+    from .storebench.run import bench_source
+
+    work = workdir or Path(tempfile.mkdtemp(prefix="hpcprep-bench-"))
+    try:
+        results = bench_source(
+            source,
+            work,
+            vector=vector,
+            s3_uri=s3_uri,
+            redis=redis,
+            queries=queries,
+            log=lambda m: click.echo(m, err=True),
+        )
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    table = results["tables"][0]
+    click.echo("\n".join([*store_rows(table), "", *search_rows(table)]))
+    if out:
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        click.echo(f"results: {out}", err=True)
+
+
 def main() -> None:
     group, registry = build_cli()
     try:
