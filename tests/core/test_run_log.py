@@ -74,3 +74,34 @@ def test_a_run_shows_hpcprep_lines_and_writes_rays_to_its_directory(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert RAY_LINE.search(shown.stderr) and "Execution plan of Dataset" in shown.stderr
     assert "[hpcprep]" not in shown.stderr  # --quiet: no progress lines of ours
+
+
+def test_native_log_lines_go_to_the_file_and_everything_else_to_the_terminal(tmp_path, capfd):
+    import os
+
+    from hpcprep.run_log import NativeStderr
+
+    handler = logging.FileHandler(tmp_path / "ray.log", encoding="utf-8")
+    native = NativeStderr(handler)
+    native.start()
+    try:
+        # Ray logs this notice at ERROR (E); it is not an error of the run.
+        notice = b"Actor X has constructor arguments in the object store and max_restarts > 0.\n"
+        os.write(2, b"[2026-12-05 03:37:33,123 E 4242 4343] core_worker.cc:1: " + notice)
+        os.write(2, b"[2026-12-05 03:37:33,123 W 4242 4343] core_worker.cc:1: a warning\n")
+        os.write(2, b"[2026-12-05 03:37:33,124 I 4242 4343] core_worker.cc:2: an info line")
+        os.write(2, b" written in two parts\n[2026-12-05 03:37:33,125 E 4242 4343] core_worker.cc:3: an error\n")
+        os.write(2, b"a line of something else\nprompt> ")
+        print("hpcprep's own line", file=sys.stderr)
+    finally:
+        native.stop()
+    handler.close()
+    err = capfd.readouterr().err
+    logged = (tmp_path / "ray.log").read_text()
+    assert "constructor arguments" in logged and "an info line written in two parts" in logged
+    assert "a warning" in logged
+    assert "constructor arguments" not in err and "an info line" not in err and "a warning" not in err
+    assert "core_worker.cc:3: an error" in err and "an error" not in logged  # errors stay on the terminal
+    assert "a line of something else\nprompt> " in err and "hpcprep's own line" in err
+    os.write(2, b"after stop\n")  # descriptor 2 is the terminal again
+    assert capfd.readouterr().err == "after stop\n"
