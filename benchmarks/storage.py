@@ -39,8 +39,8 @@ from hpcprep.storebench import bench_table, embeddings_table  # noqa: E402
 from hpcprep.storebench.document import write_document  # noqa: E402
 from hpcprep.storebench.feast_store import FeastStore  # noqa: E402
 from hpcprep.storebench.measure import seconds  # noqa: E402
-from hpcprep.storebench.run import TUNED_ROW_GROUP  # noqa: E402
-from hpcprep.storebench.stores import LanceStore, ParquetStore, Place  # noqa: E402
+from hpcprep.storebench.run import LATENT_DIM, TUNED_ROW_GROUP  # noqa: E402
+from hpcprep.storebench.stores import S3_LANCE, LanceStore, ParquetStore, Place  # noqa: E402
 from machine import step  # noqa: E402
 
 from tests.conftest import free_port  # noqa: E402
@@ -97,7 +97,7 @@ def stores_for(work: Path, s3: S3Options | None, redis: str | None, name: str, v
         out += [
             lambda: ParquetStore(remote.child("pq-default"), vector, None, "parquet (pyarrow default row groups)"),
             lambda: ParquetStore(remote.child("pq-tuned"), vector, TUNED_ROW_GROUP, "parquet (16 k-row groups)"),
-            lambda: LanceStore(remote.child("lance"), vector, index_types=("IVF_PQ",), nprobes=(20,), max_queries=10),
+            lambda: LanceStore(remote.child("lance"), vector, **S3_LANCE),
         ]
     return out
 
@@ -138,7 +138,7 @@ def bench_dna(work: Path, s3: S3Options | None) -> list[dict]:
                 t_in, _ = seconds(lambda s=store, t=table: s.ingest(t))
                 t_scan, got = seconds(store.scan)
                 assert got.num_rows == table.num_rows
-                size = store.place.size_bytes()
+                size = store.size_bytes()
                 rows.append(
                     {
                         "form": form,
@@ -222,7 +222,7 @@ def main() -> None:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "seconds": round(time.perf_counter() - started, 1),
-            "parameters": {"rows": rows, "dims": args.dims, "queries": args.queries, "k": 10},
+            "parameters": {"rows": rows, "dims": args.dims, "queries": args.queries, "k": 10, "latent_dim": LATENT_DIM},
             "tables": tables,
             "dna": dna,
         }

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..builtins.feast_sink import ENTITY, JOIN_KEY, TIMESTAMP, feast_type, quiet
-from .stores import Setting
+from .stores import Place, Setting
 
 VIEW = "bench"
 
@@ -24,6 +24,7 @@ class FeastStore:
 
     def __init__(self, repo: Path, redis: str, vector: str, label: str = "feast (Redis online)"):
         self.repo, self.redis, self.vector, self.name = Path(repo), redis, vector, label
+        self.place = Place(str(self.repo))
         self.data = self.repo / "data"
         self.data.mkdir(parents=True, exist_ok=True)
         (self.repo / "feature_store.yaml").write_text(
