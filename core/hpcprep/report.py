@@ -83,7 +83,7 @@ def _spread_sample(data: pads.Dataset) -> pa.Table:
     step = len(fragments) / min(SAMPLE_FILES, len(fragments))
     picked = [fragments[int(i * step)] for i in range(min(SAMPLE_FILES, len(fragments)))]
     per_file = max(1, SAMPLE_ROWS // len(picked))
-    # One fragment at a time with the dataset's schema, so hive partition columns come along.
+    # One fragment at a time, read with the whole dataset's schema (files may differ in nullable columns).
     parts = [pads.FileSystemDataset([f], data.schema, data.format, data.filesystem).head(per_file) for f in picked]
     return pa.concat_tables(parts)
 

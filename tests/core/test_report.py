@@ -102,3 +102,21 @@ def test_the_command_writes_the_page_and_names_a_missing_manifest(tmp_path, ray_
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "empty")])
     assert res.exit_code != 0 and "no manifest.json (is this a run directory?)" in res.output
+
+
+def test_previews_sample_rows_from_files_spread_over_the_output(tmp_path):
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+    from hpcprep.report import SAMPLE_FILES, SAMPLE_ROWS, _spread_sample
+
+    for i in range(100):  # one input per file, as many small inputs make
+        rows = 50
+        pq.write_table(
+            pa.table({"source": [f"in{i:03d}"] * rows, "x": list(range(rows))}), tmp_path / f"part-{i:03d}.parquet"
+        )
+    sample = _spread_sample(pads.dataset(str(tmp_path), format="parquet"))
+    sources = set(sample["source"].to_pylist())
+    assert len(sources) == SAMPLE_FILES and "in000" in sources
+    assert sample.num_rows == SAMPLE_FILES * min(50, SAMPLE_ROWS // SAMPLE_FILES) <= SAMPLE_ROWS
+    assert max(int(s[2:]) for s in sources) >= 90  # the picks reach the end of the output, not just its start
