@@ -75,6 +75,11 @@ def stores(tmp_path, redis=None):
 
 def test_every_store_answers_what_it_is_timed_answering(tmp_path, redis_server):
     require_module("feast")
+    import redis
+
+    host, port = redis_server.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    client.set("someone-else", "theirs")  # the benchmark's Redis may hold other data
     table, vectors, near_rows = planted(n=2000)
     ids = table.column("record_id").to_pylist()
     want = [ids[i] for i in near_rows]
@@ -106,6 +111,11 @@ def test_every_store_answers_what_it_is_timed_answering(tmp_path, redis_server):
             scores = dict(zip(got.column("record_id").to_pylist(), got.column("score").to_pylist(), strict=True))
             assert scores == {ids[7]: -1.0, ids[8]: 0.0, "new3": 0.0}, store.name
             assert store.scan().num_rows == 2005
+        if hasattr(store, "close"):
+            assert client.dbsize() > 2000
+            store.close()
+            assert [k for k in client.scan_iter() if k != b"someone-else"] == []  # its rows, and only those, gone
+    assert client.get("someone-else") == b"theirs"
 
 
 def test_bench_table_reports_every_measurement_and_exact_search_finds_the_planted_rows(tmp_path):

@@ -5,6 +5,7 @@ append and update are measured here."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,19 +28,21 @@ class FeastStore:
         self.place = Place(str(self.repo))
         self.data = self.repo / "data"
         self.data.mkdir(parents=True, exist_ok=True)
+        # A project of its own: the Redis may hold other data, which the benchmark never touches.
+        self.project = f"hpcprep_bench_{uuid.uuid4().hex[:12]}"
         (self.repo / "feature_store.yaml").write_text(
-            "project: bench\nregistry: registry.db\nprovider: local\noffline_store:\n  type: file\n"
+            f"project: {self.project}\nregistry: registry.db\nprovider: local\noffline_store:\n  type: file\n"
             f'online_store:\n  type: redis\n  connection_string: "{redis}"\nentity_key_serialization_version: 3\n'
         )
         self.store = None
+        self.view = None
         self.features: list[str] = []
         self.parts = 0
         host, port = redis.rsplit(":", 1)
         import redis as redis_client
 
         self.client = redis_client.Redis(host=host, port=int(port))
-        self.client.flushall()
-        self.empty_memory = int(self.client.info("memory")["used_memory"])
+        self.memory_before = int(self.client.info("memory")["used_memory"])
 
     def _offline(self, table: pa.Table) -> None:
         stamp = pa.array([datetime.now(UTC)] * table.num_rows, pa.timestamp("us", tz="UTC"))
@@ -58,7 +61,7 @@ class FeastStore:
         types = {f.name: feast_type(f.type) for f in table.schema if f.name != JOIN_KEY}
         self.features = [n for n, t in types.items() if t is not None]
         entity = Entity(name=ENTITY, join_keys=[JOIN_KEY], value_type=ValueType.STRING)
-        view = FeatureView(
+        self.view = view = FeatureView(
             name=VIEW,
             entities=[entity],
             schema=[Field(name=n, dtype=types[n]) for n in self.features],
@@ -71,9 +74,15 @@ class FeastStore:
         self._materialise()
 
     def size_bytes(self) -> int:
-        """Redis' memory for the view (``used_memory`` less an empty server's) plus the offline files."""
+        """Redis' memory for the view (``used_memory`` now less before the ingest: on a Redis that others use
+        meanwhile, theirs counts too) plus the offline files."""
         offline = sum(f.stat().st_size for f in self.data.glob("*.parquet"))
-        return int(self.client.info("memory")["used_memory"]) - self.empty_memory + offline
+        return int(self.client.info("memory")["used_memory"]) - self.memory_before + offline
+
+    def close(self) -> None:
+        """Delete the view's rows from Redis (its own project's keys only)."""
+        if self.view is not None:
+            self.store.provider.online_store.delete_table(self.store.config, self.view)
 
     def lookup(self, ids: list[str]) -> dict:
         return self.store.get_online_features(

@@ -175,6 +175,8 @@ def bench_table(
         if updated:
             t = seconds(lambda s=store: s.update(changed, updated))[0]
             row["update"] = {"rows": len(changed), "column": updated, "seconds": round(t, 3)}
+        if hasattr(store, "close"):
+            store.close()
         results.append(row)
     return results
 
