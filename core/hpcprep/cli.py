@@ -522,9 +522,15 @@ def bench():
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="where the local stores go (default: a temporary folder, removed afterwards)",
+    help="an empty or new folder for the local stores (default: a temporary folder, removed afterwards)",
 )
-@click.option("--s3", "s3_uri", default=None, metavar="s3://BUCKET/PREFIX", help="also on S3 (endpoint, keys: AWS_*)")
+@click.option(
+    "--s3",
+    "s3_uri",
+    default=None,
+    metavar="s3://BUCKET/PREFIX",
+    help="also on S3, under this empty prefix, where the stores stay afterwards (endpoint, keys: AWS_*)",
+)
 @click.option("--redis", default=None, metavar="HOST:PORT", help="also a Feast feature view online in this Redis")
 @click.option("--queries", type=click.IntRange(min=1), default=50, show_default=True, help="search queries")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="results as JSON here")

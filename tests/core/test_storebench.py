@@ -201,6 +201,13 @@ def test_the_command_measures_a_run_s_output(tmp_path, ray_local):
         )
         assert "| lancedb (local) |" in res.output
 
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "someone's.txt").write_text("keep me")
+    res = CliRunner().invoke(cli, ["bench", "storage", str(out), "--workdir", str(busy)])
+    assert res.exit_code == 1 and f"{busy} is not empty" in res.output
+    assert (busy / "someone's.txt").read_text() == "keep me" and len(list(busy.iterdir())) == 1
+
     no_sink = tmp_path / "nosink.toml"
     no_sink.write_text(f'[run]\noutput = "{tmp_path}/x"\n[reader]\nstage = "files"\npaths = ["{data}"]\n')
     res = CliRunner().invoke(cli, ["bench", "storage", str(no_sink)])

@@ -181,6 +181,13 @@ def bench_table(
     return results
 
 
+def _has_entries(place) -> bool:
+    import pyarrow.fs as pafs
+
+    fs, root = place.fs()
+    return bool(fs.get_file_info(pafs.FileSelector(root, recursive=False, allow_not_found=True)))
+
+
 def _searched(store, queries: np.ndarray, truth: list, k: int, where) -> dict:
     """Latency of ``store.search`` over ``queries`` and the recall@k of its answers against ``truth``."""
     found: list = []
@@ -204,6 +211,9 @@ def bench_source(
     from .feast_store import FeastStore
     from .stores import S3_LANCE, LanceStore, ParquetStore, Place
 
+    for place in [Place(str(workdir))] + ([Place(s3_uri)] if s3_uri else []):
+        if place.size_bytes() or _has_entries(place):
+            raise ValueError(f"{place.uri} is not empty: the benchmark writes its stores into an empty place only")
     table = table_from_source(source)
     vec = vector_column(table, vector)
     local = Place(str(Path(workdir) / "local"))
