@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/storage.py             # default sizes (100 000 rows, d = 128 and 768)
     .venv/bin/python benchmarks/storage.py --large     # also 1 000 000 rows
+    .venv/bin/python benchmarks/storage.py --add --rows 1000000 --dims 128 --no-s3
+                                                       # measure more tables into the existing results
     .venv/bin/python benchmarks/storage.py --doc-only  # docs/storage.md again from the results file
 
 What is measured, per store, is in ``hpcprep.storebench``'s docstring. The S3 endpoint is moto's server on
@@ -39,6 +41,7 @@ from hpcprep.storebench import bench_table, embeddings_table  # noqa: E402
 from hpcprep.storebench.document import write_document  # noqa: E402
 from hpcprep.storebench.feast_store import FeastStore  # noqa: E402
 from hpcprep.storebench.measure import seconds  # noqa: E402
+from hpcprep.storebench.results import add_tables  # noqa: E402
 from hpcprep.storebench.run import LATENT_DIM, TUNED_ROW_GROUP  # noqa: E402
 from hpcprep.storebench.stores import S3_LANCE, LanceStore, ParquetStore, Place  # noqa: E402
 from machine import step  # noqa: E402
@@ -184,6 +187,11 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--doc", type=Path, default=DOC)
     ap.add_argument("--doc-only", action="store_true", help="write the document from the results file only")
+    ap.add_argument(
+        "--add",
+        action="store_true",
+        help="add these tables to the results file (replacing ones of the same name), keep its other tables and DNA",
+    )
     args = ap.parse_args()
     if args.doc_only:
         write_document(json.loads(args.results.read_text()), args.doc)
@@ -215,23 +223,44 @@ def main() -> None:
                     log=lambda m, name=name: step("storage", f"{name}: {m}"),
                 )
                 tables.append({"name": name, "rows": n, "dim": dim, "arrow_bytes": table.nbytes, "stores": figures})
-        step("storage", "DNA windows as text and 2-bit")
-        dna = bench_dna(work, s3)
-        results = {
-            "benchmark": "storage",
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "seconds": round(time.perf_counter() - started, 1),
-            "parameters": {"rows": rows, "dims": args.dims, "queries": args.queries, "k": 10, "latent_dim": LATENT_DIM},
-            "tables": tables,
-            "dna": dna,
-        }
+        if args.add:
+            run = {
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.perf_counter() - started, 1),
+                "s3": s3 is not None,
+                "feast": redis is not None,
+                "queries": args.queries,
+                "machine": machine(),
+            }
+            results = add_tables(json.loads(args.results.read_text()), tables, run)
+        else:
+            step("storage", "DNA windows as text and 2-bit")
+            dna = bench_dna(work, s3)
+            results = {
+                "benchmark": "storage",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "seconds": round(time.perf_counter() - started, 1),
+                "parameters": {
+                    "rows": rows,
+                    "dims": args.dims,
+                    "queries": args.queries,
+                    "k": 10,
+                    "latent_dim": LATENT_DIM,
+                },
+                "tables": tables,
+                "dna": dna,
+            }
     finally:
         if redis_proc:
             redis_proc.terminate()
         if s3_server:
             s3_server.stop()
         shutil.rmtree(work, ignore_errors=True)
+    finish(results, args)
+
+
+def finish(results: dict, args) -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
     write_document(results, args.doc)

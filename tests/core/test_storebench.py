@@ -14,6 +14,7 @@ from hpcprep.cli import cli
 from hpcprep.storebench import bench_table, embeddings_table
 from hpcprep.storebench.document import recommendations, write_document
 from hpcprep.storebench.measure import exact_top_k, recall_at_k
+from hpcprep.storebench.results import add_tables
 from hpcprep.storebench.stores import LanceStore, ParquetStore, Place
 
 from tests.conftest import require_module
@@ -161,6 +162,50 @@ def test_the_document_comes_from_the_results(tmp_path):
         assert f"| {s['store']} (local) | {s['ingest']['rows_per_s']:,} " in text
     for png in ("storage_search.png", "storage_ingest.png", "storage_size.png", "storage_lookup.png"):
         assert (doc.parent / "img" / png).stat().st_size > 1000 and f"(img/{png})" in text
+
+
+def test_a_later_run_adds_its_tables_and_the_document_says_which_run_measured_them(tmp_path):
+    small, queries = embeddings_table(2000, 8, seed=3)
+    large, _ = embeddings_table(4000, 8, seed=4)
+    machine = {"cpus": 2, "processor": "x", "memory_gib": 1, "pyarrow": "a", "lancedb": "b", "feast": "c"}
+
+    def figures(table, sub):
+        return bench_table(table, stores(tmp_path / sub), "vector", queries=queries, n_queries=3, log=lambda m: None)
+
+    def entry(name, table, sub):
+        return {
+            "name": name,
+            "rows": table.num_rows,
+            "dim": 8,
+            "arrow_bytes": table.nbytes,
+            "stores": figures(table, sub),
+        }
+
+    first = entry("emb-2000-d8", small, "a")
+    results = {
+        "date": "2026-12-05T00:00:00+00:00",
+        "seconds": 1.0,
+        "machine": machine | {"redis_server": "d", "s3": "none"},
+        "parameters": {"rows": [2000], "dims": [8], "queries": 3, "k": 10},
+        "tables": [first, entry("emb-9-d8", small, "b")],
+        "dna": [
+            {"form": "text", "store": "parquet", "place": "local", "size_bytes": 1, "bits_per_base": 8.0}
+            | {"ingest_seconds": 0.1, "scan_mbases_per_s": 1.0}
+        ],
+    }
+    later = {"date": "2026-12-06T00:00:00+00:00", "seconds": 2.0, "s3": False, "feast": False, "queries": 3}
+    replaced = entry("emb-9-d8", large, "c")
+    added = add_tables(results, [replaced, entry("emb-4000-d8", large, "d")], later | {"machine": machine})
+    assert [t["name"] for t in added["tables"]] == ["emb-2000-d8", "emb-4000-d8", "emb-9-d8"]
+    assert added["tables"][0] is first and added["tables"][2] is replaced  # the other table kept, the named one new
+    assert added["parameters"]["rows"] == [2000, 4000] and len(added["dna"]) == 1
+    assert added["added"] == [later | {"machine": machine, "tables": ["emb-4000-d8", "emb-9-d8"]}]
+
+    doc = tmp_path / "storage.md"
+    write_document(added, doc)
+    text = doc.read_text()
+    assert "(2026-12-06T00:00:00+00:00, 2 s, 2 CPUs, 1 GiB): emb-4000-d8, emb-9-d8, measured on local disk" in text
+    assert "## emb-4000-d8: 4,000 rows" in text and "## DNA windows" in text
 
 
 def test_the_command_measures_a_run_s_output(tmp_path, ray_local):

@@ -185,6 +185,19 @@ def recommendations(results: dict) -> list[str]:
     return out
 
 
+def _added_runs(results: dict) -> list[str]:
+    """A line per later run that added tables (``storage.py --add``): which tables, when, where measured."""
+    out = []
+    for a in results.get("added", []):
+        where = ", ".join(["local disk", *(["S3"] if a["s3"] else []), *(["Feast"] if a["feast"] else [])])
+        m = a["machine"]
+        out.append(
+            f"Added by `benchmarks/storage.py --add` ({a['date']}, {a['seconds']:,.0f} s, {m['cpus']} CPUs, "
+            f"{m['memory_gib']} GiB): {', '.join(a['tables'])}, measured on {where} with {a['queries']} queries."
+        )
+    return ["", *out] if out else []
+
+
 def write_document(results: dict, doc: Path) -> None:
     """Write ``doc`` (markdown) and its PNG figures (in ``img/`` beside it) from ``results``."""
     doc = Path(doc)
@@ -196,6 +209,7 @@ def write_document(results: dict, doc: Path) -> None:
         "",
         f"Made by `benchmarks/storage.py` (`make bench-storage`) from `benchmarks/results/storage.json` "
         f"({results['date']}, {results['seconds']:,.0f} s). Do not edit: run the benchmark again.",
+        *_added_runs(results),
         "",
         f"Machine: {m['cpus']} CPUs ({m['processor']}), {m['memory_gib']} GiB; pyarrow {m['pyarrow']}, "
         f"LanceDB {m['lancedb']}, Feast {m['feast']}, redis-server {m['redis_server']}. S3: {m['s3']}, so S3 rows "
