@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh
-from hpcprep_cfd.kernels.distance import _leaf_d2, search_bounds, signed_distance, unsigned_distance
-from hpcprep_cfd.kernels.grid import is_closed, sdf_grid
+from hpcprep_cfd.kernels.distance import leaf_d2, search_bounds, signed_distance, unsigned_distance
+from hpcprep_cfd.kernels.grid import ROW_PACKET, is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import (
     far_field_ref,
     grid_nodes,
@@ -346,7 +346,7 @@ def test_the_search_bounds_never_exceed_a_true_distance():
     tight = 0
     for leaf in leaves:
         own = d2[:, bvh.start[leaf] : bvh.start[leaf] + bvh.count[leaf]].min(axis=1)
-        bound = np.array([_leaf_d2(leaf_bounds, leaf, *p) for p in pts])
+        bound = np.array([leaf_d2(leaf_bounds, leaf, *p) for p in pts])
         assert (bound <= own * (1 + 1e-12)).all()
         tight += (bound > 0.5 * own).sum()
     assert tight > 0.5 * len(leaves) * len(pts)  # and they are bounds worth having
@@ -448,7 +448,8 @@ def test_sdf_grid_sphere_within_tessellation_error():
 
 
 @pytest.mark.parametrize("mesh", ["sphere", "two_spheres", "hemisphere", "box"])
-def test_sdf_grid_equals_per_node_queries(mesh):
+@pytest.mark.parametrize("shape", [(19, 17, 15), (7, 9, 2 * ROW_PACKET + 5)])  # a packet's part; whole ones
+def test_sdf_grid_equals_per_node_queries(mesh, shape):
     if mesh == "sphere":
         v, f = icosphere(3)
     elif mesh == "two_spheres":  # overlapping shells: w = 2 where they overlap, concave creases between them
@@ -459,7 +460,7 @@ def test_sdf_grid_equals_per_node_queries(mesh):
         v, f = hemisphere(6, 16)
     else:
         v, f = box_mesh()
-    g, origin, spacing = sdf_grid(v, f, (19, 17, 15))
+    g, origin, spacing = sdf_grid(v, f, shape)
     nodes = grid_nodes(g.shape, origin, spacing)
     d, _, _ = signed_distance(v, f, nodes)
     assert np.abs(g.ravel() - d).max() <= 1e-12

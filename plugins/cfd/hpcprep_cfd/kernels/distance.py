@@ -128,7 +128,7 @@ def closest_on_triangle(tri, t, px, py, pz):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _box_d2(boxes, node, px, py, pz):
+def box_d2(boxes, node, px, py, pz):
     # Squared distance from p to the node's box (0 inside it): per axis, the overshoot below lo or above hi.
     ex = max(boxes[node, 0, 0] - px, 0.0, px - boxes[node, 1, 0])
     ey = max(boxes[node, 0, 1] - py, 0.0, py - boxes[node, 1, 1])
@@ -162,7 +162,7 @@ def triangle_bounds(tri):
 
 @njit(cache=True, nogil=True)
 def leaf_bounds(tri, left, start, count, ex):
-    """Per leaf node, a slab and a disc that hold its triangles, for :func:`_leaf_d2`: the unit normal of the
+    """Per leaf node, a slab and a disc that hold its triangles, for :func:`leaf_d2`: the unit normal of the
     leaf's summed area vector (columns 0-2), its area-weighted centroid ``c`` (3-5), the largest distance of a
     vertex from the plane through ``c`` (6) and the largest distance within that plane (7), both widened by 1e-9
     relative so rounding cannot make the bound exceed a true distance. Inner nodes' rows are unused."""
@@ -196,7 +196,7 @@ def leaf_bounds(tri, left, start, count, ex):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _leaf_d2(leaf_bounds, node, px, py, pz):
+def leaf_d2(leaf_bounds, node, px, py, pz):
     # A lower bound on the squared distance from p to a leaf's triangles: every one of their points is within the
     # slab (distance <= thick from the plane) and the cylinder (lateral distance <= wide from c).
     dx, dy, dz = px - leaf_bounds[node, 3], py - leaf_bounds[node, 4], pz - leaf_bounds[node, 5]
@@ -230,7 +230,7 @@ def nearest_one(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py,
         bt = hint
     sp = 0
     stack[0] = 0
-    stack_d[0] = _box_d2(boxes, 0, px, py, pz)
+    stack_d[0] = box_d2(boxes, 0, px, py, pz)
     sp = 1
     while sp > 0:
         sp -= 1
@@ -262,13 +262,13 @@ def nearest_one(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py,
         else:
             a = left[node]
             b = a + 1  # right child (see bvh.py)
-            da = _box_d2(boxes, a, px, py, pz)
-            db = _box_d2(boxes, b, px, py, pz)
+            da = box_d2(boxes, a, px, py, pz)
+            db = box_d2(boxes, b, px, py, pz)
             # A leaf's slab and disc fit its (nearly flat) patch of surface much closer than its box does.
             if left[a] < 0:
-                da = max(da, _leaf_d2(leaf_bounds, a, px, py, pz))
+                da = max(da, leaf_d2(leaf_bounds, a, px, py, pz))
             if left[b] < 0:
-                db = max(db, _leaf_d2(leaf_bounds, b, px, py, pz))
+                db = max(db, leaf_d2(leaf_bounds, b, px, py, pz))
             if da > db:
                 a, b = b, a
                 da, db = db, da

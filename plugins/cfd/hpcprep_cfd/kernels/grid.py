@@ -3,9 +3,12 @@
 Two facts about the exact distance ``d`` to a surface make a grid much cheaper than its nodes queried one by one:
 
 1. Warm start: ``|d(a)| <= |d(b)| + |a - b|``, so a neighbour's nearest triangle is an excellent first guess for
-   the next node. Nodes are visited row by row (``k`` fastest) and each BVH search starts with the distance to the
-   previous node's nearest triangle as its bound; the search still visits every box that could hold a nearer
-   triangle, so the result is the same minimum a cold query finds.
+   the next node. Nodes are searched in packets of ``ROW_PACKET`` consecutive nodes of a row (``k`` fastest): one
+   walk of the BVH serves the whole packet, each node starting with the distance to its neighbour's nearest
+   triangle in the previous row as its bound. A box is entered while it could hold a triangle nearer than some
+   node's bound, and a triangle is tested exactly for each node whose bound its plane and disc bounds do not
+   already exclude, so every node still gets the same minimum a cold query finds. Along a row only ``z``
+   changes, so the ``x``/``y`` parts of those bounds are computed once per packet.
 2. Sign propagation: when ``|d(a)| + |d(b)| > |a - b|`` the balls of radius ``|d(a)|`` about ``a`` and ``|d(b)|``
    about ``b`` cover the segment ``ab`` and hold no surface point, so ``ab`` does not touch the surface. For a
    closed mesh (every edge used equally often in both directions, after welding coincident vertices) the winding
@@ -28,13 +31,18 @@ from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
 from .closed import is_closed
-from .distance import WINDING_ACCURACY, nearest_one, orientation_flip, search_bounds
+from .distance import WINDING_ACCURACY, box_d2, closest_on_triangle, leaf_d2, orientation_flip, search_bounds
 from .winding import tree_depth, winding_fast_one
 
 __all__ = ["is_closed", "sdf_grid"]  # is_closed lives in closed.py; importers of grid.is_closed keep working
 
 _SAFETY = 1e-9
 """Relative margin on ``|d(a)| + |d(b)| > |a - b|`` so rounding in the distances cannot link two sides."""
+
+ROW_PACKET = 16
+"""Nodes of a row searched by one walk of the BVH. On a 128^3 grid around a 116 k-triangle hull, one thread:
+distances 1.2 s one node at a time, 0.75-0.8 s in packets of 8 to 32 (16 the fastest); the lanes' bound tests
+are loops over the packet that the compiler vectorises."""
 
 
 def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, bvh: BVH | None = None):
@@ -117,27 +125,122 @@ def _grid_distances(tri, tri_bounds, leaf_bounds, boxes, left, right, start, cou
     dist = np.empty((nx, ny, nz))
     near = np.empty((nx, ny, nz), dtype=np.int64)
     depth = tree_depth(left, right)
+    lanes = ROW_PACKET
     for i in prange(nx):
         stack = np.empty(depth + 2, dtype=np.int64)
-        stack_d = np.empty(depth + 2)
+        pz = np.empty(lanes)
+        best = np.empty(lanes)
+        hit = np.empty(lanes, dtype=np.int64)
+        seed = np.empty(lanes, dtype=np.int64)
+        h2 = np.empty(lanes)
         px = origin[0] + i * spacing[0]
         for j in range(ny):
             py = origin[1] + j * spacing[1]
-            for k in range(nz):
-                pz = origin[2] + k * spacing[2]
-                # Warm start from the previous node of the row, or the first node of the previous row.
-                if k > 0:
-                    hint = near[i, j, k - 1]
-                elif j > 0:
-                    hint = near[i, j - 1, 0]
-                else:
-                    hint = -1
-                d2, t, _, _, _ = nearest_one(
-                    tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, hint, stack, stack_d
+            for k0 in range(0, nz, lanes):
+                m = min(lanes, nz - k0)
+                for q in range(lanes):
+                    k = k0 + min(q, m - 1)
+                    pz[q] = origin[2] + k * spacing[2]
+                    # Warm start from the same node of the previous row, or the node before the packet.
+                    if j > 0:
+                        hint = near[i, j - 1, k]
+                    elif k0 > 0:
+                        hint = near[i, j, k0 - 1]
+                    else:
+                        hint = -1
+                    hit[q] = hint
+                    seed[q] = hint
+                    best[q] = np.inf if hint < 0 else closest_on_triangle(tri, hint, px, py, pz[q])[0]
+                    if q >= m:
+                        best[q] = -np.inf  # a lane past the row's end: no box or triangle is ever nearer
+                _search_packet(
+                    tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, stack
                 )
-                dist[i, j, k] = math.sqrt(d2)
-                near[i, j, k] = t
+                for q in range(m):
+                    dist[i, j, k0 + q] = math.sqrt(best[q])
+                    near[i, j, k0 + q] = hit[q]
     return dist, near
+
+
+@njit(cache=True, nogil=True)
+def _search_packet(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, stack):
+    """Nearest triangles of the packet's nodes ``(px, py, pz[q])``, ``q < m``: ``best[q]`` (squared distance,
+    seeded by the caller with the distance to triangle ``seed[q]``, which is not tested again) and ``hit[q]`` are
+    lowered in place. The bounds are :func:`.distance.nearest_one`'s, evaluated per lane; lanes ``q >= m`` hold
+    ``best = -inf`` and copies of the last node, so the loops over all lanes have a fixed length and vectorise."""
+    lanes = pz.shape[0]
+    bmax = 0.0
+    for q in range(m):
+        bmax = max(bmax, best[q])
+    zmid = 0.5 * (pz[0] + pz[m - 1])
+    stack[0] = 0
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        ex = max(boxes[node, 0, 0] - px, 0.0, px - boxes[node, 1, 0])
+        ey = max(boxes[node, 0, 1] - py, 0.0, py - boxes[node, 1, 1])
+        exy = ex * ex + ey * ey
+        lz, hz = boxes[node, 0, 2], boxes[node, 1, 2]
+        # The packet's z range against the box and the largest bound: most rejections end here.
+        ez = max(lz - pz[m - 1], 0.0, pz[0] - hz)
+        if exy + ez * ez >= bmax:
+            continue
+        need = False
+        for q in range(lanes):
+            ez = max(lz - pz[q], 0.0, pz[q] - hz)
+            need |= exy + ez * ez < best[q]
+        if not need:
+            continue
+        if left[node] >= 0:
+            a = left[node]
+            b = a + 1  # right child (see bvh.py)
+            # Nearer child (to the packet's middle) popped first, so it tightens the bounds first.
+            if box_d2(boxes, a, px, py, zmid) > box_d2(boxes, b, px, py, zmid):
+                a, b = b, a
+            stack[sp] = b
+            stack[sp + 1] = a
+            sp += 2
+            continue
+        need = False
+        for q in range(lanes):
+            need |= leaf_d2(leaf_bounds, node, px, py, pz[q]) < best[q]
+        if not need:
+            continue
+        changed = False
+        for t in range(start[node], start[node] + count[node]):
+            # Distance to the triangle's plane, per lane (the x/y terms shared), summed in nearest_one's order.
+            base = tri_bounds[t, 0] * (px - tri[t, 0, 0]) + tri_bounds[t, 1] * (py - tri[t, 0, 1])
+            nz, z0 = tri_bounds[t, 2], tri[t, 0, 2]
+            near_plane = False
+            for q in range(lanes):
+                pd = base + nz * (pz[q] - z0)
+                h2[q] = pd * pd
+                near_plane |= h2[q] < best[q]
+            if not near_plane:
+                continue
+            # Then the disc about the centroid: a lower bound per lane, exact tests only where it is below.
+            cx, cy = px - tri_bounds[t, 3], py - tri_bounds[t, 4]
+            cxy = cx * cx + cy * cy
+            near_disc = False
+            for q in range(lanes):
+                cz = pz[q] - tri_bounds[t, 5]
+                lat = max(math.sqrt(max(cxy + cz * cz - h2[q], 0.0)) - tri_bounds[t, 6], 0.0)
+                h2[q] += lat * lat
+                near_disc |= (h2[q] < best[q]) & (t != seed[q])
+            if not near_disc:
+                continue
+            for q in range(m):
+                if h2[q] < best[q] and t != seed[q]:
+                    d2 = closest_on_triangle(tri, t, px, py, pz[q])[0]
+                    if d2 < best[q]:
+                        best[q] = d2
+                        hit[q] = t
+                        changed = True
+        if changed:
+            bmax = 0.0
+            for q in range(m):
+                bmax = max(bmax, best[q])
 
 
 @njit(cache=True, nogil=True)
