@@ -8,8 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh
-from hpcprep_cfd.kernels.distance import leaf_d2, search_bounds, signed_distance, unsigned_distance
-from hpcprep_cfd.kernels.grid import ROW_PACKET, is_closed, sdf_grid
+from hpcprep_cfd.kernels.distance import (
+    closest_on_triangle,
+    leaf_d2,
+    search_bounds,
+    signed_distance,
+    triangle_bounds,
+    unsigned_distance,
+)
+from hpcprep_cfd.kernels.grid import ROW_PACKET, _edge_bounds, is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import (
     far_field_ref,
     grid_nodes,
@@ -445,6 +452,29 @@ def test_sdf_grid_sphere_within_tessellation_error():
     err = np.abs(g.ravel() - (np.linalg.norm(nodes, axis=1) - 1.0))
     assert err.max() <= (1 - r_in) + 1e-12
     assert err.max() > 0.1 * (1 - r_in)  # the bound is not vacuous
+
+
+def test_edge_bounds_never_exceed_the_distance_and_are_exact_beside_an_edge():
+    rng = np.random.default_rng(5)
+    tri = rng.normal(size=(200, 3, 3)) * 10.0 + 1000.0  # away from the origin, so rounding has room to matter
+    tri[0] = [[1000.0, 1000.0, 1000.0], [1001.0, 1002.0, 1003.0], [1002.0, 1004.0, 1006.0]]  # collinear: no bound
+    tri[1, 2] = tri[1, 1]  # two vertices in one
+    tb = triangle_bounds(tri)
+    edges = _edge_bounds(tri, tb)
+    assert not edges[:2, :, :3].any()
+    for t in range(len(tri)):
+        a, b, c = tri[t]
+        n = tb[t, :3]
+        # Points off every side of the triangle, and one beside the middle of edge a-b, out of the plane.
+        out = np.cross(b - a, n) if np.dot(np.cross(b - a, n), c - a) < 0 else -np.cross(b - a, n)
+        beside = (a + b) / 2 + out / max(np.linalg.norm(out), 1e-300) * 3.0 + 2.0 * n
+        for k, p in enumerate([*(tri[t].mean(axis=0) + rng.normal(size=(20, 3)) * 15.0), beside]):
+            d2 = closest_on_triangle(tri, t, *p)[0]
+            h = np.dot(n, p - a)
+            line = max(max(edges[t, e, :3] @ p - edges[t, e, 3] for e in range(3)), 0.0)
+            assert h * h + line * line <= d2 * (1 + 1e-12), (t, k)
+            if t >= 2 and k == 20 and np.dot(beside - a, b - a) > 0 and np.dot(beside - b, a - b) > 0:
+                assert h * h + line * line == pytest.approx(d2, rel=1e-6)
 
 
 @pytest.mark.parametrize("mesh", ["sphere", "two_spheres", "hemisphere", "box"])

@@ -6,7 +6,8 @@ Two facts about the exact distance ``d`` to a surface make a grid much cheaper t
    the next node. Nodes are searched in packets of ``ROW_PACKET`` consecutive nodes of a row (``k`` fastest): one
    walk of the BVH serves the whole packet, each node starting with the distance to its neighbour's nearest
    triangle in the previous row as its bound. A box is entered while it could hold a triangle nearer than some
-   node's bound, and a triangle is tested exactly for each node whose bound its plane and disc bounds do not
+   node's bound, and a triangle is tested exactly for each node whose bound its lower bounds (distance to its
+   plane, then within the plane: outside its disc about the centroid and outside its edges' lines) do not
    already exclude, so every node still gets the same minimum a cold query finds. Along a row only ``z``
    changes, so the ``x``/``y`` parts of those bounds are computed once per packet.
 2. Sign propagation: when ``|d(a)| + |d(b)| > |a - b|`` the balls of radius ``|d(a)|`` about ``a`` and ``|d(b)|``
@@ -40,9 +41,9 @@ _SAFETY = 1e-9
 """Relative margin on ``|d(a)| + |d(b)| > |a - b|`` so rounding in the distances cannot link two sides."""
 
 ROW_PACKET = 16
-"""Nodes of a row searched by one walk of the BVH. On a 128^3 grid around a 116 k-triangle hull, one thread:
-distances 1.2 s one node at a time, 0.75-0.8 s in packets of 8 to 32 (16 the fastest); the lanes' bound tests
-are loops over the packet that the compiler vectorises."""
+"""Nodes of a row searched by one walk of the BVH. On a 128^3 grid around a 116 k-triangle hull, one thread, a
+busy machine: 0.75-0.8 s of distances in packets of 8, 0.6-0.65 s in packets of 16 or 32 (1.2-1.5 s one node at
+a time); the lanes' bound tests are loops over the whole packet, which the compiler vectorises."""
 
 
 def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, bvh: BVH | None = None):
@@ -62,9 +63,12 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
     shape = _shape(resolution)
     lo, hi = _bounds(v, f, bounds, padding)
     spacing = (hi - lo) / (np.asarray(shape, dtype=np.float64) - 1.0)
+    tri_bounds, leaf_bounds = search_bounds(bvh)
     dist, near = _grid_distances(
         bvh.triangles,
-        *search_bounds(bvh),
+        tri_bounds,
+        _edge_bounds(bvh.triangles, tri_bounds),
+        leaf_bounds,
         bvh.boxes,
         bvh.left,
         bvh.right,
@@ -120,8 +124,46 @@ def _bounds(v, f, bounds, padding):
     return b[0].copy(), b[1].copy()
 
 
+@njit(cache=True, nogil=True)
+def _edge_bounds(tri, tri_bounds):
+    """Per triangle and edge, the edge's outward unit normal ``m`` within the triangle's plane and the offset ``c``
+    of its line (``[t, e] = mx, my, mz, c``): every point ``x`` of the triangle has ``m . x <= c``, so a point ``p``
+    with ``m . p > c`` lies at least ``m . p - c`` from it within the plane (``m`` is perpendicular to the normal,
+    so ``p`` need not be projected first). ``c`` is raised by 1e-9 of the coordinates' size, so rounding cannot
+    make the bound exceed a true distance; a degenerate triangle (zero normal) gets ``m = 0``, no bound."""
+    n = tri.shape[0]
+    out = np.zeros((n, 3, 4))
+    for t in range(n):
+        nx, ny, nz = tri_bounds[t, 0], tri_bounds[t, 1], tri_bounds[t, 2]
+        if nx == 0.0 and ny == 0.0 and nz == 0.0:
+            continue
+        for e in range(3):
+            u, w, o = e, (e + 1) % 3, (e + 2) % 3
+            ex, ey, ez = tri[t, w, 0] - tri[t, u, 0], tri[t, w, 1] - tri[t, u, 1], tri[t, w, 2] - tri[t, u, 2]
+            mx, my, mz = ey * nz - ez * ny, ez * nx - ex * nz, ex * ny - ey * nx
+            norm = math.sqrt(mx * mx + my * my + mz * mz)
+            if norm == 0.0:
+                continue
+            mx, my, mz = mx / norm, my / norm, mz / norm
+            if (
+                mx * (tri[t, o, 0] - tri[t, u, 0])
+                + my * (tri[t, o, 1] - tri[t, u, 1])
+                + mz * (tri[t, o, 2] - tri[t, u, 2])
+                > 0
+            ):
+                mx, my, mz = -mx, -my, -mz
+            size = 0.0
+            c = -np.inf
+            for k in range(3):
+                c = max(c, mx * tri[t, k, 0] + my * tri[t, k, 1] + mz * tri[t, k, 2])
+                size = max(size, abs(tri[t, k, 0]), abs(tri[t, k, 1]), abs(tri[t, k, 2]))
+            out[t, e, 0], out[t, e, 1], out[t, e, 2] = mx, my, mz
+            out[t, e, 3] = c + 1e-9 * size
+    return out
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _grid_distances(tri, tri_bounds, leaf_bounds, boxes, left, right, start, count, origin, spacing, nx, ny, nz):
+def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, start, count, origin, spacing, nx, ny, nz):
     dist = np.empty((nx, ny, nz))
     near = np.empty((nx, ny, nz), dtype=np.int64)
     depth = tree_depth(left, right)
@@ -154,7 +196,23 @@ def _grid_distances(tri, tri_bounds, leaf_bounds, boxes, left, right, start, cou
                     if q >= m:
                         best[q] = -np.inf  # a lane past the row's end: no box or triangle is ever nearer
                 _search_packet(
-                    tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, stack
+                    tri,
+                    tri_bounds,
+                    edges,
+                    leaf_bounds,
+                    boxes,
+                    left,
+                    start,
+                    count,
+                    px,
+                    py,
+                    pz,
+                    m,
+                    best,
+                    hit,
+                    seed,
+                    h2,
+                    stack,
                 )
                 for q in range(m):
                     dist[i, j, k0 + q] = math.sqrt(best[q])
@@ -163,7 +221,9 @@ def _grid_distances(tri, tri_bounds, leaf_bounds, boxes, left, right, start, cou
 
 
 @njit(cache=True, nogil=True)
-def _search_packet(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, stack):
+def _search_packet(
+    tri, tri_bounds, edges, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, stack
+):
     """Nearest triangles of the packet's nodes ``(px, py, pz[q])``, ``q < m``: ``best[q]`` (squared distance,
     seeded by the caller with the distance to triangle ``seed[q]``, which is not tested again) and ``hit[q]`` are
     lowered in place. The bounds are :func:`.distance.nearest_one`'s, evaluated per lane; lanes ``q >= m`` hold
@@ -173,6 +233,7 @@ def _search_packet(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, 
     for q in range(m):
         bmax = max(bmax, best[q])
     zmid = 0.5 * (pz[0] + pz[m - 1])
+    size_xy = abs(px) + abs(py)  # with |pz|, the scale of the edge bounds' rounding
     stack[0] = 0
     sp = 1
     while sp > 0:
@@ -219,16 +280,23 @@ def _search_packet(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, 
                 near_plane |= h2[q] < best[q]
             if not near_plane:
                 continue
-            # Then the disc about the centroid: a lower bound per lane, exact tests only where it is below.
+            # Then the lateral distance within the plane, bounded below two ways: outside the disc about the
+            # centroid that holds the triangle, and outside the lines of its edges.
             cx, cy = px - tri_bounds[t, 3], py - tri_bounds[t, 4]
             cxy = cx * cx + cy * cy
-            near_disc = False
+            e0 = edges[t, 0, 0] * px + edges[t, 0, 1] * py - edges[t, 0, 3]
+            e1 = edges[t, 1, 0] * px + edges[t, 1, 1] * py - edges[t, 1, 3]
+            e2 = edges[t, 2, 0] * px + edges[t, 2, 1] * py - edges[t, 2, 3]
+            z0, z1, z2 = edges[t, 0, 2], edges[t, 1, 2], edges[t, 2, 2]
+            near_edges = False
             for q in range(lanes):
                 cz = pz[q] - tri_bounds[t, 5]
-                lat = max(math.sqrt(max(cxy + cz * cz - h2[q], 0.0)) - tri_bounds[t, 6], 0.0)
+                disc = math.sqrt(max(cxy + cz * cz - h2[q], 0.0)) - tri_bounds[t, 6]
+                line = max(e0 + z0 * pz[q], e1 + z1 * pz[q], e2 + z2 * pz[q]) - 1e-9 * (size_xy + abs(pz[q]))
+                lat = max(disc, line, 0.0)
                 h2[q] += lat * lat
-                near_disc |= (h2[q] < best[q]) & (t != seed[q])
-            if not near_disc:
+                near_edges |= (h2[q] < best[q]) & (t != seed[q])
+            if not near_edges:
                 continue
             for q in range(m):
                 if h2[q] < best[q] and t != seed[q]:
