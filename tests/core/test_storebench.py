@@ -204,7 +204,10 @@ def test_a_later_run_adds_its_tables_and_the_document_says_which_run_measured_th
     doc = tmp_path / "storage.md"
     write_document(added, doc)
     text = doc.read_text()
-    assert "(2026-12-06T00:00:00+00:00, 2 s, 2 CPUs, 1 GiB): emb-4000-d8, emb-9-d8, measured on local disk" in text
+    assert (
+        "(2026-12-06T00:00:00+00:00, 2 s, 2 CPUs, 1 GiB): emb-4000-d8, emb-9-d8, measured on local disk only (no S3), "
+        "no Feast; 3 queries." in text
+    )
     assert "## emb-4000-d8: 4,000 rows" in text and "## DNA windows" in text
 
 

@@ -189,11 +189,12 @@ def _added_runs(results: dict) -> list[str]:
     """A line per later run that added tables (``storage.py --add``): which tables, when, where measured."""
     out = []
     for a in results.get("added", []):
-        where = ", ".join(["local disk", *(["S3"] if a["s3"] else []), *(["Feast"] if a["feast"] else [])])
+        where = "local disk and S3" if a["s3"] else "local disk only (no S3)"
+        feast = "Feast included" if a["feast"] else "no Feast"
         m = a["machine"]
         out.append(
             f"Added by `benchmarks/storage.py --add` ({a['date']}, {a['seconds']:,.0f} s, {m['cpus']} CPUs, "
-            f"{m['memory_gib']} GiB): {', '.join(a['tables'])}, measured on {where} with {a['queries']} queries."
+            f"{m['memory_gib']} GiB): {', '.join(a['tables'])}, measured on {where}, {feast}; {a['queries']} queries."
         )
     return ["", *out] if out else []
 

@@ -231,7 +231,8 @@ class LanceStore:
         return time.perf_counter() - t0
 
     def search(self, query: np.ndarray, k: int, where: tuple | None = None) -> list[str]:
-        q = self.table.search(query, vector_column_name=self.vector).limit(k).select([ID])
+        # _distance named: Lance warns on every query that leaves it implicit.
+        q = self.table.search(query, vector_column_name=self.vector).limit(k).select([ID, "_distance"])
         if not self.query:
             q = q.bypass_vector_index()
         if "nprobes" in self.query:
