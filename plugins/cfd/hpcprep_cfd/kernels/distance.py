@@ -3,8 +3,8 @@
 Nearest triangle search: depth-first over the BVH with an explicit stack, nearer child first, pruning every node
 whose box is not closer than the best triangle so far (squared distances throughout, so pruning is exact: the
 result is the minimum over all triangles, whatever the initial guess). ``nearest_one`` also takes a hint triangle,
-whose distance seeds the bound; the grid kernel passes the neighbouring node's answer there, and point queries
-pass the previous point's answer in Morton order.
+whose distance seeds the bound; point queries pass the previous point's answer in Morton order. The grid kernel
+(``grid.py``) searches packets of nodes with the same bounds, evaluated per node.
 
 Closest point on a triangle: the Voronoi-region walk over the vertices, edges and face (as in Ericson,
 "Real-Time Collision Detection", 5.1.5); in the face region the point is projected on the plane along the cross
