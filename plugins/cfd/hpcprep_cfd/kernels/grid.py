@@ -315,45 +315,59 @@ def _search_packet(
 @njit(cache=True, nogil=True)
 def _components(dist, spacing):
     """Label the components of "segment to the neighbour cannot touch the surface"; per component the flat index
-    of its node farthest from the surface (the most robust place to evaluate the winding number)."""
+    of its node farthest from the surface (the most robust place to evaluate the winding number).
+
+    One pass in index order joins each node to its linked neighbours before it (union-find, the smaller index
+    the root, so a component's root is its first node); a second pass numbers the components in the order of
+    their first nodes and finds each one's farthest node."""
     nx, ny, nz = dist.shape
     n = nx * ny * nz
     flat = dist.ravel()
-    label = np.full(n, -1, dtype=np.int64)
+    parent = np.arange(n)
+    reach_x, reach_y, reach_z = spacing * (1.0 + _SAFETY)
+    a = 0
+    for i in range(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if k > 0 and flat[a] + flat[a - 1] > reach_z:
+                    _union(parent, a, a - 1)
+                if j > 0 and flat[a] + flat[a - nz] > reach_y:
+                    _union(parent, a, a - nz)
+                if i > 0 and flat[a] + flat[a - ny * nz] > reach_x:
+                    _union(parent, a, a - ny * nz)
+                a += 1
+    label = np.empty(n, dtype=np.int64)
     seeds = np.empty(n, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    strides = (ny * nz, nz, 1)
-    dims = (nx, ny, nz)
     n_comp = 0
-    for s in range(n):
-        if label[s] >= 0:
-            continue
-        label[s] = n_comp
-        best = s
-        head = 0
-        tail = 1
-        queue[0] = s
-        while head < tail:
-            a = queue[head]
-            head += 1
-            if flat[a] > flat[best]:
-                best = a
-            rem = a
-            for ax in range(3):
-                c = rem // strides[ax]
-                rem -= c * strides[ax]
-                reach = spacing[ax] * (1.0 + _SAFETY)
-                for step in (-1, 1):
-                    if (step < 0 and c == 0) or (step > 0 and c == dims[ax] - 1):
-                        continue
-                    b = a + step * strides[ax]
-                    if label[b] < 0 and flat[a] + flat[b] > reach:
-                        label[b] = n_comp
-                        queue[tail] = b
-                        tail += 1
-        seeds[n_comp] = best
-        n_comp += 1
+    for a in range(n):
+        root = _find(parent, a)
+        if root == a:
+            label[a] = n_comp
+            seeds[n_comp] = a
+            n_comp += 1
+        else:
+            c = label[root]  # root < a: numbered already
+            label[a] = c
+            if flat[a] > flat[seeds[c]]:
+                seeds[c] = a
     return label.reshape(dist.shape), seeds[:n_comp].copy()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]  # path halving keeps the trees shallow
+        a = parent[a]
+    return a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _union(parent, a, b):
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra < rb:
+        parent[rb] = ra
+    elif rb < ra:
+        parent[ra] = rb
 
 
 @njit(cache=True, nogil=True, parallel=True)
