@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from .plugins import PluginRegistry
+from .stages import STAGE_KINDS
 
 
 def _registry(ctx: click.Context) -> PluginRegistry:
@@ -336,13 +337,19 @@ def plugins(ctx, as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    # One line per stage kind: a reader and a sink may share a name (the core's "parquet" is both).
+    kinds: dict[str, dict[str, list[str]]] = {}
+    for entry in registry.stages.values():
+        kinds.setdefault(entry.plugin, {}).setdefault(entry.kind, []).append(entry.name)
     for p in rows:
         status = {"ok": "ok", "disabled": f"disabled ({p['error']})"}.get(p["status"], f"BROKEN: {p['error']}")
         click.echo(f"{p['name']} {p['version']} ({p['distribution']}): {status}")
         if p["hooks"]:
-            click.echo(f"  hooks:  {', '.join(p['hooks'])}")
-        if p["stages"]:
-            click.echo(f"  stages: {', '.join(p['stages'])}")
+            click.echo(f"  hooks:    {', '.join(p['hooks'])}")
+        for kind in STAGE_KINDS:
+            names = kinds.get(p["name"], {}).get(kind)
+            if names:
+                click.echo(f"  {kind + 's:':<9} {', '.join(names)}")
 
 
 @cli.command()

@@ -202,3 +202,14 @@ def test_run_with_a_broken_plugin_installed_still_works(site, tmp_path, ray_loca
     assert table.column("echo").to_pylist() == [3]
     assert result.manifest["plugins"]["good"] == "1.2.3"
     assert "broken" not in result.manifest["plugins"]
+
+
+def test_cli_plugins_lists_each_kind_of_stage_on_its_own_line():
+    """The core's reader and sink are both called "parquet": the listing says which is which."""
+    lines = CliRunner().invoke(cli, ["plugins"], obj={"registry": PluginRegistry()}).output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("hpcprep "))
+    end = next(i for i in range(start + 1, len(lines) + 1) if i == len(lines) or not lines[i].startswith(" "))
+    listed = dict(line.strip().split(":", 1) for line in lines[start + 1 : end])
+    assert set(listed) == {"hooks", "readers", "sinks"}  # the core registers no encoder
+    assert {"files", "parquet"} <= set(listed["readers"].replace(",", " ").split())
+    assert {"parquet", "lancedb", "feast"} <= set(listed["sinks"].replace(",", " ").split())
