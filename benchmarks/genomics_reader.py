@@ -39,7 +39,7 @@ from hpcprep_genomics.readers import FastaReader
 
 WINDOW = 1000
 COPIES = 8
-TARGET = 250.0  # MB/s, from the issue
+TARGET = 250.0  # MB/s
 PYFAIDX_OPTIONS = {"as_raw": True, "read_ahead": 1 << 20}
 
 

@@ -25,6 +25,9 @@ Conventions:
   edges are therefore quarter cylinders and the four front corners are where two of them meet,
   not sphere octants; the longitudinal edges are sharp. It spans x in [0, length],
   y in [-width/2, width/2], z in [0, height]. The body is convex.
+
+One module because each shape's generator, its analytic volume and area and (where it has one) its exact SDF
+must agree, so they sit side by side, and ``make`` (what ``hpcprep cfd shapes`` calls) picks among them by name.
 """
 
 from __future__ import annotations

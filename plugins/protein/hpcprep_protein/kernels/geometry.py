@@ -18,6 +18,10 @@ Conventions (all functions):
 - ``backbone_dihedrals`` returns phi, psi, omega in degrees (IUPAC sign: right-handed, in (-180, 180]) with
   ``phi[i] = dihedral(C[i-1], N[i], CA[i], C[i])``, ``psi[i] = dihedral(N[i], CA[i], C[i], N[i+1])``,
   ``omega[i] = dihedral(CA[i], C[i], N[i+1], CA[i+1])`` (omega of the peptide bond after residue ``i``).
+
+One module because every kernel here follows the conventions above (missing residues, the squared-distance
+formula the references reproduce bit for bit, float32 results), and the pair searches share the validity mask,
+the distance and the output buffers; the references they are tested against mirror this module.
 """
 
 from __future__ import annotations
