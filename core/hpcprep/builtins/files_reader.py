@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from ..columns import object_column
 from ..file_reader import FileParams, FileReader
 from ..stages import Column, InputItem, RecordError, StageExamples, record_id
 
@@ -30,14 +31,12 @@ class FilesReader(FileReader):
         if item.size is not None and item.size > self.params.max_bytes:
             raise RecordError(f"{item.source}: {item.size} bytes is over max_bytes={self.params.max_bytes}")
         data = self.read_bytes(item, gunzip=False)  # the bytes as stored
-        payload = np.empty(1, dtype=object)
-        payload[0] = bytes(data)
         yield {
-            "source": np.array([item.source], dtype=object),
-            "record_id": np.array([record_id(item.source)], dtype=object),
-            "path": np.array([item.source], dtype=object),
+            "source": object_column([item.source]),
+            "record_id": object_column([record_id(item.source)]),
+            "path": object_column([item.source]),
             "size": np.array([len(data)], dtype=np.int64),
-            "bytes": payload,
+            "bytes": object_column([bytes(data)]),
         }
 
     @classmethod

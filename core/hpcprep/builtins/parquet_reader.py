@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from ..columns import object_column
 from ..stages import Column, InputItem, LocalPath, Reader, record_id
 from ..storage import S3Params, expand_paths, filesystem_for
 
@@ -74,6 +75,4 @@ def _to_numpy(col) -> np.ndarray:
     try:
         return col.to_numpy(zero_copy_only=False)
     except Exception:
-        arr = np.empty(len(col), dtype=object)
-        arr[:] = col.to_pylist()
-        return arr
+        return object_column(col.to_pylist())

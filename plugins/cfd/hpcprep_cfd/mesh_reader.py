@@ -18,9 +18,9 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep.columns import list_column
+from hpcprep import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
+from hpcprep.columns import list_column, object_column
 from hpcprep.file_reader import FileParams, FileReader
-from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from pydantic import Field
 
 from .meshfiles import SUFFIXES, MeshFileError, MeshPart, read_mesh
@@ -80,16 +80,11 @@ class MeshReader(FileReader):
             yield self._batch(source, mesh.format, pending)
 
     def _batch(self, source: str, fmt: str, parts: list[MeshPart]) -> dict:
-        def text(values: list[str]) -> np.ndarray:
-            out = np.empty(len(values), dtype=object)
-            out[:] = values
-            return out
-
         return {
-            "source": text([source] * len(parts)),
-            "record_id": text([record_id(source, p.index) for p in parts]),
-            "name": text([p.name for p in parts]),
-            "format": text([fmt] * len(parts)),
+            "source": object_column([source] * len(parts)),
+            "record_id": object_column([record_id(source, p.index) for p in parts]),
+            "name": object_column([p.name for p in parts]),
+            "format": object_column([fmt] * len(parts)),
             "vertices": list_column([p.vertices.reshape(-1) for p in parts], pa.float64()),
             "faces": list_column([p.faces.reshape(-1) for p in parts], pa.int64()),
             "n_vertices": np.array([len(p.vertices) for p in parts], dtype=np.int64),

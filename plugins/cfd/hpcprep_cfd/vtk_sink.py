@@ -44,6 +44,7 @@ from typing import Literal
 import numpy as np
 import pyarrow.fs as pafs
 from hpcprep import Input, LocalPath, Params, Sink, SinkContext, SinkWriter, StageExamples
+from hpcprep.columns import object_column
 from hpcprep.storage import claim_sink_dir
 from pydantic import Field
 
@@ -186,20 +187,14 @@ class VtkSink(Sink):
             "source": np.array(["tet.stl"], dtype=object),
             "record_id": np.array(["tet:0"], dtype=object),
             "name": np.array(["tet"], dtype=object),
-            "vertices": _rows([verts.reshape(-1)]),
-            "faces": _rows([faces.reshape(-1)]),
-            "sdf_grid": _rows([grid]),
+            "vertices": object_column([verts.reshape(-1)]),
+            "faces": object_column([faces.reshape(-1)]),
+            "sdf_grid": object_column([grid]),
             "sdf_grid_shape": np.array([[2, 3, 4]], dtype=np.int64),
             "sdf_grid_origin": np.array([[-0.5, -0.5, -0.5]]),
             "sdf_grid_spacing": np.array([[1.0, 0.5, 0.5]]),
         }
         return StageExamples(params={"path": str(Path(workdir) / "vtk")}, good=good)
-
-
-def _rows(parts: list[np.ndarray]) -> np.ndarray:
-    out = np.empty(len(parts), dtype=object)
-    out[:] = parts
-    return out
 
 
 # -- worker side ---------------------------------------------------------------------------

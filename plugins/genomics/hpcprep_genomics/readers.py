@@ -27,8 +27,8 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from hpcprep import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from hpcprep.columns import RowBatch, object_column
-from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
 from pydantic import Field, model_validator
 

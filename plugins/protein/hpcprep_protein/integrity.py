@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hpcprep.stages import RecordError
+from hpcprep import RecordError
 
 from . import residues
 

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
+from hpcprep import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from hpcprep.columns import RowBatch
 from hpcprep.fasta import FastaLayout, FastaScanner
 from hpcprep.file_reader import FileParams, FileReader
-from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from pydantic import Field
 
 from . import integrity, residues

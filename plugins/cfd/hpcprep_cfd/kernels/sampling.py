@@ -35,10 +35,7 @@ def _uniform(key, counter):
 
 def stream_key(seed: int) -> np.uint64:
     """The SplitMix64 stream key of a seed (any Python int, taken modulo 2**64)."""
-    z = (int(seed) + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return np.uint64(z ^ (z >> 31))
+    return np.uint64(splitmix64(np.uint64((int(seed) + int(GAMMA)) & _MASK64)))
 
 
 @njit(cache=True, nogil=True, parallel=True)

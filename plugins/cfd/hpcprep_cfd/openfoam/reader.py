@@ -22,9 +22,9 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+from hpcprep import Column, ErrorRecord, InputItem, LocalPath, Params, Reader, RecordError, StageExamples
+from hpcprep import record_id as make_record_id
 from hpcprep.columns import object_column
-from hpcprep.stages import Column, ErrorRecord, InputItem, LocalPath, Params, Reader, RecordError, StageExamples
-from hpcprep.stages import record_id as make_record_id
 from pydantic import Field
 
 from . import geometry
