@@ -348,7 +348,7 @@ def test_install_script_installs_pinned_packages_and_compute_nodes_wait_for_them
         shutil.which(p) and subprocess.run([p, "-c", ok], capture_output=True).returncode == 0
         for p in ("python3.13", "python3.12", "python3.11", "python3")
     ):
-        pytest.skip("no Python >= 3.11 with venv on PATH (the script would install one)")
+        missing("a Python >= 3.11 with venv on PATH (the script would install one)")
     project = tmp_path / "fake-hpcprep"
     (project / "hpcprep").mkdir(parents=True)
     (project / "hpcprep" / "__init__.py").write_text("STAND_IN = True\n")

@@ -66,11 +66,9 @@ def np_debruijn(seq: str, k: int):
 
 
 def build_graph(seq: str, k: int):
-    """The plugin's kernel where it exists, else the NumPy builder above."""
-    try:
-        from hpcprep_genomics.kernels import debruijn_graph
-    except ImportError:
-        return np_debruijn(seq, k)
+    """The plugin's kernel (checked against the NumPy builder above)."""
+    from hpcprep_genomics.kernels import debruijn_graph
+
     return debruijn_graph(seq, k)
 
 

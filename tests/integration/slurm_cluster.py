@@ -21,8 +21,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import unavailable
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -58,7 +56,7 @@ def require_slurm() -> None:
             f"Slurm is not installed (no {', '.join(missing)}; `make sysdeps` installs slurmctld, slurmd, munge)"
         )
     if os.geteuid() != 0:
-        pytest.skip("the test Slurm runs its daemons as root")
+        unavailable("the test Slurm runs its daemons as root, and this is not root")
 
 
 class SlurmCluster:
