@@ -151,7 +151,7 @@ def plan(ctx, spec, fmt, out_file, overrides, address):
         sys.exit(2)
     address = address or resolved.run.address
     if address:
-        from .runner import start_ray
+        from .ray_connection import start_ray
 
         start_ray(address, None)
         cluster = ClusterInfo.from_ray(address)

@@ -1,6 +1,7 @@
 """Runs a resolved spec on Ray Data, one commit group at a time: the run's checks and
 start-up, the loop over groups, the finish and the manifest. One group's pipeline and
-commit live in ``commit_group``.
+commit live in ``commit_group``; connecting to Ray (an address, a kept local Ray or one of
+the run's own) in ``ray_connection``.
 
 Inputs are cut into commit groups as the run goes: ``state.GroupPacer`` offers each
 group a span of inputs, and the group ends by time (``run_stats``: read tasks are
@@ -16,22 +17,20 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
-from . import errors_table, local_ray, run_dir, warm_workers
+from . import errors_table, run_dir, warm_workers
 from . import progress as progress_lines
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, decide_placements
 from .plugins import PluginRegistry
+from .ray_connection import start_ray
 from .run_log import RayLog
 from .spec import ResolvedSpec, planned, resolve
 from .stages import SinkContext
@@ -70,44 +69,6 @@ class RunResult:
         state = RunState(self.output_dir)
         state.load()
         return errors_table.read_errors(str(self.output_dir), state.committed_attempts())
-
-
-class RayConnection(NamedTuple):
-    connected: bool  # this run connected to Ray (and disconnects at its end)
-    after: Callable[[], None] | None  # to call once disconnected
-    kept: bool = False  # a local Ray kept for the next command (one command at a time)
-
-
-def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, say=lambda msg: None):
-    """Join ``address``, or the local Ray kept by an earlier command (``keep_ray`` > 0,
-    see ``local_ray``), or start a local Ray sized for the machine."""
-    import ray
-
-    if ray.is_initialized():
-        return RayConnection(False, None)
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-        return RayConnection(True, None)
-    if keep_ray > 0:
-        try:
-            kept = local_ray.join(num_cpus or os.cpu_count(), keep_ray, say)
-        except (OSError, RuntimeError) as exc:
-            say(f"cannot keep a local Ray ({exc}); starting one for this run")
-            kept = None
-        if kept is not None:
-            try:
-                ray.init(address=kept.address, log_to_driver=False)
-            except BaseException:
-                kept.release()
-                raise
-            say(
-                ("started a local Ray" if kept.started_now else "joined the local Ray kept by an earlier command")
-                + f"; kept {keep_ray:g} s after the run for the next one (hpcprep local-ray stop)"
-            )
-            return RayConnection(True, kept.release, kept=True)
-    watcher = local_ray.start_local_ray(num_cpus)
-    return RayConnection(True, None if watcher is None else watcher.terminate)
 
 
 def _log(msg: str, progress: bool) -> None:

@@ -189,13 +189,13 @@ def test_local_ray_keeps_idle_workers(monkeypatch):
     """A Ray hpcprep starts itself keeps idle workers alive (write tasks would otherwise start
     a new Python process per block); a cluster joined by address is left as it is."""
     import ray
-    from hpcprep import runner
+    from hpcprep.ray_connection import start_ray
 
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
-    assert runner.start_ray(None, 3)[0] is True
-    assert runner.start_ray("ray://head:10001", None) == (True, None, False)
+    assert start_ray(None, 3)[0] is True
+    assert start_ray("ray://head:10001", None) == (True, None, False)
     local, joined = calls
     assert local["num_cpus"] == 3 and local["include_dashboard"] is False
     assert local["_system_config"]["idle_worker_killing_time_threshold_ms"] >= 60_000
