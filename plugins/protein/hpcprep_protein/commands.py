@@ -30,27 +30,40 @@ def ss_dataset(
     table, out, sequence_column, ss8_column, ss3_column, mask_column, split_column, fractions, identity, k, seed
 ):
     """Secondary-structure training table with splits free of identical / near-identical sequences."""
-    from .ss_dataset import build_dataset, parse_fractions
+    from .ss_dataset import DatasetError, build_dataset
 
-    summary = build_dataset(
-        table,
-        out,
-        sequence_column=sequence_column,
-        ss8_column=ss8_column,
-        ss3_column=ss3_column,
-        mask_column=mask_column,
-        split_column=split_column,
-        fractions=parse_fractions(fractions),
-        identity=identity,
-        k=k,
-        seed=seed,
-        say=lambda msg: click.echo(msg, err=True),
-    )
+    try:
+        summary = build_dataset(
+            table,
+            out,
+            sequence_column=sequence_column,
+            ss8_column=ss8_column,
+            ss3_column=ss3_column,
+            mask_column=mask_column,
+            split_column=split_column,
+            fractions=parse_fractions(fractions),
+            identity=identity,
+            k=k,
+            seed=seed,
+            say=lambda msg: click.echo(msg, err=True),
+        )
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
     c = summary["counts"]
     click.echo(
         f"wrote {out}: train {c['train']['rows']}, validation {c['validation']['rows']}, test {c['test']['rows']} "
         f"rows; leakage check passed ({summary['leakage_check']['method']})"
     )
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected three numbers such as 0.8,0.1,0.1") from None
+    if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
+        raise click.BadParameter(f"{text!r}: expected three non-negative fractions summing to 1")
+    return values  # type: ignore[return-value]
 
 
 @click.group("protein")

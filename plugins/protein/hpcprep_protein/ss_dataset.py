@@ -43,7 +43,7 @@ Independent of the clustering: identical sequences are found with a dictionary; 
 pairs exhaustively with an inverted k-mer index (every pair sharing at least one k-mer gets its
 exact intersection count) when there are fewer than 5000 distinct sequences, otherwise by a second
 MinHash LSH with a different seed and its own banding, again verified exactly. Any identical or
-near-identical pair in two different splits fails the command (``ClickException``, listing the
+near-identical pair in two different splits fails the command (``DatasetError``, listing the
 first pairs with record ids, splits and similarity); **nothing is written** to ``DIR`` then.
 """
 
@@ -56,7 +56,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import numpy as np
 
 from .similarity import Banding, UnionFind, choose_banding, exhaustive_pairs, jaccard, kmer_set, lsh_candidates
@@ -225,6 +224,11 @@ def format_leaks(report: LeakReport) -> str:
     return "\n".join(lines)
 
 
+class DatasetError(ValueError):
+    """The table cannot make a dataset (unreadable, columns missing, no usable rows, bad splits), or the
+    splits leak; the message says which, and nothing has been written."""
+
+
 # -- table in, tables out --------------------------------------------------------------------
 
 
@@ -235,27 +239,17 @@ def read_table(path: str, columns: dict[str, str | None]):
     try:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{path}: cannot read as Parquet ({exc})") from exc
+        raise DatasetError(f"{path}: cannot read as Parquet ({exc})") from exc
     names = dataset.schema.names
     wanted = [c for c in columns.values() if c is not None and c in names]
     for role in ("sequence", "ss8", "mask", "split"):
         name = columns.get(role)
         if name is not None and name not in names:
-            raise click.ClickException(f"{path}: no {role} column {name!r}; columns are {names}")
+            raise DatasetError(f"{path}: no {role} column {name!r}; columns are {names}")
     if "record_id" in names:
         wanted.append("record_id")
     table = dataset.to_table(columns=list(dict.fromkeys(wanted)))
     return table.sort_by("record_id" if "record_id" in names else columns["sequence"])
-
-
-def parse_fractions(text: str) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected three numbers such as 0.8,0.1,0.1") from None
-    if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
-        raise click.BadParameter(f"{text!r}: expected three non-negative fractions summing to 1")
-    return values  # type: ignore[return-value]
 
 
 def build_dataset(
@@ -272,8 +266,8 @@ def build_dataset(
     seed: int = 0,
     say: Callable[[str], None] = lambda msg: None,
 ) -> dict:
-    """Build the dataset; returns the ``splits.json`` content. Raises ``ClickException`` on
-    leakage. ``say`` is told each phase as it ends (with its counts and seconds)."""
+    """Build the dataset; returns the ``splits.json`` content. Raises ``DatasetError``
+    for a table it cannot use or splits that leak, before writing anything. ``say`` is told each phase as it ends (with its counts and seconds)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -312,7 +306,7 @@ def build_dataset(
             continue
         rows.append((i, rid, seq, ss3, ss8, mask))
     if not rows:
-        raise click.ClickException(f"{table_path}: no usable rows (of {n_in})")
+        raise DatasetError(f"{table_path}: no usable rows (of {n_in})")
     keys = [r[1] if has_ids else r[2].upper() for r in rows]
     sequences = [r[2] for r in rows]
     dropped = n_in - len(rows)
@@ -321,7 +315,7 @@ def build_dataset(
     if given is not None:
         bad = sorted({str(given[r[0]]) for r in rows if given[r[0]] not in SPLITS})
         if bad:
-            raise click.ClickException(f"--split-column {split_column!r} holds {bad}; allowed: {list(SPLITS)}")
+            raise DatasetError(f"--split-column {split_column!r} holds {bad}; allowed: {list(SPLITS)}")
         splits = [given[r[0]] for r in rows]
         clustering = {"mode": "given", "split_column": split_column}
     else:
@@ -356,7 +350,7 @@ def build_dataset(
     report = check_leakage(sequences, splits, [r[1] for r in rows], identity, k, seed)
     say(f"leakage check {'passed' if report.passed else 'FAILED'} ({time.perf_counter() - t:.1f} s)")
     if not report.passed:
-        raise click.ClickException(format_leaks(report) + "\nnothing was written to " + str(out))
+        raise DatasetError(format_leaks(report) + "\nnothing was written to " + str(out))
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
