@@ -97,7 +97,7 @@ def _run_group(
 
     from .execution import (
         EncoderRunner,
-        FanOutDatasink,
+        EverySinkDatasink,
         GroupContext,
         map_batches_args,
         write_results,
@@ -141,7 +141,7 @@ def _run_group(
     if actors_write:
         results = write_results(ds.iter_rows())
     else:
-        sink = FanOutDatasink(sinks, ctx, sink_ctx)
+        sink = EverySinkDatasink(sinks, ctx, sink_ctx)
         # After GPU actors, writers take no CPU slot of their own: they mostly wait on
         # storage, and a slot held by each would keep a small cluster from running one actor
         # per GPU stage. After tasks, they ask for what the tasks ask for, so that Ray fuses

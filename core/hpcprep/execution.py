@@ -344,7 +344,7 @@ def write_tables(sinks: list[tuple[str, Sink]], ctx: GroupContext, sink_ctx: Sin
     return {"rows": rows, "seconds": seconds, "node": node, "results": results}
 
 
-class FanOutDatasink(Datasink):
+class EverySinkDatasink(Datasink):
     """Hands every block to each configured sink, so several sinks cost one pass."""
 
     def __init__(self, sinks: list[tuple[str, Sink]], ctx: GroupContext, sink_ctx: SinkContext):
