@@ -172,6 +172,17 @@ def open_input(uri: str, s3: S3Options | None = None):
     return fs.open_input_file(path)
 
 
+def parquet_dataset(path: str):
+    """A run's Parquet output (a file, or a directory of them with hive partitions) as a
+    ``pyarrow.dataset.Dataset``; ``ValueError`` naming the path when it cannot be read so."""
+    import pyarrow.dataset as ds
+
+    try:
+        return ds.dataset(path, format="parquet", partitioning="hive")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read as Parquet ({exc})") from exc
+
+
 #: The file a sink leaves in its output directory: a later run may clear only directories that hold it.
 SINK_MARKER = "_hpcprep_sink.json"
 

@@ -224,3 +224,13 @@ def test_registered_on_hpcprep_cli():
 
     group, _ = build_cli()
     assert "ss-dataset" in group.commands["protein"].commands
+
+
+def test_a_table_that_is_not_parquet_is_named_and_nothing_is_written(tmp_path):
+    src = tmp_path / "table.parquet"
+    src.write_text("record_id,sequence\nr1,ACDE\n")  # CSV under a Parquet name
+    out = tmp_path / "out"
+    result = run([str(src), "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"{src}: cannot read as Parquet" in result.output
+    assert not out.exists()

@@ -43,12 +43,12 @@ def _list_column(table, name: str, dtype) -> list:
 
 def read_training_table(path: str, label_column: str, sequence_column: str):
     """``(table, mode)`` from a Parquet file or directory; mode is ``"graphs"`` or ``"sequences"``."""
-    import pyarrow.dataset as ds
+    from hpcprep.storage import parquet_dataset
 
     try:
-        dataset = ds.dataset(path, format="parquet", partitioning="hive")
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{path}: cannot read as Parquet ({exc})") from exc
+        dataset = parquet_dataset(path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     names = dataset.schema.names
     if label_column not in names:
         raise click.ClickException(f"{path}: no label column {label_column!r}; columns are {names}")

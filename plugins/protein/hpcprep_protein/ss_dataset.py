@@ -234,12 +234,12 @@ class DatasetError(ValueError):
 
 def read_table(path: str, columns: dict[str, str | None]):
     """The input as a pyarrow Table sorted by ``record_id`` (else by sequence) for determinism."""
-    import pyarrow.dataset as ds
+    from hpcprep.storage import parquet_dataset
 
     try:
-        dataset = ds.dataset(path, format="parquet", partitioning="hive")
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot read as Parquet ({exc})") from exc
+        dataset = parquet_dataset(path)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from exc
     names = dataset.schema.names
     wanted = [c for c in columns.values() if c is not None and c in names]
     for role in ("sequence", "ss8", "mask", "split"):
