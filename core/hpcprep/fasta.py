@@ -16,14 +16,12 @@ import bisect
 import gzip
 import io
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-#: What a damaged or truncated compressed stream raises while being read.
-DECOMPRESS_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+from .compressed import DECOMPRESS_ERRORS
 
 #: A run of at least this many N (either case) is an assembly gap. Shorter runs are
 #: ordinary unknown bases; keeping only the long ones bounds what a scan stores.

@@ -10,15 +10,11 @@ overriding ``paths``' description and ``suffixes``' default for its formats) and
 
 from __future__ import annotations
 
-import gzip
-import zlib
-
 from pydantic import Field
 
+from . import compressed
 from .stages import InputItem, LocalPath, Reader, RecordError
 from .storage import S3Params, expand_paths, open_input
-
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class FileParams(S3Params):
@@ -46,9 +42,9 @@ class FileReader(Reader):
                 data = f.read()
         except OSError as exc:
             raise RecordError(f"{item.source}: cannot read the file: {exc}") from None
-        if gunzip and data[:2] == GZIP_MAGIC:
+        if gunzip:
             try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise RecordError(f"{item.source}: damaged or truncated gzip data: {exc}") from None
+                data = compressed.gunzip(data, item.source)
+            except compressed.DamagedGzip as exc:
+                raise RecordError(str(exc)) from None
         return bytes(data)

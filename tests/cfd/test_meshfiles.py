@@ -504,7 +504,7 @@ def test_empty_gzip_and_unknown():
     assert error_of(gzip.compress(b"  \n"), "e.obj.gz") == "e.obj.gz: the file is empty"
     data = gzip.compress(stl_ascii([("a", TRI, TET)]))
     message = error_of(data[:-10], "t.stl.gz")
-    assert message.startswith("t.stl.gz: damaged or truncated gzip data (") and "end-of-stream" in message
+    assert message.startswith("t.stl.gz: damaged or truncated gzip data: ") and "end-of-stream" in message
     assert error_of(b"hello world\n", "mystery") == (
         "mystery: not an STL, OBJ or PLY file (unknown suffix, and the content matches none)"
     )

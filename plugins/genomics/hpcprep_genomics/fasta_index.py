@@ -26,7 +26,6 @@ and checking 40 000 small cache files was most of a run's start.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import importlib.util
 import io
@@ -36,7 +35,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fastx import BgzfError, FastaLayout, FastaScanner, compression_of, gzi_bytes, gzi_entries
+from hpcprep.compressed import compression_of, open_decompressed
+
+from .fastx import BgzfError, FastaLayout, FastaScanner, gzi_bytes, gzi_entries
 
 #: 2: records carry their assembly gaps; empty files are a mode of their own.
 SCAN_VERSION = 2
@@ -159,12 +160,10 @@ def _tee(lines, out):
         yield line
 
 
-def _scan(path: str, compression: str, copy_to: str | None) -> tuple[list[FastaLayout], FastaScanner]:
+def _scan(path: str, copy_to: str | None) -> tuple[list[FastaLayout], FastaScanner]:
     """Scan ``path``; with ``copy_to`` write the decompressed text there (atomically)."""
     with open(path, "rb") as raw:
-        stream: io.BufferedIOBase = raw
-        if compression != "plain":
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # not buffered again: see fastx.open_text_stream
+        stream, _ = open_decompressed(raw)
         if copy_to is None:
             scanner = FastaScanner(stream, where=path)
             return list(scanner), scanner
@@ -307,7 +306,7 @@ def index_fasta(
         return idx
 
     copy_to = os.path.join(cdir, _decompressed_name(path)) if decompress else None
-    records, scanner = _scan(path, compression, copy_to)
+    records, scanner = _scan(path, copy_to)
     if scanner.fatal or scanner.empty:
         _take_scan(idx, records, scanner)
         return idx
@@ -321,7 +320,7 @@ def index_fasta(
             return idx
         else:  # damaged or irregular: read from a decompressed copy instead
             copy_to = os.path.join(cdir, _decompressed_name(path))
-            records, scanner = _scan(path, compression, copy_to)
+            records, scanner = _scan(path, copy_to)
             use_bgzf = False
     _take_scan(idx, records, scanner)
     if not has_eof and not idx.truncated and records and records[-1].problem is None:

@@ -1,6 +1,7 @@
 """FASTA/FASTQ helpers of the genomics readers, usable without Ray.
 
-- ``compression_of`` tells plain text, plain gzip and BGZF (bgzip) apart by their first bytes.
+- Telling plain text, gzip and BGZF (bgzip) apart and opening them as streams is the core's
+  (``hpcprep.compressed``), as for every reader.
 - ``FastaScanner`` (in the core, ``hpcprep.fasta``, shared with the protein reader) gives
   each record's layout: the driver writes a samtools-style ``.fai`` from it and counts
   the windows in assembly gaps; the streaming reader uses the sequences.
@@ -17,7 +18,6 @@ ends when the stream breaks), and each of them needs it.
 
 from __future__ import annotations
 
-import gzip
 import io
 import struct
 import zlib
@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from hpcprep.compressed import DECOMPRESS_ERRORS, GZIP_MAGIC
 from hpcprep.fasta import (  # noqa: F401  (genomics modules and tests import them from here)
-    DECOMPRESS_ERRORS,
     GAP_MIN,
     FastaLayout,
     FastaScanner,
@@ -41,7 +41,6 @@ DNA_ALPHABET = "ACGTURYSWKMBDHVN-"
 #: FASTQ also sees '.' for an unknown base (older Illumina pipelines).
 FASTQ_ALPHABET = DNA_ALPHABET + "."
 
-GZIP_MAGIC = b"\x1f\x8b"
 #: The empty block bgzip writes at the end of every BGZF file.
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 #: Uncompressed bytes per BGZF block, as bgzip writes them.
@@ -70,26 +69,6 @@ def file_stem(path: str) -> str:
 def parent_name(path: str) -> str:
     parts = path.rstrip("/").rsplit("/", 2)
     return parts[-2] if len(parts) >= 2 else ""
-
-
-def compression_of(head: bytes) -> str:
-    """``"plain"``, ``"gzip"`` or ``"bgzf"`` from the first 18 bytes of a file."""
-    if head[:2] != GZIP_MAGIC:
-        return "plain"
-    if len(head) >= 16 and head[3] & 4 and head[12:14] == b"BC" and head[14:16] == b"\x02\x00":
-        return "bgzf"
-    return "gzip"
-
-
-def open_text_stream(raw) -> tuple[io.BufferedIOBase, str]:
-    """Wrap a binary file object so that it yields decompressed lines; returns it and the compression."""
-    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw, 1 << 20)
-    kind = compression_of(buffered.peek(18)[:18])
-    if kind == "plain":
-        return buffered, kind
-    # iterate the GzipFile itself: a BufferedReader on top would drop the data it had read
-    # when the stream breaks, and the lines before a truncation must survive
-    return gzip.GzipFile(fileobj=buffered, mode="rb"), kind
 
 
 def allowed_table(alphabet: str) -> np.ndarray:

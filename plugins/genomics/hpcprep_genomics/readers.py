@@ -29,12 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from hpcprep import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
 from hpcprep.columns import RowBatch, object_column
+from hpcprep.compressed import DECOMPRESS_ERRORS, open_decompressed
 from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
 from pydantic import Field, model_validator
 
 from .fasta_index import default_cache_dir, index_fasta
 from .fastx import (
-    DECOMPRESS_ERRORS,
     DNA_ALPHABET,
     FASTA_SUFFIXES,
     FASTQ_ALPHABET,
@@ -49,7 +49,6 @@ from .fastx import (
     bgzf_compress,
     file_stem,
     gap_runs,
-    open_text_stream,
     parent_name,
     show_char,
     window_count,
@@ -99,7 +98,7 @@ def _holds_nothing(path: str, size: int | None) -> bool:
         return False
     try:
         with open(path, "rb") as raw:
-            stream, _ = open_text_stream(raw)
+            stream, _ = open_decompressed(raw)
             seen = 0
             while seen < 16 * EMPTY_PEEK_BYTES:  # a small gzip of blanks can be a large text
                 chunk = stream.read(EMPTY_PEEK_BYTES)
@@ -289,7 +288,7 @@ def load_bed(path: str, s3=None) -> dict[str, list[tuple[int, int, str, int]]]:
     """BED regions by chrom: ``(start, end, name, line)``, sorted; a malformed line raises ValueError."""
     regions: dict[str, list[tuple[int, int, str, int]]] = {}
     with open_input(path, s3) as raw:
-        stream, _ = open_text_stream(raw)
+        stream, _ = open_decompressed(raw)
         for lineno, rawline in enumerate(stream, 1):
             line = rawline.decode("utf-8", "replace").rstrip("\r\n")
             if not line.strip() or line.startswith(("#", "track", "browser")):
@@ -925,7 +924,7 @@ class FastaReader(Reader):
         bed = m.get("bed")
         rows = _Chunks()
         with open_input(source, p.s3()) as raw:
-            stream, _ = open_text_stream(raw)
+            stream, _ = open_decompressed(raw)
             scanner = FastaScanner(stream, collect=True, where=source)
             for rec, seq_bytes in scanner:
                 if wanted is not None and rec.name not in wanted and not scanner.truncated_in_record:
@@ -1192,7 +1191,7 @@ class FastqReader(Reader):
         rows = RowBatch(self.outputs)
         found = 0
         with open_input(source, p.s3()) as raw:
-            stream, _ = open_text_stream(raw)
+            stream, _ = open_decompressed(raw)
             for rec in FastqParser(stream, alphabet=p.alphabet):
                 found += 1
                 rid = record_id(source, rec.index)

@@ -7,11 +7,11 @@ docstring for what a record holds.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
-import zlib
 from typing import Literal
+
+from hpcprep.compressed import DamagedGzip, gunzip
 
 from .common import FORMATS, MeshFile, MeshFileError, _make_parts, known_format
 from .obj import _parse_obj
@@ -79,12 +79,10 @@ _WHAT_IT_SHOULD_BE = {
 
 
 def _gunzip(source: str, data: bytes) -> bytes:
-    if data[:2] != b"\x1f\x8b":
-        return data
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise MeshFileError(f"{source}: damaged or truncated gzip data ({exc})") from None
+        return gunzip(data, source)
+    except DamagedGzip as exc:
+        raise MeshFileError(str(exc)) from None
 
 
 def _format_from_name(source: str) -> str | None:

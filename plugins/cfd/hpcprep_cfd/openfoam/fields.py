@@ -8,13 +8,12 @@ empty, ...) get no values, which the reader turns into NaN.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
+from hpcprep.compressed import DamagedGzip, read_head
 
 from .foamfile import FoamFile, FoamFileError, read_foam_file, top_dictionary
 from .polymesh import Patch
@@ -54,17 +53,12 @@ def time_directories(root: str) -> list[str]:
 def field_class(path: str) -> str:
     """The ``class`` of an OpenFOAM file from its first few kilobytes ("" if none)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
+        head = read_head(path, 4096)
+    except DamagedGzip as exc:
+        # Not "": a damaged field would then be passed over as if it were no field.
+        raise FoamFileError(str(exc)) from None
     except OSError:
         return ""
-    if head[:2] == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as f:
-                head = f.read(4096)
-        except (OSError, EOFError, zlib.error) as exc:
-            # Not "": a damaged field would then be passed over as if it were no field.
-            raise FoamFileError(f"{path}: damaged or truncated gzip data: {exc}") from None
     m = _CLASS.search(head)
     return m.group(1).decode() if m else ""
 

@@ -25,13 +25,12 @@ called from inside a dictionary entry, and the header decides how lists are read
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from hpcprep.compressed import DamagedGzip, gunzip
 from numba import njit
 
 SEPARATORS = b"{}()[];"
@@ -105,11 +104,10 @@ def read_foam_file(path: str) -> FoamFile:
             data = f.read()
     except OSError as exc:
         raise FoamFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FoamFileError(f"{path}: damaged or truncated gzip data: {exc}") from None
+    try:
+        data = gunzip(data, path)
+    except DamagedGzip as exc:
+        raise FoamFileError(str(exc)) from None
     if re.search(rb"\S", data) is None:  # not data.strip(): that copies the whole file
         raise FoamFileError(f"{path}: the file is empty")
     probe = FoamFile(path, data, {}, 0, False, np.dtype("<i4"), np.dtype("<f8"))
