@@ -20,6 +20,8 @@ from .stages import (
     SinkContext,
     SinkWriter,
     StageExamples,
+    TextColumnEncoder,
+    TextColumnParams,
     record_id,
 )
 
@@ -73,6 +75,8 @@ __all__ = [
     "SpecError",
     "StageExamples",
     "TEXT_TYPES",
+    "TextColumnEncoder",
+    "TextColumnParams",
     "UnbalancedRun",
     "__version__",
     "hookimpl",

@@ -18,7 +18,7 @@ from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 Batch = dict[str, np.ndarray]
@@ -333,6 +333,28 @@ class Encoder(Stage):
 
     def encode(self, batch: Batch) -> Batch:
         raise NotImplementedError
+
+
+class TextColumnParams(Params):
+    column: str = Field("sequence", description="column holding the text the encoder reads")
+
+
+class TextColumnEncoder(Encoder):
+    """An encoder that reads one text column (DNA, a protein sequence, SMILES), named by its ``column``
+    parameter. A subclass gives ``Params`` (a ``TextColumnParams`` whose ``column`` says what the text is) and
+    ``text_doc``; its ``inputs`` follow, for the class and for each configured stage."""
+
+    Params = TextColumnParams
+    text_doc: ClassVar[str] = "text"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "inputs" not in cls.__dict__:
+            cls.inputs = (Input(cls.Params.model_fields["column"].default, TEXT_TYPES, cls.text_doc),)
+
+    def __init__(self, params: Params | dict | None = None):
+        super().__init__(params)
+        self.inputs = (Input(self.params.column, TEXT_TYPES, self.text_doc),)
 
 
 @dataclass

@@ -43,6 +43,36 @@ def test_input_patterns():
     assert Input("any").accepts("whatever<x>")
 
 
+
+def test_a_text_column_encoder_reads_the_column_its_parameter_names(tmp_path):
+    import hpcprep
+    from pydantic import Field
+
+    class SmilesParams(hpcprep.TextColumnParams):
+        column: str = Field("smiles", description="column with the SMILES string")
+
+    class Atoms(hpcprep.TextColumnEncoder):
+        name = "test.atoms"
+        Params = SmilesParams
+        text_doc = "a SMILES string"
+        outputs = (hpcprep.Column("atoms", "int64"),)
+
+    assert [(i.name, i.types, i.doc) for i in Atoms.inputs] == [("smiles", TEXT_TYPES, "a SMILES string")]
+    assert [i.name for i in Atoms({"column": "line"}).inputs] == ["line"]
+
+    class Plugin:
+        @staticmethod
+        def hpcprep_register_encoders(register):
+            register(Atoms)
+
+    Plugin.hpcprep_register_encoders = hpcprep.hookimpl(Plugin.hpcprep_register_encoders)
+    reg = PluginRegistry(extra_plugins=[sample_plugin, Plugin], load_entry_points=False)
+    resolve(spec(tmp_path, "files", [{"stage": "test.atoms", "column": "bytes"}]), reg)
+    got = problems(reg, spec(tmp_path, "files", [{"stage": "test.atoms", "column": "size"}]))
+    assert len(got) == 1 and got[0].startswith("encoders[0] (test.atoms) reads column 'size' as string|"), got
+    got = problems(reg, spec(tmp_path, "files", [{"stage": "test.atoms"}]))  # no smiles column
+    assert got[0].startswith("encoders[0] (test.atoms) reads column 'smiles', which no stage before it makes")
+
 def test_a_column_no_earlier_stage_makes_names_the_stage_that_does(tmp_path, registry):
     got = problems(registry, spec(tmp_path, "files", [{"stage": "test.odd"}]))
     assert got == [

@@ -18,29 +18,31 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import TEXT_TYPES, Column, Encoder, Input, LocalPath, Params, RecordError, StageExamples, record_id
+from hpcprep import (
+    Column,
+    Input,
+    LocalPath,
+    RecordError,
+    StageExamples,
+    TextColumnEncoder,
+    TextColumnParams,
+    record_id,
+)
 from hpcprep.columns import ascii_records, ascii_texts, column_of, flat_list_column, list_column, vector_column
 from pydantic import Field, model_validator
 
 from . import kernels
 
 
-class SequenceParams(Params):
+class SequenceParams(TextColumnParams):
     column: str = Field("sequence", description="column holding the DNA sequence (text)")
 
 
-def _sequence_input(column: str) -> Input:
-    return Input(column, TEXT_TYPES, "the DNA sequence, as text")
-
-
-class SequenceEncoder(Encoder):
+class SequenceEncoder(TextColumnEncoder):
     """An encoder that reads one text column of DNA, named by its ``column`` parameter."""
 
-    inputs = (_sequence_input("sequence"),)
-
-    def __init__(self, params=None):
-        super().__init__(params)
-        self.inputs = (_sequence_input(self.params.column),)
+    Params = SequenceParams
+    text_doc = "the DNA sequence, as text"
 
 
 def _examples_batch(seqs: list[str]) -> dict:

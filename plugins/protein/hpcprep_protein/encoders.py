@@ -16,7 +16,17 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from hpcprep import TEXT_TYPES, Column, Encoder, Input, Params, RecordError, StageExamples, record_id
+from hpcprep import (
+    Column,
+    Encoder,
+    Input,
+    Params,
+    RecordError,
+    StageExamples,
+    TextColumnEncoder,
+    TextColumnParams,
+    record_id,
+)
 from hpcprep.columns import ascii_texts, column_of, list_column, vector_column
 from pydantic import Field, field_validator
 
@@ -38,15 +48,11 @@ COORDINATE_TYPES = "list<float*>|large_list<float*>"
 MASK_TYPES = "list<bool>|large_list<bool>"
 
 
-def _sequence_input(column: str) -> Input:
-    return Input(column, TEXT_TYPES, "one-letter amino-acid sequence")
-
-
 def _coordinate_inputs(*atoms: str) -> tuple[Input, ...]:
     return tuple(Input(a, COORDINATE_TYPES, f"{a.upper()} coordinates from protein.structure") for a in atoms)
 
 
-class SequenceParams(Params):
+class SequenceParams(TextColumnParams):
     column: str = Field("sequence", description="column with the one-letter amino-acid sequence")
 
 
@@ -95,14 +101,11 @@ def _bad_seq_batch() -> dict:
 # -- sequence features -----------------------------------------------------------------
 
 
-class SequenceEncoder(Encoder):
+class SequenceEncoder(TextColumnEncoder):
     """An encoder that reads one sequence column, named by its ``column`` parameter."""
 
-    inputs = (_sequence_input("sequence"),)
-
-    def __init__(self, params=None):
-        super().__init__(params)
-        self.inputs = (_sequence_input(self.params.column),)
+    Params = SequenceParams
+    text_doc = "one-letter amino-acid sequence"
 
 
 class Onehot(SequenceEncoder):
