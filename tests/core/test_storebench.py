@@ -61,6 +61,26 @@ def test_exact_search_and_recall_on_a_planted_case():
     assert (exact_top_k(v, qs, 10) == brute).all()
 
 
+def test_exact_search_in_chunks_equals_one_brute_force(monkeypatch):
+    """The reference search compares a chunk of rows at a time (so a million 768-dim rows fit in memory): chunk
+    borders, a mask and more queries than rows per chunk must not change its answer."""
+    from hpcprep.storebench import measure
+
+    rng = np.random.default_rng(5)
+    v, qs = rng.standard_normal((1000, 6)).astype(np.float32), rng.standard_normal((7, 6))
+    d = ((v[None, :, :].astype(np.float64) - qs[:, None, :]) ** 2).sum(-1)
+    brute = np.argsort(d, axis=1, kind="stable")[:, :10]
+    mask = rng.random(1000) < 0.3
+    masked = np.flatnonzero(mask)[np.argsort(d[:, mask], axis=1, kind="stable")[:, :10]]
+    monkeypatch.setattr(measure, "TOP_K_CHUNK", 37)
+    assert (exact_top_k(v, qs, 10) == brute).all()
+    assert (exact_top_k(v, qs, 10, mask) == masked).all()
+    top = measure.TopK(qs, 10)
+    for start in range(0, 1000, 250):  # rows streamed as a scan yields them
+        top.add(v[start : start + 250], np.arange(start, min(start + 250, 1000)))
+    assert (top.result() == brute).all()
+
+
 def stores(tmp_path, redis=None):
     made = [
         lambda: ParquetStore(Place(str(tmp_path / "pd")), "vector", None, "parquet (default)"),

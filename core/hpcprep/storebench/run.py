@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .measure import exact_top_k, latencies, recall_at_k, seconds
-from .stores import ID
+from .stores import ID, _vectors
 
 LOOKUP_BATCHES = (1, 100, 10_000)
 #: On S3 only single-row lookups: the S3 endpoint here (moto) copies the whole object for every ranged read, so
@@ -20,6 +20,8 @@ S3_LOOKUP_BATCHES = (1,)
 LATENT_DIM = 32
 #: Rows per row group of the tuned Parquet store (pyarrow's default is one group of up to 1 Mi rows).
 TUNED_ROW_GROUP = 16_384
+#: Rows drawn at a time by ``embeddings_table`` (tables up to this size are the same as drawn in one go).
+DRAW_CHUNK = 131_072
 FILTER = ("category", 10)
 """The metadata predicate of the filtered search: ``category < 10``, a tenth of the rows."""
 
@@ -40,7 +42,10 @@ def embeddings_table(
         points = centres[rng.integers(clusters, size=m)] + 0.5 * rng.standard_normal((m, latent))
         return (points @ mapping + 0.05 * rng.standard_normal((m, dim))).astype(np.float32)
 
-    vectors = draw(n)
+    # Drawn DRAW_CHUNK rows at a time: the float64 intermediates of a million 768-dim rows would be 12 GB.
+    vectors = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, DRAW_CHUNK):
+        vectors[start : start + DRAW_CHUNK] = draw(min(DRAW_CHUNK, n - start))
     table = pa.table(
         {
             ID: pa.array([f"rec-{i:09d}" for i in range(n)]),
@@ -111,7 +116,7 @@ def bench_table(
     ids = table.column(ID).to_pylist()
     small = [c for c in table.column_names if c != vector and not pa.types.is_nested(table.schema.field(c).type)]
     if vector:
-        vecs = table.column(vector).combine_chunks().values.to_numpy(zero_copy_only=False).reshape(n, -1)
+        vecs = _vectors(table, vector)
         if queries is None:
             queries = vecs[rng.choice(n, size=min(n_queries, n), replace=False)]
         queries = np.asarray(queries, dtype=np.float32)[:n_queries]

@@ -70,9 +70,11 @@ def _sql_in(ids: list[str]) -> str:
     return f"{ID} IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in ids) + ")"
 
 
-def _vectors(table: pa.Table, column: str) -> np.ndarray:
-    col = table.column(column).combine_chunks()
-    return col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1)
+def _vectors(table: pa.Table | pa.RecordBatch, column: str) -> np.ndarray:
+    col = table.column(column)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1)
 
 
 class ParquetStore:
@@ -124,12 +126,23 @@ class ParquetStore:
         return 0.0
 
     def search(self, query: np.ndarray, k: int, where: tuple | None = None) -> list[str]:
-        filters = pc.field(where[0]) < where[1] if where else None
-        t = self._read([ID, self.vector], filters)
-        from .measure import exact_top_k
+        """Exact top ``k`` over a scan of the ids and vectors, a record batch at a time (so the vectors of a large
+        table are never all in memory at once)."""
+        import pyarrow.dataset as pads
 
-        top = exact_top_k(_vectors(t, self.vector), query[None, :], k)[0]
-        return t.column(ID).take(pa.array(top)).to_pylist()
+        from .measure import TopK
+
+        filters = pc.field(where[0]) < where[1] if where else None
+        data = pads.dataset(self.root, filesystem=self.fs, format="parquet")
+        top, ids, seen = TopK(query, k), [], 0
+        for batch in data.to_batches(columns=[ID, self.vector], filter=filters):
+            if batch.num_rows:
+                top.add(_vectors(batch, self.vector), np.arange(seen, seen + batch.num_rows))
+                ids.append(batch.column(ID))
+                seen += batch.num_rows
+        if not ids:
+            return []
+        return pa.chunked_array(ids).take(pa.array(top.result()[0])).to_pylist()
 
     def append(self, table: pa.Table) -> None:
         self._write(table)
