@@ -215,12 +215,12 @@ class FastaScanner:
     ``lines``/``bytes`` how far it got.
     """
 
-    def __init__(self, stream: Iterable[bytes], *, collect: bool = False, where: str = "", unique_names: bool = True):
+    def __init__(self, stream: Iterable[bytes], *, collect: bool = False, source: str = "", unique_names: bool = True):
         self.stream = stream
         self.collect = collect
         #: a name seen before is that record's problem (records are found by name: a .fai, ``records``)
         self.unique_names = unique_names
-        self.where = where
+        self.source = source
         self.fatal: str | None = None
         self.empty = False
         self.truncated: str | None = None
@@ -231,7 +231,7 @@ class FastaScanner:
         self.bytes = 0
 
     def _at(self, text: str) -> str:
-        return f"{self.where}: {text}" if self.where else text
+        return f"{self.source}: {text}" if self.source else text
 
     def _line_groups(self) -> Iterator[tuple[bytes, int, object, bool]]:
         """``(line, more, more_bytes, maybe_n)``: a line, then ``more`` lines right after it

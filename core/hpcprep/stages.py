@@ -185,13 +185,14 @@ class RecordError(Exception):
 
     Raise it from ``Encoder.encode`` (for a single bad record the runner re-runs the
     batch row by row and isolates it) or from ``Reader.read`` (the whole input item is
-    recorded as failed). ``where`` points a person at the problem: a line, a byte
-    offset, a field.
+    recorded as failed). ``at`` points a person at the problem in the data: a line, a
+    byte offset, a field. (``where``, in the manifest and the plan, is a stage's place
+    in the spec: ``reader``, ``encoders[0]``.)
     """
 
-    def __init__(self, message: str, *, where: str | None = None):
-        super().__init__(message if where is None else f"{message} ({where})")
-        self.where = where
+    def __init__(self, message: str, *, at: str | None = None):
+        super().__init__(message if at is None else f"{message} ({at})")
+        self.at = at
 
 
 @dataclass(frozen=True)

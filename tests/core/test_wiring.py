@@ -166,3 +166,11 @@ def test_placement_the_cluster_cannot_give_is_refused(tmp_path, registry):
     ]
     fits = resolve(spec(tmp_path, "files", [{"stage": "test.count", "placement": {"num_gpus": 0.25}}]), registry)
     assert decide_placements(fits, registry, two_nodes)[0].num_gpus == 0.25
+
+
+def test_a_record_error_names_its_place_in_the_data():
+    from hpcprep import RecordError
+
+    exc = RecordError("a residue letter that is not one", at="line 3, column 17")
+    assert str(exc) == "a residue letter that is not one (line 3, column 17)" and exc.at == "line 3, column 17"
+    assert str(RecordError("empty file")) == "empty file" and RecordError("x").at is None

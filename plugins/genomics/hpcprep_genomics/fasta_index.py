@@ -165,12 +165,12 @@ def _scan(path: str, copy_to: str | None) -> tuple[list[FastaLayout], FastaScann
     with open(path, "rb") as raw:
         stream, _ = open_decompressed(raw)
         if copy_to is None:
-            scanner = FastaScanner(stream, where=path)
+            scanner = FastaScanner(stream, source=path)
             return list(scanner), scanner
         tmp = f"{copy_to}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             with open(tmp, "wb") as out:
-                scanner = FastaScanner(_tee(stream, out), where=path)
+                scanner = FastaScanner(_tee(stream, out), source=path)
                 records = list(scanner)
             os.replace(tmp, copy_to)
         except BaseException:
@@ -268,7 +268,7 @@ def index_fasta(
     if (
         compression == "plain" and st.st_size <= whole_below and len(head) == st.st_size
     ):  # the whole file is in ``head``
-        scanner = FastaScanner(io.BytesIO(head), where=path)
+        scanner = FastaScanner(io.BytesIO(head), source=path)
         if _take_scan(idx, list(scanner), scanner):
             idx.mode, idx.open_path = "whole", path
         return idx

@@ -925,7 +925,7 @@ class FastaReader(Reader):
         rows = _Chunks()
         with open_input(source, p.s3()) as raw:
             stream, _ = open_decompressed(raw)
-            scanner = FastaScanner(stream, collect=True, where=source)
+            scanner = FastaScanner(stream, collect=True, source=source)
             for rec, seq_bytes in scanner:
                 if wanted is not None and rec.name not in wanted and not scanner.truncated_in_record:
                     continue

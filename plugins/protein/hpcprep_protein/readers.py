@@ -448,7 +448,7 @@ class ProteinFastaReader(FileReader):
 
     def _records(self, source: str, stream) -> Iterator[dict | ErrorRecord]:
         """Records through the core's FASTA scanner; names may repeat (ids count records)."""
-        scanner = FastaScanner(stream, collect=True, where=source, unique_names=False)
+        scanner = FastaScanner(stream, collect=True, source=source, unique_names=False)
         for n, (rec, seq) in enumerate(scanner):
             yield self._finish(source, n, rec, seq)
         if scanner.fatal:
