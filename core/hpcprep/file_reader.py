@@ -5,10 +5,17 @@ Most readers take the same parameters (``paths``: files, directories, globs or s
 the same way (one item per file, sorted, with its size). ``FileReader`` does that once:
 a subclass declares its ``outputs``, gives its ``Params`` (a subclass of ``FileParams``,
 overriding ``paths``' description and ``suffixes``' default for its formats) and writes
-``read(item)``, getting the file's bytes from ``read_bytes(item)``.
+``read(item)``, getting the file's bytes from ``read_bytes(item)``, or, for files too
+large to hold (FASTA, FASTQ), a stream of them from ``open_stream(item)``. A reader that
+plans more than one item per file, or adds to each item, builds its ``plan()`` on
+``files()``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 from pydantic import Field
 
@@ -29,10 +36,27 @@ class FileReader(Reader):
 
     Params = FileParams
 
-    def plan(self) -> list[InputItem]:
+    def files(self) -> list[tuple[str, int | None]]:
+        """``(path, size)`` of every file that ``paths`` names or holds (directories and globs
+        filtered by ``suffixes``), sorted; a pattern that matches nothing is a ``FileNotFoundError``."""
         p = self.params
-        found = expand_paths(p.paths, tuple(p.suffixes) if p.suffixes else None, p.s3())
-        return [InputItem(source=path, index=i, size=size) for i, (path, size) in enumerate(found)]
+        return expand_paths(p.paths, tuple(p.suffixes) if p.suffixes else None, p.s3())
+
+    def plan(self) -> list[InputItem]:
+        return [InputItem(source=path, index=i, size=size) for i, (path, size) in enumerate(self.files())]
+
+    @contextmanager
+    def open_stream(self, item: InputItem) -> Iterator[BinaryIO]:
+        """The file as a binary stream, gzip and BGZF undone as it is read (local or S3). A file
+        that cannot be opened is a ``RecordError`` naming it; data that breaks later raises one of
+        ``hpcprep.compressed.DECOMPRESS_ERRORS`` from the read, after every line before the break."""
+        try:
+            raw = open_input(item.source, self.params.s3())
+        except OSError as exc:
+            raise RecordError(f"{item.source}: cannot read the file: {exc}") from None
+        with raw:
+            stream, _ = compressed.open_decompressed(raw)
+            yield stream
 
     def read_bytes(self, item: InputItem, gunzip: bool = True) -> bytes:
         """The whole file; gunzipped when it starts with the gzip magic and ``gunzip`` is set.

@@ -93,3 +93,42 @@ def test_params_give_paths_suffixes_and_s3_and_can_be_specialised():
     assert MeshLike(paths=["a"]).suffixes == [".stl"]
     with pytest.raises(ValueError, match="paths"):
         FileParams()
+
+
+def test_open_stream_reads_plain_gzip_and_bgzip_alike_and_names_a_missing_file(tmp_path):
+    from hpcprep.compressed import DECOMPRESS_ERRORS
+    from hpcprep_genomics.fastx import bgzf_compress
+
+    text = b"".join(b"line %d\n" % i for i in range(50_000))
+    (tmp_path / "plain.txt").write_bytes(text)
+    (tmp_path / "packed.txt.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "blocked.txt.gz").write_bytes(bgzf_compress(text))  # several BGZF blocks
+    packed = gzip.compress(text)
+    (tmp_path / "cut.txt.gz").write_bytes(packed[: len(packed) // 2])
+    reader = Sizes({"paths": [str(tmp_path)]})
+    items = {it.source.rsplit("/", 1)[-1]: it for it in reader.plan()}
+    for name in ("plain.txt", "packed.txt.gz", "blocked.txt.gz"):
+        with reader.open_stream(items[name]) as stream:
+            assert stream.read() == text, name
+    lines = []
+    with pytest.raises(DECOMPRESS_ERRORS), reader.open_stream(items["cut.txt.gz"]) as stream:
+        for line in stream:
+            lines.append(line)
+    assert len(lines) > 1000 and text.startswith(b"".join(lines))  # every line before the cut
+    (tmp_path / "plain.txt").unlink()
+    with pytest.raises(RecordError, match=r"plain\.txt: cannot read the file"):
+        with reader.open_stream(items["plain.txt"]):
+            pass
+
+
+def test_files_is_what_plan_is_built_on(tmp_path):
+    """A reader that adds to each item overrides ``files()`` (which files count) or ``plan()``."""
+    for name in ("a.fa", "a.fa.fai", "b.fa"):
+        (tmp_path / name).write_text(">r\nACGT\n")
+
+    class NoIndexes(Sizes):
+        def files(self):
+            return [(p, s) for p, s in super().files() if not p.endswith(".fai")]
+
+    assert [p.rsplit("/", 1)[-1] for p, _ in Sizes({"paths": [str(tmp_path)]}).files()] == ["a.fa", "a.fa.fai", "b.fa"]
+    assert [it.source.rsplit("/", 1)[-1] for it in NoIndexes({"paths": [str(tmp_path)]}).plan()] == ["a.fa", "b.fa"]

@@ -27,10 +27,11 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from hpcprep import Column, ErrorRecord, InputItem, LocalPath, Reader, RecordError, StageExamples, record_id
+from hpcprep import Column, ErrorRecord, InputItem, LocalPath, RecordError, StageExamples, record_id
 from hpcprep.columns import RowBatch, object_column
 from hpcprep.compressed import DECOMPRESS_ERRORS, open_decompressed
-from hpcprep.storage import S3Params, expand_paths, is_s3, open_input
+from hpcprep.file_reader import FileParams, FileReader
+from hpcprep.storage import is_s3, open_input
 from pydantic import Field, model_validator
 
 from .fasta_index import default_cache_dir, index_fasta
@@ -84,9 +85,12 @@ def _label_for(path: str, label: str | None, label_from: str | None) -> str:
     return ""
 
 
-def _expand(patterns: list[str], suffixes: list[str] | None, s3) -> list[tuple[str, int]]:
-    found = expand_paths(patterns, tuple(suffixes) if suffixes else None, s3)
-    return [(p, s) for p, s in found if not p.lower().endswith(INDEX_SUFFIXES) and ".tmp-" not in p]
+class _SequenceFiles(FileReader):
+    """FASTA and FASTQ readers' files: those ``paths`` name or hold, less the index files and
+    half-written temporaries that indexing leaves beside them."""
+
+    def files(self) -> list[tuple[str, int | None]]:
+        return [(p, s) for p, s in super().files() if not p.lower().endswith(INDEX_SUFFIXES) and ".tmp-" not in p]
 
 
 def _holds_nothing(path: str, size: int | None) -> bool:
@@ -216,7 +220,7 @@ def _windows_of(data: bytes, a: np.ndarray, b: np.ndarray) -> pa.Array | pa.Chun
 # -- FASTA ----------------------------------------------------------------------------
 
 
-class FastaParams(S3Params):
+class FastaParams(FileParams):
     paths: list[LocalPath] = Field(description="FASTA files (plain, gzip or bgzip), directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(
         list(with_compression(FASTA_SUFFIXES)),
@@ -312,7 +316,7 @@ def load_bed(path: str, s3=None) -> dict[str, list[tuple[int, int, str, int]]]:
     return regions
 
 
-class FastaReader(Reader):
+class FastaReader(_SequenceFiles):
     """FASTA records or windows of them, read at random through a pyfaidx index built once on the driver."""
 
     name = "genomics.fasta"
@@ -341,7 +345,7 @@ class FastaReader(Reader):
     def plan(self) -> list[InputItem]:
         p = self.params
         s3 = p.s3()
-        files = _expand(p.paths, p.suffixes, s3)
+        files = self.files()
         bed = load_bed(p.bed, s3) if p.bed else None
         items: list[InputItem] = []
         names_seen: set[str] = set()
@@ -923,8 +927,7 @@ class FastaReader(Reader):
         wanted = set(p.records) if p.records else None
         bed = m.get("bed")
         rows = _Chunks()
-        with open_input(source, p.s3()) as raw:
-            stream, _ = open_decompressed(raw)
+        with self.open_stream(item) as stream:
             scanner = FastaScanner(stream, collect=True, source=source)
             for rec, seq_bytes in scanner:
                 if wanted is not None and rec.name not in wanted and not scanner.truncated_in_record:
@@ -1128,7 +1131,7 @@ def _record_text(data: bytes, rec: FastaLayout, at: int | None = None) -> str:
 # -- FASTQ ----------------------------------------------------------------------------
 
 
-class FastqParams(S3Params):
+class FastqParams(FileParams):
     paths: list[LocalPath] = Field(description="FASTQ files (plain or gzip), directories, globs or s3:// URIs")
     suffixes: list[str] | None = Field(
         list(with_compression(FASTQ_SUFFIXES)),
@@ -1146,7 +1149,7 @@ class FastqParams(S3Params):
         return self
 
 
-class FastqReader(Reader):
+class FastqReader(_SequenceFiles):
     """Reads with their qualities from FASTQ files (plain or gzip), one read task per file."""
 
     name = "genomics.fastq"
@@ -1165,7 +1168,7 @@ class FastqReader(Reader):
 
     def plan(self) -> list[InputItem]:
         p = self.params
-        files = _expand(p.paths, p.suffixes, p.s3())
+        files = self.files()
         items, empty = [], []
         for i, (path, size) in enumerate(files):
             meta = {"label": _label_for(path, p.label, p.label_from)}
@@ -1190,8 +1193,7 @@ class FastqReader(Reader):
         label = item.meta.get("label", "")
         rows = RowBatch(self.outputs)
         found = 0
-        with open_input(source, p.s3()) as raw:
-            stream, _ = open_decompressed(raw)
+        with self.open_stream(item) as stream:
             for rec in FastqParser(stream, alphabet=p.alphabet):
                 found += 1
                 rid = record_id(source, rec.index)
