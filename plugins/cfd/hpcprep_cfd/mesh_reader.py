@@ -80,6 +80,8 @@ class MeshReader(FileReader):
             yield self._batch(source, mesh.format, pending)
 
     def _batch(self, source: str, fmt: str, parts: list[MeshPart]) -> dict:
+        # Not hpcprep.columns.RowBatch, which keeps one Python value per row: the vertex and face arrays
+        # go into one flat Arrow list column each, a single concatenation per batch.
         return {
             "source": object_column([source] * len(parts)),
             "record_id": object_column([record_id(source, p.index) for p in parts]),

@@ -273,6 +273,8 @@ class OpenFoamReader(Reader):
 
     @staticmethod
     def _batch(row: dict) -> dict:
+        # A batch of one row, typed from its values rather than by hpcprep.columns.RowBatch from the declared
+        # outputs: with unnamed fields each case brings field_<name> columns nobody could declare (open_columns).
         out = {}
         for key, value in row.items():
             if isinstance(value, str):
