@@ -29,6 +29,19 @@ def spec(tmp_path, reader, encoders, sinks=None):
     }
 
 
+def registry_with(encoder) -> PluginRegistry:
+    """The sample plugin's stages and ``encoder``, registered as a plugin registers its own."""
+    import hpcprep
+
+    class Plugin:
+        @staticmethod
+        @hpcprep.hookimpl
+        def hpcprep_register_encoders(register):
+            register(encoder)
+
+    return PluginRegistry(extra_plugins=[sample_plugin, Plugin], load_entry_points=False)
+
+
 def problems(registry, data) -> list[str]:
     with pytest.raises(SpecError) as exc:
         resolve(data, registry)
@@ -41,7 +54,6 @@ def test_input_patterns():
     assert not Input("v", FLOAT_VECTOR_TYPES).accepts("fixed_size_list<uint32>[256]")
     assert Input("s", TEXT_TYPES).accepts("string") and not Input("s", TEXT_TYPES).accepts("int64")
     assert Input("any").accepts("whatever<x>")
-
 
 
 def test_a_text_column_encoder_reads_the_column_its_parameter_names(tmp_path):
@@ -60,18 +72,13 @@ def test_a_text_column_encoder_reads_the_column_its_parameter_names(tmp_path):
     assert [(i.name, i.types, i.doc) for i in Atoms.inputs] == [("smiles", TEXT_TYPES, "a SMILES string")]
     assert [i.name for i in Atoms({"column": "line"}).inputs] == ["line"]
 
-    class Plugin:
-        @staticmethod
-        def hpcprep_register_encoders(register):
-            register(Atoms)
-
-    Plugin.hpcprep_register_encoders = hpcprep.hookimpl(Plugin.hpcprep_register_encoders)
-    reg = PluginRegistry(extra_plugins=[sample_plugin, Plugin], load_entry_points=False)
+    reg = registry_with(Atoms)
     resolve(spec(tmp_path, "files", [{"stage": "test.atoms", "column": "bytes"}]), reg)
     got = problems(reg, spec(tmp_path, "files", [{"stage": "test.atoms", "column": "size"}]))
     assert len(got) == 1 and got[0].startswith("encoders[0] (test.atoms) reads column 'size' as string|"), got
     got = problems(reg, spec(tmp_path, "files", [{"stage": "test.atoms"}]))  # no smiles column
     assert got[0].startswith("encoders[0] (test.atoms) reads column 'smiles', which no stage before it makes")
+
 
 def test_a_column_no_earlier_stage_makes_names_the_stage_that_does(tmp_path, registry):
     got = problems(registry, spec(tmp_path, "files", [{"stage": "test.odd"}]))
@@ -109,13 +116,7 @@ def test_order_matters(tmp_path, registry):
         inputs = (Input("y", "int64"),)
         outputs = (hpcprep.Column("z", "int64"),)
 
-    class Plugin:
-        @staticmethod
-        def hpcprep_register_encoders(register):
-            register(NeedsY)
-
-    Plugin.hpcprep_register_encoders = hpcprep.hookimpl(Plugin.hpcprep_register_encoders)
-    reg = PluginRegistry(extra_plugins=[sample_plugin, Plugin], load_entry_points=False)
+    reg = registry_with(NeedsY)
     reader = {"stage": "test.numbers"}
     got = problems(reg, spec(tmp_path, reader, [{"stage": "test.needs_y"}, {"stage": "test.slow"}]))
     assert got == [
