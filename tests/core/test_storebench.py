@@ -280,3 +280,36 @@ def test_the_command_measures_a_run_s_output(tmp_path, ray_local):
     no_sink.write_text(f'[run]\noutput = "{tmp_path}/x"\n[reader]\nstage = "files"\npaths = ["{data}"]\n')
     res = CliRunner().invoke(cli, ["bench", "storage", str(no_sink)])
     assert res.exit_code == 1 and "the spec has no parquet sink" in res.output
+
+
+def test_lookups_are_judged_on_the_largest_table_that_has_every_store():
+    """A large table measured without Feast must not make the lookup recommendation forget Feast; scans and
+    search still come from the largest table, and the IVF_PQ rows are read from it."""
+
+    def store(name, scan, lookup_ms, search=()):
+        return {
+            "store": name,
+            "place": "local",
+            "size_over_arrow": 1.0,
+            "scan": {"mb_per_s": scan},
+            "lookup": {"1": {"p50_ms": lookup_ms}, "100": {"p50_ms": 10 * lookup_ms}},
+            "search": [{"setting": s, "recall_at_10": r, "p50_ms": 1.0, "index_seconds": 2.0} for s, r in search],
+        }
+
+    pq_rows = [("IVF_PQ nprobes=10", 0.2), ("IVF_PQ nprobes=50", 0.21), ("IVF_PQ nprobes=10 refine=10", 0.6)]
+    small = {"name": "small", "rows": 10, "dim": 4, "stores": [store("parquet", 100, 5.0), store("feast", 1, 0.5)]}
+    large = {
+        "name": "large",
+        "rows": 100,
+        "dim": 4,
+        "stores": [store("parquet", 300, 6.0), store("lancedb", 200, 2.0, pq_rows)],
+    }
+    small["stores"].append(store("lancedb", 50, 1.0))
+    lines = recommendations({"tables": [small, large]})
+    assert lines[0].startswith("**Training scans**: parquet (local), 300 MB/s over the whole large table")
+    assert (
+        lines[1].startswith("**Online lookup by id, 1 id per call**: feast (local), p50 0.50 ms")
+        and "; small)" in lines[1]
+    )
+    pq = next(x for x in lines if x.startswith("**Reading the IVF_PQ rows**"))
+    assert "0.200 at nprobes=10 and 0.210 at nprobes=50, 0.600 with refine=10 (large)" in pq
