@@ -188,9 +188,6 @@ def main() -> None:
     ap.add_argument("--doc", type=Path, default=DOC)
     ap.add_argument("--doc-only", action="store_true", help="write the document from the results file only")
     ap.add_argument(
-        "--why", default="", help="with --add: why stores were left out (--no-s3, --no-feast), for the document"
-    )
-    ap.add_argument(
         "--add",
         action="store_true",
         help="add these tables to the results file (replacing ones of the same name), keep its other tables and DNA",
@@ -234,7 +231,6 @@ def main() -> None:
                 "feast": redis is not None,
                 "queries": args.queries,
                 "machine": machine(),
-                **({"why": args.why} if args.why else {}),
             }
             results = add_tables(json.loads(args.results.read_text()), tables, run)
         else:

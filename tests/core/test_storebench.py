@@ -214,7 +214,6 @@ def test_a_later_run_adds_its_tables_and_the_document_says_which_run_measured_th
         ],
     }
     later = {"date": "2026-12-06T00:00:00+00:00", "seconds": 2.0, "s3": False, "feast": False, "queries": 3}
-    later["why"] = "No S3: the endpoint copies whole objects."
     replaced = entry("emb-9-d8", large, "c")
     added = add_tables(results, [replaced, entry("emb-4000-d8", large, "d")], later | {"machine": machine})
     assert [t["name"] for t in added["tables"]] == ["emb-2000-d8", "emb-4000-d8", "emb-9-d8"]
@@ -227,7 +226,7 @@ def test_a_later_run_adds_its_tables_and_the_document_says_which_run_measured_th
     text = doc.read_text()
     assert (
         "(2026-12-06T00:00:00+00:00, 2 s, 2 CPUs, 1 GiB): emb-4000-d8, emb-9-d8, measured on local disk only (no S3), "
-        "no Feast; 3 queries. No S3: the endpoint copies whole objects." in text
+        "no Feast; 3 queries." in text
     )
     assert "## emb-4000-d8: 4,000 rows" in text and "## DNA windows" in text
 

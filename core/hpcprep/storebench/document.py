@@ -224,7 +224,6 @@ def _added_runs(results: dict) -> list[str]:
         out.append(
             f"Added by `benchmarks/storage.py --add` ({a['date']}, {a['seconds']:,.0f} s, {m['cpus']} CPUs, "
             f"{m['memory_gib']} GiB): {', '.join(a['tables'])}, measured on {where}, {feast}; {a['queries']} queries."
-            + (f" {a['why']}" if a.get("why") else "")
         )
     return ["", *out] if out else []
 
