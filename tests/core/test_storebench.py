@@ -214,7 +214,7 @@ def test_a_later_run_adds_its_tables_and_the_document_says_which_run_measured_th
         ],
     }
     later = {"date": "2026-12-06T00:00:00+00:00", "seconds": 2.0, "s3": False, "feast": False, "queries": 3}
-    replaced = entry("emb-9-d8", large, "c")
+    replaced = entry("emb-9-d8", large, "c") | {"left_out": ["not on S3 (--no-s3)", "no Feast (--no-feast)"]}
     added = add_tables(results, [replaced, entry("emb-4000-d8", large, "d")], later | {"machine": machine})
     assert [t["name"] for t in added["tables"]] == ["emb-2000-d8", "emb-4000-d8", "emb-9-d8"]
     assert added["tables"][0] is first and added["tables"][2] is replaced  # the other table kept, the named one new
@@ -229,6 +229,9 @@ def test_a_later_run_adds_its_tables_and_the_document_says_which_run_measured_th
         "no Feast; 3 queries." in text
     )
     assert "## emb-4000-d8: 4,000 rows" in text and "## DNA windows" in text
+    section = text[text.index("## emb-9-d8") :]
+    assert section.split("\n")[2] == "Left out: not on S3 (--no-s3); no Feast (--no-feast)."
+    assert "Left out" not in text[: text.index("## emb-9-d8")]
 
 
 def test_the_command_measures_a_run_s_output(tmp_path, ray_local):

@@ -271,6 +271,7 @@ def write_document(results: dict, doc: Path) -> None:
         lines += [
             f"## {t['name']}: {t['rows']:,} rows, d = {t['dim']} ({_mb(t['arrow_bytes'])} MB in Arrow)",
             "",
+            *([f"Left out: {'; '.join(t['left_out'])}.", ""] if t.get("left_out") else []),
             *store_rows(t),
             "",
             *search_rows(t),
