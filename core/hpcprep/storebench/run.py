@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .measure import exact_top_k, latencies, recall_at_k, seconds
-from .stores import ID, _vectors
+from .stores import ID, vector_array
 
 LOOKUP_BATCHES = (1, 100, 10_000)
 #: On S3 only single-row lookups: the S3 endpoint here (moto) copies the whole object for every ranged read, so
@@ -116,7 +116,7 @@ def bench_table(
     ids = table.column(ID).to_pylist()
     small = [c for c in table.column_names if c != vector and not pa.types.is_nested(table.schema.field(c).type)]
     if vector:
-        vecs = _vectors(table, vector)
+        vecs = vector_array(table, vector)
         if queries is None:
             queries = vecs[rng.choice(n, size=min(n_queries, n), replace=False)]
         queries = np.asarray(queries, dtype=np.float32)[:n_queries]

@@ -70,7 +70,8 @@ def _sql_in(ids: list[str]) -> str:
     return f"{ID} IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in ids) + ")"
 
 
-def _vectors(table: pa.Table | pa.RecordBatch, column: str) -> np.ndarray:
+def vector_array(table: pa.Table | pa.RecordBatch, column: str) -> np.ndarray:
+    """A fixed-size-list column as an ``(n, d)`` NumPy array."""
     col = table.column(column)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
@@ -137,7 +138,7 @@ class ParquetStore:
         top, ids, seen = TopK(query, k), [], 0
         for batch in data.to_batches(columns=[ID, self.vector], filter=filters):
             if batch.num_rows:
-                top.add(_vectors(batch, self.vector), np.arange(seen, seen + batch.num_rows))
+                top.add(vector_array(batch, self.vector), np.arange(seen, seen + batch.num_rows))
                 ids.append(batch.column(ID))
                 seen += batch.num_rows
         if not ids:
