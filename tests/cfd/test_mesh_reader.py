@@ -15,7 +15,7 @@ from hpcprep.stages import ErrorRecord, RecordError, record_id
 from hpcprep.testing import assert_stage_ok
 from hpcprep_cfd.mesh_reader import MeshReader
 
-from .test_meshfiles import TET, TRI, obj_groups, ply, stl_ascii, stl_binary
+from .mesh_writers import TET, TRI, obj_groups, ply, stl_ascii, stl_binary
 
 RIGHT = TRI + [5.0, 0.0, 0.0]
 
