@@ -1,5 +1,6 @@
 """Near-identical sequences, exactly: k-mer sets, their Jaccard similarity, MinHash LSH
-candidates and an inverted-index search, and union-find to merge what they find. The rule
+candidates and an inverted-index search (``ss_dataset`` merges what they find with the core's
+``hpcprep.unionfind``). The rule
 and the probabilities are in ``ss_dataset``'s docstring, which uses them for its splits
 and its leakage check."""
 
@@ -105,22 +106,6 @@ def lsh_candidates(kmer_sets: list[np.ndarray], banding: Banding, seed: int, sal
 
 
 # -- clustering and assignment ---------------------------------------------------------------
-
-
-class UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        a, b = self.find(i), self.find(j)
-        if a != b:
-            self.parent[max(a, b)] = min(a, b)
 
 
 def exhaustive_pairs(sets: list[np.ndarray], identity: float) -> list[tuple[int, int, float]]:

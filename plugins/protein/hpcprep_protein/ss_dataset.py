@@ -57,8 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from hpcprep.unionfind import find, union
 
-from .similarity import Banding, UnionFind, choose_banding, exhaustive_pairs, jaccard, kmer_set, lsh_candidates
+from .similarity import Banding, choose_banding, exhaustive_pairs, jaccard, kmer_set, lsh_candidates
 
 SPLITS = ("train", "validation", "test")
 EXHAUSTIVE_BELOW = 5000
@@ -103,13 +104,13 @@ def assign_splits(
     sets = [kmer_set(s, k) for s in distinct]
     banding = choose_banding(identity)
     candidates = lsh_candidates(sets, banding, seed, "cluster")
-    uf = UnionFind(len(distinct))
+    parent = np.arange(len(distinct))
     merged = 0
     for i, j in sorted(candidates):
-        if uf.find(i) != uf.find(j) and jaccard(sets[i], sets[j]) >= identity:
-            uf.union(i, j)
+        if find(parent, i) != find(parent, j) and jaccard(sets[i], sets[j]) >= identity:
+            union(parent, i, j)
             merged += 1
-    roots = [uf.find(d) for d in of_row]
+    roots = [int(find(parent, d)) for d in of_row]
     members: dict[int, list[int]] = {}
     for row, r in enumerate(roots):
         members.setdefault(r, []).append(row)

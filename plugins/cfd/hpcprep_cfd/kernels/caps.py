@@ -18,6 +18,7 @@ ragged sheet would need caps as large as itself, so above ``MAX_BOUNDARY_SHARE``
 from __future__ import annotations
 
 import numpy as np
+from hpcprep.unionfind import find, union
 from numba import njit
 
 from .closed import _weld_ids
@@ -60,21 +61,16 @@ def _boundary_edges(ids, nv, f):
     return src[:out], dst[:out]
 
 
+@njit(cache=True, nogil=True)
 def _pieces(src: np.ndarray, dst: np.ndarray, nv: int) -> np.ndarray:
-    """The connected piece of each boundary edge (union-find over its vertices)."""
+    """The connected piece of each boundary edge (union-find over its vertices): its smallest vertex."""
     parent = np.arange(nv)
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([root(a) for a in src.tolist()], dtype=np.int64)
+    for e in range(len(src)):
+        union(parent, src[e], dst[e])
+    out = np.empty(len(src), dtype=np.int64)
+    for e in range(len(src)):
+        out[e] = find(parent, src[e])
+    return out
 
 
 def boundary_caps(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

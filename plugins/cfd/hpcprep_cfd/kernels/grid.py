@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from hpcprep.unionfind import find, union
 from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
@@ -330,17 +331,17 @@ def _components(dist, spacing):
         for j in range(ny):
             for k in range(nz):
                 if k > 0 and flat[a] + flat[a - 1] > reach_z:
-                    _union(parent, a, a - 1)
+                    union(parent, a, a - 1)
                 if j > 0 and flat[a] + flat[a - nz] > reach_y:
-                    _union(parent, a, a - nz)
+                    union(parent, a, a - nz)
                 if i > 0 and flat[a] + flat[a - ny * nz] > reach_x:
-                    _union(parent, a, a - ny * nz)
+                    union(parent, a, a - ny * nz)
                 a += 1
     label = np.empty(n, dtype=np.int64)
     seeds = np.empty(n, dtype=np.int64)
     n_comp = 0
     for a in range(n):
-        root = _find(parent, a)
+        root = find(parent, a)
         if root == a:
             label[a] = n_comp
             seeds[n_comp] = a
@@ -351,23 +352,6 @@ def _components(dist, spacing):
             if flat[a] > flat[seeds[c]]:
                 seeds[c] = a
     return label.reshape(dist.shape), seeds[:n_comp].copy()
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _find(parent, a):
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]  # path halving keeps the trees shallow
-        a = parent[a]
-    return a
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _union(parent, a, b):
-    ra, rb = _find(parent, a), _find(parent, b)
-    if ra < rb:
-        parent[rb] = ra
-    elif rb < ra:
-        parent[ra] = rb
 
 
 @njit(cache=True, nogil=True, parallel=True)
