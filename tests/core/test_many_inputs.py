@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hpcprep import execution
 from hpcprep.portable import portable_table, shapes_of
-from hpcprep.reading import BLOCK_ROWS, TASK_BYTES, TASK_ITEMS, _BlockBuilder, bundle_items
+from hpcprep.reading import BLOCK_ROWS, MIN_SHARED, TASK_BYTES, TASK_ITEMS, _BlockBuilder, bundle_items
 from hpcprep.stages import InputItem
 
 from . import sample_plugin
@@ -34,10 +34,16 @@ def test_small_items_share_tasks_in_order():
 def test_large_items_keep_a_task_each_and_cpus_stay_busy():
     big = items([3 * TASK_BYTES] * 5)
     assert [len(b) for b in bundle_items(big, cpus=2)] == [1] * 5
-    # a few inputs of equal size: at least four tasks per CPU while there are items for them
-    few = items([TASK_BYTES // 100] * 30)
-    bundles = bundle_items(few, cpus=2)
-    assert len(bundles) == 8 and max(map(len, bundles)) - min(map(len, bundles)) <= 1
+    # inputs of equal size: at least four tasks per CPU while there are items for them, and
+    # tasks that share items share at least MIN_SHARED, so they differ by a quarter at most
+    for n in (32, 40, 45, 101):
+        bundles = bundle_items(items([TASK_BYTES // 100] * n), cpus=2)
+        assert len(bundles) == 8 and min(map(len, bundles)) >= MIN_SHARED
+        assert max(map(len, bundles)) - min(map(len, bundles)) <= 1
+    # fewer, and each input is a task of its own: 12 inputs in 8 tasks of one or two left
+    # one CPU running 7 inputs while the other ran 5
+    for n in (9, 12, 31):
+        assert [len(b) for b in bundle_items(items([TASK_BYTES // 100] * n), cpus=2)] == [1] * n
     # unknown sizes count as the per-item cost only, and an empty plan has no task
     assert sum(map(len, bundle_items(items([None] * 9), cpus=1))) == 9
     assert bundle_items([], cpus=2) == []
