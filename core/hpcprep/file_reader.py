@@ -21,7 +21,7 @@ from pydantic import Field
 
 from . import compressed
 from .stages import InputItem, LocalPath, Reader, RecordError
-from .storage import S3Params, expand_paths, open_input
+from .storage import S3Params, expand_paths, open_input, unmatched_local
 
 
 class FileParams(S3Params):
@@ -44,6 +44,12 @@ class FileReader(Reader):
 
     def plan(self) -> list[InputItem]:
         return [InputItem(source=path, index=i, size=size) for i, (path, size) in enumerate(self.files())]
+
+    def problems(self) -> list[str]:
+        """Local ``paths`` that name nothing, so that a misspelt path is refused with the spec's
+        other problems, before Ray starts; ``files()`` finds the rest when the run plans."""
+        missing = unmatched_local(self.params.paths)
+        return [f"nothing matches {', '.join(repr(p) for p in missing)}"] if missing else []
 
     @contextmanager
     def open_stream(self, item: InputItem) -> Iterator[BinaryIO]:

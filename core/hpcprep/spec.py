@@ -313,10 +313,16 @@ def resolve(
             problems.append(f"run.output: {why}")
 
     reader = None
+    reader_planned = plan_inputs
     if "reader" not in data:
         problems.append("missing [reader] table (which reader, and its paths)")
     else:
+        before = len(problems)
         reader = _configure(registry, "reader", "reader", data["reader"], problems)
+        # a reader with problems (a path that names nothing) is not asked to plan: it would
+        # only say the same again
+        if len(problems) > before:
+            reader_planned = False
 
     encoders = []
     raw_encoders = data.get("encoders", [])
@@ -344,7 +350,7 @@ def resolve(
         problems += check_columns(reader, encoders, sinks, registry)
 
     inputs: list[InputItem] = []
-    if reader is not None and plan_inputs:
+    if reader is not None and reader_planned:
         inputs = _plan(reader, problems)
 
     if problems:

@@ -103,6 +103,23 @@ def expand_paths(
     return sorted(found.items())
 
 
+def unmatched_local(patterns: list[str]) -> list[str]:
+    """The local patterns among ``patterns`` that name nothing at all, for a spec to be refused
+    on before anything starts. Cheap where they match (a glob stops at its first match, no
+    folder is listed, S3 is not asked); ``expand_paths`` says the rest, e.g. a folder without
+    files of the wanted suffixes, or an S3 prefix that holds nothing."""
+    return [redact_uri(p) for p in patterns if not is_s3(p) and not _names_something(p)]
+
+
+def _names_something(pattern: str) -> bool:
+    if "**" in pattern:
+        # a recursive glob that matches nothing walks its whole tree: only its root is checked
+        pattern = pattern.split("**", 1)[0] or "."
+    if not _has_magic(pattern):
+        return os.path.exists(pattern)
+    return next(glob.iglob(pattern), None) is not None
+
+
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hpcprep.plugins import PluginRegistry
@@ -222,3 +226,50 @@ def test_glob_matching_nothing_is_reported_beside_other_problems(good, registry)
     problems = problems_of(spec, registry)
     assert any("nothing matches '/no/where/*.txt'" in p for p in problems), problems
     assert any("parameter 'k'" in p for p in problems), problems
+
+
+def test_a_local_path_naming_nothing_is_refused_before_the_inputs_are_listed(good, registry, tmp_path):
+    # the runner resolves without planning (the reader lists its inputs while Ray starts):
+    # a misspelt local path is still among the spec's problems, said once, with the others
+    spec = _mutate(
+        good,
+        lambda s: (
+            s["reader"].update(
+                paths=[str(tmp_path / "data"), "/no/such.fa", "/no/where/*.fa", "/no/*/**/*.fa", f"{tmp_path}/**/*.fa"]
+            ),
+            s["encoders"][0].update(k="x"),
+        ),
+    )
+    for plan_inputs in (False, True):
+        with pytest.raises(SpecError) as info:
+            resolve(spec, registry, plan_inputs=plan_inputs)
+        problems = info.value.problems
+        assert [p for p in problems if "nothing matches" in p] == [
+            "reader (files): nothing matches '/no/such.fa', '/no/where/*.fa', '/no/*/**/*.fa'"
+        ], problems
+        assert any("parameter 'k'" in p for p in problems), problems
+    # an existing folder without a file of the wanted kind is found when the reader plans
+    (tmp_path / "empty").mkdir()
+    spec = _mutate(good, lambda s: s["reader"].update(paths=[str(tmp_path / "empty")]))
+    assert resolve(spec, registry, plan_inputs=False).reader is not None
+    assert any("nothing matches" in p for p in problems_of(spec, registry))
+
+
+def test_hpcprep_run_refuses_a_misspelt_path_without_starting_ray(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'[run]\noutput = "{tmp_path / "out"}"\n[reader]\nstage = "files"\npaths = ["{tmp_path / "dta"}"]\n'
+        f'[[sinks]]\nstage = "parquet"\npath = "{tmp_path / "out" / "table"}"\n'
+    )
+    # as a user's command runs: a local Ray started would be kept, in a folder of this test's
+    env = {**os.environ, "HPCPREP_RUNTIME_DIR": str(tmp_path / "runtime"), "HPCPREP_KEEP_RAY": "300"}
+    script = Path(sys.executable).parent / "hpcprep"
+    try:
+        done = subprocess.run([str(script), "run", str(spec)], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert f"reader (files): nothing matches '{tmp_path / 'dta'}'" in done.stderr
+        assert "Ray" not in done.stderr + done.stdout  # neither started nor kept
+        assert not (tmp_path / "runtime").exists() and not (tmp_path / "out").exists()
+    finally:
+        if (tmp_path / "runtime").exists():
+            subprocess.run([str(script), "local-ray", "stop"], env=env, capture_output=True, timeout=120)
