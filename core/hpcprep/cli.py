@@ -258,6 +258,25 @@ def slurm(ctx, spec, nodes, cpus_per_node, gpus_per_node, time_limit, output_scr
         sys.exit(2)
 
 
+def type_text(annotation) -> str:
+    """A parameter's type as ``describe`` prints it: a choice lists its values."""
+    from types import NoneType, UnionType
+    from typing import Annotated, Literal, Union, get_args, get_origin
+
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return type_text(args[0])
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(v) for v in args)
+    if origin in (Union, UnionType):
+        return " | ".join(type_text(a) for a in args)
+    if annotation is NoneType:
+        return "None"
+    if origin is not None and args:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(a) for a in args)}]"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
 def describe_stage(entry) -> dict:
     cls = entry.cls
     params = []
@@ -266,7 +285,7 @@ def describe_stage(entry) -> dict:
         params.append(
             {
                 "name": name,
-                "type": getattr(f.annotation, "__name__", None) or str(f.annotation).replace("typing.", ""),
+                "type": type_text(f.annotation),
                 "required": f.is_required(),
                 "default": default,
                 "doc": f.description or "",

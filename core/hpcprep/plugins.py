@@ -219,6 +219,8 @@ class PluginRegistry:
             msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
         else:
             msg += f"; known {kind or 'stage'}s: " + ", ".join(sorted(candidates))
+            if domain and not any(n.lower().startswith(domain + ".") for (_, n) in self.stages):
+                msg += f" (no installed plugin has stages named {domain}.*: `hpcprep plugins` lists what is installed)"
         broken = self.broken()
         if broken:
             msg += "; broken plugins: " + ", ".join(f"{b.name} ({b.error})" for b in broken)

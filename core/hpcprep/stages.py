@@ -84,8 +84,23 @@ def _conversion(annotation, value) -> str | None:
         return None
     wanted = " or ".join(_SCALARS[k] for k in (bool, int, float, str) if k in kinds)
     what = {bool: "a flag", str: "text"}.get(given, "a number")
-    hint = " (write it without quotes)" if isinstance(value, str) else ""
+    hint = " (write it without quotes)" if isinstance(value, str) and _reads_as(value, kinds) else ""
     return f"expects {wanted}, got {what}{hint}"
+
+
+def _reads_as(text: str, kinds: set) -> bool:
+    """Whether ``text`` without its quotes would be a value of one of ``kinds`` ("5", "true")."""
+    t = text.strip()
+    if bool in kinds and t in ("true", "false"):
+        return True
+    for kind in (int, float):
+        if kind in kinds:
+            try:
+                kind(t)
+                return True
+            except ValueError:
+                pass
+    return False
 
 
 def _absolute_local(value: str) -> str:

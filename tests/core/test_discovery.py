@@ -213,3 +213,16 @@ def test_cli_plugins_lists_each_kind_of_stage_on_its_own_line():
     assert set(listed) == {"hooks", "readers", "sinks"}  # the core registers no encoder
     assert {"files", "parquet"} <= set(listed["readers"].replace(",", " ").split())
     assert {"parquet", "lancedb", "feast"} <= set(listed["sinks"].replace(",", " ").split())
+
+
+def test_describe_writes_each_parameter_type_as_a_spec_writes_it():
+    from typing import Annotated, Literal
+
+    from hpcprep.cli import type_text
+    from hpcprep.stages import LocalPath
+
+    assert type_text(Literal["dense", "sparse", "auto"]) == 'one of "dense", "sparse", "auto"'
+    assert type_text(int | None) == "int | None"
+    assert type_text(list[LocalPath]) == "list[str]"
+    assert type_text(Annotated[float, "unit"]) == "float"
+    assert type_text(list[str] | None) == "list[str] | None"

@@ -62,6 +62,12 @@ INVALID = [
         ["encoders[0]", "unknown encoder 'test.cont'", "did you mean 'test.count'"],
     ),
     (
+        "stage-of-a-plugin-not-installed",
+        lambda s: s["encoders"][0].update(stage="bytes.byte_histogram"),
+        ["unknown encoder 'bytes.byte_histogram'; known encoders: ", "no installed plugin has stages named bytes.*"],
+    ),
+
+    (
         "unknown-parameter",
         lambda s: s["encoders"][0].update(kk=3),
         ["encoders[0] (test.count)", "unknown parameter 'kk'"],
@@ -69,7 +75,8 @@ INVALID = [
     (
         "mistyped-parameter",
         lambda s: s["encoders"][0].update(k="five"),
-        ["encoders[0] (test.count)", "parameter 'k'", "expects an integer, got text", "'five'"],
+        # no "write it without quotes": five without quotes is no number either
+        ["encoders[0] (test.count): parameter 'k': expects an integer, got text (got 'five')"],
     ),
     (
         "number-in-quotes-is-not-converted",
@@ -273,3 +280,8 @@ def test_hpcprep_run_refuses_a_misspelt_path_without_starting_ray(tmp_path):
     finally:
         if (tmp_path / "runtime").exists():
             subprocess.run([str(script), "local-ray", "stop"], env=env, capture_output=True, timeout=120)
+
+
+def test_an_unknown_stage_of_an_installed_plugin_gets_no_install_hint(good, registry):
+    (problem,) = problems_of(_mutate(good, lambda s: s["encoders"][0].update(stage="test.zzzzzzzz")), registry)
+    assert "unknown encoder 'test.zzzzzzzz'; known encoders: " in problem and "installed" not in problem
