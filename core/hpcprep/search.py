@@ -332,7 +332,8 @@ def nearest(
     columns = result_columns(tbl.schema)
     result = search_table(tbl, query, vc, k, exact=exact, columns=columns, nprobes=nprobes, refine_factor=refine_factor)
     rows = result.select([*columns, "_distance"]).to_pylist()
-    rows.sort(key=lambda r: r["_distance"])
+    # equal distances (a file and its copy) in the order of their names, the same every time
+    rows.sort(key=lambda r: (r["_distance"], str(r.get("source", "")), str(r.get("record_id", ""))))
     return rows
 
 

@@ -340,6 +340,23 @@ def test_search_cli_by_id_and_by_vector_file(indexed, tmp_path):
 # -- pieces without Ray ------------------------------------------------------------------
 
 
+def test_equal_distances_come_in_the_order_of_their_sources(tmp_path):
+    # a file and its copies have the same vector: the result is the same whatever order the table holds them
+    vectors = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], dtype=np.float32)
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+        table = pa.table(
+            {
+                "record_id": [f"id{i}" for i in order],
+                "source": [["GPL-3", "MIT", "GPL", "GPL-2"][i] for i in order],
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[order].reshape(-1)), 2),
+            }
+        )
+        db = tmp_path / f"db{order[0]}"
+        lancedb.connect(str(db)).create_table("t", table)
+        rows = nearest(str(db), "t", vector=[1.0, 0.0], k=4, exact=True)
+        assert [r["source"] for r in rows] == ["GPL", "GPL-2", "GPL-3", "MIT"]
+
+
 def test_a_record_can_be_named_by_its_name_and_offset(tmp_path):
     # Genomics windows: record ids hash the file path, so a person names a window as chr3:8001000.
     rng = np.random.default_rng(3)
