@@ -66,7 +66,6 @@ INVALID = [
         lambda s: s["encoders"][0].update(stage="bytes.byte_histogram"),
         ["unknown encoder 'bytes.byte_histogram'; known encoders: ", "no installed plugin has stages named bytes.*"],
     ),
-
     (
         "unknown-parameter",
         lambda s: s["encoders"][0].update(kk=3),
