@@ -32,10 +32,11 @@ def registry():
 def demo_stand_ins(spec: Path, tmp_path: Path) -> tuple[list[str], list]:
     """``(overrides, extra plugins)`` standing in for what `make demo` makes before a spec runs:
     GNN weights (untrained: only the file's shape matters to the plan) and the `bytes` plugin
-    the core demo scaffolds. The examples' inputs are not needed: the plan is drawn from the
-    stages, without listing inputs."""
+    the core demo scaffolds, and a folder for the reader's paths (the demo prepares the
+    inputs; a path that names nothing is refused when the spec is resolved). The inputs are
+    not listed: the plan is drawn from the stages."""
     data = tomllib.loads(spec.read_text())
-    overrides, plugins = [], []
+    overrides, plugins = [f'reader.paths=["{tmp_path}"]'], []
     for i, enc in enumerate(data.get("encoders", [])):
         if enc["stage"] == "genomics.gnn_embed":
             from hpcprep_genomics.gnn import GnnConfig, random_weights, save_weights
