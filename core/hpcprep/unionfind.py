@@ -2,7 +2,7 @@
 start): the one disjoint-set the plugins share (cfd's grid sign components and boundary pieces, protein's
 sequence clusters).
 
-``find`` and ``union`` are Numba functions, callable inside kernels and from Python alike. The smaller index
+``find``, ``union`` and ``link`` are Numba functions, callable inside kernels and from Python alike. The smaller index
 always becomes the root, so a set's root is its smallest member whatever the order of the unions, and labels
 derived from roots do not depend on it.
 """
@@ -22,11 +22,20 @@ def find(parent, a):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def link(parent, ra, rb):
+    """Join the sets whose roots are ``ra`` and ``rb``; the root of the joined set. For loops that keep the root
+    of the set they are growing at hand, and so skip ``union``'s two finds."""
+    if rb < ra:
+        parent[ra] = rb
+        return rb
+    if ra < rb:
+        parent[rb] = ra
+    return ra
+
+
+@njit(cache=True, nogil=True, inline="always")
 def union(parent, a, b):
     """Join the sets of ``a`` and ``b``; True when they were apart."""
     ra, rb = find(parent, a), find(parent, b)
-    if ra < rb:
-        parent[rb] = ra
-    elif rb < ra:
-        parent[ra] = rb
+    link(parent, ra, rb)
     return ra != rb

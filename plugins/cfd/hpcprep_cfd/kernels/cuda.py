@@ -52,12 +52,16 @@ def _on_device(kernel, **callees):
     return cuda.jit(device=True)(clone)
 
 
+_larger = _on_device(_distance.larger)
+_box_gap = _on_device(_distance.box_gap, larger=_larger)
 _seg = _on_device(_distance._seg)
 _has_normal = _on_device(_distance._has_normal)
 _closest = _on_device(_distance.closest_on_triangle, _seg=_seg, _has_normal=_has_normal)
-_box_d2 = _on_device(_distance.box_d2)
-_leaf_d2 = _on_device(_distance.leaf_d2)
-_nearest = _on_device(_distance.nearest_one, closest_on_triangle=_closest, box_d2=_box_d2, leaf_d2=_leaf_d2)
+_box_d2 = _on_device(_distance.box_d2, box_gap=_box_gap)
+_leaf_d2 = _on_device(_distance.leaf_d2, larger=_larger)
+_nearest = _on_device(
+    _distance.nearest_one, closest_on_triangle=_closest, box_d2=_box_d2, leaf_d2=_leaf_d2, larger=_larger
+)
 _solid_angle = _on_device(_winding.solid_angle)
 _far_field = _on_device(_winding._far_field)
 _winding_fast = _on_device(_winding.winding_fast_one, solid_angle=_solid_angle, _far_field=_far_field)

@@ -49,6 +49,21 @@ surface, and on an open one only points with ``|w - 0.5|`` under 0.03 could chan
 
 
 @njit(cache=True, nogil=True, inline="always")
+def larger(a, b):
+    """``max(a, b)`` of two numbers that are not NaN, as one compare and select. Numba's ``max`` keeps NaN's rules
+    (and calls a function for three arguments) in every bound test of the searches below, which then do not
+    vectorise: ``sdf_grid``'s distances on one thread (128^3 nodes, 116 k triangles) took 0.53 s with it and
+    0.47 s with this and ``closest_on_triangle`` inlined."""
+    return a if a > b else b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def box_gap(lo, hi, p):
+    """How far ``p`` lies outside the interval ``[lo, hi]`` (0 inside it)."""
+    return larger(larger(lo - p, 0.0), p - hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _seg(px, py, pz, ax, ay, az, bx, by, bz):
     ex, ey, ez = bx - ax, by - ay, bz - az
     ee = ex * ex + ey * ey + ez * ez
@@ -68,7 +83,8 @@ def _has_normal(abx, aby, abz, acx, acy, acz):
     return nx * nx + ny * ny + nz * nz > 0.0
 
 
-@njit(cache=True, nogil=True)
+# Inlined: the searches call it once per candidate triangle, and a call spills their lane arrays.
+@njit(cache=True, nogil=True, inline="always")
 def closest_on_triangle(tri, t, px, py, pz):
     """Squared distance from ``p`` to BVH-ordered triangle ``t`` and the closest point ``(d2, cx, cy, cz)``."""
     ax, ay, az = tri[t, 0, 0], tri[t, 0, 1], tri[t, 0, 2]
@@ -130,9 +146,9 @@ def closest_on_triangle(tri, t, px, py, pz):
 @njit(cache=True, nogil=True, inline="always")
 def box_d2(boxes, node, px, py, pz):
     # Squared distance from p to the node's box (0 inside it): per axis, the overshoot below lo or above hi.
-    ex = max(boxes[node, 0, 0] - px, 0.0, px - boxes[node, 1, 0])
-    ey = max(boxes[node, 0, 1] - py, 0.0, py - boxes[node, 1, 1])
-    ez = max(boxes[node, 0, 2] - pz, 0.0, pz - boxes[node, 1, 2])
+    ex = box_gap(boxes[node, 0, 0], boxes[node, 1, 0], px)
+    ey = box_gap(boxes[node, 0, 1], boxes[node, 1, 1], py)
+    ez = box_gap(boxes[node, 0, 2], boxes[node, 1, 2], pz)
     return ex * ex + ey * ey + ez * ez
 
 
@@ -202,7 +218,7 @@ def leaf_d2(leaf_bounds, node, px, py, pz):
     dx, dy, dz = px - leaf_bounds[node, 3], py - leaf_bounds[node, 4], pz - leaf_bounds[node, 5]
     h = leaf_bounds[node, 0] * dx + leaf_bounds[node, 1] * dy + leaf_bounds[node, 2] * dz
     across = abs(h) - leaf_bounds[node, 6]
-    lateral = math.sqrt(max(dx * dx + dy * dy + dz * dz - h * h, 0.0)) - leaf_bounds[node, 7]
+    lateral = math.sqrt(larger(dx * dx + dy * dy + dz * dz - h * h, 0.0)) - leaf_bounds[node, 7]
     out = 0.0
     if across > 0.0:
         out += across * across
@@ -251,7 +267,7 @@ def nearest_one(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py,
                 if h2 >= best:
                     continue
                 cx, cy, cz = px - tri_bounds[t, 3], py - tri_bounds[t, 4], pz - tri_bounds[t, 5]
-                lat = math.sqrt(max(cx * cx + cy * cy + cz * cz - h2, 0.0)) - tri_bounds[t, 6]
+                lat = math.sqrt(larger(cx * cx + cy * cy + cz * cz - h2, 0.0)) - tri_bounds[t, 6]
                 if lat > 0.0 and h2 + lat * lat >= best:
                     continue
                 d2, qx, qy, qz = closest_on_triangle(tri, t, px, py, pz)
@@ -266,9 +282,9 @@ def nearest_one(tri, tri_bounds, leaf_bounds, boxes, left, start, count, px, py,
             db = box_d2(boxes, b, px, py, pz)
             # A leaf's slab and disc fit its (nearly flat) patch of surface much closer than its box does.
             if left[a] < 0:
-                da = max(da, leaf_d2(leaf_bounds, a, px, py, pz))
+                da = larger(da, leaf_d2(leaf_bounds, a, px, py, pz))
             if left[b] < 0:
-                db = max(db, leaf_d2(leaf_bounds, b, px, py, pz))
+                db = larger(db, leaf_d2(leaf_bounds, b, px, py, pz))
             if da > db:
                 a, b = b, a
                 da, db = db, da

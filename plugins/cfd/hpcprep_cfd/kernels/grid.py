@@ -28,12 +28,21 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hpcprep.unionfind import find, union
+from hpcprep.unionfind import find, link
 from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
 from .closed import is_closed
-from .distance import WINDING_ACCURACY, box_d2, closest_on_triangle, leaf_d2, orientation_flip, search_bounds
+from .distance import (
+    WINDING_ACCURACY,
+    box_d2,
+    box_gap,
+    closest_on_triangle,
+    larger,
+    leaf_d2,
+    orientation_flip,
+    search_bounds,
+)
 from .winding import tree_depth, winding_fast_one
 
 __all__ = ["is_closed", "sdf_grid"]  # is_closed lives in closed.py; importers of grid.is_closed keep working
@@ -90,7 +99,9 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
         w = np.zeros(dist.size)
         w[idx] = _winding_at(*args, WINDING_ACCURACY, lo, spacing, idx, shape[1], shape[2])
         inside = (flip * w > 0.5).reshape(shape)
-    return np.where(inside & (dist > 0.0), -dist, dist), lo, spacing
+    # In place: a new array (16 MB at 128^3) would cost its page faults on every call.
+    np.negative(dist, out=dist, where=inside & (dist > 0.0))
+    return dist, lo, spacing
 
 
 def _shape(resolution) -> tuple[int, int, int]:
@@ -233,7 +244,7 @@ def _search_packet(
     lanes = pz.shape[0]
     bmax = 0.0
     for q in range(m):
-        bmax = max(bmax, best[q])
+        bmax = larger(bmax, best[q])
     zmid = 0.5 * (pz[0] + pz[m - 1])
     size_xy = abs(px) + abs(py)  # with |pz|, the scale of the edge bounds' rounding
     stack[0] = 0
@@ -241,17 +252,17 @@ def _search_packet(
     while sp > 0:
         sp -= 1
         node = stack[sp]
-        ex = max(boxes[node, 0, 0] - px, 0.0, px - boxes[node, 1, 0])
-        ey = max(boxes[node, 0, 1] - py, 0.0, py - boxes[node, 1, 1])
+        ex = box_gap(boxes[node, 0, 0], boxes[node, 1, 0], px)
+        ey = box_gap(boxes[node, 0, 1], boxes[node, 1, 1], py)
         exy = ex * ex + ey * ey
         lz, hz = boxes[node, 0, 2], boxes[node, 1, 2]
         # The packet's z range against the box and the largest bound: most rejections end here.
-        ez = max(lz - pz[m - 1], 0.0, pz[0] - hz)
+        ez = larger(larger(lz - pz[m - 1], 0.0), pz[0] - hz)
         if exy + ez * ez >= bmax:
             continue
         need = False
         for q in range(lanes):
-            ez = max(lz - pz[q], 0.0, pz[q] - hz)
+            ez = box_gap(lz, hz, pz[q])
             need |= exy + ez * ez < best[q]
         if not need:
             continue
@@ -293,9 +304,10 @@ def _search_packet(
             near_edges = False
             for q in range(lanes):
                 cz = pz[q] - tri_bounds[t, 5]
-                disc = math.sqrt(max(cxy + cz * cz - h2[q], 0.0)) - tri_bounds[t, 6]
-                line = max(e0 + mz0 * pz[q], e1 + mz1 * pz[q], e2 + mz2 * pz[q]) - 1e-9 * (size_xy + abs(pz[q]))
-                lat = max(disc, line, 0.0)
+                disc = math.sqrt(larger(cxy + cz * cz - h2[q], 0.0)) - tri_bounds[t, 6]
+                line = larger(larger(e0 + mz0 * pz[q], e1 + mz1 * pz[q]), e2 + mz2 * pz[q])
+                line -= 1e-9 * (size_xy + abs(pz[q]))
+                lat = larger(larger(disc, line), 0.0)
                 h2[q] += lat * lat
                 near_edges |= (h2[q] < best[q]) & (t != seed[q])
             if not near_edges:
@@ -310,7 +322,7 @@ def _search_packet(
         if changed:
             bmax = 0.0
             for q in range(m):
-                bmax = max(bmax, best[q])
+                bmax = larger(bmax, best[q])
 
 
 @njit(cache=True, nogil=True)
@@ -320,7 +332,8 @@ def _components(dist, spacing):
 
     One pass in index order joins each node to its linked neighbours before it (union-find, the smaller index
     the root, so a component's root is its first node); a second pass numbers the components in the order of
-    their first nodes and finds each one's farthest node."""
+    their first nodes and finds each one's farthest node. The first pass keeps the root of the node's set at
+    hand (``r``: the node itself until it is joined), so each link costs one find, not two."""
     nx, ny, nz = dist.shape
     n = nx * ny * nz
     flat = dist.ravel()
@@ -330,12 +343,14 @@ def _components(dist, spacing):
     for i in range(nx):
         for j in range(ny):
             for k in range(nz):
-                if k > 0 and flat[a] + flat[a - 1] > reach_z:
-                    union(parent, a, a - 1)
-                if j > 0 and flat[a] + flat[a - nz] > reach_y:
-                    union(parent, a, a - nz)
-                if i > 0 and flat[a] + flat[a - ny * nz] > reach_x:
-                    union(parent, a, a - ny * nz)
+                d = flat[a]
+                r = a  # no earlier node points to a: it is a root until joined
+                if k > 0 and d + flat[a - 1] > reach_z:
+                    r = link(parent, r, find(parent, a - 1))
+                if j > 0 and d + flat[a - nz] > reach_y:
+                    r = link(parent, r, find(parent, a - nz))
+                if i > 0 and d + flat[a - ny * nz] > reach_x:
+                    r = link(parent, r, find(parent, a - ny * nz))
                 a += 1
     label = np.empty(n, dtype=np.int64)
     seeds = np.empty(n, dtype=np.int64)
