@@ -27,6 +27,7 @@ import numpy as np
 from hpcprep.cuda_device import SIMULATOR, add, mul
 from numba import cuda
 
+from . import compare as _compare
 from . import distance as _distance
 from . import grid as _grid_cpu
 from . import winding as _winding
@@ -52,7 +53,7 @@ def _on_device(kernel, **callees):
     return cuda.jit(device=True)(clone)
 
 
-_larger = _on_device(_distance.larger)
+_larger = _on_device(_compare.larger)
 _box_gap = _on_device(_distance.box_gap, larger=_larger)
 _seg = _on_device(_distance._seg)
 _has_normal = _on_device(_distance._has_normal)

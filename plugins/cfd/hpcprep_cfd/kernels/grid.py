@@ -33,12 +33,12 @@ from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
 from .closed import is_closed
+from .compare import larger
 from .distance import (
     WINDING_ACCURACY,
     box_d2,
     box_gap,
     closest_on_triangle,
-    larger,
     leaf_d2,
     orientation_flip,
     search_bounds,
