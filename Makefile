@@ -44,6 +44,13 @@ DGL_STAMP := $(DGL_VENV)/.installed
 PCLUSTER_VENV := .venv-pcluster
 PCLUSTER_STAMP := $(PCLUSTER_VENV)/.installed
 
+# NVIDIA's compiler libraries (NVVM, NVRTC), from their wheels and outside .venv:
+# tests/integration/test_cuda_ptx.py compiles every CUDA kernel to PTX with them, so code
+# that only a GPU's compiler would refuse is caught on machines without a GPU.
+CUDA_COMPILER := build/cuda-compiler
+CUDA_COMPILER_STAMP := $(CUDA_COMPILER)/.installed
+CUDA_COMPILER_WHEELS := nvidia-cuda-nvcc-cu12==12.9.86 nvidia-cuda-nvrtc-cu12==12.9.86
+
 .PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench bench-storage lint clean fuzz soak
 
 all: test
@@ -92,7 +99,12 @@ pcluster-env: $(PCLUSTER_STAMP)
 
 sysdeps: $(APT_STAMP)
 
-test: $(APT_STAMP) $(STAMP) $(DGL_STAMP) $(PCLUSTER_STAMP)
+$(CUDA_COMPILER_STAMP): $(STAMP)
+	rm -rf $(CUDA_COMPILER)
+	$(PIP) install -q --target $(CUDA_COMPILER) $(CUDA_COMPILER_WHEELS)
+	touch $(CUDA_COMPILER_STAMP)
+
+test: $(APT_STAMP) $(STAMP) $(DGL_STAMP) $(PCLUSTER_STAMP) $(CUDA_COMPILER_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
 demo: demo-core demo-genomics demo-protein demo-cfd
