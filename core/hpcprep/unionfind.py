@@ -2,8 +2,8 @@
 start): the one disjoint-set the plugins share (cfd's grid sign components and boundary pieces, protein's
 sequence clusters).
 
-``find``, ``union`` and ``link`` are Numba functions, callable inside kernels and from Python alike. The smaller index
-always becomes the root, so a set's root is its smallest member whatever the order of the unions, and labels
+``find``, ``union`` and ``link`` are Numba functions, callable inside kernels and from Python alike. The smaller
+index always becomes the root, so a set's root is its smallest member whatever the order of the unions, and labels
 derived from roots do not depend on it.
 """
 
