@@ -1,6 +1,6 @@
 """Union-find over ``parent``, an int64 array where ``parent[i] == i`` marks a root (``numpy.arange(n)`` to
-start): the one disjoint-set the plugins share (cfd's grid sign components and boundary pieces, protein's
-sequence clusters).
+start): the one disjoint-set the plugins share (cfd's grid sign components, boundary pieces, welded vertices
+and mesh components, protein's sequence clusters).
 
 ``find``, ``union`` and ``link`` are Numba functions, callable inside kernels and from Python alike. The smaller
 index always becomes the root, so a set's root is its smallest member whatever the order of the unions, and labels

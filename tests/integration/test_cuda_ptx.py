@@ -2,10 +2,11 @@
 
 The simulator runs the kernels' Python, so it cannot see what NVIDIA's compiler would refuse (a call
 it cannot type for the device, a helper that only exists on the CPU). Here each kernel is launched on
-small inputs under the simulator, which records the argument types of every launch; then NVVM
-compiles each kernel to PTX for exactly those types (compute capability 8.0), in a process without
-the simulator. NVVM and NVRTC come from NVIDIA's wheels, which `make test` installs into
-``build/cuda-compiler`` (``CUDA_COMPILER_DIR`` elsewhere); no driver or GPU is used.
+small inputs under the simulator (in a process of its own, whatever HPCPREP_TEST_CUDA says), which
+records the argument types of every launch; then NVVM compiles each kernel to PTX for exactly those
+types (compute capability 8.0), in a process without the simulator. NVVM and NVRTC come from NVIDIA's
+wheels, which `make test` installs into ``build/cuda-compiler`` (``CUDA_COMPILER_DIR`` elsewhere); no
+driver or GPU is used.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from tests.conftest import CUDA_TARGET, require_cuda, unavailable
+from tests.conftest import require_module, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = ("hpcprep_cfd.kernels.cuda", "hpcprep_genomics.kernels.cuda", "hpcprep_protein.kernels.cuda")
-
-pytestmark = pytest.mark.skipif(CUDA_TARGET != "simulator", reason="records the launches on the simulator")
 
 
 def compiler_dir() -> Path:
@@ -45,9 +43,10 @@ def spec_of(arg) -> dict:
     return {"scalar": np.asarray(host).dtype.str}
 
 
-def record_launches(monkeypatch) -> dict:
-    """``{(module, kernel name): [argument specs of each distinct launch]}`` for every kernel the three
-    plugins' CUDA modules launch on small real inputs."""
+def record_launches() -> list:
+    """``[[module, kernel name, [argument specs of each distinct launch]], ...]`` for every kernel of the three
+    plugins' CUDA modules, launched on small real inputs. Runs in a process with NUMBA_ENABLE_CUDASIM=1 (it
+    replaces the simulator's launch for good)."""
     import importlib
 
     from numba.cuda.simulator.kernel import FakeCUDAKernel
@@ -70,7 +69,7 @@ def record_launches(monkeypatch) -> dict:
                 launches[key].append(specs)
         return launch(self, *args)
 
-    monkeypatch.setattr(FakeCUDAKernel, "__call__", recording)
+    FakeCUDAKernel.__call__ = recording
 
     cfd, genomics, protein = (modules[name] for name in MODULES)
     v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
@@ -91,7 +90,13 @@ def record_launches(monkeypatch) -> dict:
     chains = [np.cumsum(rng.normal(0, 2.0, (12, 3)), axis=0), np.cumsum(rng.normal(0, 2.0, (5, 3)), axis=0)]
     protein.contact_edges_batch(chains, 8.0)
     protein.distance_map_batch(chains)
-    return launches
+    return [[m, k, seen] for (m, k), seen in sorted(launches.items())]
+
+
+RECORD = (
+    "import json, sys; from tests.integration.test_cuda_ptx import record_launches; "
+    "json.dump(record_launches(), sys.stdout)"
+)
 
 
 COMPILE = r"""
@@ -121,13 +126,22 @@ json.dump(out, sys.stdout)
 """
 
 
-def test_every_kernel_compiles_to_ptx_for_the_types_it_is_launched_with(monkeypatch):
-    require_cuda()
+def test_every_kernel_compiles_to_ptx_for_the_types_it_is_launched_with():
+    require_module("numba.cuda")
     tk = compiler_dir()
-    launches = record_launches(monkeypatch)
-    never = sorted(f"{m}.{k}" for (m, k), seen in launches.items() if not seen)
+    sim = subprocess.run(
+        [sys.executable, "-c", RECORD],
+        cwd=REPO,
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "HPCPREP_TEST_CUDA": "simulator"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert sim.returncode == 0, sim.stderr[-4000:]
+    launches = json.loads(sim.stdout)
+    never = [f"{m}.{k}" for m, k, seen in launches if not seen]
     assert not never, f"kernels this test does not launch (add a call for each): {never}"
-    jobs = [[m, k, specs] for (m, k), seen in sorted(launches.items()) for specs in seen]
+    jobs = [[m, k, specs] for m, k, seen in launches for specs in seen]
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     env["CUDA_HOME"] = str(tk / "nvidia" / "cuda_nvcc")
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
@@ -139,7 +153,7 @@ def test_every_kernel_compiles_to_ptx_for_the_types_it_is_launched_with(monkeypa
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     sizes = json.loads(proc.stdout)
-    assert sorted(sizes) == sorted(f"{m}.{k}" for m, k in launches)
+    assert sorted(sizes) == sorted(f"{m}.{k}" for m, k, _ in launches)
     for kernel, ptx in sizes.items():
         assert all(n > 0 for n in ptx), f"{kernel}: no kernel entry in its PTX"
     assert sum(len(v) for v in sizes.values()) == len(jobs)

@@ -54,7 +54,7 @@ def _on_device(kernel, **callees):
 
 
 _larger = _on_device(_compare.larger)
-_box_gap = _on_device(_distance.box_gap, larger=_larger)
+_box_gap = _on_device(_compare.box_gap, larger=_larger)
 _seg = _on_device(_distance._seg)
 _has_normal = _on_device(_distance._has_normal)
 _closest = _on_device(_distance.closest_on_triangle, _seg=_seg, _has_normal=_has_normal)

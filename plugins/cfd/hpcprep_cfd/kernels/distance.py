@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from .bvh import BVH, EXP_AREA, EXP_CENTRE, as_points, mesh_bvh, morton_order
 from .closed import is_closed
-from .compare import larger
+from .compare import box_gap, larger
 from .winding import tree_depth, winding_fast_one
 
 WINDING_ACCURACY = 1.6
@@ -47,12 +47,6 @@ WINDING_ACCURACY = 1.6
 (``ERROR_BOUND[1.6]`` = 0.03) is far below the 0.5 the test needs, so it stays below ``DEFAULT_ACCURACY`` (2.4,
 chosen to match libigl's winding-number values, not a sign): on a closed mesh the exact value is 0 or 1 off the
 surface, and on an open one only points with ``|w - 0.5|`` under 0.03 could change side."""
-
-
-@njit(cache=True, nogil=True, inline="always")
-def box_gap(lo, hi, p):
-    """How far ``p`` lies outside the interval ``[lo, hi]`` (0 inside it)."""
-    return larger(larger(lo - p, 0.0), p - hi)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -33,16 +33,8 @@ from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh
 from .closed import is_closed
-from .compare import larger
-from .distance import (
-    WINDING_ACCURACY,
-    box_d2,
-    box_gap,
-    closest_on_triangle,
-    leaf_d2,
-    orientation_flip,
-    search_bounds,
-)
+from .compare import box_gap, larger
+from .distance import WINDING_ACCURACY, box_d2, closest_on_triangle, leaf_d2, orientation_flip, search_bounds
 from .winding import tree_depth, winding_fast_one
 
 __all__ = ["is_closed", "sdf_grid"]  # is_closed lives in closed.py; importers of grid.is_closed keep working

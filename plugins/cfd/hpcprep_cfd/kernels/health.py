@@ -26,6 +26,7 @@ volume?" Definitions (all counts are exact integers; no tolerance except for zer
 from __future__ import annotations
 
 import numpy as np
+from hpcprep.unionfind import find, link
 from numba import njit
 
 #: A face is zero-area when |e1 x e2| <= ZERO_AREA_RTOL * (longest edge)^2, i.e. its height is below ~1e-12 of
@@ -204,35 +205,19 @@ def sorted_half_edges(f: np.ndarray):
 
 
 @njit(cache=True, nogil=True)
-def _find(parent, x):
-    # Path halving: iterative, no recursion.
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
-
-
-@njit(cache=True, nogil=True)
 def vertex_components(n_vertices, faces):
     """Number of connected components of the faces through shared vertices (union-find over face corners)."""
     parent = np.arange(n_vertices)
     used = np.zeros(n_vertices, dtype=np.bool_)
     for i in range(faces.shape[0]):
-        r0 = _find(parent, faces[i, 0])
+        r0 = find(parent, faces[i, 0])
         used[faces[i, 0]] = True
         for c in range(1, 3):
             used[faces[i, c]] = True
-            r = _find(parent, faces[i, c])
-            if r != r0:
-                # Attach the larger root under the smaller one, so labels are deterministic.
-                if r < r0:
-                    parent[r0] = r
-                    r0 = r
-                else:
-                    parent[r] = r0
+            r0 = link(parent, r0, find(parent, faces[i, c]))
     count = 0
     for x in range(n_vertices):
-        if used[x] and _find(parent, x) == x:
+        if used[x] and find(parent, x) == x:
             count += 1
     return count
 

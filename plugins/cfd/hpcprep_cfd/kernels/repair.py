@@ -31,19 +31,10 @@ The output is deterministic: kept faces stay in input order, vertices in order o
 from __future__ import annotations
 
 import numpy as np
+from hpcprep.unionfind import find, union
 from numba import njit
 
-from .health import _edge_counts, _find, check_mesh, degenerate_mask, face_duplicates, sorted_half_edges
-
-
-@njit(cache=True, nogil=True)
-def _union(parent, a, b):
-    ra = _find(parent, a)
-    rb = _find(parent, b)
-    if ra < rb:
-        parent[rb] = ra
-    elif rb < ra:
-        parent[ra] = rb
+from .health import _edge_counts, check_mesh, degenerate_mask, face_duplicates, sorted_half_edges
 
 
 @njit(cache=True, nogil=True)
@@ -89,10 +80,10 @@ def _weld_grid(v, order, cells, cell_start, tol2):
                             d1 = v[a, 1] - v[b, 1]
                             d2 = v[a, 2] - v[b, 2]
                             if d0 * d0 + d1 * d1 + d2 * d2 <= tol2:
-                                _union(parent, a, b)
+                                union(parent, a, b)
     root = np.empty(n, dtype=np.int64)
     for i in range(n):
-        root[i] = _find(parent, i)
+        root[i] = find(parent, i)
     return root
 
 
