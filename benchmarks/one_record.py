@@ -15,6 +15,13 @@ command's seconds, the median, and each run's manifest ``timings`` and the time 
 
     .venv/bin/python benchmarks/one_record.py              # 5 of each
     .venv/bin/python benchmarks/one_record.py --repeat 10
+    .venv/bin/python benchmarks/one_record.py --bytecode-ab   # kept Ray, with and without bytecode
+
+``--bytecode-ab`` times the kept-Ray command alternately with hpcprep's compiled bytecode
+(``make bytecode``) and without it (its ``.pyc`` files moved aside for that command and
+put back after it), as an editable install is where Python is told not to write bytecode
+(``PYTHONDONTWRITEBYTECODE``, set on these machines): the command and the run's new worker
+then compile hpcprep's modules from source. Results go to ``one_record_bytecode.json``.
 
 Writes benchmarks/results/one_record.json and prints a summary.
 """
@@ -38,6 +45,8 @@ from machine import cpu_model, tail, timed_command, wait_until_quiet  # noqa: E4
 from pipelines import hpcprep_command, stop_kept_ray  # noqa: E402
 
 RESULTS = HERE / "results" / "one_record.json"
+BYTECODE_RESULTS = HERE / "results" / "one_record_bytecode.json"
+SOURCES = [HERE.parent / "core", HERE.parent / "plugins"]
 KEEP_SECONDS = 600
 
 
@@ -83,6 +92,37 @@ def series(spec: Path, work: Path, keep: float, repeat: int, wait_quiet: float) 
     return out
 
 
+def hide_bytecode(aside: Path) -> list[tuple[Path, Path]]:
+    """Move hpcprep's compiled modules into ``aside``; returns (where it was, where it is)."""
+    moved = []
+    for root in SOURCES:
+        for pyc in root.rglob("__pycache__/*.pyc"):
+            to = aside / f"{len(moved)}.pyc"
+            pyc.rename(to)
+            moved.append((pyc, to))
+    return moved
+
+
+def bytecode_ab(spec: Path, work: Path, repeat: int, wait_quiet: float) -> dict:
+    """The kept-Ray command alternately without and with hpcprep's bytecode."""
+    if not any(SOURCES[0].rglob("__pycache__/*.pyc")):
+        raise SystemExit("no compiled bytecode under core/: run `make bytecode` first")
+    aside = work / "pyc-aside"
+    aside.mkdir()
+    runs = {"with_bytecode": [], "without_bytecode": []}
+    for n in range(repeat):
+        for name in ("without_bytecode", "with_bytecode"):
+            moved = hide_bytecode(aside) if name == "without_bytecode" else []
+            try:
+                wait_until_quiet(wait_quiet, threshold=0.25)
+                runs[name].append(one_command(spec, work, KEEP_SECONDS, n))
+            finally:
+                for was, now in moved:
+                    now.rename(was)
+            print(f"[one_record] {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
+    return {name: {**summary(r), "runs": r} for name, r in runs.items()}
+
+
 def summary(runs: list[dict]) -> dict:
     secs = [r["seconds"] for r in runs]
     return {"median_seconds": round(statistics.median(secs), 2), "min_seconds": min(secs), "max_seconds": max(secs)}
@@ -92,19 +132,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--wait-quiet", type=float, default=60.0)
-    ap.add_argument("--results", default=str(RESULTS))
+    ap.add_argument("--results", default=None, help="default: results/one_record.json (one_record_bytecode.json)")
+    ap.add_argument("--bytecode-ab", action="store_true", help="kept Ray only, with and without bytecode")
     args = ap.parse_args(argv)
+    results = Path(args.results or (BYTECODE_RESULTS if args.bytecode_ab else RESULTS))
 
     work = Path(tempfile.mkdtemp(prefix="hpcprep-one-record-"))
     os.environ["HPCPREP_RUNTIME_DIR"] = str(work / "local-ray")  # this script's own kept Ray
     try:
         spec = write_spec(work)
-        one_command(spec, work, 0, -1)  # Numba's cache, untimed
-        own = series(spec, work, 0, args.repeat, args.wait_quiet)
-        one_command(spec, work, KEEP_SECONDS, -2)  # leaves the kept Ray, untimed
-        kept = series(spec, work, KEEP_SECONDS, args.repeat, args.wait_quiet)
-        if not all(r["joined_kept_ray"] for r in kept):
-            raise SystemExit("a command of the kept series did not join the kept Ray")
+        if args.bytecode_ab:
+            one_command(spec, work, KEEP_SECONDS, -1)  # Numba's cache and the kept Ray, untimed
+            ab = bytecode_ab(spec, work, args.repeat, args.wait_quiet)
+            own = kept = None
+        else:
+            one_command(spec, work, 0, -1)  # Numba's cache, untimed
+            own = series(spec, work, 0, args.repeat, args.wait_quiet)
+            one_command(spec, work, KEEP_SECONDS, -2)  # leaves the kept Ray, untimed
+            kept = series(spec, work, KEEP_SECONDS, args.repeat, args.wait_quiet)
+            ab = {}
+        for r in (kept or []) + [r for s in ab.values() for r in s["runs"]]:
+            if not r["joined_kept_ray"]:
+                raise SystemExit("a command of the kept series did not join the kept Ray")
     finally:
         stop_kept_ray()
         shutil.rmtree(work, ignore_errors=True)
@@ -115,11 +164,12 @@ def main(argv=None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "cpu_model": cpu_model()},
         "what_is_timed": "the command `hpcprep run SPEC --overwrite --keep-ray K` from start to exit; "
         "one 1 kb FASTA record -> genomics.kmer_counts k=4 -> parquet",
-        "own_ray": {**summary(own), "runs": own},
-        "kept_ray": {**summary(kept), "runs": kept},
     }
-    Path(args.results).write_text(json.dumps(result, indent=1) + "\n")
-    for name in ("own_ray", "kept_ray"):
+    if own is not None:
+        result.update({"own_ray": {**summary(own), "runs": own}, "kept_ray": {**summary(kept), "runs": kept}})
+    result.update(ab)
+    results.write_text(json.dumps(result, indent=1) + "\n")
+    for name in [k for k in result if isinstance(result[k], dict) and "runs" in result[k]]:
         s = result[name]
         rest = statistics.median(r["rest_seconds"] for r in s["runs"])
         startup = statistics.median(r["timings"]["startup"] for r in s["runs"])
@@ -128,7 +178,7 @@ def main(argv=None) -> int:
             f"{name:<9} median {s['median_seconds']:.2f} s (min {s['min_seconds']:.2f}, max {s['max_seconds']:.2f}); "
             f"medians: startup {startup:.2f}, execution {execution:.2f}, outside run() {rest:.2f}"
         )
-    print(f"results: {args.results}")
+    print(f"results: {results}")
     return 0
 
 
