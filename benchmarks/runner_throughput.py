@@ -10,6 +10,11 @@ whole command and over the execution alone, and the driver's peak resident memor
     .venv/bin/python benchmarks/runner_throughput.py                 # 10 MB, 100 MB, 1 GB
     .venv/bin/python benchmarks/runner_throughput.py --mb 10 100     # a quicker check
     .venv/bin/python benchmarks/runner_throughput.py --small-files 20000   # many one-record files
+    .venv/bin/python benchmarks/runner_throughput.py --kept-ray      # joining a kept local Ray
+
+``--kept-ray`` runs every size as a user's second and later commands run: after an untimed
+command left its local Ray kept, each command joins it instead of starting and stopping one
+(results/runner_throughput_kept_ray.json).
 
 ``--small-files N`` instead writes N one-record FASTA files of 1 kb and runs them through
 k-mer counts, one-hot and a 5-mer spectrum into Parquet and LanceDB: files per second
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -39,7 +45,7 @@ RESULTS = HERE / "results" / "runner_throughput.json"
 RECORD_MB = pipelines.GENOMICS["record_bases"] / 1e6
 
 
-def one_size(mb: float, work: Path, wait_quiet: float) -> dict:
+def one_size(mb: float, work: Path, wait_quiet: float, kept: bool = False) -> dict:
     records = max(1, round(mb / RECORD_MB))
     inputs = work / f"in{mb:g}"
     step("runner_throughput", f"{mb:g} MB: making the input")
@@ -47,7 +53,12 @@ def one_size(mb: float, work: Path, wait_quiet: float) -> dict:
     size = sum(f.stat().st_size for f in files)
     pipelines.wait_until_quiet(wait_quiet)
     step("runner_throughput", f"{mb:g} MB: hpcprep run")
-    res = pipelines.run_runner("genomics", inputs, work / f"run{mb:g}", f"throughput_{mb:g}mb")
+    # A kept Ray is joined only from the directory that started it: every size runs from there.
+    run_in = work / ("kept" if kept else f"run{mb:g}")
+    keep = pipelines.KEEP_SECONDS if kept else 0
+    res = pipelines.run_runner("genomics", inputs, run_in, f"throughput_{mb:g}mb", keep=keep)
+    if kept and "joined the local Ray kept by an earlier command" not in (run_in / "runner.log").read_text():
+        raise SystemExit(f"{mb:g} MB: the command did not join the kept Ray (see {run_in / 'runner.log'})")
     t = res["manifest_timings"]
     row = {
         "input_mb": round(size / 1e6, 1),
@@ -62,7 +73,7 @@ def one_size(mb: float, work: Path, wait_quiet: float) -> dict:
         "stage_worker_seconds": res["stage_worker_seconds"],
     }
     shutil.rmtree(inputs)
-    shutil.rmtree(work / f"run{mb:g}")
+    shutil.rmtree(run_in / "run")
     return row
 
 
@@ -144,7 +155,10 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(RESULTS))
     ap.add_argument("--wait-quiet", type=float, default=120.0)
     ap.add_argument("--small-files", type=int, default=0, help="run N one-record files instead of the sizes")
+    ap.add_argument("--kept-ray", action="store_true", help="each command joins a local Ray kept by an earlier one")
     args = ap.parse_args(argv)
+    if args.kept_ray and args.results == str(RESULTS):
+        args.results = str(RESULTS.with_name("runner_throughput_kept_ray.json"))
     if args.small_files:
         with tempfile.TemporaryDirectory(prefix="hpcprep-small-files-") as tmp:
             row = small_files(args.small_files, Path(tmp), args.wait_quiet)
@@ -169,15 +183,23 @@ def main(argv=None) -> int:
         return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="hpcprep-throughput-") as tmp:
-        for mb in args.mb:
-            print(f"[throughput] {mb:g} MB ...", file=sys.stderr, flush=True)
-            rows.append(one_size(mb, Path(tmp), args.wait_quiet))
+        if args.kept_ray:
+            os.environ["HPCPREP_RUNTIME_DIR"] = str(Path(tmp) / "local-ray")  # this script's own kept Ray
+            pipelines.start_kept_ray(Path(tmp) / "kept")
+        try:
+            for mb in args.mb:
+                print(f"[throughput] {mb:g} MB ...", file=sys.stderr, flush=True)
+                rows.append(one_size(mb, Path(tmp), args.wait_quiet, args.kept_ray))
+        finally:
+            if args.kept_ray:
+                pipelines.stop_kept_ray()
     result = {
         "benchmark": "runner_throughput",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpu": pipelines.cpu_model(), "cores": pipelines.os.cpu_count()},
         "versions": pipelines.versions(),
         "pipeline": "genomics.fasta window=1000 -> genomics.kmer_counts k=4 -> parquet",
+        "ray": "joined a local Ray kept by an earlier command" if args.kept_ray else "its own local Ray per command",
         "sizes": rows,
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
