@@ -325,7 +325,8 @@ def _components(dist, spacing):
     One pass in index order joins each node to its linked neighbours before it (union-find, the smaller index
     the root, so a component's root is its first node); a second pass numbers the components in the order of
     their first nodes and finds each one's farthest node. The first pass keeps the root of the node's set at
-    hand (``r``: the node itself until it is joined), so each link costs one find, not two."""
+    hand (``r``: the node itself until it is joined), so each link costs one find, not two. A parent always has
+    the smaller index, so the second pass reads a node's label from its parent's, with no find at all."""
     nx, ny, nz = dist.shape
     n = nx * ny * nz
     flat = dist.ravel()
@@ -348,13 +349,13 @@ def _components(dist, spacing):
     seeds = np.empty(n, dtype=np.int64)
     n_comp = 0
     for a in range(n):
-        root = find(parent, a)
-        if root == a:
+        up = parent[a]
+        if up == a:
             label[a] = n_comp
             seeds[n_comp] = a
             n_comp += 1
         else:
-            c = label[root]  # root < a: numbered already
+            c = label[up]  # up < a, in a's set: labelled already, with its root's label
             label[a] = c
             if flat[a] > flat[seeds[c]]:
                 seeds[c] = a
