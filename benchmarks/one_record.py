@@ -19,9 +19,10 @@ command's seconds, the median, and each run's manifest ``timings`` and the time 
 
 ``--bytecode-ab`` times the kept-Ray command alternately with hpcprep's compiled bytecode
 (``make bytecode``) and without it (its ``.pyc`` files moved aside for that command and
-put back after it), as an editable install is where Python is told not to write bytecode
-(``PYTHONDONTWRITEBYTECODE``, set on these machines): the command and the run's new worker
-then compile hpcprep's modules from source. Results go to ``one_record_bytecode.json``.
+put back after it): an editable install gets none from pip, and where Python is told not
+to write any (``PYTHONDONTWRITEBYTECODE``, set on these machines) the command and the
+run's new worker compile hpcprep's modules from source. Results go to
+``one_record_bytecode.json``.
 
 Writes benchmarks/results/one_record.json and prints a summary.
 """

@@ -157,6 +157,8 @@ def main(argv=None) -> int:
     ap.add_argument("--small-files", type=int, default=0, help="run N one-record files instead of the sizes")
     ap.add_argument("--kept-ray", action="store_true", help="each command joins a local Ray kept by an earlier one")
     args = ap.parse_args(argv)
+    if args.kept_ray and args.small_files:
+        ap.error("--kept-ray times the sizes; --small-files runs with its own Ray")
     if args.kept_ray and args.results == str(RESULTS):
         args.results = str(RESULTS.with_name("runner_throughput_kept_ray.json"))
     if args.small_files:
