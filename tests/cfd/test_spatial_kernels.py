@@ -16,7 +16,7 @@ from hpcprep_cfd.kernels.distance import (
     triangle_bounds,
     unsigned_distance,
 )
-from hpcprep_cfd.kernels.grid import ROW_PACKET, _edge_bounds, is_closed, sdf_grid
+from hpcprep_cfd.kernels.grid import ROW_PACKET, WIDE_PACKET, _edge_bounds, is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import (
     far_field_ref,
     grid_nodes,
@@ -495,6 +495,23 @@ def test_sdf_grid_equals_per_node_queries(mesh, shape):
     d, _, _ = signed_distance(v, f, nodes)
     assert np.abs(g.ravel() - d).max() <= 1e-12
     assert (g < 0).any() and (g > 0).any()
+
+
+@pytest.mark.parametrize("mesh", ["sphere", "hemisphere"])
+def test_sdf_grid_wide_packets_far_from_the_surface(mesh):
+    """A small mesh in a large box: most spans of a row are far from the surface and searched in wide packets
+    (the test checks that it has such spans and spans near the surface too); every node equals its own query."""
+    v, f = icosphere(3) if mesh == "sphere" else hemisphere(6, 16)
+    shape = (9, 11, 2 * WIDE_PACKET + 11)
+    g, origin, spacing = sdf_grid(v, f, shape, bounds=((-6, -5, -6), (6, 5, 6)))
+    a = np.abs(g)
+    far = 0.5 * WIDE_PACKET * spacing[2]
+    spans = np.lib.stride_tricks.sliding_window_view(a[:, :-1, :], WIDE_PACKET, axis=2).min(axis=-1)
+    assert (spans > far).any() and (spans <= far).any()
+    nodes = grid_nodes(g.shape, origin, spacing)
+    d, _, _ = signed_distance(v, f, nodes)
+    assert np.abs(g.ravel() - d).max() <= 1e-12 * np.abs(d).max()
+    assert (g > 0).any() and ((g < 0).any() or mesh == "hemisphere")
 
 
 def test_sdf_grid_matches_numpy_reference():
