@@ -288,12 +288,14 @@ def kernels(args):
     # SDF grid: ours per repetition; libigl's fast modes on each repetition's nodes, its exact mode on slabs of the first.
     n = args.grid
     step("cfd", f"sdf_grid {n}^3, ours on {len(meshes)} meshes, then libigl in each mode")
-    t_grid, c_grid = [], []
+    t_grid, c_grid, grids = [], [], []
     for v in meshes:
-        t_grid.append(timed(lambda v=v: sdf_grid(v, f, n))[0])
+        t, out = timed(lambda v=v: sdf_grid(v, f, n))
+        t_grid.append(t)
         c_grid.append(CPU[0])
+        grids.append(out)
     v = meshes[0]
-    g, origin, spacing = sdf_grid(v, f, n)
+    g, origin, spacing = grids[0]
     nodes = grid_nodes(g.shape, origin, spacing)
     ours = g.reshape(-1)
     slabs = np.linspace(0, n - 1, 4).round().astype(int)
@@ -310,11 +312,9 @@ def kernels(args):
         # On every mesh's grid, as ours was timed: one call each is a noisy sample of 6-10 s.
         tm, sm = timed(lambda mode=mode: igl_sd(nodes, v, f, mode))
         t_each, c_each, vs_ours = [tm], [CPU[0]], int(((sm < 0) != (ours < 0)).sum())
-        for vm in meshes[1:]:
-            gm, om, spm = sdf_grid(vm, f, n)
-            tm_m, sm_m = timed(
-                lambda mode=mode, vm=vm, gm=gm, om=om, spm=spm: igl_sd(grid_nodes(gm.shape, om, spm), vm, f, mode)
-            )
+        for vm, (gm, om, spm) in zip(meshes[1:], grids[1:]):
+            nodes_m = grid_nodes(gm.shape, om, spm)
+            tm_m, sm_m = timed(lambda mode=mode, vm=vm, nodes_m=nodes_m: igl_sd(nodes_m, vm, f, mode))
             t_each.append(tm_m)
             c_each.append(CPU[0])
             vs_ours += int(((sm_m < 0) != (gm.reshape(-1) < 0)).sum())
