@@ -4,6 +4,7 @@ CPU time from other jobs'; a monitor sampling them while a command runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -128,8 +129,9 @@ class Monitor(Loop):
         self.hz = os.sysconf("SC_CLK_TCK")
         self.me = os.getpid()
         self.child: int | None = None
+        self.keeper: int | None = None
         self.total = self.ours = 0.0
-        self.child_hwm = self.tree_rss_max = 0
+        self.child_hwm = self.tree_rss_max = self.keeper_rss_max = 0
         self.tree_max_processes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -148,6 +150,8 @@ class Monitor(Loop):
             tree = _descendants(self.child, parent) | {self.child}
             self.tree_rss_max = max(self.tree_rss_max, sum(_rss_bytes(p) for p in tree))
             self.tree_max_processes = max(self.tree_max_processes, len(tree))
+        if self.keeper is not None:
+            self.keeper_rss_max = max(self.keeper_rss_max, _rss_bytes(self.keeper))
         return busy, ours
 
     def _run(self) -> None:
@@ -179,10 +183,13 @@ def wait_until_quiet(limit_s: float, threshold: float = 0.15) -> float:
     return time.perf_counter() - t0
 
 
-def timed_command(cmd: list[str], log: Path, cwd: Path) -> dict:
-    """Run ``cmd`` to its end; wall seconds from start to exit, memory and CPU while it ran."""
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+def timed_command(cmd: list[str], log: Path, cwd: Path, env: dict | None = None) -> dict:
+    """Run ``cmd`` to its end; wall seconds from start to exit, memory and CPU while it ran
+    (and the largest resident set of the local Ray's keeper, which drives the run when the
+    command hands it over: ``keeper_rss_max_mib``)."""
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", **(env or {}))
     mon = Monitor()
+    mon.keeper = _keeper_pid()
     with open(log, "wb") as out:
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
@@ -197,9 +204,20 @@ def timed_command(cmd: list[str], log: Path, cwd: Path) -> dict:
         "peak_rss_mib": round(mon.child_hwm / 2**20, 1),
         "tree_rss_max_mib": round(mon.tree_rss_max / 2**20, 1),
         "tree_max_processes": mon.tree_max_processes,
+        "keeper_rss_max_mib": round(mon.keeper_rss_max / 2**20, 1),
         "cpu": mon.report(seconds),
         "log": str(log),
     }
+
+
+def _keeper_pid() -> int | None:
+    """The process keeping a local Ray for this user now, if any."""
+    from hpcprep.local_ray import state_path
+
+    try:
+        return json.loads((state_path() / "local-ray.json").read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def tail(path: str, lines: int = 30) -> str:

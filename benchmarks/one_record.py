@@ -5,8 +5,11 @@ command, timed as a whole (Python start, imports, plugin loading, planning, Ray,
 run, the exit), in two ways:
 
 - **own Ray** (``--keep-ray 0``): the command starts a local Ray and stops it;
-- **kept Ray**: after an untimed command from the same directory left its local Ray kept
-  (``--keep-ray``), each command joins it, as a user's next command does.
+- **kept Ray, joined**: after an untimed command from the same directory left its local
+  Ray kept (``--keep-ray``), each command joins it as a driver of its own
+  (``HPCPREP_KEEPER_RUNS=0``), as every command did before the keeper drove runs;
+- **kept Ray, run by its keeper**: the same, as a user's next command goes by default: the
+  keeper drives the run, in workers that outlive commands (``hpcprep.hosted_runs``).
 
 Each way runs ``--repeat`` times after an untimed run that fills Numba's cache; before
 each command the script waits for the machine to be quiet. The JSON has every
@@ -22,7 +25,8 @@ command's seconds, the median, and each run's manifest ``timings`` and the time 
 put back after it): an editable install gets none from pip, and where Python is told not
 to write any (``PYTHONDONTWRITEBYTECODE``, set on these machines) the command and the
 run's new worker compile hpcprep's modules from source. Results go to
-``one_record_bytecode.json``.
+``one_record_bytecode.json``. (It times joined commands: a keeper imports once, so the
+bytecode only matters to the command's own few imports there.)
 
 Writes benchmarks/results/one_record.json and prints a summary.
 """
@@ -66,9 +70,15 @@ def write_spec(work: Path) -> Path:
     return spec
 
 
-def one_command(spec: Path, work: Path, keep: float, n: int) -> dict:
+#: How each series' commands are told to hand the run to the keeper or not.
+JOINED = {"HPCPREP_KEEPER_RUNS": "0"}
+BY_KEEPER = {"HPCPREP_KEEPER_RUNS": "1"}
+
+
+def one_command(spec: Path, work: Path, keep: float, n: int, env: dict | None = None) -> dict:
     log = work / f"run{n}.log"
-    res = timed_command([hpcprep_command(), "run", str(spec), "--overwrite", "--keep-ray", f"{keep:g}"], log, work)
+    cmd = [hpcprep_command(), "run", str(spec), "--overwrite", "--keep-ray", f"{keep:g}"]
+    res = timed_command(cmd, log, work, env=env)
     if res["returncode"] != 0:
         raise SystemExit(f"hpcprep run failed:\n{tail(res['log'])}")
     manifest = json.loads((work / "out" / "manifest.json").read_text())
@@ -80,16 +90,18 @@ def one_command(spec: Path, work: Path, keep: float, n: int) -> dict:
         "timings": timings,
         "rest_seconds": round(res["seconds"] - timings["total"], 3),
         "joined_kept_ray": "joined the local Ray kept by an earlier command" in log.read_text(errors="replace"),
+        "run_by_keeper": "run by the keeper of the local Ray" in log.read_text(errors="replace"),
         "foreign_cores_mean": res["cpu"]["foreign_cores_mean"],
+        "keeper_rss_max_mib": res["keeper_rss_max_mib"],
     }
 
 
-def series(spec: Path, work: Path, keep: float, repeat: int, wait_quiet: float) -> list[dict]:
+def series(spec: Path, work: Path, keep: float, repeat: int, wait_quiet: float, env: dict | None = None) -> list[dict]:
     out = []
     for n in range(repeat):
         wait_until_quiet(wait_quiet, threshold=0.25)
-        out.append(one_command(spec, work, keep, n))
-        print(f"[one_record] keep={keep:g}: {out[-1]['seconds']:.2f} s", flush=True)
+        out.append(one_command(spec, work, keep, n, env))
+        print(f"[one_record] keep={keep:g} {env or ''}: {out[-1]['seconds']:.2f} s", flush=True)
     return out
 
 
@@ -116,7 +128,7 @@ def bytecode_ab(spec: Path, work: Path, repeat: int, wait_quiet: float) -> dict:
             moved = hide_bytecode(aside) if name == "without_bytecode" else []
             try:
                 wait_until_quiet(wait_quiet, threshold=0.25)
-                runs[name].append(one_command(spec, work, KEEP_SECONDS, n))
+                runs[name].append(one_command(spec, work, KEEP_SECONDS, n, JOINED))
             finally:
                 for was, now in moved:
                     now.rename(was)
@@ -145,16 +157,21 @@ def main(argv=None) -> int:
         if args.bytecode_ab:
             one_command(spec, work, KEEP_SECONDS, -1)  # Numba's cache and the kept Ray, untimed
             ab = bytecode_ab(spec, work, args.repeat, args.wait_quiet)
-            own = kept = None
+            own = kept = by_keeper = None
         else:
             one_command(spec, work, 0, -1)  # Numba's cache, untimed
             own = series(spec, work, 0, args.repeat, args.wait_quiet)
             one_command(spec, work, KEEP_SECONDS, -2)  # leaves the kept Ray, untimed
-            kept = series(spec, work, KEEP_SECONDS, args.repeat, args.wait_quiet)
+            kept = series(spec, work, KEEP_SECONDS, args.repeat, args.wait_quiet, JOINED)
+            one_command(spec, work, KEEP_SECONDS, -3, BY_KEEPER)  # the keeper's first run, untimed
+            by_keeper = series(spec, work, KEEP_SECONDS, args.repeat, args.wait_quiet, BY_KEEPER)
             ab = {}
         for r in (kept or []) + [r for s in ab.values() for r in s["runs"]]:
             if not r["joined_kept_ray"]:
                 raise SystemExit("a command of the kept series did not join the kept Ray")
+        for r in by_keeper or []:
+            if not r["run_by_keeper"]:
+                raise SystemExit("a command of the keeper's series was not run by the keeper")
     finally:
         stop_kept_ray()
         shutil.rmtree(work, ignore_errors=True)
@@ -167,7 +184,13 @@ def main(argv=None) -> int:
         "one 1 kb FASTA record -> genomics.kmer_counts k=4 -> parquet",
     }
     if own is not None:
-        result.update({"own_ray": {**summary(own), "runs": own}, "kept_ray": {**summary(kept), "runs": kept}})
+        result.update(
+            {
+                "own_ray": {**summary(own), "runs": own},
+                "kept_ray": {**summary(kept), "runs": kept},
+                "run_by_keeper": {**summary(by_keeper), "runs": by_keeper},
+            }
+        )
     result.update(ab)
     results.write_text(json.dumps(result, indent=1) + "\n")
     for name in [k for k in result if isinstance(result[k], dict) and "runs" in result[k]]:
@@ -176,7 +199,7 @@ def main(argv=None) -> int:
         startup = statistics.median(r["timings"]["startup"] for r in s["runs"])
         execution = statistics.median(r["timings"]["execution"] for r in s["runs"])
         print(
-            f"{name:<9} median {s['median_seconds']:.2f} s (min {s['min_seconds']:.2f}, max {s['max_seconds']:.2f}); "
+            f"{name:<13} median {s['median_seconds']:.2f} s (min {s['min_seconds']:.2f}, max {s['max_seconds']:.2f}); "
             f"medians: startup {startup:.2f}, execution {execution:.2f}, outside run() {rest:.2f}"
         )
     print(f"results: {results}")

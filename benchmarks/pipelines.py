@@ -10,8 +10,9 @@ commands (the third is skipped with ``--no-kept``):
   record at a time; for genomics the encoder's batch kernel once per record's windows),
   and writes the same columns to one zstd Parquet file. Timed the same way, as a whole
   command.
-- **runner, kept Ray**: the runner command again, joining the local Ray that an untimed
-  earlier command left kept, as a user's next command does.
+- **runner, kept Ray**: the runner command again, after an untimed earlier command left
+  its local Ray kept, as a user's next command finds it: the keeper of that Ray drives the
+  run, in workers that outlive commands (``hpcprep.hosted_runs``).
 
     genomics  FASTA (simulated, 2 Mb records, 60-column lines) -> genomics.fasta window=1000
               -> genomics.kmer_counts k=4 -> parquet
@@ -545,11 +546,11 @@ def run_runner(domain: str, input_dir: Path, work: Path, name: str, keep: float 
     res["placements"] = {f"{s['where']}:{s['stage']}": s["placement"] for s in m.get("stages", []) if "placement" in s}
     res["commit_groups"] = m.get("groups")
     res["cluster"] = m.get("cluster")
-    res["joined_kept_ray"] = "joined the local Ray kept by an earlier command" in Path(res["log"]).read_text(
-        errors="replace"
-    )
-    if keep and not res["joined_kept_ray"]:
-        raise SystemExit(f"hpcprep run ({domain}) did not join the kept local Ray:\n{tail(res['log'])}")
+    log = Path(res["log"]).read_text(errors="replace")
+    res["joined_kept_ray"] = "joined the local Ray kept by an earlier command" in log
+    res["run_by_keeper"] = "run by the keeper of the local Ray" in log
+    if keep and not res["run_by_keeper"]:
+        raise SystemExit(f"hpcprep run ({domain}) was not run by the kept local Ray's keeper:\n{tail(res['log'])}")
     return res
 
 
@@ -783,13 +784,14 @@ def main(argv=None) -> int:
             "Parquet file with the runner's columns; one process, one thread. Numba's cache is filled before "
             "either is timed. ratio = plain_loop seconds / runner seconds. "
             "runner_kept_ray: the same command run after an untimed one-file `hpcprep run` from the same "
-            "directory left its local Ray kept (`--keep-ray`), as a user's next command finds it; it joins that "
-            "Ray instead of starting one, and leaves it running."
+            "directory left its local Ray kept (`--keep-ray`), as a user's next command finds it; the keeper of "
+            "that Ray drives the run (in its own workers, warm from before) and keeps Ray running."
         ),
         "notes": {
             "peak_rss_mib": "VmHWM of the command's own process: the runner's driver, or the plain loop",
             "tree_rss_max_mib": "largest sum of resident sets over the command's process tree (runner: with Ray; "
             "runner_kept_ray: without, its Ray belongs to the keeper)",
+            "keeper_rss_max_mib": "runner_kept_ray: largest resident set of the keeper, which drove the run",
             "manifest_timings": "the manifest's `timings` object (wall seconds), when the runner writes one",
             "command_rest_seconds": "command wall seconds - timings.total: time outside run() (start, imports, exit)",
             "stage_worker_seconds": "manifest stages[].seconds: worker-seconds summed over parallel workers",

@@ -43,8 +43,8 @@ def cli():
     type=float,
     default=None,
     metavar="SECONDS",
-    help="keep the local Ray this long after the run for the next command to join "
-    "(default: $HPCPREP_KEEP_RAY, else 300; 0 stops it with the run)",
+    help="keep the local Ray this long after the run; its keeper runs the next commands' runs, in "
+    "workers that stay warm (default: $HPCPREP_KEEP_RAY, else 300; 0 stops it with the run)",
 )
 @click.option("--quiet", is_flag=True, help="no progress lines (errors and the summary only)")
 @click.option("--verbose", is_flag=True, help="Ray's own log lines too (always in RUN_DIR/_logs/ray.log)")
@@ -52,33 +52,51 @@ def cli():
 def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet, verbose):
     """Validate SPEC and run it."""
     from .local_ray import keep_seconds
-    from .runner import RunError, _run
-    from .spec import SpecError
 
     try:
         keep = keep_seconds(keep_ray)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="HPCPREP_KEEP_RAY") from None
+    params = dict(
+        spec=spec, overrides=list(overrides), overwrite=overwrite, resume=resume, quiet=quiet, verbose=verbose
+    )
+    if not address and keep > 0:
+        from .hosted_runs import delegate
+
+        code = delegate(params, keep, lambda msg: quiet or click.echo(f"[hpcprep] {msg}", err=True))
+        if code is not None:
+            sys.exit(code)
     FAST_EXIT.append(True)  # see _exit_now
+    sys.exit(run_and_report(**params, address=address, keep=keep, registry=_registry(ctx), disconnect=False))
+
+
+def run_and_report(
+    spec, overrides, overwrite, resume, quiet, verbose, registry, address=None, keep=0.0, disconnect=True
+) -> int:
+    """``hpcprep run``'s work, in this process or in the keeper of a local Ray (``hosted_runs``):
+    run the spec, print the outcome; the exit code. ``disconnect=False``: see ``runner._run``."""
+    from .runner import RunError, _run
+    from .spec import SpecError
+
     try:
         result = _run(
             spec,
-            overrides=list(overrides),
+            overrides=overrides,
             overwrite=overwrite,
             resume=resume,
             address=address,
-            registry=_registry(ctx),
+            registry=registry,
             progress=not quiet,
             keep_ray=keep,
             verbose=verbose,
-            disconnect=False,  # the command ends its process next (_exit_now)
+            disconnect=disconnect,
         )
     except SpecError as exc:
         click.echo(str(exc), err=True)
-        sys.exit(2)
+        return 2
     except RunError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        return 1
     c = result.counts
     click.echo(
         f"{result.manifest['status']}: inputs {c['inputs']} = outputs {c['outputs']} + errors {c['errors']}"
@@ -87,6 +105,7 @@ def run(ctx, spec, overrides, overwrite, resume, address, keep_ray, quiet, verbo
     click.echo(f"manifest: {result.output_dir / 'manifest.json'}")
     if c["errors"]:
         click.echo(f"errors table: {result.errors_path}")
+    return 0
 
 
 @cli.command()
@@ -419,7 +438,10 @@ def local_ray_status(as_json):
         click.echo("no local Ray is kept")
     else:
         idle = "in use" if info["in_use"] else f"idle {info['idle_seconds']:g} s"
-        click.echo(f"local Ray at {info['address']} ({info['cpus']} CPUs), kept by process {info['pid']}; {idle}")
+        runs = "runs the next commands' runs" if info["runs_commands"] else "joined by the next commands"
+        click.echo(
+            f"local Ray at {info['address']} ({info['cpus']} CPUs), kept by process {info['pid']}; {idle}; {runs}"
+        )
 
 
 @local_ray_group.command("stop")
@@ -593,9 +615,15 @@ def bench_storage(source, vector, workdir, s3_uri, redis, queries, out):
 
 
 def main() -> None:
-    group, registry = build_cli()
+    if sys.argv[1:2] == ["run"]:
+        # ``run`` needs no plugin commands, and loads the plugins only if it runs the spec
+        # in this process (see ``hosted_runs``)
+        group, obj = cli, {}
+    else:
+        group, registry = build_cli()
+        obj = {"registry": registry}
     try:
-        group(obj={"registry": registry})
+        group(obj=obj)
     except SystemExit as exc:
         code = exc.code
     else:

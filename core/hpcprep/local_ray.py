@@ -3,7 +3,9 @@
 Starting a local Ray costs 3-5 s on a small machine and stopping it another 1.5 s:
 most of a command that has a few seconds of work to do. So unless told otherwise
 (``--keep-ray 0``), ``hpcprep run`` without an address starts Ray in a small keeper
-process that outlives the command, and the next commands join it. The keeper stops
+process that outlives the command, and the next commands hand their runs to the keeper,
+which drives them in workers that stay warm (``hosted_runs``; where it cannot, a command
+joins the kept Ray as a driver of its own). The keeper stops
 Ray once no run has used it for the last run's ``keep`` seconds, when told to
 (``hpcprep local-ray stop``), or when it is killed: the reaper then stops Ray's
 processes, as it does for a run's own Ray.
@@ -55,6 +57,8 @@ _VOLATILE_ENV = {
     "TERM", "COLORTERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "WINDOWID", "TMUX_PANE",
     "SSH_TTY", "SSH_CLIENT", "SSH_CONNECTION", "SSH_AUTH_SOCK", "HPCPREP_KEEP_RAY",
     "RAY_AUTH_MODE", "RAY_AUTH_TOKEN",  # set by joining; the keeper's own mode is in its state
+    "RAY_CLIENT_MODE",  # set by importing Ray, which a command may not have done yet
+    "HPCPREP_KEEPER_RUNS",  # read by the command only (hosted_runs)
 }  # fmt: skip
 
 
@@ -91,8 +95,13 @@ def keep_seconds(option: float | None) -> float:
         raise ValueError(f"HPCPREP_KEEP_RAY={raw!r} is not a number of seconds") from None
 
 
+def state_path() -> Path:
+    """The runtime directory, which may not exist yet."""
+    return Path(os.environ.get("HPCPREP_RUNTIME_DIR") or Path(tempfile.gettempdir()) / f"hpcprep-{os.getuid()}")
+
+
 def state_dir() -> Path:
-    d = Path(os.environ.get("HPCPREP_RUNTIME_DIR") or Path(tempfile.gettempdir()) / f"hpcprep-{os.getuid()}")
+    d = state_path()
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     if d.stat().st_uid != os.getuid() or d.stat().st_mode & 0o077:
         raise RuntimeError(f"{d} must belong to you and be private (mode 700) to keep a local Ray in it")
@@ -101,14 +110,14 @@ def state_dir() -> Path:
 
 def wanted_key(num_cpus: int) -> str:
     """What a kept Ray must match to stand in for the Ray this command would start."""
-    import ray
+    from importlib.metadata import version
 
     from . import __version__
 
     env = {k: v for k, v in os.environ.items() if k not in _VOLATILE_ENV and not k.startswith("PYTEST_")}
     what = {
         "python": sys.executable,
-        "ray": ray.__version__,
+        "ray": version("ray"),  # (importing Ray for it would cost a command 0.3 s)
         "hpcprep": __version__,
         "cpus": num_cpus,
         "cwd": os.getcwd(),
@@ -187,6 +196,7 @@ def status() -> dict | None:
     info = {k: v for k, v in info.items() if k != "token"}
     info["idle_seconds"] = round(time.time() - use.stat().st_mtime, 1) if use.exists() else None
     info["in_use"] = _busy(d)
+    info["runs_commands"] = (d / "local-ray.sock").exists()  # (see hosted_runs)
     return info
 
 
@@ -206,13 +216,23 @@ def stop(wait: float = 30.0) -> int | None:
 
 def keep_ray(d: Path, num_cpus: int, key: str) -> None:
     """Body of the keeper: start Ray, publish how to join it, stop it when idle."""
+    import select
+
     import ray
 
     from . import reaper
+    from .hosted_runs import Host
 
+    host = Host(d, num_cpus)
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+
+    def stop(*_):
+        stopping.append(True)
+        if host.running:
+            raise KeyboardInterrupt  # ends the run it drives; that command reports it
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     token = os.environ.get("RAY_AUTH_TOKEN") if os.environ.get("RAY_AUTH_MODE") == "token" else None
     watcher = start_local_ray(num_cpus)
     # Ray's own processes (GCS, raylet, its monitors): if one dies, this Ray is no use.
@@ -232,8 +252,15 @@ def keep_ray(d: Path, num_cpus: int, key: str) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(info, f)
         os.replace(tmp, state)
+        server = host.listen()
         while not stopping:
-            time.sleep(1.0)
+            if host.server is not None and select.select([server], [], [], 1.0)[0]:
+                host.serve()
+                continue
+            if host.server is None:
+                time.sleep(1.0)
+            elif not host.prepared and not _busy(d):
+                host.prepare()  # once the command that started this keeper is done with the machine
             if not all(reaper.alive(p) for p in ray_roots):
                 print(
                     f"a process of the kept Ray ended ({sorted(p for p in ray_roots if not reaper.alive(p))}); stopping it"
@@ -248,6 +275,7 @@ def keep_ray(d: Path, num_cpus: int, key: str) -> None:
     finally:
         # Told to stop (SIGTERM): whoever told us holds the lock and waits for this
         # process to end, so taking the lock here would only deadlock.
+        host.close()
         _unpublish(state)
         ray.shutdown()
         if watcher is not None:

@@ -10,6 +10,20 @@ from typing import NamedTuple
 from . import local_ray
 
 
+class Hosted(NamedTuple):
+    """Set (as ``HOSTED``) while the keeper of a local Ray drives a command's run (``hosted_runs``)."""
+
+    num_cpus: int
+
+
+class NotHosted(Exception):
+    """The run in the keeper needs a Ray other than the keeper's: the command runs it itself."""
+
+
+#: The kept Ray this process keeps, while it drives a command's run; else None.
+HOSTED: Hosted | None = None
+
+
 class RayConnection(NamedTuple):
     connected: bool  # this run connected to Ray (and disconnects at its end)
     after: Callable[[], None] | None  # to call once disconnected
@@ -21,6 +35,16 @@ def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, 
     see ``local_ray``), or start a local Ray sized for the machine."""
     import ray
 
+    if HOSTED is not None:
+        if address:
+            raise NotHosted(f"the spec names a cluster ({address})")
+        if (num_cpus or os.cpu_count()) != HOSTED.num_cpus:
+            raise NotHosted(f"the spec asks for {num_cpus} CPUs; the kept Ray has {HOSTED.num_cpus}")
+        say(
+            f"run by the keeper of the local Ray (its workers are warm); kept {keep_ray:g} s after the run "
+            "for the next command (hpcprep local-ray stop)"
+        )
+        return RayConnection(False, None, kept=True)
     if ray.is_initialized():
         return RayConnection(False, None)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

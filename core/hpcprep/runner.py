@@ -312,7 +312,7 @@ def _run(
         return result
     finally:
         try:
-            if stats is not None and not we_started:
+            if stats is not None and not we_started and not kept:
                 # a Ray that outlives the run (--address) must not keep its actor
                 ray.kill(stats, no_restart=True)
             if we_started and (disconnect or not kept):

@@ -15,9 +15,11 @@ from __future__ import annotations
 WAIT_SECONDS = 10.0
 
 
-def _import_for_tasks(modules: list[str]) -> int:
+def _import_for_tasks(modules: list[str], hold: float = 0.0) -> int:
     import importlib
     import os
+    import sys
+    import time
 
     import hpcprep.execution  # noqa: F401  (Ray Data, Arrow)
     import hpcprep.reading  # noqa: F401
@@ -27,16 +29,24 @@ def _import_for_tasks(modules: list[str]) -> int:
             importlib.import_module(name)
         except Exception:  # the run's own tasks report it, with the stage
             pass
+    if hold:
+        if "numba" in sys.modules:
+            # Numba sets up its compiler on the first call in a process (0.25 s): done here
+            # where nobody waits for it
+            sys.modules["numba"].njit(lambda: 0)()
+        time.sleep(hold)
     return os.getpid()
 
 
-def start(modules: list[str]):
-    """Submit the warm-up importing ``modules`` (the stages' modules); returns its reference."""
+def start(modules: list[str], hold: float = 0.0):
+    """Submit the warm-up importing ``modules`` (the stages' modules); returns its reference.
+    With ``hold``, it also readies Numba and then keeps its worker that many seconds, so that
+    warm-ups submitted together warm as many workers (the keeper's, ``hosted_runs``)."""
     import ray
 
     # No CPU slot: it must not wait behind other work, and Ray does not tie a worker
     # process to the resources of the task it ran.
-    return ray.remote(num_cpus=0, max_retries=0)(_import_for_tasks).remote(list(modules))
+    return ray.remote(num_cpus=0, max_retries=0)(_import_for_tasks).remote(list(modules), hold)
 
 
 def wait(ref, timeout: float = WAIT_SECONDS) -> int | None:
