@@ -184,6 +184,7 @@ class Host:
         self.prepared = False
         self.running = False
         self.cancelled = False  # interrupted before its run began
+        self.code: dict[str, tuple[int, int]] = {}  # see note_code
 
     def listen(self) -> socket.socket:
         path = self.d / SOCKET
@@ -233,16 +234,19 @@ class Host:
             self.close()
 
     def note_code(self) -> None:
-        files = []
+        """Publish the files of the modules imported here. A file keeps the time and size it
+        had when first noted, soon after its import (in ``prepare``, or at the end of the run
+        that imported it): noting it again later would take in an edit made since."""
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
-            if isinstance(path, str):
+            if isinstance(path, str) and path not in self.code:
                 try:
                     st = os.stat(path)
                 except OSError:
                     continue
-                files.append((path, st.st_mtime_ns, st.st_size))
+                self.code[path] = (st.st_mtime_ns, st.st_size)
         tmp = self.d / f"{CODE}.{os.getpid()}"
+        files = [(path, mtime, size) for path, (mtime, size) in self.code.items()]
         tmp.write_text(json.dumps({"pid": os.getpid(), "files": files}))
         os.replace(tmp, self.d / CODE)
 
@@ -263,6 +267,8 @@ class Host:
                     answer = {"decline": "this keeper drives no runs for it"}
                 else:
                     answer, reusable = self._drive(request, fds)
+                    if reusable:
+                        self.note_code()  # before the answer: the command's next edit comes after it
                 conn.sendall(json.dumps(answer).encode() + b"\n")
             except (OSError, ValueError, KeyError):
                 pass  # the command went away or sent something else; it runs the spec itself
@@ -271,8 +277,6 @@ class Host:
                     os.close(fd)
         if not reusable:
             self.close()
-        elif self.server is not None:
-            self.note_code()
 
     def _drive(self, request: dict, fds: list[int]) -> tuple[dict, bool]:
         """Run the request with the command's output and terminal; (the answer: its exit
