@@ -254,7 +254,6 @@ class Host:
         """Take one command's request and drive its run."""
         conn, _ = self.server.accept()
         self.cancelled = False
-        reusable = True
         with conn:
             fds: list[int] = []
             try:
@@ -267,16 +266,17 @@ class Host:
                     answer = {"decline": "this keeper drives no runs for it"}
                 else:
                     answer, reusable = self._drive(request, fds)
+                    # before the answer, which the command's next step may follow at once
                     if reusable:
-                        self.note_code()  # before the answer: the command's next edit comes after it
+                        self.note_code()  # (an edit made after the answer is then seen as one)
+                    else:
+                        self.close()
                 conn.sendall(json.dumps(answer).encode() + b"\n")
             except (OSError, ValueError, KeyError):
                 pass  # the command went away or sent something else; it runs the spec itself
             finally:
                 for fd in fds:
                     os.close(fd)
-        if not reusable:
-            self.close()
 
     def _drive(self, request: dict, fds: list[int]) -> tuple[dict, bool]:
         """Run the request with the command's output and terminal; (the answer: its exit
