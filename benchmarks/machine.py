@@ -4,7 +4,6 @@ CPU time from other jobs'; a monitor sampling them while a command runs."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -212,12 +211,10 @@ def timed_command(cmd: list[str], log: Path, cwd: Path, env: dict | None = None)
 
 def _keeper_pid() -> int | None:
     """The process keeping a local Ray for this user now, if any."""
-    from hpcprep.local_ray import state_path
+    from hpcprep import local_ray
 
-    try:
-        return json.loads((state_path() / "local-ray.json").read_text())["pid"]
-    except (OSError, ValueError, KeyError):
-        return None
+    info = local_ray.status()
+    return info["pid"] if info else None
 
 
 def tail(path: str, lines: int = 30) -> str:

@@ -43,16 +43,13 @@ and the per-stage ``seconds`` (worker-seconds, summed over parallel workers).
 
 Writes benchmarks/results/pipelines.json (pipelines_scale<F>.json with --scale) and prints a summary.
 
-One module because the plain loops run as this same script in a child process (``--plain-
-config``), and each domain's input maker, spec and plain loop must describe the same work
-(they read one settings table, ``GENOMICS``/``PROTEIN``/``CFD``); the output comparison
-and the machine helpers it shares with the other benchmarks live in ``output_check`` and
-``machine``.
-
-One module, one job: what each of the three pipelines is (inputs, spec, plain loop, kept
-side by side so that a change to one side of a pair shows next to the other and they
-cannot drift apart) and the timed pairs. The output check is in
-``output_check.py``, process and CPU measurement in ``machine.py``.
+One module, one job: what each of the three pipelines is and its timed pairs. Each
+domain's input maker, spec and plain loop describe the same work (they read one settings
+table, ``GENOMICS``/``PROTEIN``/``CFD``) and sit side by side, so that a change to one side
+of a pair shows next to the other and they cannot drift apart; the plain loops also run
+as this same script in a child process (``--plain-config``). The output comparison is in
+``output_check.py``, process and CPU measurement (shared with the other benchmarks) in
+``machine.py``.
 """
 
 from __future__ import annotations
