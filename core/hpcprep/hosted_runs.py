@@ -17,8 +17,9 @@ cannot stand in for it:
 - the kept Ray is not the one the command would start (``local_ray.wanted_key``);
 - the spec names a cluster, or a CPU count other than the kept Ray's (the keeper says so);
 - another command's run is in the keeper now;
-- a file the keeper imported changed on disk since (a plugin edited or upgraded): an idle
-  keeper is then replaced, so the next command gets the new code and a keeper again;
+- a file the keeper or its workers imported changed on disk since (a plugin edited or
+  upgraded; ``worker_code``): an idle keeper is then replaced, so the next command gets
+  the new code and a keeper again;
 - a run in the keeper was interrupted or failed unexpectedly: that keeper drives no more
   runs (its Ray is still joined as before), since such a run may leave state behind in it.
 """
@@ -29,19 +30,22 @@ import fcntl
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
 import traceback
 from pathlib import Path
 
-from . import local_ray
+from . import local_ray, reaper, worker_code
 
 #: ``HPCPREP_KEEPER_RUNS=0``: the command drives its run itself even where the keeper could.
 OFF = "HPCPREP_KEEPER_RUNS"
 SOCKET = "local-ray.sock"
-#: Modules the keeper has imported, with their files' times and sizes (see ``_stale``).
+#: Modules the keeper and its workers have imported, with their files' times and sizes (see ``_stale``).
 CODE = "local-ray.code.json"
+#: Followed by the keeper's pid: the folder of its workers' notes (``worker_code``).
+WORKER_CODE = "local-ray.worker-code."
 NOT_READY = "(not ready)"
 #: Held by the command whose run the keeper drives: one such run at a time.
 DRIVER_LOCK = "local-ray.driver.lock"
@@ -92,7 +96,7 @@ def _claim(d: Path, keep: float, say) -> local_ray.Kept | None:
         changed = _stale(d, info["pid"])
         if changed and changed != NOT_READY:  # (one not ready yet imports the files as they are now)
             if not local_ray._busy(d):
-                say(f"{changed} changed since the local Ray's keeper imported it; replacing the keeper")
+                say(f"{changed} changed since the local Ray's keeper or its workers imported it; replacing the keeper")
                 local_ray._terminate(info["pid"], 30.0)
             return None
         fd = os.open(d / "local-ray.use", os.O_RDWR | os.O_CREAT, 0o600)
@@ -102,8 +106,8 @@ def _claim(d: Path, keep: float, say) -> local_ray.Kept | None:
 
 
 def _stale(d: Path, keeper: int) -> str | None:
-    """A file among those the keeper imported that is not as it was then, ``NOT_READY``
-    while the keeper has not readied itself (``Host.prepare``), else None."""
+    """A file among those the keeper or its workers imported that is not as it was then,
+    ``NOT_READY`` while the keeper has not readied itself (``Host.prepare``), else None."""
     try:
         code = json.loads((d / CODE).read_text())
     except (OSError, ValueError):
@@ -185,6 +189,16 @@ class Host:
         self.running = False
         self.cancelled = False  # interrupted before its run began
         self.code: dict[str, tuple[int, int]] = {}  # see note_code
+        self.notes = worker_code.Notes(d / f"{WORKER_CODE}{os.getpid()}")
+
+    def workers_runtime_env(self) -> dict:
+        """The ``runtime_env`` of the keeper's job: its workers note what they import."""
+        for old in self.d.glob(f"{WORKER_CODE}*"):  # of keepers that were killed
+            pid = old.name[len(WORKER_CODE) :]
+            if pid.isdigit() and not reaper.alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+        self.notes.folder.mkdir(mode=0o700, exist_ok=True)
+        return worker_code.runtime_env(self.notes.folder)
 
     def listen(self) -> socket.socket:
         path = self.d / SOCKET
@@ -202,6 +216,7 @@ class Host:
             self.server = None
             (self.d / SOCKET).unlink(missing_ok=True)
             (self.d / CODE).unlink(missing_ok=True)
+        shutil.rmtree(self.notes.folder, ignore_errors=True)
 
     def _interrupt(self, _signum, _frame):
         if self.running:
@@ -234,9 +249,12 @@ class Host:
             self.close()
 
     def note_code(self) -> None:
-        """Publish the files of the modules imported here. A file keeps the time and size it
-        had when first noted, soon after its import (in ``prepare``, or at the end of the run
-        that imported it): noting it again later would take in an edit made since."""
+        """Publish the files of the modules imported here and in the workers. A file keeps
+        the time and size it had when first noted, soon after its import (here: in
+        ``prepare``, or at the end of the run that imported it; a worker notes it as it
+        imports it): noting it again later would take in an edit made since."""
+        for path, mtime, size in self.notes.read():
+            self.code.setdefault(path, (mtime, size))
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
             if isinstance(path, str) and path not in self.code:

@@ -62,9 +62,9 @@ _VOLATILE_ENV = {
 }  # fmt: skip
 
 
-def start_local_ray(num_cpus: int | None = None):
+def start_local_ray(num_cpus: int | None = None, runtime_env: dict | None = None):
     """Start a local Ray in this process the way hpcprep does: ``num_cpus`` (default: all),
-    no dashboard, worker logs kept out of the terminal. Returns the watcher that stops
+    no dashboard, worker logs kept out of the terminal, this job's ``runtime_env``. Returns the watcher that stops
     Ray's processes should this process die without ``ray.shutdown()`` (see ``reaper``);
     terminate it after shutting Ray down."""
     import ray
@@ -78,6 +78,7 @@ def start_local_ray(num_cpus: int | None = None):
         include_dashboard=False,
         log_to_driver=False,
         _system_config=LOCAL_RAY_SYSTEM_CONFIG,
+        runtime_env=runtime_env,
     )
     return reaper.start(reaper.children_of(os.getpid()) - before)
 
@@ -234,7 +235,7 @@ def keep_ray(d: Path, num_cpus: int, key: str) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     token = os.environ.get("RAY_AUTH_TOKEN") if os.environ.get("RAY_AUTH_MODE") == "token" else None
-    watcher = start_local_ray(num_cpus)
+    watcher = start_local_ray(num_cpus, host.workers_runtime_env())
     # Ray's own processes (GCS, raylet, its monitors): if one dies, this Ray is no use.
     ray_roots = reaper.children_of(os.getpid()) - {watcher.pid if watcher else -1}
     state = d / "local-ray.json"

@@ -40,6 +40,14 @@ class Tag(hpcprep.Encoder):
     def encode(self, batch):
         return {{"tag": np.array([TAG] * len(batch["size"]), dtype=object)}}
 
+class Lazy(hpcprep.Encoder):
+    """hpx_tag_value's TAG on every record, imported where the records are encoded."""
+    name = "tagged.lazy"
+    outputs = (hpcprep.Column("tag", "string", "TAG"),)
+    def encode(self, batch):
+        from hpx_tag_value import TAG
+        return {{"tag": np.array([TAG] * len(batch["size"]), dtype=object)}}
+
 class Slow(hpcprep.Encoder):
     """Copies the size column, a quarter of a second per batch."""
     name = "tagged.slow"
@@ -51,6 +59,7 @@ class Slow(hpcprep.Encoder):
 @hpcprep.hookimpl
 def hpcprep_register_encoders(register):
     register(Tag)
+    register(Lazy)
     register(Slow)
 '''
 
@@ -181,7 +190,7 @@ def test_a_plugin_changed_on_disk_replaces_the_keeper(tmp_path, env):
 
     write_plugin(tmp_path / "site", "two")
     changed = run(a, env, "--overwrite")
-    assert "hpx_tagged.py changed since the local Ray's keeper imported it" in changed.stderr, changed.stderr
+    assert "hpx_tagged.py changed since the local Ray's keeper or its workers imported it" in changed.stderr
     assert HOSTED not in changed.stderr
     assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"two"}
     assert not wait_gone({before}), "the keeper with the old code is still alive"
@@ -189,6 +198,23 @@ def test_a_plugin_changed_on_disk_replaces_the_keeper(tmp_path, env):
     prepared(env)
     again = run(a, env, "--overwrite")
     assert HOSTED in again.stderr
+    assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"two"}
+
+
+def test_a_module_only_the_workers_imported_changed_on_disk_replaces_the_keeper(tmp_path, env):
+    # The encoder imports hpx_tag_value when it encodes: in the keeper's workers, never in the keeper.
+    value = tmp_path / "site" / "hpx_tag_value.py"
+    value.write_text('TAG = "one"\n')
+    a = tagged(project(tmp_path / "a", {"x.txt": "x"}), encoder="tagged.lazy")
+    run(a, env, "--overwrite")
+    prepared(env)
+    assert HOSTED in run(a, env, "--overwrite").stderr
+    assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"one"}
+
+    value.write_text('TAG = "two"\n')
+    changed = run(a, env, "--overwrite")
+    assert "hpx_tag_value.py changed since the local Ray's keeper or its workers imported it" in changed.stderr
+    assert HOSTED not in changed.stderr
     assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"two"}
 
 
