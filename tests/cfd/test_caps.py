@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hpcprep_cfd.kernels.bvh import build_bvh
 from hpcprep_cfd.kernels.caps import boundary_caps
-from hpcprep_cfd.kernels.closed import is_closed
+from hpcprep_cfd.kernels.closed import is_closed, net_edges
 from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, winding_from_bvh, winding_number
 
 from tests.cfd.test_vs_libigl import _igl, load, query_points
@@ -55,6 +55,25 @@ def test_caps_close_open_meshes_of_every_kind():
         assert 0 < n_caps <= 0.05 * 3 * len(cf), (name, n_caps)
     # each hole of one triangle is capped by a fan of three
     assert closed_up(sheet_closed[0], np.delete(sheet_closed[1], [5], axis=0))[2] == 3
+
+
+def test_a_mesh_closed_once_a_seam_is_welded_needs_no_caps():
+    # the sheet closed up, then split along a seam: the faces on one side use copies of the seam's vertices
+    v, f, _ = closed_up(*grid_sheet())
+    seam = np.unique(f[:40])  # vertices of the first row of triangles
+    copies = {int(i): len(v) + k for k, i in enumerate(seam)}
+    v2 = np.vstack([v, v[seam]])
+    f2 = f.copy()
+    f2[:20] = np.vectorize(lambda i: copies.get(int(i), int(i)))(f[:20])
+    as_indexed, _ = net_edges(np.arange(len(v2)), len(v2), f2, len(f2))
+    assert 0 < len(as_indexed) <= 0.05 * 3 * len(f2)  # a small boundary until the seam is welded
+    assert is_closed(v2, f2)
+    assert boundary_caps(v2, f2)[1].shape == (0, 3)
+    # so it gets a closed mesh's exact integers, the same as before the split
+    p = np.random.default_rng(0).random((500, 3)) * [1.2, 1.2, 0.4] - [0.1, 0.1, 0.2]
+    w = winding_number(v2, f2, p)
+    assert np.array_equal(w, winding_number(v, f, p)) and np.array_equal(w, np.rint(w))
+    assert set(np.abs(w).tolist()) == {0.0, 1.0}
 
 
 def test_a_boundary_as_large_as_the_mesh_gets_no_caps():

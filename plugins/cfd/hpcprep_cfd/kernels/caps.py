@@ -21,44 +21,10 @@ import numpy as np
 from hpcprep.unionfind import find, union
 from numba import njit
 
-from .closed import _weld_ids
+from .closed import _weld_ids, net_edges
 
 #: Caps only for a boundary of at most this share of the mesh's edges (see the module docstring).
 MAX_BOUNDARY_SHARE = 0.05
-
-
-@njit(cache=True, nogil=True)
-def _boundary_edges(ids, nv, f):
-    """Directed boundary edges ``(a, b)`` of the welded mesh, an edge ``n`` times when its net use is ``n``."""
-    m = 3 * f.shape[0]
-    lo = np.empty(m, dtype=np.int64)
-    hi = np.empty(m, dtype=np.int64)
-    sense = np.empty(m, dtype=np.int64)
-    n = 0
-    for t in range(f.shape[0]):
-        for k in range(3):
-            a, b = ids[f[t, k]], ids[f[t, (k + 1) % 3]]
-            if a != b:
-                lo[n], hi[n] = min(a, b), max(a, b)
-                sense[n] = 1 if a < b else -1
-                n += 1
-    order = np.argsort(lo[:n] * nv + hi[:n])
-    src = np.empty(n, dtype=np.int64)
-    dst = np.empty(n, dtype=np.int64)
-    out = 0
-    i = 0
-    while i < n:
-        j = i
-        total = 0
-        while j < n and lo[order[j]] == lo[order[i]] and hi[order[j]] == hi[order[i]]:
-            total += sense[order[j]]
-            j += 1
-        a, b = lo[order[i]], hi[order[i]]
-        for _ in range(abs(total)):
-            src[out], dst[out] = (a, b) if total > 0 else (b, a)
-            out += 1
-        i = j
-    return src[:out], dst[:out]
 
 
 @njit(cache=True, nogil=True)
@@ -73,6 +39,19 @@ def _pieces(src: np.ndarray, dst: np.ndarray, nv: int) -> np.ndarray:
     return out
 
 
+def _welds_shut(v: np.ndarray, src: np.ndarray, dst: np.ndarray) -> bool:
+    """Whether the boundary edges ``src -> dst`` cancel once vertices with equal coordinates are one. Welding
+    maps each edge's count to the welded pair's, so the welded mesh's boundary is that of the edges given
+    (after the weld of their vertices only): the mesh's other edges are balanced and stay so."""
+    used = np.unique(np.concatenate([src, dst]))
+    welded, n = _weld_ids(np.ascontiguousarray(v[used]))
+    a, b = welded[np.searchsorted(used, src)], welded[np.searchsorted(used, dst)]
+    keep = a != b
+    a, b = a[keep], b[keep]
+    _, which = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
+    return not np.any(np.bincount(which, weights=np.where(a < b, 1, -1)))
+
+
 def boundary_caps(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``(apexes, cap_faces)``: one apex per piece of the boundary, and the cap triangles as indices into
     ``vertices`` followed by ``apexes``; empty arrays for a closed mesh, None when the boundary is more than
@@ -82,16 +61,18 @@ def boundary_caps(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     empty = np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
     if not len(f):
         return empty
-    limit = MAX_BOUNDARY_SHARE * 3 * len(f)
+    limit = int(MAX_BOUNDARY_SHARE * 3 * len(f))
     # As indexed first: caps of that boundary close the welded mesh too, and most meshes need no weld (the
     # weld is most of the cost); an STL's repeated vertices do.
     ids, nv = np.arange(len(v)), len(v)
-    src, dst = _boundary_edges(ids, nv, f)
+    src, dst = net_edges(ids, nv, f, limit + 1)
     if len(src) > limit:
         ids, nv = _weld_ids(v)
-        src, dst = _boundary_edges(ids, nv, f)
+        src, dst = net_edges(ids, nv, f, limit + 1)
         if len(src) > limit:
             return None
+    elif len(src) and _welds_shut(v, src, dst):
+        return empty  # closed once equal vertices are one (as is_closed decides)
     if not len(src):
         return empty
     rep = np.empty(nv, dtype=np.int64)

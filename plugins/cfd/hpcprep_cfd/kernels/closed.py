@@ -80,9 +80,12 @@ def _weld_ids(v):
 
 
 @njit(cache=True, nogil=True)
-def _balanced(ids, nv, f):
-    # Directed edges grouped by their lower end (a CSR list per vertex): the upper end and +1 / -1 for the
-    # direction. Closed when, per undirected edge, the directions cancel.
+def net_edges(ids, nv, f, stop_at):
+    """The directed edges that opposite ones do not cancel (the boundary), ``(src, dst)``: edge ``a -> b``
+    ``n`` times when it is used ``n`` more times than ``b -> a``, with vertex ids ``ids[f]``; ``stop_at`` or
+    more are not all listed (the caller has seen enough)."""
+    # Edges grouped by their lower end (a CSR list per vertex): the upper end and +1 / -1 for the direction; a
+    # vertex has a handful, so sorting each list is cheaper than one sort of all of them.
     deg = np.zeros(nv + 1, dtype=np.int64)
     for t in range(f.shape[0]):
         for k in range(3):
@@ -102,6 +105,9 @@ def _balanced(ids, nv, f):
                 other[fill[lo]] = max(a, b)
                 sense[fill[lo]] = 1 if a < b else -1
                 fill[lo] += 1
+    src = np.empty(max(1, min(stop_at, deg[nv])), dtype=np.int64)
+    dst = np.empty_like(src)
+    out = 0
     for u in range(nv):
         s, e = deg[u], deg[u + 1]
         if e - s > 32:
@@ -109,7 +115,7 @@ def _balanced(ids, nv, f):
             other[s:e] = other[s:e][order]
             sense[s:e] = sense[s:e][order]
         else:
-            # A vertex has a handful of edges: insertion sort in place beats an argsort call per vertex.
+            # insertion sort in place beats an argsort call per vertex
             for m in range(s + 1, e):
                 o, d = other[m], sense[m]
                 k = m - 1
@@ -123,20 +129,23 @@ def _balanced(ids, nv, f):
         for m in range(s, e):
             total += sense[m]
             if m == e - 1 or other[m + 1] != other[m]:
-                if total != 0:
-                    return False
+                for _ in range(abs(total)):
+                    if out == len(src):
+                        return src, dst
+                    src[out], dst[out] = (u, other[m]) if total > 0 else (other[m], u)
+                    out += 1
                 total = 0
-    return True
+    return src[:out], dst[:out]
 
 
 @njit(cache=True, nogil=True)
 def _closed(v, f):
     # Balanced as indexed is balanced after welding (merging vertices adds up balanced edge counts), so the weld,
     # half the cost, is only needed when the indexed mesh is not (a soup, or an STL's repeated vertices).
-    if _balanced(np.arange(v.shape[0]), v.shape[0], f):
+    if len(net_edges(np.arange(v.shape[0]), v.shape[0], f, 1)[0]) == 0:
         return True
     ids, nv = _weld_ids(v)
-    return _balanced(ids, nv, f)
+    return len(net_edges(ids, nv, f, 1)[0]) == 0
 
 
 def is_closed(vertices, faces) -> bool:

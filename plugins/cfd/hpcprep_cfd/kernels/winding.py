@@ -260,11 +260,15 @@ def winding_number(
     if accuracy is not None and not accuracy > 1.0:
         raise ValueError(f"accuracy must be None (exact) or a number > 1, got {accuracy}")
     v, f = check_mesh(vertices, faces)
-    closed = accuracy is not None and is_closed(v, f)
-    if accuracy is not None and not closed and bvh is None:
-        caps = boundary_caps(v, f)
-        if caps is not None:
+    if accuracy is None:
+        closed = False
+    elif bvh is None:
+        caps = boundary_caps(v, f)  # (none needed: closed, as is_closed decides; too many: a soup)
+        closed = caps is not None and len(caps[1]) == 0
+        if caps is not None and not closed:
             return capped(v, f, *caps, as_points(points), accuracy)
+    else:
+        closed = is_closed(v, f)
     v, f, bvh = mesh_bvh(v, f, bvh)
     return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), as_points(points), accuracy, closed)
 
