@@ -7,6 +7,8 @@ import pytest
 from hpcprep_cfd.kernels.bvh import build_bvh
 from hpcprep_cfd.kernels.caps import boundary_caps
 from hpcprep_cfd.kernels.closed import is_closed, net_edges
+from hpcprep_cfd.kernels.distance import WINDING_ACCURACY, orientation_flip, signed_distance, unsigned_distance
+from hpcprep_cfd.kernels.signs import caps_pay
 from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, winding_from_bvh, winding_number
 
 from tests.cfd.test_vs_libigl import _igl, load, query_points
@@ -109,3 +111,27 @@ def test_open_mesh_winding_numbers_through_caps_match_libigl_exact(name):
     assert err <= np.abs(fwn.winding_number(p, 2.0) - exact).max()
     # with the mesh's own tree passed in, one pass over it (no caps to build)
     assert np.array_equal(winding_number(v, f, p, bvh=build_bvh(v, f)), winding_from_bvh(build_bvh(v, f), p, 2.4))
+
+
+@pytest.mark.parametrize("name", ["cyclone", "propellerTip", "flange with holes", "wigley"])
+def test_signed_distances_of_open_meshes_take_the_exact_winding_numbers_sign(name):
+    """The sign through caps (small ones: the cyclone's inlets, the propeller's rim, holes) or one winding number
+    of the mesh per point (a rim as large as the mesh: wigley's open deck) is that of the exact winding number
+    wherever it is farther from 0.5 than the sign's error bound; the magnitudes are the unsigned distances."""
+    igl = _igl()
+    if name == "flange with holes":
+        v, f = load("flange.stl.gz")
+        f = holed(f, 50)
+    else:
+        v, f = load(f"{name}.obj.gz" if name == "propellerTip" else f"{name}.stl.gz")
+    caps = boundary_caps(v, f)
+    assert caps is not None and len(caps[1]) and caps_pay(v, *caps) == (name != "wigley")
+    p = query_points(v, f, n_box=3000, n_near=2000, seed=5)
+    d, closest, fid = signed_distance(v, f, p)
+    ud, uclosest, ufid = unsigned_distance(v, f, p)
+    assert np.array_equal(np.abs(d), ud) and np.array_equal(closest, uclosest) and np.array_equal(fid, ufid)
+    w = orientation_flip(build_bvh(v, f)) * igl.winding_number(v, f, p)
+    clear = (np.abs(w - 0.5) > ERROR_BOUND[WINDING_ACCURACY]) & (ud > 0)
+    assert clear.sum() > 0.95 * len(p)
+    assert np.array_equal(d[clear] < 0, w[clear] > 0.5)
+    assert 0 < (d < 0).sum() < len(p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh
+from hpcprep_cfd.kernels.caps import boundary_caps
 from hpcprep_cfd.kernels.distance import (
     closest_on_triangle,
     leaf_d2,
@@ -25,6 +26,7 @@ from hpcprep_cfd.kernels.reference_spatial import (
     unsigned_distance_ref,
     winding_number_ref,
 )
+from hpcprep_cfd.kernels.signs import caps_pay
 from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, _far_field, winding_number
 
 # ------------------------------------------------------------------------------------------------ tiny meshes
@@ -477,7 +479,7 @@ def test_edge_bounds_never_exceed_the_distance_and_are_exact_beside_an_edge():
                 assert h * h + line * line == pytest.approx(d2, rel=1e-6)
 
 
-@pytest.mark.parametrize("mesh", ["sphere", "two_spheres", "hemisphere", "box"])
+@pytest.mark.parametrize("mesh", ["sphere", "two_spheres", "hemisphere", "sheet", "box"])
 @pytest.mark.parametrize("shape", [(19, 17, 15), (7, 9, 2 * ROW_PACKET + 5)])  # a packet's part; whole ones
 def test_sdf_grid_equals_per_node_queries(mesh, shape):
     if mesh == "sphere":
@@ -486,8 +488,14 @@ def test_sdf_grid_equals_per_node_queries(mesh, shape):
         v1, f1 = icosphere(2)
         v = np.vstack([v1, v1 * 0.8 + [0.9, 0.2, 0]])
         f = np.vstack([f1, f1 + len(v1)])
-    elif mesh == "hemisphere":  # open: every node gets its own winding number
+    elif mesh == "hemisphere":  # open, signed through the cap of its rim
         v, f = hemisphere(6, 16)
+    elif mesh == "sheet":  # open, a rim too large to cap cheaply: every node gets its own winding number
+        from tests.cfd.test_caps import grid_sheet
+
+        v, f = grid_sheet(40)
+        caps = boundary_caps(v, f)
+        assert caps is not None and not caps_pay(v, *caps)
     else:
         v, f = box_mesh()
     g, origin, spacing = sdf_grid(v, f, shape)

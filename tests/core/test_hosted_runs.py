@@ -200,22 +200,19 @@ def test_a_plugin_changed_on_disk_replaces_the_keeper(tmp_path, env):
     assert HOSTED in again.stderr
     assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"two"}
 
-
-def test_a_module_only_the_workers_imported_changed_on_disk_replaces_the_keeper(tmp_path, env):
-    # The encoder imports hpx_tag_value when it encodes: in the keeper's workers, never in the keeper.
+    # A module that only the keeper's workers import (the encoder imports it when it encodes) counts too.
     value = tmp_path / "site" / "hpx_tag_value.py"
-    value.write_text('TAG = "one"\n')
-    a = tagged(project(tmp_path / "a", {"x.txt": "x"}), encoder="tagged.lazy")
-    run(a, env, "--overwrite")
-    prepared(env)
-    assert HOSTED in run(a, env, "--overwrite").stderr
-    assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"one"}
-
-    value.write_text('TAG = "two"\n')
-    changed = run(a, env, "--overwrite")
+    value.write_text('TAG = "three"\n')
+    (a / "lazy.toml").write_text(
+        (a / "spec.toml").read_text().replace("tagged.tag", "tagged.lazy").replace('"out', '"lazy')
+    )
+    assert HOSTED in run(a, env, "--overwrite", spec="lazy.toml").stderr
+    assert set(pq.read_table(a / "lazy" / "table")["tag"].to_pylist()) == {"three"}
+    value.write_text('TAG = "four"\n')
+    changed = run(a, env, "--overwrite", spec="lazy.toml")
     assert "hpx_tag_value.py changed since the local Ray's keeper or its workers imported it" in changed.stderr
     assert HOSTED not in changed.stderr
-    assert set(pq.read_table(a / "out" / "table")["tag"].to_pylist()) == {"two"}
+    assert set(pq.read_table(a / "lazy" / "table")["tag"].to_pylist()) == {"four"}
 
 
 def test_ctrl_c_interrupts_the_run_in_the_keeper_and_resume_completes_it(tmp_path, env):

@@ -12,7 +12,10 @@ far-field expansion) is written once. What differs is the schedule: the CPU shar
 neighbouring points (warm starts from the previous point's triangle, one winding number per chain of
 points on the same side); a GPU thread has no previous point, so each point is searched cold and gets
 its own winding number at the sign accuracy the CPU uses (``WINDING_ACCURACY``). Threads take the
-points in Morton order, so a warp's points walk the same part of the tree.
+points in Morton order, so a warp's points walk the same part of the tree. An open mesh whose signs
+the CPU finds through caps (:func:`.distance.sign_caps`) gets its unsigned distances here and its
+signs from the CPU's :func:`.distance.sign_points` (the caps' winding number per point, on the host),
+so both give the same signs wherever the winding number is near 0.5.
 
 Needs numba-cuda (the plugin's ``cuda`` extra): only the CUDA variant of an encoder imports this
 module, never ``kernels/__init__``.
@@ -166,6 +169,7 @@ class DeviceMesh:
         self.on_cpu = bool(len(f)) and tree_depth(bvh.left, bvh.right) + 2 > STACK
         self.flip = orientation_flip(bvh)
         self._closed = None  # is_closed, found on the first winding-number call
+        self._caps = None  # (the sign's caps, see _sign_caps), found on the first signed query
         if self.on_cpu:
             return
         self._tree = tuple(
@@ -185,13 +189,25 @@ class DeviceMesh:
             query = _distance.signed_distance if signed else _distance.unsigned_distance
             return query(self.vertices, self.faces, p, bvh=self.bvh)
         out = cuda.device_array((len(p), 5))
+        order = morton_order(p)
+        caps = self._sign_caps() if signed else None
         _distances[_blocks(len(p)), THREADS](
-            *self._tree, self._perm, self._ex, cuda.to_device(p), cuda.to_device(morton_order(p)),
-            signed, self.flip, WINDING_ACCURACY**2, out,
+            *self._tree, self._perm, self._ex, cuda.to_device(p), cuda.to_device(order),
+            signed and caps is None, self.flip, WINDING_ACCURACY**2, out,
         )  # fmt: skip
         res = out.copy_to_host()
         fid = np.where(np.isnan(res[:, 1]), -1, np.nan_to_num(res[:, 1])).astype(np.int64)
-        return res[:, 0].copy(), np.ascontiguousarray(res[:, 2:]), fid
+        dist = res[:, 0].copy()
+        if caps is not None:
+            _distance.sign_points(self.vertices, self.bvh, caps, p, order, dist)
+        return dist, np.ascontiguousarray(res[:, 2:]), fid
+
+    def _sign_caps(self):
+        """The caps through which the CPU signs this open mesh's points (``distance.sign_caps``), else None."""
+        if self._caps is None:
+            caps = _distance.sign_caps(self.vertices, self.faces)
+            self._caps = (caps,) if caps is not None and len(caps[1]) else (None,)
+        return self._caps[0]
 
     def unsigned_distance(self, points):
         """As :func:`.distance.unsigned_distance`: ``(distance, closest_points, face_ids)``."""
@@ -237,7 +253,13 @@ class DeviceMesh:
         _grid[_blocks(math.prod(shape)), THREADS](
             *self._tree, self._ex, cuda.to_device(lo), cuda.to_device(spacing), self.flip, WINDING_ACCURACY**2, out
         )
-        return out.copy_to_host(), lo, spacing
+        grid = out.copy_to_host()
+        caps = self._sign_caps()
+        if caps is not None:  # signed again on the host, as the CPU signs it
+            nodes = _grid_cpu._nodes(shape, lo, spacing)
+            np.abs(grid, out=grid)
+            _distance.sign_points(self.vertices, self.bvh, caps, nodes, morton_order(nodes), grid.reshape(-1))
+        return grid, lo, spacing
 
 
 def unsigned_distance(vertices, faces, points, *, bvh: BVH | None = None):

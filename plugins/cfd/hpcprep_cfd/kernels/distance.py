@@ -17,9 +17,12 @@ number of an inside-out (inward-oriented) closed mesh is -1 inside, so the mesh'
 mesh reports negative inside whichever way it is oriented. Open meshes with no enclosed volume keep the sign as
 computed. Points exactly on the surface get distance 0.
 
-On a closed mesh (:func:`is_closed`) the winding number is evaluated once per chain of Morton-consecutive points
-that provably lie on the same side (:func:`_sign_by_chains`), not once per point: the same signs, at a third of
-the winding evaluations on random points in a hull's box. An open mesh gets one evaluation per point.
+On a closed mesh the winding number is evaluated once per chain of Morton-consecutive points that provably lie
+on the same side (:func:`.signs.sign_by_chains`), not once per point: the same signs, at a third of the winding
+evaluations on random points in a hull's box. An open mesh with a small boundary is closed by caps (:mod:`.caps`)
+and only the caps' winding number is evaluated per point (:func:`.signs.sign_through_caps`) where the caps are
+small (:func:`.signs.caps_pay`); other open meshes (a soup, a ragged sheet, a rim as large as the mesh) get one
+evaluation of the mesh per point.
 
 ``closest_on_triangle``, ``nearest_one`` and their helpers are also compiled for the GPU from this source
 (``cuda.py``): keep them scalar code over the arrays they are given (no allocation, no ``prange``).
@@ -37,9 +40,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .bvh import BVH, EXP_AREA, EXP_CENTRE, as_points, mesh_bvh, morton_order
-from .closed import is_closed
+from .bvh import BVH, EXP_AREA, EXP_CENTRE, as_points, build_bvh, mesh_bvh, morton_order
+from .caps import boundary_caps
 from .compare import box_gap, larger
+from .signs import caps_pay, sign_by_chains, sign_through_caps
 from .winding import tree_depth, winding_fast_one
 
 WINDING_ACCURACY = 1.6
@@ -299,8 +303,7 @@ def _distance_many(
     perm,
     ex,
     points,
-    signed,
-    closed,
+    per_point_sign,
     flip,
     beta,
     n_blocks,
@@ -333,7 +336,7 @@ def _distance_many(
             )
             hint = t
             d = math.sqrt(d2)
-            if signed and not closed and d > 0.0:
+            if per_point_sign and d > 0.0:
                 w = winding_fast_one(tri, left, start, count, ex, beta * beta, px, py, pz, stack)
                 if flip * w > 0.5:
                     d = -d
@@ -342,68 +345,7 @@ def _distance_many(
             closest[i, 1] = cy
             closest[i, 2] = cz
             fid[i] = perm[t]
-    if signed and closed:
-        _sign_by_chains(tri, left, start, count, ex, beta, boxes, points, order, dist, flip, depth)
-    return dist, closest, fid
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _sign_by_chains(tri, left, start, count, ex, beta, boxes, points, order, dist, flip, depth):
-    """Signs for a closed mesh, one winding number per chain of points that must share a side.
-
-    Consecutive points ``a``, ``b`` of the Morton order with ``d(a) + d(b) > |a - b|`` are linked: the open balls
-    of radius ``d(a)`` about ``a`` and ``d(b)`` about ``b`` hold no surface point and cover the segment ``ab``,
-    so the segment does not meet the surface, and the winding number of a closed mesh (an integer off the
-    surface, changing only across it) is the same at both ends, self-intersections and nested shells included.
-    Each chain's winding number is evaluated once, at its point farthest from the surface; points near the
-    surface end up in chains of their own. The result is each point's own winding-number sign."""
-    n = order.shape[0]
-    # Margin on the link test for rounding in the distances, which grows with the coordinates' magnitude.
-    scale = 0.0
-    for d in range(3):
-        scale = max(scale, abs(boxes[0, 0, d]), abs(boxes[0, 1, d]))
-    for o in range(n):
-        i = order[o]
-        if math.isfinite(dist[i]):
-            for d in range(3):
-                scale = max(scale, abs(points[i, d]))
-    margin = 1e-12 * scale
-    chain = np.empty(n, dtype=np.int64)
-    seeds = np.empty(n, dtype=np.int64)
-    n_chains = 0
-    for o in range(n):
-        i = order[o]
-        chain[o] = -1
-        if not math.isfinite(dist[i]):
-            continue
-        if o > 0 and chain[o - 1] >= 0:
-            j = order[o - 1]
-            dx = points[i, 0] - points[j, 0]
-            dy = points[i, 1] - points[j, 1]
-            dz = points[i, 2] - points[j, 2]
-            gap = math.sqrt(dx * dx + dy * dy + dz * dz)
-            if dist[i] + dist[j] > gap * (1.0 + 1e-9) + margin:
-                c = chain[o - 1]
-                chain[o] = c
-                if dist[i] > dist[seeds[c]]:
-                    seeds[c] = i
-                continue
-        chain[o] = n_chains
-        seeds[n_chains] = i
-        n_chains += 1
-    inside = np.zeros(n_chains, dtype=np.bool_)
-    for c in prange(n_chains):
-        i = seeds[c]
-        if dist[i] > 0.0:
-            stack = np.empty(depth + 2, dtype=np.int64)
-            w = winding_fast_one(
-                tri, left, start, count, ex, beta * beta, points[i, 0], points[i, 1], points[i, 2], stack
-            )
-            inside[c] = flip * w > 0.5
-    for o in prange(n):
-        i = order[o]
-        if chain[o] >= 0 and inside[chain[o]] and dist[i] > 0.0:
-            dist[i] = -dist[i]
+    return dist, closest, fid, order
 
 
 def search_bounds(bvh: BVH) -> tuple[np.ndarray, np.ndarray]:
@@ -416,6 +358,35 @@ def orientation_flip(bvh: BVH) -> float:
     return -1.0 if bvh.signed_volume < 0.0 else 1.0
 
 
+def sign_caps(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """How the sign is found (module docstring): ``(apexes, cap_faces)`` with no cap faces for a closed mesh,
+    the caps of an open mesh whose caps pay, None for one winding number of the mesh per point."""
+    caps = boundary_caps(v, f)
+    return caps if caps is not None and caps_pay(v, *caps) else None
+
+
+def sign_points(v, bvh: BVH, caps, p: np.ndarray, order: np.ndarray, dist: np.ndarray) -> None:
+    """Negate ``dist`` (the unsigned distances of the points ``p``, ``order`` their Morton order) where the
+    points are inside: through chains on a closed mesh, through ``caps`` (from :func:`sign_caps`) on an open one.
+    A point's sign does not depend on the other points (each chain's value is the same exact integer)."""
+    flip = orientation_flip(bvh)
+    depth = tree_depth(bvh.left, bvh.right)
+    mesh = (bvh.triangles, bvh.left, bvh.start, bvh.count, bvh.expansion)
+    if len(caps[1]) == 0:
+        sign_by_chains(*mesh, WINDING_ACCURACY, bvh.boxes, p, order, dist, flip, depth)
+        return
+    cap = build_bvh(np.vstack([v, caps[0]]), caps[1])
+    # The chains need min(distance to the mesh, to the caps): only points nearer the caps' box than the mesh
+    # need the second (the caps are small: few points).
+    gap = np.maximum(np.maximum(cap.boxes[0, 0] - p, p - cap.boxes[0, 1]), 0.0)
+    near = np.flatnonzero(np.einsum("ij,ij->i", gap, gap) < dist * dist)
+    caps_dist = np.full(len(p), np.inf)
+    caps_dist[near] = _nearest(cap, np.ascontiguousarray(p[near]), False, flip)[0]
+    depth = max(depth, tree_depth(cap.left, cap.right))
+    caps_tree = (cap.triangles, cap.left, cap.start, cap.count, cap.expansion)
+    sign_through_caps(mesh, caps_tree, WINDING_ACCURACY, bvh.boxes, p, order, dist, caps_dist, flip, depth)
+
+
 def _query(vertices, faces, points, bvh, signed):
     v, f, bvh = mesh_bvh(vertices, faces, bvh)
     if len(f) == 0:
@@ -423,6 +394,15 @@ def _query(vertices, faces, points, bvh, signed):
     p = as_points(points)
     if len(p) == 0:
         return np.zeros(0), np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    caps = sign_caps(v, f) if signed else None
+    dist, closest, fid, order = _nearest(bvh, p, signed and caps is None, orientation_flip(bvh))
+    if signed and caps is not None:
+        sign_points(v, bvh, caps, p, order, dist)
+    return dist, closest, fid
+
+
+def _nearest(bvh: BVH, p: np.ndarray, per_point_sign: bool, flip: float):
+    """``(distance, closest, face_ids, order)``, the distance signed here only with ``per_point_sign``."""
     return _distance_many(
         bvh.triangles,
         *search_bounds(bvh),
@@ -434,9 +414,8 @@ def _query(vertices, faces, points, bvh, signed):
         bvh.perm,
         bvh.expansion,
         p,
-        signed,
-        signed and is_closed(v, f),
-        orientation_flip(bvh),
+        per_point_sign,
+        flip,
         WINDING_ACCURACY,
         64 * numba.get_num_threads(),  # enough blocks to balance the threads; each one long enough to profit
     )

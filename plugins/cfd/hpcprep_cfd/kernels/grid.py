@@ -19,8 +19,10 @@ Two facts about the exact distance ``d`` to a surface make a grid much cheaper t
    component (at its node farthest from the surface) and its sign copied to the whole component. Nodes next to the
    surface end up in small components and get their own winding number.
 
-For meshes that are not closed (holes, soups) the winding number is not piecewise constant, so every node gets
-its own evaluation. Either way each node's sign is the one :func:`signed_distance` gives at that point (winding
+For meshes that are not closed the winding number is not piecewise constant. Where caps close the mesh cheaply
+(holes, inlets: :func:`.distance.sign_caps`) the nodes' signs are found as for points (:mod:`.signs`: the closed
+mesh's integer per chain, the caps' winding number per node); otherwise (soups, large rims) every node gets its
+own evaluation. Either way each node's sign is the one :func:`signed_distance` gives at that point (winding
 number > 0.5 inside, flipped for an inside-out mesh): the result equals per-node exact queries.
 """
 
@@ -32,10 +34,19 @@ import numpy as np
 from hpcprep.unionfind import find, link
 from numba import njit, prange
 
-from .bvh import BVH, mesh_bvh
+from .bvh import BVH, mesh_bvh, morton_order
 from .closed import is_closed
 from .compare import box_gap, larger
-from .distance import WINDING_ACCURACY, box_d2, closest_on_triangle, leaf_d2, orientation_flip, search_bounds
+from .distance import (
+    WINDING_ACCURACY,
+    box_d2,
+    closest_on_triangle,
+    leaf_d2,
+    orientation_flip,
+    search_bounds,
+    sign_caps,
+    sign_points,
+)
 from .winding import tree_depth, winding_fast_one
 
 __all__ = ["is_closed", "sdf_grid"]  # is_closed lives in closed.py; importers of grid.is_closed keep working
@@ -91,10 +102,15 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
     )
     flip = orientation_flip(bvh)
     args = (bvh.triangles, bvh.left, bvh.right, bvh.start, bvh.count, bvh.expansion)
-    if is_closed(v, f):
+    caps = sign_caps(v, f)
+    if caps is not None and len(caps[1]) == 0:  # closed
         label, seeds = _components(dist, spacing)
         w = _winding_at(*args, WINDING_ACCURACY, lo, spacing, seeds, shape[1], shape[2])
         inside = (flip * w > 0.5)[label]
+    elif caps is not None:
+        nodes = _nodes(shape, lo, spacing)
+        sign_points(v, bvh, caps, nodes, morton_order(nodes), dist.reshape(-1))
+        return dist, lo, spacing
     else:
         idx = np.flatnonzero(dist.ravel() > 0.0)
         w = np.zeros(dist.size)
@@ -103,6 +119,12 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
     # In place: a new array (16 MB at 128^3) would cost its page faults on every call.
     np.negative(dist, out=dist, where=inside & (dist > 0.0))
     return dist, lo, spacing
+
+
+def _nodes(shape, lo, spacing) -> np.ndarray:
+    """Node positions ``lo + (i, j, k) * spacing``, C order of ``[i, j, k]``, shape (nx * ny * nz, 3)."""
+    idx = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1).reshape(-1, 3)
+    return lo + idx * spacing
 
 
 def _shape(resolution) -> tuple[int, int, int]:
