@@ -17,9 +17,9 @@ as above with distances to the mesh and caps together; each chain's integer is f
 ``w_mesh + w_C`` at its point farthest from both. Only ``w_C``, over the few triangles of the caps, is evaluated
 per point. The sign is the same test on the same winding number, which now has only the caps' error: on the
 cyclone of the tutorials (670 triangles, 54 in caps) the signed distances take a third of the time they took
-with one evaluation of the mesh per point. Caps pay where they are small (:func:`caps_pay`): a point near a
-cap sums its triangles exactly, so a rim as large as the mesh (the wigley hull's open deck) costs more than
-one evaluation of the mesh per point.
+with one evaluation of the mesh per point. Caps pay where they are few and small (:func:`caps_pay`); many
+holes, or a rim as large as the mesh (the wigley hull's open deck), cost more than one evaluation of the mesh
+per point.
 """
 
 from __future__ import annotations
@@ -31,17 +31,28 @@ from numba import njit, prange
 
 from .winding import winding_fast_one
 
-#: :func:`caps_pay`'s limit: about one cap triangle summed exactly per point.
+#: :func:`caps_pay`'s limits: about one cap triangle summed exactly per point, and a few pieces of boundary.
 CAPS_WORK_LIMIT = 1.0
+CAPS_PIECES_LIMIT = 16
 
 
 def caps_pay(vertices: np.ndarray, apexes: np.ndarray, cap_faces: np.ndarray) -> bool:
-    """Whether the signs of an open mesh are cheaper through its caps (``caps.boundary_caps``): the expected
-    number of cap triangles a point in the mesh's box sums exactly, each piece's triangles times the share of
-    the box within its radius, ``sum (n_piece * (r_piece / diagonal)^3)``, is at most ``CAPS_WORK_LIMIT`` (0.01
-    to 0.1 on the holes and inlets of the tutorial meshes, 48 on the wigley hull's open deck)."""
+    """Whether the signs of an open mesh are cheaper through its caps (``caps.boundary_caps``), judged from the
+    caps alone. Each point walks the caps' tree twice (its distance, its winding number), and a point near a cap
+    sums its triangles exactly, so the caps must be few and small:
+
+    - at most ``CAPS_PIECES_LIMIT`` pieces: many holes spread over the mesh make a tree as wide as the mesh's, and
+      two walks of it cost more than one winding number of the mesh (on 50 000 points in the box, one thread:
+      the DTC hull with 1 161 holes 0.79x, a flange with 27 to 126 pieces 0.57-0.87x; with 10 holes 1.09x);
+    - the expected number of cap triangles a point in the mesh's box sums exactly, each piece's triangles times
+      the share of the box within its radius, ``sum (n_piece * (r_piece / diagonal)^3)``, at most
+      ``CAPS_WORK_LIMIT`` (0.01 to 0.1 for the cyclone's inlets and the propeller's rim, 2.8x and 1.1x; 48 for
+      the wigley hull's open deck).
+    """
     if not len(cap_faces):
         return True
+    if len(apexes) > CAPS_PIECES_LIMIT:
+        return False
     piece = cap_faces[:, 2] - len(vertices)
     apex = apexes[piece]
     reach = np.maximum(np.linalg.norm(vertices[cap_faces[:, 0]] - apex, axis=1),
