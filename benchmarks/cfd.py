@@ -28,6 +28,11 @@ seconds of the ``--repeat`` repetitions; ratios are the peer's seconds over ours
   closed mesh's rounded value less the caps' at the default accuracy); errors against the exact winding number
   (``igl.winding_number``) on 2000 of the box points and 1000 points within about 1% of the size from the
   surface, for both meshes, with ours also as one hierarchical pass over the mesh (``ours_unrounded_default``).
+- ``signed_distance_open_50000``: ``signed_distance`` on the hull with every 97th face removed against libigl's
+  sign modes, every sign compared with libigl's exact winding-number mode on every repetition; and ours signed
+  both ways an open mesh can be (one winding number of the mesh per point, or through the caps of its holes:
+  ``kernels/signs.py``), whichever ``signed_distance`` picks for the mesh; and both ways on the tutorials' open
+  meshes (``signed_distance_open_tutorial_meshes``: cyclone, propellerTip, wigley; 16 384 points, best of 5).
 - ``sdf_grid_128``: seconds for a 128^3 grid (tree build included) against ``igl.signed_distance`` on the same
   nodes in each mode (``pseudonormal`` and ``fast_winding_number`` on every node of every repetition's grid, the
   mean against ours' mean; the exact mode on four x-slabs of the first grid, extrapolated); signs compared with
@@ -140,6 +145,103 @@ def open_faces(f):
 
 def igl_sd(p, v, f, mode):
     return igl.signed_distance(p, v, f, sign_type=getattr(igl, f"SIGNED_DISTANCE_TYPE_{mode.upper()}"))[0]
+
+
+def open_signed_distance(meshes, f, n, rng):
+    """``signed_distance`` on the hull with holes, against libigl's sign modes, every sign compared with libigl's
+    exact winding-number mode on every repetition; and ours both ways an open mesh can be signed (one winding
+    number of the mesh per point, or through the caps of its holes), whichever ``signed_distance`` picks
+    (``distance.sign_caps``), for the evidence behind that choice."""
+    from hpcprep_cfd.kernels import distance
+    from hpcprep_cfd.kernels.caps import boundary_caps
+
+    fo = open_faces(f)
+
+    def forced(v, p, through_caps):
+        bvh = build_bvh(v, fo)
+        d, _, _, order = distance._nearest(bvh, p, not through_caps, distance.orientation_flip(bvh))
+        if through_caps:
+            distance.sign_points(v, bvh, boundary_caps(v, fo), p, order, d)
+        return d
+
+    t = {"ours": 0.0, "ours_per_point": 0.0, "ours_through_caps": 0.0, **dict.fromkeys(MODES, 0.0)}
+    wrong = dict.fromkeys(t, 0)
+    for r, v in enumerate(meshes):
+        step("cfd", f"signed distances on the open hull, {n} points, mesh {r + 1} of {len(meshes)}")
+        p = box_points(v, n, rng)
+        out = {}
+        for key, call in (
+            ("ours", lambda v=v, p=p: signed_distance(v, fo, p)[0]),
+            ("ours_per_point", lambda v=v, p=p: forced(v, p, False)),
+            ("ours_through_caps", lambda v=v, p=p: forced(v, p, True)),
+            *((m, lambda v=v, p=p, m=m: igl_sd(p, v, fo, m)) for m in MODES),
+        ):
+            dt, out[key] = timed(call)
+            t[key] += dt
+        exact = out["winding_number"] < 0
+        for key, d in out.items():
+            wrong[key] += int(((d < 0) != exact).sum())
+    total = n * len(meshes)
+    picked = distance.sign_caps(meshes[0], fo)
+    row = {
+        "points": n,
+        "repetitions": len(meshes),
+        "mesh": "open (every 97th face removed: 1 161 pieces of boundary)",
+        "ours_sign": "one winding number per point" if picked is None else "through the caps",
+        "ours_points_per_s": total / t["ours"],
+        "ours_per_point_points_per_s": total / t["ours_per_point"],
+        "ours_through_caps_points_per_s": total / t["ours_through_caps"],
+        "sign_disagreements_vs_exact": wrong,
+        "modes": {
+            m: {"points_per_s": total / t[m], "ratio": t[m] / t["ours"], "sign_disagreements_vs_exact": wrong[m]}
+            for m in MODES
+        },
+    }
+    # (should no mode be right everywhere, the one that errs least, said so)
+    correct = [m for m in MODES if wrong[m] == 0] or [min(MODES, key=lambda m: wrong[m])]
+    fastest = max(correct, key=lambda m: row["modes"][m]["points_per_s"])
+    what = "fastest mode with correct signs" if wrong[fastest] == 0 else "no mode had every sign right: fewest wrong"
+    row.update(peer=f"igl.signed_distance, {fastest} sign ({what})", peer_mode=fastest)
+    row.update(peer_points_per_s=row["modes"][fastest]["points_per_s"], ratio=row["modes"][fastest]["ratio"])
+    return {f"signed_distance_open_{n}": row, "signed_distance_open_tutorial_meshes": open_tutorial_signs()}
+
+
+def open_tutorial_signs(n=16_384, repeat=5):
+    """The open meshes of the tutorials, as ``cfd.sdf_points`` sees them (16 384 points in the padded box): the
+    sign through caps against one winding number per point, best of ``repeat`` each (tree build included)."""
+    from hpcprep_cfd.kernels import distance
+    from hpcprep_cfd.kernels.caps import boundary_caps
+
+    out = {}
+    for name in ("cyclone.stl.gz", "propellerTip.obj.gz", "wigley.stl.gz"):
+        with gzip.open(GEOMETRY / name) as fh:
+            m = trimesh.load(fh, file_type=name.split(".")[-2], force="mesh")
+        v, fo = np.ascontiguousarray(m.vertices, dtype=np.float64), np.ascontiguousarray(m.faces, dtype=np.int64)
+        p = box_points(v, n, np.random.default_rng(0))
+        caps = boundary_caps(v, fo)
+
+        def both_ways(through_caps, v=v, fo=fo, p=p, caps=caps):
+            bvh = build_bvh(v, fo)
+            d, _, _, order = distance._nearest(bvh, p, not through_caps, distance.orientation_flip(bvh))
+            if through_caps:
+                distance.sign_points(v, bvh, caps, p, order, d)
+            return d
+
+        seconds = {}
+        for key, through in (("per_point", False), ("through_caps", True)):
+            both_ways(through)
+            seconds[key] = min(timed(lambda t=through: both_ways(t))[0] for _ in range(repeat))
+        a, b = both_ways(False), both_ways(True)
+        out[name] = {
+            "triangles": len(fo),
+            "pieces_of_boundary": len(caps[0]),
+            "cap_triangles": len(caps[1]),
+            "signed_distance_takes": "through_caps" if distance.sign_caps(v, fo) is not None else "per_point",
+            "seconds": seconds,
+            "caps_speedup": seconds["per_point"] / seconds["through_caps"],
+            "points_whose_sign_differs": int(((a < 0) != (b < 0)).sum()),
+        }
+    return out
 
 
 def kernels(args):
@@ -265,6 +367,8 @@ def kernels(args):
                 "ratio": t_peer / t_ours,
                 "ratio_cpu": c_peer / c_ours,
             }
+
+    rows.update(open_signed_distance(meshes, f, args.sizes[0], rng))
 
     # Winding-number errors against the exact value, on box and near-surface points of the first mesh, closed
     # and open: what winding_number returns (rounded on the closed mesh, through caps on the open one), one
@@ -398,7 +502,19 @@ def main():
             for mode, m in r.get("modes", {}).items():
                 print(
                     f"{'':<30}{mode:<20} {m['points_per_s']:>10,.0f} p/s {m['ratio']:>6.2f}x  "
-                    f"sign errors {m['sign_disagreements_vs_exact']}, |d| off by {m['max_abs_diff_vs_exact_distance']:.1e}"
+                    f"sign errors {m['sign_disagreements_vs_exact']}, "
+                    f"|d| off by {m.get('max_abs_diff_vs_exact_distance', np.nan):.1e}"
+                )
+            if "ours_sign" in r:
+                for mesh, t in rows["signed_distance_open_tutorial_meshes"].items():
+                    print(
+                        f"{'':<30}{mesh}: caps {t['caps_speedup']:.2f}x one winding number per point, "
+                        f"takes {t['signed_distance_takes']}, {t['points_whose_sign_differs']} signs differ"
+                    )
+                print(
+                    f"{'':<30}ours signs {r['ours_sign']}; per point {r['ours_per_point_points_per_s']:,.0f} p/s, "
+                    f"through caps {r['ours_through_caps_points_per_s']:,.0f} p/s; "
+                    f"sign errors {r['sign_disagreements_vs_exact']}"
                 )
     r = rows[f"sdf_grid_{args.grid}"]
     print(
