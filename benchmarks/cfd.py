@@ -1,5 +1,9 @@
 """CFD benchmarks, one thread each, peers in the same run; results in ``benchmarks/results/cfd.json``.
 
+One module for the spatial kernels because every row shares the meshes and points of the same
+repetitions, libigl's thread setting (fixed before ``igl`` is imported) and the timing helpers; the
+other sections, which share none of that, live in ``cfd_mesh.py`` and ``cfd_openfoam.py``.
+
     .venv/bin/python benchmarks/cfd.py                 # all sections, about ten minutes
     .venv/bin/python benchmarks/cfd.py --kernels-only  # the spatial kernels against libigl
 
@@ -37,10 +41,6 @@ seconds of the ``--repeat`` repetitions; ratios are the peer's seconds over ours
   nodes in each mode (``pseudonormal`` and ``fast_winding_number`` on every node of every repetition's grid, the
   mean against ours' mean; the exact mode on four x-slabs of the first grid, extrapolated); signs compared with
   the exact mode on those slabs and with ours on every node.
-
-One module for the spatial kernels because every row shares the meshes and points of the same
-repetitions, libigl's thread setting (fixed before ``igl`` is imported) and the timing helpers; the
-other sections, which share none of that, live in ``cfd_mesh.py`` and ``cfd_openfoam.py``.
 
 Threads: ours runs with ``numba.set_num_threads(1)``, as a one-CPU pipeline worker runs it. libigl's Python binding
 parallelises with ``igl::parallel_for``, whose thread count comes from ``igl::default_num_threads()``: it reads

@@ -1,5 +1,13 @@
 """Whole pipelines: the real ``hpcprep run SPEC --overwrite`` command against the plain loop a user would write.
 
+One module, one job: what each of the three pipelines is and its timed pairs. Each
+domain's input maker, spec and plain loop describe the same work (they read one settings
+table, ``GENOMICS``/``PROTEIN``/``CFD``) and sit side by side, so that a change to one side
+of a pair shows next to the other and they cannot drift apart; the plain loops also run
+as this same script in a child process (``--plain-config``). The output comparison is in
+``output_check.py``, process and CPU measurement (shared with the other benchmarks) in
+``machine.py``.
+
 For each domain, one light pipeline runs on the same input, on the same machine, as three
 commands (the third is skipped with ``--no-kept``):
 
@@ -42,14 +50,6 @@ and the per-stage ``seconds`` (worker-seconds, summed over parallel workers).
     .venv/bin/python benchmarks/pipelines.py --scale 0.05 --size small # a quick check
 
 Writes benchmarks/results/pipelines.json (pipelines_scale<F>.json with --scale) and prints a summary.
-
-One module, one job: what each of the three pipelines is and its timed pairs. Each
-domain's input maker, spec and plain loop describe the same work (they read one settings
-table, ``GENOMICS``/``PROTEIN``/``CFD``) and sit side by side, so that a change to one side
-of a pair shows next to the other and they cannot drift apart; the plain loops also run
-as this same script in a child process (``--plain-config``). The output comparison is in
-``output_check.py``, process and CPU measurement (shared with the other benchmarks) in
-``machine.py``.
 """
 
 from __future__ import annotations

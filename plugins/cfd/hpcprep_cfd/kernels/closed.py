@@ -82,8 +82,8 @@ def _weld_ids(v):
 @njit(cache=True, nogil=True)
 def net_edges(ids, nv, f, stop_at):
     """The directed edges that opposite ones do not cancel (the boundary), ``(src, dst)``: edge ``a -> b``
-    ``n`` times when it is used ``n`` more times than ``b -> a``, with vertex ids ``ids[f]``; ``stop_at`` or
-    more are not all listed (the caller has seen enough)."""
+    ``n`` times when it is used ``n`` more times than ``b -> a``, with vertex ids ``ids[f]``; at most ``stop_at``
+    of them (a caller that only needs to know whether there are more than some number stops there)."""
     # Edges grouped by their lower end (a CSR list per vertex): the upper end and +1 / -1 for the direction; a
     # vertex has a handful, so sorting each list is cheaper than one sort of all of them.
     deg = np.zeros(nv + 1, dtype=np.int64)
