@@ -6,6 +6,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# pytest-xdist workers of `make test` (see tests/conftest.py: SERIAL_FILES)
+TEST_WORKERS ?= 2
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
@@ -111,7 +113,7 @@ $(CUDA_COMPILER_STAMP): $(STAMP)
 	touch $(CUDA_COMPILER_STAMP)
 
 test: $(APT_STAMP) $(STAMP) bytecode $(DGL_STAMP) $(PCLUSTER_STAMP) $(CUDA_COMPILER_STAMP)
-	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q --durations=20
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
 
 demo: demo-core demo-genomics demo-protein demo-cfd
 	# the examples' commands shared a kept local Ray; it is not needed after the demo

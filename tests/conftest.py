@@ -27,6 +27,35 @@ if CUDA_TARGET == "simulator":
         _numba_config.reload_config()
 
 
+# `make test` runs the suite in two pytest-xdist workers, a test file at a time per worker (``--dist loadgroup``
+# with the groups below), so module fixtures such as the Slurm cluster or the OpenFOAM cases are built once.
+# These files run in one group, one after another: they kill drivers, workers and nodes, wait on timeouts or
+# judge how long a run took, and want the machine's other worker busy with lighter tests, not with each other.
+SERIAL_FILES = {
+    "test_commit_groups.py",
+    "test_driver_killed.py",
+    "test_fault_tolerance.py",
+    "test_hosted_runs.py",
+    "test_local_ray.py",
+    "test_multinode.py",
+    "test_resume.py",
+    "test_run_log.py",
+    "test_slurm.py",
+    "test_terminal_output.py",
+    "test_warm_workers.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        name = item.path.name
+        group = "serial" if name in SERIAL_FILES else str(item.path.relative_to(config.rootpath))
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray with 2 CPUs (≥ 2 workers), shared by every test that runs a pipeline."""
