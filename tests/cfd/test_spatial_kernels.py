@@ -17,7 +17,7 @@ from hpcprep_cfd.kernels.distance import (
     triangle_bounds,
     unsigned_distance,
 )
-from hpcprep_cfd.kernels.grid import ROW_PACKET, WIDE_PACKET, _edge_bounds, is_closed, sdf_grid
+from hpcprep_cfd.kernels.grid import ROW_PACKET, WIDE_PACKET, _components, _edge_bounds, is_closed, sdf_grid
 from hpcprep_cfd.kernels.reference_spatial import (
     far_field_ref,
     grid_nodes,
@@ -503,6 +503,59 @@ def test_sdf_grid_equals_per_node_queries(mesh, shape):
     d, _, _ = signed_distance(v, f, nodes)
     assert np.abs(g.ravel() - d).max() <= 1e-12
     assert (g < 0).any() and (g > 0).any()
+
+
+def node_components(dist, spacing):
+    """Components of the grid's link relation node by node (breadth first): label per node, numbered by first
+    node, and per component its first node farthest from the surface."""
+    flat, n = dist.ravel(), dist.size
+    idx = np.arange(n).reshape(dist.shape)
+    neighbours = [[] for _ in range(n)]
+    for axis in range(3):
+        a = np.delete(idx, -1, axis=axis).ravel()
+        b = np.delete(idx, 0, axis=axis).ravel()
+        linked = flat[a] + flat[b] > spacing[axis] * (1.0 + 1e-9)
+        for x, y in zip(a[linked], b[linked]):
+            neighbours[x].append(y)
+            neighbours[y].append(x)
+    label = np.full(n, -1)
+    seeds = []
+    for start in range(n):
+        if label[start] >= 0:
+            continue
+        label[start] = len(seeds)
+        todo, members = [start], [start]
+        while todo:
+            for y in neighbours[todo.pop()]:
+                if label[y] < 0:
+                    label[y] = len(seeds)
+                    todo.append(y)
+                    members.append(y)
+        members.sort()
+        seeds.append(members[int(np.argmax(flat[members]))])
+    return label, np.array(seeds)
+
+
+@pytest.mark.parametrize("mesh", ["sphere", "two_spheres", "box"])
+def test_sign_components_are_the_nodes_components(mesh):
+    """The components the grid's signs are copied within, built from runs of a row, are exactly the connected
+    components of the node-to-node relation, with the same seeds: none joined across the surface (wrong signs)
+    and none left apart (needless winding numbers)."""
+    if mesh == "sphere":
+        v, f = icosphere(3)
+    elif mesh == "two_spheres":
+        v1, f1 = icosphere(2)
+        v, f = np.vstack([v1, v1 * 0.8 + [0.9, 0.2, 0]]), np.vstack([f1, f1 + len(v1)])
+    else:
+        v, f = box_mesh()
+    g, _, spacing = sdf_grid(v, f, (19, 17, 23))
+    dist = np.abs(g)
+    run_start, run_comp, seeds = _components(dist, spacing)
+    label = np.repeat(run_comp, np.diff(run_start)).reshape(-1)
+    want_label, want_seeds = node_components(dist, spacing)
+    assert len(seeds) == len(want_seeds) >= 2
+    assert np.array_equal(label, want_label) and np.array_equal(seeds, want_seeds)
+    assert len(run_comp) > len(seeds)  # runs that meet joined: the test is not of one run per component
 
 
 @pytest.mark.parametrize("mesh", ["sphere", "hemisphere"])

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hpcprep.unionfind import find, link
+from hpcprep.unionfind import find, union
 from numba import njit, prange
 
 from .bvh import BVH, mesh_bvh, morton_order
@@ -104,18 +104,18 @@ def sdf_grid(vertices, faces, resolution, bounds=None, padding: float = 0.1, *, 
     args = (bvh.triangles, bvh.left, bvh.right, bvh.start, bvh.count, bvh.expansion)
     caps = sign_caps(v, f)
     if caps is not None and len(caps[1]) == 0:  # closed
-        label, seeds = _components(dist, spacing)
+        run_start, run_comp, seeds = _components(dist, spacing)
         w = _winding_at(*args, WINDING_ACCURACY, lo, spacing, seeds, shape[1], shape[2])
-        inside = (flip * w > 0.5)[label]
-    elif caps is not None:
+        _negate_runs(dist.reshape(-1), run_start, run_comp, flip * w > 0.5)
+        return dist, lo, spacing
+    if caps is not None:
         nodes = _nodes(shape, lo, spacing)
         sign_points(v, bvh, caps, nodes, morton_order(nodes), dist.reshape(-1))
         return dist, lo, spacing
-    else:
-        idx = np.flatnonzero(dist.ravel() > 0.0)
-        w = np.zeros(dist.size)
-        w[idx] = _winding_at(*args, WINDING_ACCURACY, lo, spacing, idx, shape[1], shape[2])
-        inside = (flip * w > 0.5).reshape(shape)
+    idx = np.flatnonzero(dist.ravel() > 0.0)
+    w = np.zeros(dist.size)
+    w[idx] = _winding_at(*args, WINDING_ACCURACY, lo, spacing, idx, shape[1], shape[2])
+    inside = (flip * w > 0.5).reshape(shape)
     # In place: a new array (16 MB at 128^3) would cost its page faults on every call.
     np.negative(dist, out=dist, where=inside & (dist > 0.0))
     return dist, lo, spacing
@@ -362,47 +362,88 @@ def _search_packet(
 
 @njit(cache=True, nogil=True)
 def _components(dist, spacing):
-    """Label the components of "segment to the neighbour cannot touch the surface"; per component the flat index
-    of its node farthest from the surface (the most robust place to evaluate the winding number).
+    """The components of "segment to the neighbour cannot touch the surface", as runs: ``(run_start, run_comp,
+    seeds)``, where run ``r`` is the nodes ``run_start[r]`` to ``run_start[r + 1] - 1`` (flat indices, within one
+    row along ``k``), ``run_comp[r]`` its component and ``seeds[c]`` the flat index of component ``c``'s node
+    farthest from the surface (the most robust place to evaluate the winding number; the first such node in index
+    order).
 
-    One pass in index order joins each node to its linked neighbours before it (union-find, the smaller index
-    the root, so a component's root is its first node); a second pass numbers the components in the order of
-    their first nodes and finds each one's farthest node. The first pass keeps the root of the node's set at
-    hand (``r``: the node itself until it is joined), so each link costs one find, not two. A parent always has
-    the smaller index, so the second pass reads a node's label from its parent's, with no find at all."""
+    Far from the surface a whole row is linked, so the union-find works on runs of linked nodes of a row, not on
+    nodes: each row's runs are joined to the runs of the row before it (``j - 1``) and of the plane before it
+    (``i - 1``) that they are linked to, a node at a time but with one union per pair of runs that meet, so a
+    128-node row linked to the one before costs one union, not 128. Components are numbered in the order of
+    their first nodes."""
     nx, ny, nz = dist.shape
-    n = nx * ny * nz
     flat = dist.ravel()
-    parent = np.arange(n)
     reach_x, reach_y, reach_z = spacing * (1.0 + _SAFETY)
-    a = 0
-    for i in range(nx):
-        for j in range(ny):
-            for k in range(nz):
-                d = flat[a]
-                r = a  # no earlier node points to a: it is a root until joined
-                if k > 0 and d + flat[a - 1] > reach_z:
-                    r = link(parent, r, find(parent, a - 1))
-                if j > 0 and d + flat[a - nz] > reach_y:
-                    r = link(parent, r, find(parent, a - nz))
-                if i > 0 and d + flat[a - ny * nz] > reach_x:
-                    r = link(parent, r, find(parent, a - ny * nz))
-                a += 1
-    label = np.empty(n, dtype=np.int64)
-    seeds = np.empty(n, dtype=np.int64)
+    n_rows = nx * ny
+    # Runs: node -> run through each row's first run and the runs' starts.
+    row_first = np.empty(n_rows + 1, dtype=np.int64)
+    starts = np.empty(flat.size + 1, dtype=np.int64)
+    far = np.empty(flat.size, dtype=np.int64)  # per run, its first node farthest from the surface
+    n_runs = 0
+    for row in range(n_rows):
+        row_first[row] = n_runs
+        a0 = row * nz
+        for k in range(nz):
+            a = a0 + k
+            if k == 0 or not flat[a] + flat[a - 1] > reach_z:
+                starts[n_runs] = a
+                far[n_runs] = a
+                n_runs += 1
+            elif flat[a] > flat[far[n_runs - 1]]:
+                far[n_runs - 1] = a
+    row_first[n_rows] = n_runs
+    starts[n_runs] = flat.size
+    parent = np.arange(n_runs)
+    for row in range(n_rows):
+        i, j = row // ny, row % ny
+        if j > 0:
+            _join_rows(flat, starts, row_first, parent, row, row - 1, nz, reach_y)
+        if i > 0:
+            _join_rows(flat, starts, row_first, parent, row, row - ny, nz, reach_x)
+    run_comp = np.empty(n_runs, dtype=np.int64)
+    seeds = np.empty(n_runs, dtype=np.int64)
     n_comp = 0
-    for a in range(n):
-        up = parent[a]
-        if up == a:
-            label[a] = n_comp
-            seeds[n_comp] = a
+    for r in range(n_runs):
+        up = find(parent, r)
+        if up == r:
+            run_comp[r] = n_comp
+            seeds[n_comp] = far[r]
             n_comp += 1
         else:
-            c = label[up]  # up < a, in a's set: labelled already, with its root's label
-            label[a] = c
-            if flat[a] > flat[seeds[c]]:
-                seeds[c] = a
-    return label.reshape(dist.shape), seeds[:n_comp].copy()
+            c = run_comp[up]  # up < r: numbered already
+            run_comp[r] = c
+            if flat[far[r]] > flat[seeds[c]]:
+                seeds[c] = far[r]
+    return starts[: n_runs + 1].copy(), run_comp, seeds[:n_comp].copy()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _join_rows(flat, starts, row_first, parent, row, prev, nz, reach):
+    """Union each run of ``row`` with the runs of row ``prev`` it is linked to across the axis whose spacing
+    (with the safety margin) is ``reach``; one union per distinct pair of runs met along the row."""
+    a0, b0 = row * nz, prev * nz
+    r, s = row_first[row], row_first[prev]
+    last_r, last_s = -1, -1
+    for k in range(nz):
+        while starts[r + 1] <= a0 + k:
+            r += 1
+        while starts[s + 1] <= b0 + k:
+            s += 1
+        if flat[a0 + k] + flat[b0 + k] > reach and (r != last_r or s != last_s):
+            union(parent, r, s)
+            last_r, last_s = r, s
+
+
+@njit(cache=True, nogil=True)
+def _negate_runs(flat, run_start, run_comp, inside):
+    """Negate the positive distances of the runs whose component is inside."""
+    for r in range(run_comp.shape[0]):
+        if inside[run_comp[r]]:
+            for a in range(run_start[r], run_start[r + 1]):
+                if flat[a] > 0.0:
+                    flat[a] = -flat[a]
 
 
 @njit(cache=True, nogil=True, parallel=True)
