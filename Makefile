@@ -113,7 +113,7 @@ $(CUDA_COMPILER_STAMP): $(STAMP)
 	touch $(CUDA_COMPILER_STAMP)
 
 test: $(APT_STAMP) $(STAMP) bytecode $(DGL_STAMP) $(PCLUSTER_STAMP) $(CUDA_COMPILER_STAMP)
-	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --durations=20
 
 demo: demo-core demo-genomics demo-protein demo-cfd
 	# the examples' commands shared a kept local Ray; it is not needed after the demo

@@ -27,33 +27,31 @@ if CUDA_TARGET == "simulator":
         _numba_config.reload_config()
 
 
-# `make test` runs the suite in two pytest-xdist workers, a test file at a time per worker (``--dist loadgroup``
-# with the groups below), so module fixtures such as the Slurm cluster or the OpenFOAM cases are built once.
-# These files run in one group, one after another: they kill drivers, workers and nodes, wait on timeouts or
-# judge how long a run took, and want the machine's other worker busy with lighter tests, not with each other.
+# `make test` runs the suite in two pytest-xdist workers, a test file at a time per worker (the scheduler
+# below), so module fixtures such as the Slurm cluster or the OpenFOAM cases are built once. These files run
+# one after another in one worker: they start and kill keepers, drivers, workers and nodes and wait on idle
+# timeouts, so two of them at once would only slow each other past their waits.
 SERIAL_FILES = {
-    "test_commit_groups.py",
     "test_driver_killed.py",
     "test_fault_tolerance.py",
     "test_hosted_runs.py",
     "test_local_ray.py",
     "test_multinode.py",
-    "test_resume.py",
-    "test_run_log.py",
-    "test_slurm.py",
-    "test_terminal_output.py",
-    "test_warm_workers.py",
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        name = item.path.name
-        group = "serial" if name in SERIAL_FILES else str(item.path.relative_to(config.rootpath))
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown, and unused, without it
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        """Work units of whole test files (all of ``SERIAL_FILES`` one unit)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "serial" if path.rsplit("/", 1)[-1] in SERIAL_FILES else path
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")
