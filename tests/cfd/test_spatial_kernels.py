@@ -17,7 +17,8 @@ from hpcprep_cfd.kernels.distance import (
     triangle_bounds,
     unsigned_distance,
 )
-from hpcprep_cfd.kernels.grid import ROW_PACKET, WIDE_PACKET, _components, _edge_bounds, is_closed, sdf_grid
+from hpcprep_cfd.kernels.grid import ROW_PACKET, WIDE_PACKET, _edge_bounds, is_closed, sdf_grid
+from hpcprep_cfd.kernels.grid_components import components
 from hpcprep_cfd.kernels.reference_spatial import (
     far_field_ref,
     grid_nodes,
@@ -550,7 +551,7 @@ def test_sign_components_are_the_nodes_components(mesh):
         v, f = box_mesh()
     g, _, spacing = sdf_grid(v, f, (19, 17, 23))
     dist = np.abs(g)
-    run_start, run_comp, seeds = _components(dist, spacing)
+    run_start, run_comp, seeds = components(dist, spacing)
     label = np.repeat(run_comp, np.diff(run_start)).reshape(-1)
     want_label, want_seeds = node_components(dist, spacing)
     assert len(seeds) == len(want_seeds) >= 2
