@@ -38,7 +38,6 @@ from .closed import is_closed
 from .compare import box_gap, larger
 from .distance import (
     WINDING_ACCURACY,
-    box_d2,
     closest_on_triangle,
     leaf_d2,
     orientation_flip,
@@ -202,6 +201,8 @@ def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, sta
     far = 0.5 * WIDE_PACKET * spacing[2]
     for i in prange(nx):
         stack = np.empty(depth + 2, dtype=np.int64)
+        lower = np.empty(depth + 2)  # per stack entry (see _search_packet)
+        gap_xy = np.empty(depth + 2)
         # One set of lane arrays per packet width (index 1: wide).
         pzs = (np.empty(ROW_PACKET), np.empty(WIDE_PACKET))
         bests = (np.empty(ROW_PACKET), np.empty(WIDE_PACKET))
@@ -257,6 +258,8 @@ def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, sta
                     seed,
                     h2,
                     stack,
+                    lower,
+                    gap_xy,
                 )
                 for q in range(m):
                     dist[i, j, k0 + q] = math.sqrt(best[q])
@@ -267,7 +270,25 @@ def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, sta
 
 @njit(cache=True, nogil=True)
 def _search_packet(
-    tri, tri_bounds, edges, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, stack
+    tri,
+    tri_bounds,
+    edges,
+    leaf_bounds,
+    boxes,
+    left,
+    start,
+    count,
+    px,
+    py,
+    pz,
+    m,
+    best,
+    hit,
+    seed,
+    h2,
+    stack,
+    lower,
+    gap_xy,
 ):
     """Nearest triangles of the packet's nodes ``(px, py, pz[q])``, ``q < m``: ``best[q]`` (squared distance,
     seeded by the caller with the distance to triangle ``seed[q]``, which is not tested again) and ``hit[q]`` are
@@ -279,19 +300,22 @@ def _search_packet(
         bmax = larger(bmax, best[q])
     zmid = 0.5 * (pz[0] + pz[m - 1])
     size_xy = abs(px) + abs(py)  # with |pz|, the scale of the edge bounds' rounding
+    # A box is tested against the packet when it is pushed, and its entry keeps that lower bound and the box's
+    # x/y gap: an entry that a bound tightened since then rejects is dropped without reading its box again (the
+    # walk's time goes mostly into reading boxes), and a box rejected at once is never pushed.
+    ex = box_gap(boxes[0, 0, 0], boxes[0, 1, 0], px)
+    ey = box_gap(boxes[0, 0, 1], boxes[0, 1, 1], py)
     stack[0] = 0
+    lower[0] = 0.0
+    gap_xy[0] = ex * ex + ey * ey
     sp = 1
     while sp > 0:
         sp -= 1
-        node = stack[sp]
-        ex = box_gap(boxes[node, 0, 0], boxes[node, 1, 0], px)
-        ey = box_gap(boxes[node, 0, 1], boxes[node, 1, 1], py)
-        exy = ex * ex + ey * ey
-        lz, hz = boxes[node, 0, 2], boxes[node, 1, 2]
-        # The packet's z range against the box and the largest bound: most rejections end here.
-        ez = larger(larger(lz - pz[m - 1], 0.0), pz[0] - hz)
-        if exy + ez * ez >= bmax:
+        if lower[sp] >= bmax:
             continue
+        node = stack[sp]
+        exy = gap_xy[sp]
+        lz, hz = boxes[node, 0, 2], boxes[node, 1, 2]
         need = False
         for q in range(lanes):
             ez = box_gap(lz, hz, pz[q])
@@ -301,12 +325,23 @@ def _search_packet(
         if left[node] >= 0:
             a = left[node]
             b = a + 1  # right child (see bvh.py)
+            axy, alow, amid = _child_gaps(boxes, a, px, py, pz[0], pz[m - 1], zmid)
+            bxy, blow, bmid = _child_gaps(boxes, b, px, py, pz[0], pz[m - 1], zmid)
             # Nearer child (to the packet's middle) popped first, so it tightens the bounds first.
-            if box_d2(boxes, a, px, py, zmid) > box_d2(boxes, b, px, py, zmid):
+            if amid > bmid:
                 a, b = b, a
-            stack[sp] = b
-            stack[sp + 1] = a
-            sp += 2
+                axy, bxy = bxy, axy
+                alow, blow = blow, alow
+            if blow < bmax:
+                stack[sp] = b
+                lower[sp] = blow
+                gap_xy[sp] = bxy
+                sp += 1
+            if alow < bmax:
+                stack[sp] = a
+                lower[sp] = alow
+                gap_xy[sp] = axy
+                sp += 1
             continue
         need = False
         for q in range(lanes):
@@ -355,6 +390,20 @@ def _search_packet(
             bmax = 0.0
             for q in range(m):
                 bmax = larger(bmax, best[q])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _child_gaps(boxes, node, px, py, z_first, z_last, zmid):
+    """For a box and a packet of nodes at ``(px, py, z)``, ``z_first <= z <= z_last``: the squared x/y gap, the
+    lower bound on the squared distance from any node of the packet (the packet's z range against the box), and
+    the squared distance from the packet's middle ``zmid`` (which child to visit first)."""
+    ex = box_gap(boxes[node, 0, 0], boxes[node, 1, 0], px)
+    ey = box_gap(boxes[node, 0, 1], boxes[node, 1, 1], py)
+    exy = ex * ex + ey * ey
+    lz, hz = boxes[node, 0, 2], boxes[node, 1, 2]
+    ez = larger(larger(lz - z_last, 0.0), z_first - hz)
+    em = box_gap(lz, hz, zmid)
+    return exy, exy + ez * ez, exy + em * em
 
 
 @njit(cache=True, nogil=True, parallel=True)
