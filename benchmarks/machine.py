@@ -118,7 +118,8 @@ class Loop:
 
 class Monitor(Loop):
     """Samples, while a command runs: busy CPU of the whole machine and of this script's
-    process tree (``foreign`` = busy time of processes that are not ours), the peak
+    process tree, with the kept local Ray's keeper and its Ray when a command hands its run
+    to them (``foreign`` = busy time of processes that are not ours), the peak
     resident set of the command's own process (VmHWM: for ``hpcprep run`` that is the
     driver) and the largest sum of resident sets over the command's whole tree (the
     driver, and for the runner the Ray processes it started)."""
@@ -143,7 +144,10 @@ class Monitor(Loop):
     def _sample(self) -> tuple[int, dict[int, int]]:
         busy = self._machine_busy()
         parent, ticks = proc_tree()
-        ours = {pid: ticks[pid] for pid in _descendants(self.me, parent) | {self.me} if pid in ticks}
+        mine = _descendants(self.me, parent) | {self.me}
+        if self.keeper is not None:
+            mine |= _descendants(self.keeper, parent) | {self.keeper}
+        ours = {pid: ticks[pid] for pid in mine if pid in ticks}
         if self.child is not None:
             self.child_hwm = max(self.child_hwm, _vm_hwm_bytes(self.child))
             tree = _descendants(self.child, parent) | {self.child}
