@@ -200,9 +200,8 @@ def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, sta
     depth = tree_depth(left, right)
     far = 0.5 * WIDE_PACKET * spacing[2]
     for i in prange(nx):
-        stack = np.empty(depth + 2, dtype=np.int64)
-        lower = np.empty(depth + 2)  # per stack entry (see _search_packet)
-        gap_xy = np.empty(depth + 2)
+        # The walk's stack, and per entry its box's lower bound and x/y gap (see _search_packet).
+        walk = (np.empty(depth + 2, dtype=np.int64), np.empty(depth + 2), np.empty(depth + 2))
         # One set of lane arrays per packet width (index 1: wide).
         pzs = (np.empty(ROW_PACKET), np.empty(WIDE_PACKET))
         bests = (np.empty(ROW_PACKET), np.empty(WIDE_PACKET))
@@ -257,9 +256,7 @@ def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, sta
                     hit,
                     seed,
                     h2,
-                    stack,
-                    lower,
-                    gap_xy,
+                    walk,
                 )
                 for q in range(m):
                     dist[i, j, k0 + q] = math.sqrt(best[q])
@@ -270,31 +267,14 @@ def _grid_distances(tri, tri_bounds, edges, leaf_bounds, boxes, left, right, sta
 
 @njit(cache=True, nogil=True)
 def _search_packet(
-    tri,
-    tri_bounds,
-    edges,
-    leaf_bounds,
-    boxes,
-    left,
-    start,
-    count,
-    px,
-    py,
-    pz,
-    m,
-    best,
-    hit,
-    seed,
-    h2,
-    stack,
-    lower,
-    gap_xy,
+    tri, tri_bounds, edges, leaf_bounds, boxes, left, start, count, px, py, pz, m, best, hit, seed, h2, walk
 ):
     """Nearest triangles of the packet's nodes ``(px, py, pz[q])``, ``q < m``: ``best[q]`` (squared distance,
     seeded by the caller with the distance to triangle ``seed[q]``, which is not tested again) and ``hit[q]`` are
     lowered in place. The bounds are :func:`.distance.nearest_one`'s, evaluated per lane; lanes ``q >= m`` hold
     ``best = -inf`` and copies of the last node, so the loops over all lanes have a fixed length and vectorise."""
     lanes = pz.shape[0]
+    stack, lower, gap_xy = walk
     bmax = 0.0
     for q in range(m):
         bmax = larger(bmax, best[q])
