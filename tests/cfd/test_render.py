@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import hpcprep
 import numpy as np
 import pytest
@@ -65,6 +69,41 @@ def test_a_geometry_is_drawn_with_its_samples_and_sdf_slice(geometry_run):
     assert ((b > r + 60) & drawn).sum() > 200
 
 
+def test_renders_started_together_all_draw(geometry_run):
+    # Three commands at once, as a user's loop over records might run them: ParaView now and then
+    # failed to open its display then and aborted (2 in 15 commands here), before it was retried.
+    require_tool("pvpython")
+    require_tool("xvfb-run")
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    outs = [geometry_run / f"together_{i}.png" for i in range(3)]
+    code = "from hpcprep.cli import main; main()"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "cfd",
+                "render",
+                str(geometry_run / "run"),
+                "--out",
+                str(out),
+                "--size",
+                "300x200",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for out in outs
+    ]
+    said = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], said
+    for out in outs:
+        assert (pixels(out) < 250).any(axis=2).mean() > 0.05
+
+
 def test_openfoam_cells_are_drawn_coloured_by_a_field(tmp_path, ray_local):
     spec = {
         "run": {"output": str(tmp_path / "run"), "name": "foil"},
@@ -94,3 +133,12 @@ def test_render_says_what_is_missing(tmp_path):
         cli(), ["cfd", "render", str(tmp_path / "empty"), "--out", str(tmp_path / "x.png"), "--size", "big"]
     )
     assert result.exit_code != 0 and "'big' is not WIDTHxHEIGHT" in result.output
+
+
+def test_a_crash_is_reported_by_its_reason_not_only_its_stack():
+    from hpcprep_cfd.render_command import _what_went_wrong
+
+    crash = ["(   1.8s) [paraview ]vtkXOpenGLRenderWindow.:465    ERR| bad X server connection. DISPLAY=:1. Aborting."]
+    crash += [f"{n}      0x7f0 frame {n}" for n in range(40, 0, -1)] + ["Aborted"]
+    said = _what_went_wrong("\n".join(crash)).splitlines()
+    assert said[0] == crash[0] and said[-1] == "Aborted" and len(said) == 16
