@@ -78,7 +78,7 @@ def plan_job(target: Path, record: str | None, color: str | None) -> dict:
 #: Now and then ParaView cannot open the display it was given and aborts ("bad X server
 #: connection"), although the X server is up and takes other connections: 2-5 in 100 runs here
 #: with three drawing at once on 2 cores, on their own virtual displays or on one long-lived
-#: server alike. A second try connects, so a picture is tried up to this many times.
+#: server alike. A second try usually connects, so a picture is tried up to this many times.
 _TRIES = 3
 _NO_CONNECTION = "bad X server connection"
 
