@@ -240,15 +240,7 @@ def title(pid: int) -> str:
 
 def workers(pids) -> set[int]:
     """Processes among ``pids`` that run a job's tasks or actors."""
-    out = set()
-    for pid in pids:
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-        except OSError:
-            continue
-        if title.startswith("ray::") and not title.startswith(NOT_OF_A_JOB):
-            out.add(pid)
-    return out
+    return {pid for pid in pids if title(pid).startswith("ray::") and not title(pid).startswith(NOT_OF_A_JOB)}
 
 
 def test_a_run_killed_on_a_kept_ray_leaves_no_worker_and_resumes_there(tmp_path, runtime):

@@ -1,5 +1,9 @@
 """Bounding volume hierarchy over the triangles of a mesh, shared by the distance and winding-number kernels.
 
+One module because the build and the expansions are one data structure: the expansions are summed bottom-up over
+the tree the build has just laid out, in its node order, and every query kernel (distances, winding numbers,
+their GPU variants) reads both; the Morton order of query points at the end is how those kernels walk it.
+
 The tree lives in flat arrays (no Python objects), so Numba kernels can walk it with an explicit stack:
 
 - node ``n`` has the axis-aligned box ``boxes[n, 0]`` (lo) .. ``boxes[n, 1]`` (hi); ``left[n]``/``right[n]`` are its children, or ``-1``
@@ -20,10 +24,6 @@ The tree lives in flat arrays (no Python objects), so Numba kernels can walk it 
 
 Splits use a binned surface-area heuristic over triangle centroids (16 bins along the widest centroid axis), falling back to a median
 split when all centroids fall into one bin, so the tree stays balanced for meshes with coincident centroids.
-
-One module because the build and the expansions are one data structure: the expansions are
-summed bottom-up over the tree the build has just laid out, in its node order, and every
-query kernel (distances, winding numbers, their GPU variants) reads both.
 """
 
 from __future__ import annotations
