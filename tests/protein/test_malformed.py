@@ -8,6 +8,7 @@ message names the file, never another exception, and never NaN it did not read.
 from __future__ import annotations
 
 import gzip
+import itertools
 import random
 import tomllib
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from hpcprep.stages import ErrorRecord, RecordError
+from hpcprep_protein import integrity, plain_decimals
 from hpcprep_protein.readers import StructureReader
 
 from tests.conftest import unavailable
@@ -190,6 +192,53 @@ def test_mmcif_coordinates_that_are_not_numbers(tmp_path, value, problem):
     path.write_bytes(data)
     got, errors = read(path)
     assert got == [] and errors == [f"{path}: {where}: z coordinate {problem}"]
+
+
+def test_the_plain_decimal_shortcut_is_the_pattern():
+    """Coordinates are tested all at once for plain decimals; only the others get the full check. That test
+    must be exactly ``_PDB_PLAIN_FIELD``: every string of up to 6 characters over the classes it tells apart,
+    padded as a line cut short is."""
+    strings = ["".join(chars) for k in range(7) for chars in itertools.product(" 1+-.x", repeat=k)]
+    codes = np.array(strings, dtype="S8").view(np.uint8).reshape(len(strings), 8)
+    fast = plain_decimals.plain(codes)
+    pattern = np.array([integrity._PDB_PLAIN_FIELD.fullmatch(s) is not None for s in strings])
+    assert pattern.sum() > 300 and np.array_equal(fast, pattern)
+
+
+def test_mmcif_values_the_shortcut_passes_are_numbers():
+    odd = ["1e5", "1.5E-3", "1.5(3)", "?", ".", "nan", "-inf", "1_0", "'1.5'", "1.5\u00e9", "\u0661\u0662", "+", "-.",
+           "1..2", "1-2", "1" * 24 + ".5", "9" * 40]  # fmt: skip
+    plain = ["12.345", "-0.5", "+.5", "5.", "100", "0", "-12345678.125", " 1.5", "1" * 24]
+    values = odd + plain
+    fast = plain_decimals.plain(plain_decimals.codes(values, np.arange(len(values))))
+    assert list(fast) == [False] * len(odd) + [True] * len(plain)
+    assert all(integrity.number_problem("x", v, cif=True) is None for v in plain)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_first_value_with_a_problem_is_named(tmp_path, fmt):
+    """Values the shortcut cannot vouch for (an exponent, a blank B-factor) are checked in file order: the error
+    names the first that is not a number, not a later one."""
+    require_sources()
+    cases = [("CA", 3, "1.5e1"), ("N", 5, "nan"), ("CA", 7, "?" if fmt == "mmcif" else "****")]
+    if fmt == "pdb":
+        lines = _base_pdb()
+        for atom, residue, value in cases:
+            data, where = malformed._pdb_field_case(lines, atom, residue, 30, 38, value)
+            lines = data.decode().splitlines()
+            if value == "nan":
+                expected = f"{where}: x coordinate 'nan' is not finite"
+    else:
+        before, rows, after = malformed.cif_base(gzip.decompress(malformed.CIF_SOURCE.read_bytes()).decode())
+        for atom, residue, value in cases:
+            data, where = malformed._cif_value_case(before, rows, after, "Cartn_x", atom, residue, value)
+            before, rows, after = malformed.cif_base(data.decode())
+            if value == "nan":
+                expected = f"{where}: x coordinate 'nan' is not finite"
+    path = tmp_path / f"bad.{fmt}"
+    path.write_bytes(data)
+    got, errors = read(path)
+    assert got == [] and errors == [f"{path}: {expected}"]
 
 
 def test_unknown_b_factors_are_nan_not_invented(tmp_path):

@@ -5,7 +5,9 @@ a word or a blank field as 0 and ``nan`` as NaN, and in mmCIF any value that is 
 number (``?``, ``.``, ``nan``, ``abc``) as NaN. A chain built from such atoms looks like
 data and is not. So every coordinate (and B-factor) of the first model, the only model
 the reader uses, must be a finite number as written; a file where one is not is
-refused with the line and the atom.
+refused with the line and the atom. All values are first tested together for plain decimals
+(:mod:`.plain_decimals`: what nearly every coordinate is); only the others get the full check, one
+by one in file order, so the error names the first value that is not a number.
 
 gemmi also gives an atom whose B-factor the file leaves out (a blank PDB field, a short
 line, ``?`` or ``.`` in mmCIF) the value 0 or 20. :func:`check_pdb` and
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 from hpcprep import RecordError
 
-from . import residues
+from . import plain_decimals, residues
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 #: mmCIF numbers may carry a standard uncertainty in parentheses: 12.345(3).
@@ -148,43 +152,81 @@ def _serial(text: str) -> int | None:
 def check_pdb(source: str, text: str) -> Findings:
     """Raise ``RecordError`` for a coordinate or B-factor of the first model that is not a
     finite number; otherwise say what else the text shows (see ``Findings``)."""
-    residue_key = None
-    residue_atoms: list[str] = []
-    residue_line = ""
-    seen_atoms = closed = unmapped = False
-    unknown_b: set[int | None] = set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.startswith(("ATOM", "HETATM")):
-            problem = _pdb_line_problem(line)
-            if problem:
-                raise RecordError(f"{source}: line {lineno} ({_pdb_atom(line)}): {problem}")
-            if not line[60:66].strip():
-                serial = _serial(line[6:11])  # hybrid-36 serials are not mapped
-                unmapped |= serial is None
-                unknown_b.add(serial)
-            key = (line[17:20], line[21:22], line[22:27])
-            if key != residue_key:
-                residue_key, residue_atoms, residue_line = key, [], line
-            residue_atoms.append(line[12:16].strip())
-            seen_atoms, closed = True, False
-        elif not seen_atoms or line.startswith(_COORDINATE_RECORDS) or not line.strip():
-            continue
-        elif line.startswith(("ENDMDL", "MODEL")):
-            closed = True
-            break  # the first model is complete; the reader uses no other
-        else:
-            closed = True
-    b_factors = {"unknown_b": frozenset(unknown_b - {None}), "unknown_b_unmapped": unmapped}
-    if not seen_atoms or closed:
+    lines = text.splitlines()
+    view = _PdbColumns(lines, "\0" in text)
+    atoms = np.flatnonzero(view.starts("ATOM") | view.starts("HETATM"))
+    if not len(atoms):
+        return Findings()
+    # The first model: from the first atom to the first MODEL or ENDMDL after it (the reader uses no other).
+    ends = np.flatnonzero(view.starts("MODEL") | view.starts("ENDMDL"))
+    ends = ends[ends > atoms[0]]
+    end = int(ends[0]) if len(ends) else len(lines)
+    atoms = atoms[atoms < end]
+    # Lines whose fields are all plain decimals (nearly all) need no closer look; the others are checked one by
+    # one, in order, so the error names the first line with a problem.
+    plain, blank_b = view.plain_fields(atoms)
+    for i in atoms[~plain]:
+        problem = _pdb_line_problem(lines[i])
+        if problem:
+            raise RecordError(f"{source}: line {i + 1} ({_pdb_atom(lines[i])}): {problem}")
+        blank_b[np.searchsorted(atoms, i)] = not lines[i][60:66].strip()
+    unknown_b = {_serial(lines[i][6:11]) for i in atoms[blank_b]}  # hybrid-36 serials are not mapped (None)
+    b_factors = {"unknown_b": frozenset(unknown_b - {None}), "unknown_b_unmapped": None in unknown_b}
+    last = int(atoms[-1])
+    # After the first model's last atom: MODEL/ENDMDL, or any other record that is not a coordinate one, shows
+    # that the writer got past the coordinates.
+    if end < len(lines) or any(ln.strip() and not ln.startswith(_COORDINATE_RECORDS) for ln in lines[last + 1 :]):
         return Findings(**b_factors)
-    name = residue_line[17:20].strip()
-    last = LastResidue(
-        chain=residue_line[21:22].strip(),
+    return Findings(unterminated=True, last=_last_pdb_residue(lines, atoms), **b_factors)
+
+
+def _residue_key(line: str) -> tuple[str, str, str]:
+    return line[17:20], line[21:22], line[22:27]
+
+
+def _last_pdb_residue(lines: list[str], atoms: np.ndarray) -> LastResidue:
+    """The residue of the last atom line, with its atoms: the atom lines before it with the same residue."""
+    key = _residue_key(lines[atoms[-1]])
+    first = len(atoms) - 1
+    while first > 0 and _residue_key(lines[atoms[first - 1]]) == key:
+        first -= 1
+    line = lines[atoms[first]]
+    name = line[17:20].strip()
+    return LastResidue(
+        chain=line[21:22].strip(),
         name=name,
-        number=residue_line[22:27].strip(),
-        missing=residues.missing_heavy_atoms(name, residue_atoms),
+        number=line[22:27].strip(),
+        missing=residues.missing_heavy_atoms(name, [lines[i][12:16].strip() for i in atoms[first:]]),
     )
-    return Findings(unterminated=True, last=last, **b_factors)
+
+
+class _PdbColumns:
+    """The first 66 columns of every line as one array of bytes (0 past a line's end), so that record names and
+    numeric fields are tested for all lines at once."""
+
+    def __init__(self, lines: list[str], has_nul: bool):
+        head = [ln[:66] for ln in lines]
+        if has_nul:
+            head = [h.replace("\0", "\1") for h in head]  # a NUL would read as the end of the line
+        try:
+            array = np.array(head, dtype="S66")
+        except UnicodeEncodeError:  # the reader hands on ASCII; '?' is as far from a digit as any other letter
+            array = np.array([h.encode("ascii", "replace") for h in head], dtype="S66")
+        self.codes = array.view(np.uint8).reshape(len(lines), 66)
+
+    def starts(self, record: str) -> np.ndarray:
+        return (self.codes[:, : len(record)] == np.frombuffer(record.encode(), dtype=np.uint8)).all(axis=1)
+
+    def plain_fields(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each row: x, y and z plain decimals and the B-factor one or blank (``_PDB_PLAIN_FIELD``, a
+        field cut short by the line's end read as padded with spaces, which that pattern allows); and whether
+        the B-factor is blank (meaningful where the first is true)."""
+        # Columns 31-54 (x, y, z) and 61-66 (B-factor), transposed: plain_decimals walks down the characters.
+        fields = self.codes[rows, 30:66].T
+        coords = plain_decimals.plain(fields[:24].reshape(3, 8, len(rows)).transpose(0, 2, 1)).all(axis=0)
+        b = fields[30:36].T
+        blank_b = plain_decimals.blank(b)
+        return coords & (plain_decimals.plain(b) | blank_b), blank_b
 
 
 # -- mmCIF --------------------------------------------------------------------------------
@@ -200,12 +242,32 @@ class _AtomSite:
         self.coords = [self._column(f"Cartn_{axis}") for axis in "xyz"]
         self.b_factors = self._column("B_iso_or_equiv")
         self.models = self._column("pdbx_PDB_model_num")
-        self.ids = self._column("id")
-        self.chains = self._column("auth_asym_id", "label_asym_id")
-        self.names = self._column("auth_atom_id", "label_atom_id")
-        self.comps = self._column("auth_comp_id", "label_comp_id")
-        self.numbers = self._column("auth_seq_id", "label_seq_id")
-        self.icodes = self._column("pdbx_PDB_ins_code")
+
+    # Columns read only to name an atom or a residue, or to map B-factors: most files never need them, and each
+    # costs a Python string per row.
+    @cached_property
+    def ids(self) -> list[str] | None:
+        return self._column("id")
+
+    @cached_property
+    def chains(self) -> list[str] | None:
+        return self._column("auth_asym_id", "label_asym_id")
+
+    @cached_property
+    def names(self) -> list[str] | None:
+        return self._column("auth_atom_id", "label_atom_id")
+
+    @cached_property
+    def comps(self) -> list[str] | None:
+        return self._column("auth_comp_id", "label_comp_id")
+
+    @cached_property
+    def numbers(self) -> list[str] | None:
+        return self._column("auth_seq_id", "label_seq_id")
+
+    @cached_property
+    def icodes(self) -> list[str] | None:
+        return self._column("pdbx_PDB_ins_code")
 
     def _column(self, *tags: str) -> list[str] | None:
         for tag in tags:
@@ -213,12 +275,12 @@ class _AtomSite:
                 return list(self.table.column(self._tags.index("_atom_site." + tag)))
         return None
 
-    def first_model_rows(self) -> list[int]:
+    def first_model_rows(self) -> np.ndarray:
         """The rows of the first model, the only one the reader uses."""
         if self.models is None:
-            return list(range(len(self.table)))
-        first = self.models[0]
-        return [row for row, model in enumerate(self.models) if model == first]
+            return np.arange(len(self.table))
+        models = np.array(self.models, dtype=object)
+        return np.flatnonzero(models == models[0])
 
     @staticmethod
     def value(column: list[str] | None, row: int) -> str:
@@ -263,23 +325,33 @@ def _cif_string(raw: str) -> str:
     return gemmi.cif.as_string(raw)
 
 
-def _check_cif_numbers(source: str, text: str, site: _AtomSite, rows: list[int]) -> set[int | None]:
+def _check_cif_numbers(source: str, text: str, site: _AtomSite, rows: np.ndarray) -> set[int | None]:
     """Raise ``RecordError`` for a coordinate or B-factor of ``rows`` that is not a finite
     number; return the serial numbers (None: no usable one) of atoms without a B-factor."""
-    unknown_b: set[int | None] = set()
-    for row in rows:
+    # '?' or '.' is an unknown B-factor (NaN in the output); any other text must be a number. Rows whose values
+    # are all plain decimals (nearly all) are numbers; the others are checked one by one, in order, so the error
+    # names the first row with a problem.
+    if site.b_factors is None:
+        unknown = np.ones(len(rows), dtype=bool)
+        suspect = np.zeros(len(rows), dtype=bool)
+    else:
+        b_factors = plain_decimals.codes(site.b_factors, rows)
+        unknown = plain_decimals.equals(b_factors, "?") | plain_decimals.equals(b_factors, ".")
+        suspect = ~(plain_decimals.plain(b_factors) | unknown)
+    for column in site.coords:
+        suspect |= ~plain_decimals.plain(plain_decimals.codes(column, rows))
+    if "\0" in text:  # a NUL reads as the padding of the arrays above: check every row
+        suspect[:] = True
+    for row in rows[suspect]:
         problems = [number_problem(f"{axis} coordinate", col[row], cif=True) for axis, col in zip("xyz", site.coords)]
-        # '?' or '.' is an unknown B-factor (NaN in the output); any other text must be a number.
-        if site.b_factors is None or site.b_factors[row] in ("?", "."):
-            unknown_b.add(_serial(site.ids[row]) if site.ids is not None else None)
-        else:
+        if site.b_factors is not None and site.b_factors[row] not in ("?", "."):
             problems.append(number_problem("B-factor", site.b_factors[row], cif=True))
         problem = next((p for p in problems if p), None)
         if problem:
             line = site.line_of(text, row)
             where = f"line {line}" if line else f"_atom_site row {row + 1}"
             raise RecordError(f"{source}: {where} ({site.atom(row)}): {problem}")
-    return unknown_b
+    return {_serial(site.ids[row]) if site.ids is not None else None for row in rows[unknown]}
 
 
 def check_mmcif(source: str, block, text: str) -> Findings:

@@ -266,13 +266,16 @@ class StructureReader(FileReader):
             names.append(res.name)
             numbers.append(res.seqid.num)
             icodes.append(res.seqid.icode if res.seqid.icode not in ("", "\0") else " ")
-            for atom in res:
-                name = atom.name
-                if name == "OXT" and np.isnan(coords["O"][i, 0]):
-                    name = "O"
-                    if res.find_atom("O", "*") is not None:
-                        continue
-                if name in coords and np.isnan(coords[name][i, 0]):
+            # The first atom of each name (OXT stands in for a missing O): a lookup per name, not a Python step
+            # per atom of the residue.
+            for name, atom in (
+                ("N", res.find_atom("N", "*")),
+                ("CA", res.find_atom("CA", "*")),
+                ("C", res.find_atom("C", "*")),
+                ("O", res.find_atom("O", "*") or res.find_atom("OXT", "*")),
+                ("CB", res.find_atom("CB", "*")),
+            ):
+                if atom is not None:
                     p = atom.pos
                     coords[name][i] = (p.x, p.y, p.z)
                     if name == "CA" and not findings.b_factor_unknown(atom.serial):
