@@ -181,6 +181,19 @@ def test_pdb_coordinates_that_are_not_numbers(tmp_path, value, problem):
     ]
 
 
+@pytest.mark.parametrize("record", ["atom  ", "Hetatm", "HETAXX"])
+def test_coordinates_of_every_record_gemmi_reads_as_an_atom_are_checked(tmp_path, record):
+    """gemmi takes any line whose first four letters are ATOM or HETA, in any case, for an atom; its
+    coordinates get the same check as an ATOM line's (a lowercase 'atom' line once slipped NaN through)."""
+    base = _base_pdb()
+    i = malformed._find(base, "CA", 5)
+    base[i] = record + malformed._set(base[i], 38, 46, "nan")[6:]
+    path = tmp_path / "bad.pdb"
+    path.write_text("\n".join(base) + "\n")
+    rows, errors = read(path)
+    assert rows == [] and errors == [f"{path}: line {i + 1} (atom CA of VAL A5): y coordinate 'nan' is not finite"]
+
+
 @pytest.mark.parametrize(
     "value, problem", [("?", "is missing ('?')"), (".", "is missing ('.')"), ("nan", "'nan' is not finite")]
 )

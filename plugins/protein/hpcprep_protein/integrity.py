@@ -79,6 +79,8 @@ class Findings:
     unknown_b: frozenset[int] = frozenset()
     #: Some atom without a B-factor has no usable serial number, so no B-factor can be trusted.
     unknown_b_unmapped: bool = False
+    #: Some atom may have an alternative location (False: none has, so the reader need not look).
+    altlocs: bool = True
 
     def b_factor_unknown(self, serial: int) -> bool:
         """Whether the file gives no B-factor for the atom with this serial number."""
@@ -154,9 +156,11 @@ def check_pdb(source: str, text: str) -> Findings:
     finite number; otherwise say what else the text shows (see ``Findings``)."""
     lines = text.splitlines()
     view = _PdbColumns(lines, "\0" in text)
-    atoms = np.flatnonzero(view.starts("ATOM") | view.starts("HETATM"))
+    # gemmi reads an atom from every line whose first four letters are ATOM or HETA, in any case.
+    atoms = np.flatnonzero(view.record("ATOM") | view.record("HETA"))
     if not len(atoms):
-        return Findings()
+        return Findings(altlocs=False)
+    altlocs = bool(np.any((view.codes[atoms, 16] != ord(" ")) & (view.codes[atoms, 16] != 0)))
     # The first model: from the first atom to the first MODEL or ENDMDL after it (the reader uses no other).
     ends = np.flatnonzero(view.starts("MODEL") | view.starts("ENDMDL"))
     ends = ends[ends > atoms[0]]
@@ -176,8 +180,8 @@ def check_pdb(source: str, text: str) -> Findings:
     # After the first model's last atom: MODEL/ENDMDL, or any other record that is not a coordinate one, shows
     # that the writer got past the coordinates.
     if end < len(lines) or any(ln.strip() and not ln.startswith(_COORDINATE_RECORDS) for ln in lines[last + 1 :]):
-        return Findings(**b_factors)
-    return Findings(unterminated=True, last=_last_pdb_residue(lines, atoms), **b_factors)
+        return Findings(altlocs=altlocs, **b_factors)
+    return Findings(unterminated=True, last=_last_pdb_residue(lines, atoms), altlocs=altlocs, **b_factors)
 
 
 def _residue_key(line: str) -> tuple[str, str, str]:
@@ -216,6 +220,11 @@ class _PdbColumns:
 
     def starts(self, record: str) -> np.ndarray:
         return (self.codes[:, : len(record)] == np.frombuffer(record.encode(), dtype=np.uint8)).all(axis=1)
+
+    def record(self, name: str) -> np.ndarray:
+        """Lines that begin with ``name`` in any case (``| 0x20`` lowers a letter and maps nothing else onto one)."""
+        lowered = np.frombuffer(name.lower().encode(), dtype=np.uint8)
+        return ((self.codes[:, : len(name)] | 0x20) == lowered).all(axis=1)
 
     def plain_fields(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each row: x, y and z plain decimals and the B-factor one or blank (``_PDB_PLAIN_FIELD``, a

@@ -14,6 +14,7 @@ file's numbers and ending are in ``integrity``, residue tables in ``residues``.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".fasta.gz", ".fa.gz", ".faa.
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
 
 BACKBONE = ("N", "CA", "C", "O")
+#: The atoms whose coordinates a chain row carries, in the order _chain_row finds them.
+ATOM_COLUMNS = (*BACKBONE, "CB")
 
 #: Chain-level flags of ``protein.structure`` (documented in docs/readers.md).
 FLAGS = (
@@ -216,7 +219,9 @@ class StructureReader(FileReader):
         st.setup_entities()
         model = st[0]
         model_num = int(model.num)
-        altloc_chains = {ch.name for ch in model for res in ch for at in res if at.has_altloc()}
+        altloc_chains = (
+            {ch.name for ch in model for res in ch for at in res if at.has_altloc()} if findings.altlocs else set()
+        )
         model.remove_alternative_conformations()
         kind = self.params.b_factor_kind
         if kind == "auto":
@@ -258,28 +263,36 @@ class StructureReader(FileReader):
     ) -> dict | str:
         source_flags = set(flags)
         names, numbers, icodes = [], [], []
-        coords = {a: np.full((poly.length(), 3), np.nan, dtype=np.float32) for a in ("N", "CA", "C", "O", "CB")}
-        bfac = np.full(poly.length(), np.nan, dtype=np.float32)
+        # Five atoms (ATOM_COLUMNS) times three coordinates per residue in one flat list, made an array once: a
+        # NumPy assignment per atom would cost more than finding the atom.
+        xyz = [math.nan] * (15 * poly.length())
+        b_factors = [math.nan] * poly.length()
         for i, res in enumerate(poly):
-            if res.seqid.num is None:  # gemmi's reading of a blank residue-number field
+            seqid = res.seqid
+            if seqid.num is None:  # gemmi's reading of a blank residue-number field
                 return f"{source}: chain {chain_name!r}: residue {i + 1} ({res.name}) has no residue number"
             names.append(res.name)
-            numbers.append(res.seqid.num)
-            icodes.append(res.seqid.icode if res.seqid.icode not in ("", "\0") else " ")
-            # The first atom of each name (OXT stands in for a missing O): a lookup per name, not a Python step
-            # per atom of the residue.
-            for name, atom in (
-                ("N", res.find_atom("N", "*")),
-                ("CA", res.find_atom("CA", "*")),
-                ("C", res.find_atom("C", "*")),
-                ("O", res.find_atom("O", "*") or res.find_atom("OXT", "*")),
-                ("CB", res.find_atom("CB", "*")),
-            ):
+            numbers.append(seqid.num)
+            icodes.append(seqid.icode if seqid.icode not in ("", "\0") else " ")
+            # The first atom of each name, OXT standing in for a missing O.
+            found = (
+                res.find_atom("N", "*"),
+                res.find_atom("CA", "*"),
+                res.find_atom("C", "*"),
+                res.find_atom("O", "*") or res.find_atom("OXT", "*"),
+                res.find_atom("CB", "*"),
+            )
+            for k, atom in enumerate(found):
                 if atom is not None:
                     p = atom.pos
-                    coords[name][i] = (p.x, p.y, p.z)
-                    if name == "CA" and not findings.b_factor_unknown(atom.serial):
-                        bfac[i] = atom.b_iso
+                    j = 15 * i + 3 * k
+                    xyz[j], xyz[j + 1], xyz[j + 2] = p.x, p.y, p.z
+            ca = found[1]
+            if ca is not None and not findings.b_factor_unknown(ca.serial):
+                b_factors[i] = ca.b_iso
+        per_atom = np.array(xyz, dtype=np.float32).reshape(-1, 5, 3)
+        coords = {name: np.ascontiguousarray(per_atom[:, k]) for k, name in enumerate(ATOM_COLUMNS)}
+        bfac = np.array(b_factors, dtype=np.float32)
         length = len(names)
         if length == 0:
             return f"{source}: chain {chain_name!r} is empty"
