@@ -230,7 +230,8 @@ class _PdbColumns:
         """For each row: x, y and z plain decimals and the B-factor one or blank (``_PDB_PLAIN_FIELD``, a
         field cut short by the line's end read as padded with spaces, which that pattern allows); and whether
         the B-factor is blank (meaningful where the first is true)."""
-        # Columns 31-54 (x, y, z) and 61-66 (B-factor), transposed: plain_decimals walks down the characters.
+        # Columns 31-54 (x, y, z) and 61-66 (B-factor), transposed: the automaton reads one character position of
+        # all rows at a time, and here each is a row of this block already.
         fields = self.codes[rows, 30:66].T
         coords = plain_decimals.plain(fields[:24].reshape(3, 8, len(rows)).transpose(0, 2, 1)).all(axis=0)
         b = fields[30:36].T
@@ -248,37 +249,37 @@ class _AtomSite:
     def __init__(self, table):
         self.table = table
         self._tags = list(table.tags)
-        self.coords = [self._column(f"Cartn_{axis}") for axis in "xyz"]
-        self.b_factors = self._column("B_iso_or_equiv")
-        self.models = self._column("pdbx_PDB_model_num")
+        self.coords = [self.column(f"Cartn_{axis}") for axis in "xyz"]
+        self.b_factors = self.column("B_iso_or_equiv")
+        self.models = self.column("pdbx_PDB_model_num")
 
     # Columns read only to name an atom or a residue, or to map B-factors: most files never need them, and each
     # costs a Python string per row.
     @cached_property
     def ids(self) -> list[str] | None:
-        return self._column("id")
+        return self.column("id")
 
     @cached_property
     def chains(self) -> list[str] | None:
-        return self._column("auth_asym_id", "label_asym_id")
+        return self.column("auth_asym_id", "label_asym_id")
 
     @cached_property
     def names(self) -> list[str] | None:
-        return self._column("auth_atom_id", "label_atom_id")
+        return self.column("auth_atom_id", "label_atom_id")
 
     @cached_property
     def comps(self) -> list[str] | None:
-        return self._column("auth_comp_id", "label_comp_id")
+        return self.column("auth_comp_id", "label_comp_id")
 
     @cached_property
     def numbers(self) -> list[str] | None:
-        return self._column("auth_seq_id", "label_seq_id")
+        return self.column("auth_seq_id", "label_seq_id")
 
     @cached_property
     def icodes(self) -> list[str] | None:
-        return self._column("pdbx_PDB_ins_code")
+        return self.column("pdbx_PDB_ins_code")
 
-    def _column(self, *tags: str) -> list[str] | None:
+    def column(self, *tags: str) -> list[str] | None:
         for tag in tags:
             if "_atom_site." + tag in self._tags:
                 return list(self.table.column(self._tags.index("_atom_site." + tag)))
@@ -374,11 +375,17 @@ def check_mmcif(source: str, block, text: str) -> Findings:
         raise RecordError(f"{source}: the atom_site table has no {', '.join(lacking)} column")
     rows = site.first_model_rows()
     unknown_b = _check_cif_numbers(source, text, site, rows)
-    b_factors = {"unknown_b": frozenset(unknown_b - {None}), "unknown_b_unmapped": None in unknown_b}
+    alt_ids = site.column("label_alt_id")
+    found = {
+        "unknown_b": frozenset(unknown_b - {None}),
+        "unknown_b_unmapped": None in unknown_b,
+        # gemmi gives an atom an alternative location from label_alt_id unless the value is null ('.' or '?')
+        "altlocs": alt_ids is not None and bool(set(alt_ids) - {".", "?"}),
+    }
     # Rows of a later model after the first show that the first one was written whole.
     if rows[-1] != len(table) - 1 or not _ends_in_atom_site(block, text):
-        return Findings(**b_factors)
-    return Findings(unterminated=True, last=site.last_residue(rows[-1]), **b_factors)
+        return Findings(**found)
+    return Findings(unterminated=True, last=site.last_residue(rows[-1]), **found)
 
 
 def _ends_in_atom_site(block, text: str) -> bool:

@@ -30,7 +30,8 @@ CHAR_CLASS[ord(".")] = POINT
 def plain(codes: np.ndarray) -> np.ndarray:
     """Whether each row of character codes (the last axis) is a plain decimal."""
     state = np.zeros(codes.shape[:-1], dtype=np.uint8)
-    for column in np.moveaxis(codes, -1, 0):
+    # One character position at a time over all rows: each a contiguous row of the transposed codes.
+    for column in np.ascontiguousarray(np.moveaxis(codes, -1, 0)):
         state = _STEP[state, CHAR_CLASS[column]]
     return _ACCEPT[state]
 
@@ -60,16 +61,18 @@ _ACCEPT[[2, 3, 4, 6, 7]] = True
 
 
 def codes(values: list[str], rows: np.ndarray) -> np.ndarray:
-    """``values[rows]`` as ASCII codes, one row each, padded with 0 to ``WIDTH``; a value longer than that is
-    replaced by one that is not a number. (A NUL inside a value would read as padding: callers whose text may hold
+    """``values[rows]`` as ASCII codes, one row each, padded with 0 to the longest (at most ``WIDTH``); a value
+    longer than ``WIDTH`` is replaced by one that is not a number. (A NUL inside a value would read as padding: callers whose text may hold
     one check it apart.)"""
     picked = values if len(rows) == len(values) else [values[r] for r in rows]
+    lengths = np.fromiter(map(len, picked), dtype=np.int64, count=len(picked))
+    width = int(min(lengths.max(initial=1), WIDTH))  # the automaton takes one step per character position
     try:
-        tokens = np.array(picked, dtype=f"S{WIDTH}")
+        tokens = np.array(picked, dtype=f"S{width}")
     except UnicodeEncodeError:  # a backslash escape keeps non-ASCII text apart from '?', '.' and digits
-        tokens = np.array([v.encode("ascii", "backslashreplace") for v in picked], dtype=f"S{WIDTH}")
-    out = tokens.view(np.uint8).reshape(len(picked), WIDTH)
-    out[np.fromiter(map(len, picked), dtype=np.int64, count=len(picked)) > WIDTH] = ord("x")
+        tokens = np.array([v.encode("ascii", "backslashreplace") for v in picked], dtype=f"S{width}")
+    out = tokens.view(np.uint8).reshape(len(picked), width)
+    out[lengths > width] = ord("x")
     return out
 
 
