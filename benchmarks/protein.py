@@ -9,6 +9,8 @@
 - ``assign_secondary_structure`` chains/s over 100 distinct 300-residue windows of real chains (turned and moved),
   vs ``mkdssp --output-format dssp`` run once per file (a one-chain mmCIF of one such chain, written by gemmi);
   ratio = ours / mkdssp.
+- ``protein.structure`` (plan + read + Arrow) chains/s over 200 AlphaFold-sized one-chain files, PDB and mmCIF, vs
+  Biopython's ``PDBParser`` / ``MMCIFParser`` collecting the backbone of the same files.
 
 Times are the best of ``--repeat`` passes. Chains come from the test corpus (Debian ``python-biopython-doc``,
 ``python3-prody-tests``). Writes ``benchmarks/results/protein.json``.
@@ -54,8 +56,10 @@ def best(fn, repeat):
     return t
 
 
-def alphafold_like_files(path: Path, chain: str, workdir: Path, count: int, length: int = 400) -> list[Path]:
-    """``count`` single-chain PDB files of ``length`` residues named and shaped like AlphaFold
+def alphafold_like_files(
+    path: Path, chain: str, workdir: Path, count: int, length: int = 400, fmt: str = "pdb"
+) -> list[Path]:
+    """``count`` single-chain PDB (or mmCIF) files of ``length`` residues named and shaped like AlphaFold
     models (one chain, no waters, B-factor column holding a pLDDT-like value)."""
     st = read_structure(path)
     st.remove_ligands_and_waters()
@@ -71,21 +75,25 @@ def alphafold_like_files(path: Path, chain: str, workdir: Path, count: int, leng
             atom.b_iso = 50.0 + 45.0 * np.sin(k / 9.0) ** 2
     st.setup_entities()
     files = []
+    doc = st.make_mmcif_document() if fmt == "cif" else None
     for i in range(count):
-        out = workdir / f"AF-Q{i:05d}-F1-model_v4.pdb"
-        st.write_pdb(str(out))
+        out = workdir / f"AF-Q{i:05d}-F1-model_v4.{fmt}"
+        if doc is None:
+            st.write_pdb(str(out))
+        else:
+            doc.write_file(str(out))
         files.append(out)
     return files
 
 
-def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> dict:
-    """protein.structure (plan + read + Arrow) on AlphaFold-sized files vs Biopython's PDBParser
-    reading the same files and collecting the backbone, one thread each."""
+def structure_reading(path: Path, chain: str, repeat: int, count: int = 200, fmt: str = "pdb") -> dict:
+    """protein.structure (plan + read + Arrow) on AlphaFold-sized files vs Biopython's parser of the format
+    (``PDBParser``, ``MMCIFParser``) reading the same files and collecting the backbone, one thread each."""
     from hpcprep.execution import to_arrow_table
     from hpcprep_protein.readers import StructureReader
 
     with tempfile.TemporaryDirectory() as td:
-        files = alphafold_like_files(path, chain, Path(td), count)
+        files = alphafold_like_files(path, chain, Path(td), count, fmt=fmt)
 
         def ours():
             reader = StructureReader({"paths": [td]})
@@ -97,12 +105,12 @@ def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> 
 
         ours()
         t_ours = best(ours, repeat)
-        row = {"chains_per_s": count / t_ours, "residues_per_chain": 400, "files": count}
+        row = {"chains_per_s": count / t_ours, "residues_per_chain": 400, "files": count, "format": fmt}
         try:
-            from Bio.PDB import PDBParser
+            from Bio.PDB import MMCIFParser, PDBParser
         except ImportError:
             return row
-        parser = PDBParser(QUIET=True)
+        parser = MMCIFParser(QUIET=True) if fmt == "cif" else PDBParser(QUIET=True)
 
         def biopython():
             for f in files:
@@ -118,7 +126,11 @@ def structure_reading(path: Path, chain: str, repeat: int, count: int = 200) -> 
 
         t_bio = best(biopython, repeat)
     row.update(
-        {"peer": "Biopython PDBParser + backbone arrays", "peer_chains_per_s": count / t_bio, "ratio": t_bio / t_ours}
+        {
+            "peer": f"Biopython {type(parser).__name__} + backbone arrays",
+            "peer_chains_per_s": count / t_bio,
+            "ratio": t_bio / t_ours,
+        }
     )
     return row
 
@@ -236,6 +248,7 @@ def main():
         )
     step("protein", "reading structures: protein.structure against gemmi alone")
     rows["structure_reading"] = structure_reading(path, name, args.repeat)
+    rows["structure_reading_mmcif"] = structure_reading(path, name, args.repeat, fmt="cif")
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": platform.processor() or platform.machine(),

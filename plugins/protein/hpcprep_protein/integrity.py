@@ -280,6 +280,7 @@ class _AtomSite:
         return self.column("pdbx_PDB_ins_code")
 
     def column(self, *tags: str) -> list[str] | None:
+        """The raw values of the first of ``tags`` (without ``_atom_site.``) the table has."""
         for tag in tags:
             if "_atom_site." + tag in self._tags:
                 return list(self.table.column(self._tags.index("_atom_site." + tag)))
