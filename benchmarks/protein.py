@@ -246,7 +246,7 @@ def main():
         rows["assign_secondary_structure_300"].update(
             {"peer": "mkdssp per file", "peer_chains_per_s": 1.0 / t_mk, "ratio": t_mk / t_ss}
         )
-    step("protein", "reading structures: protein.structure against gemmi alone")
+    step("protein", "reading structures: protein.structure against Biopython, PDB and mmCIF")
     rows["structure_reading"] = structure_reading(path, name, args.repeat)
     rows["structure_reading_mmcif"] = structure_reading(path, name, args.repeat, fmt="cif")
     result = {

@@ -211,6 +211,8 @@ def test_mmcif_and_gzip(tmp_path, two_chains):
         assert [r["sequence"] for r in rows] == [r["sequence"] for r in base]
         assert [r["chain"] for r in rows] == ["A", "B"]
         assert [r["insertion_codes"] for r in rows] == [r["insertion_codes"] for r in base]
+        # chain A's alternative locations are seen in every format (label_alt_id in mmCIF)
+        assert ["altloc" in r["flags"] for r in rows] == ["altloc" in r["flags"] for r in base] == [True, False]
         for r, r0 in zip(rows, base, strict=True):
             np.testing.assert_allclose(r["ca"], r0["ca"], atol=1e-3)
 
