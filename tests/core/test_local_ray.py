@@ -240,7 +240,7 @@ def title(pid: int) -> str:
 
 def workers(pids) -> set[int]:
     """Processes among ``pids`` that run a job's tasks or actors."""
-    return {pid for pid in pids if title(pid).startswith("ray::") and not title(pid).startswith(NOT_OF_A_JOB)}
+    return {pid for pid in pids if (t := title(pid)).startswith("ray::") and not t.startswith(NOT_OF_A_JOB)}
 
 
 def test_a_run_killed_on_a_kept_ray_leaves_no_worker_and_resumes_there(tmp_path, runtime):

@@ -49,7 +49,8 @@ _COORDINATE_RECORDS = ("ATOM", "HETATM", "ANISOU", "SIGATM", "SIGUIJ")
 _PDB_FIELDS = (("x coordinate", 30, 38), ("y coordinate", 38, 46), ("z coordinate", 46, 54))
 _PDB_B_FACTOR = ("B-factor", 60, 66)
 #: A plain decimal in a fixed-width PDB field: what nearly every line holds. It is finite and fits float32
-#: (no exponent, at most 8 characters), so a line whose fields all match needs no closer look.
+#: (no exponent, at most 8 characters), so a line whose fields all match needs no closer look
+#: (``plain_decimals`` tests all lines at once for exactly this pattern).
 _PDB_PLAIN_FIELD = re.compile(r" *[+-]?(?:\d+\.?\d*|\.\d+) *")
 
 
@@ -131,10 +132,8 @@ def _pdb_atom(line: str) -> str:
 
 
 def _pdb_line_problem(line: str) -> str | None:
-    plain = _PDB_PLAIN_FIELD.fullmatch
-    if plain(line, 30, 38) and plain(line, 38, 46) and plain(line, 46, 54):
-        if plain(line, 60, 66) or not line[60:66].strip():
-            return None
+    """Why a coordinate or the B-factor of an atom line is not a finite number (the lines
+    ``_PdbColumns.plain_fields`` cannot vouch for), or None."""
     for field, start, stop in _PDB_FIELDS:
         problem = number_problem(field, line[start:stop])
         if problem:
