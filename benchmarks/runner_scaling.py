@@ -48,7 +48,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), os.environ.get
 import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
-from hpcprep.local_ray import start_local_ray  # noqa: E402
+from hpcprep.local_ray import shutdown_ray, start_local_ray  # noqa: E402
 from machine import cpu_model, cpu_report, proc_tree, step  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"
@@ -282,7 +282,6 @@ def check_equal(runner_table: str, plain_table: str, n: int) -> dict:
 
 def one_pair(args, work: Path, k: int) -> dict:
     """Runner, then plain loop, then the output check; Ray runs only during the first."""
-    import ray
 
     quiet_wait = wait_until_quiet(args.wait_quiet) if args.wait_quiet else 0.0
     t = time.perf_counter()
@@ -292,7 +291,7 @@ def one_pair(args, work: Path, k: int) -> dict:
     try:
         runner = run_runner(args, work / f"runner{k}")
     finally:
-        ray.shutdown()
+        shutdown_ray()
         if watcher is not None:
             watcher.terminate()
     rss_runner = peak_rss_mib()

@@ -27,6 +27,7 @@ from pathlib import Path
 from . import errors_table, run_dir, warm_workers
 from . import progress as progress_lines
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
+from .local_ray import shutdown_ray
 from .manifest import build_manifest, input_listing, run_timings, write_manifest
 from .placement import ClusterInfo, decide_placements
 from .plugins import PluginRegistry
@@ -316,7 +317,7 @@ def _run(
                 # a Ray that outlives the run (--address) must not keep its actor
                 ray.kill(stats, no_restart=True)
             if we_started and (disconnect or not kept):
-                ray.shutdown()
+                shutdown_ray()
             elif we_started:
                 # The process ends right after; Ray's own exit hook would sleep 0.5 s, then disconnect.
                 atexit.unregister(ray.shutdown)

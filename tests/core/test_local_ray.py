@@ -209,6 +209,45 @@ def test_keep_seconds_reads_the_option_then_the_environment(monkeypatch):
         local_ray.keep_seconds(None)
 
 
+SHUTDOWN_SCRIPT = """
+import json, os
+import ray
+from ray._private import worker
+from hpcprep import local_ray, reaper
+
+watcher = local_ray.start_local_ray(2)
+monitor = worker._global_node.all_processes["monitor"][0].process
+pids = reaper.descendants(os.getpid()) - {watcher.pid}
+seen = {}
+real = ray.shutdown
+def shutdown(*args, **kwargs):
+    seen["monitor_alive"] = monitor.poll() is None
+    real(*args, **kwargs)
+ray.shutdown = shutdown
+local_ray.shutdown_ray()
+watcher.terminate()
+print(json.dumps({"monitor_alive": seen["monitor_alive"], "monitor_code": monitor.returncode, "pids": sorted(pids)}))
+"""
+
+
+def test_shutdown_kills_the_autoscaler_monitor_before_ray_stops_the_rest(tmp_path):
+    """Ray stops its processes one by one with a second each; its monitor would use that
+    whole second trying to reach the GCS already stopped. shutdown_ray kills it first."""
+    res = subprocess.run(
+        [sys.executable, "-c", SHUTDOWN_SCRIPT],
+        cwd=tmp_path,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["monitor_alive"] is False and out["monitor_code"] == -signal.SIGKILL
+    assert len(out["pids"]) >= 4  # gcs_server, raylet, monitor, log monitor, agents...
+    assert not wait_gone(out["pids"], 30), "Ray's processes outlived shutdown_ray()"
+
+
 KILLED_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
