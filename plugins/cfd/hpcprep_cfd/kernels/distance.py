@@ -50,7 +50,9 @@ WINDING_ACCURACY = 1.6
 """``accuracy`` of the hierarchical winding number used for the inside test. Its measured error bound
 (``ERROR_BOUND[1.6]`` = 0.03) is far below the 0.5 the test needs, so it stays below ``DEFAULT_ACCURACY`` (2.4,
 chosen to match libigl's winding-number values, not a sign): on a closed mesh the exact value is 0 or 1 off the
-surface, and on an open one only points with ``|w - 0.5|`` under 0.03 could change side."""
+surface, and on an open one only points with ``|w - 0.5|`` under 0.03 could change side. Where the value is an
+integer (a closed surface off it: the chains of :mod:`.signs`), it is first tried at the winding module's
+``SNAP_ACCURACY`` and rounded, as :func:`.winding.winding_number` does; this accuracy is the fallback."""
 
 
 @njit(cache=True, nogil=True, inline="always")
