@@ -52,10 +52,13 @@ def _scan_obj(buf):
         while k < e and not _is_space(buf[k]):
             k += 1
         if k - i == 1 and buf[i] == 118:  # v
-            m, nt, seen, ends = _copy_tokens(buf, k, e, text, m, ends, nt, 3)
+            if nt + 3 > ends.shape[0]:
+                ends = _grow(ends, nt + 3)
+            m, nt, seen = _copy_tokens(buf, k, e, text, m, ends, nt, 3)
             if seen < 3:
                 return _OBJ_VERTEX, line, text, ends[:nt], voff, nv, raw, nc, polys, npoly, groups, ng
-            voff = _grow(voff, nv + 1)
+            if nv == voff.shape[0]:
+                voff = _grow(voff, nv + 1)
             voff[nv] = line
             nv += 1
         elif k - i == 1 and buf[i] == 102:  # f
@@ -82,12 +85,14 @@ def _scan_obj(buf):
                     return _OBJ_FACE_TOKEN, line, text, ends[:nt], voff, nv, raw, nc, polys, npoly, groups, ng
                 while j < e and not _is_space(buf[j]):  # /vt/vn: not needed
                     j += 1
-                raw = _grow(raw, nc + 1)
+                if nc == raw.shape[0]:
+                    raw = _grow(raw, nc + 1)
                 raw[nc] = sign * value
                 nc += 1
             if nc - first < 3:
                 return _OBJ_FACE_SHORT, line, text, ends[:nt], voff, nv, raw, nc, polys, npoly, groups, ng
-            polys = _grow2(polys, npoly + 1)
+            if npoly == polys.shape[0]:
+                polys = _grow2(polys, npoly + 1)
             polys[npoly, 0] = first
             polys[npoly, 1] = nc - first
             polys[npoly, 2] = nv
@@ -101,7 +106,8 @@ def _scan_obj(buf):
             b = e
             while b > a and _is_space(buf[b - 1]):
                 b -= 1
-            groups = _grow2(groups, ng + 1)
+            if ng == groups.shape[0]:
+                groups = _grow2(groups, ng + 1)
             groups[ng, 0] = a
             groups[ng, 1] = b
             group = ng

@@ -71,10 +71,13 @@ def _scan_stl_ascii(buf):
                 return _STL_UNEXPECTED, state, line, text, ends[:nt], voff, nv, solids, ns
             if corners == 3:
                 return _STL_CORNERS, state, loop_line, text, ends[:nt], voff, nv, solids, ns
-            m, nt, seen, ends = _copy_tokens(buf, k, e, text, m, ends, nt, 3)
+            if nt + 3 > ends.shape[0]:
+                ends = _grow(ends, nt + 3)
+            m, nt, seen = _copy_tokens(buf, k, e, text, m, ends, nt, 3)
             if seen != 3:
                 return _STL_TOKENS, state, line, text, ends[:nt], voff, nv, solids, ns
-            voff = _grow(voff, nv + 1)
+            if nv == voff.shape[0]:
+                voff = _grow(voff, nv + 1)
             voff[nv] = line
             nv += 1
             corners += 1
@@ -107,7 +110,8 @@ def _scan_stl_ascii(buf):
             b = e
             while b > a and _is_space(buf[b - 1]):
                 b -= 1
-            solids = _grow2(solids, ns + 1)
+            if ns == solids.shape[0]:
+                solids = _grow2(solids, ns + 1)
             solids[ns, 0] = line
             solids[ns, 1] = a
             solids[ns, 2] = b
