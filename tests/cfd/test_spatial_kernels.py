@@ -27,8 +27,16 @@ from hpcprep_cfd.kernels.reference_spatial import (
     unsigned_distance_ref,
     winding_number_ref,
 )
-from hpcprep_cfd.kernels.signs import caps_pay
-from hpcprep_cfd.kernels.winding import DEFAULT_ACCURACY, ERROR_BOUND, _far_field, winding_number
+from hpcprep_cfd.kernels.signs import _integer, _integer_capped, caps_pay
+from hpcprep_cfd.kernels.winding import (
+    DEFAULT_ACCURACY,
+    ERROR_BOUND,
+    SNAP_ACCURACY,
+    _far_field,
+    tree_depth,
+    winding_fast_one,
+    winding_number,
+)
 
 # ------------------------------------------------------------------------------------------------ tiny meshes
 
@@ -403,6 +411,37 @@ def test_signed_distance_on_closed_meshes_with_several_shells_follows_the_windin
         assert ((np.abs(w - 2) < 1e-9) & (sd < 0)).sum() > 50 and ((np.abs(w - 1) < 1e-9) & (sd < 0)).sum() > 50
     if kind == "cavity":
         assert ((np.abs(w) < 1e-9) & (np.linalg.norm(pts - [0.1, 0, 0], axis=1) < 0.45)).sum() > 20
+
+
+def test_a_chain_value_far_from_an_integer_is_evaluated_again_at_the_signs_accuracy():
+    # The chains of a closed mesh take their integer winding number from the snap accuracy when the value there
+    # is within SNAP_TOLERANCE of one (signs._integer). A value that is not is evaluated again: here the root's
+    # far field is falsified so that, seen from a point just beyond SNAP_ACCURACY times its radius, the mesh
+    # seems to wind 0.6 times around it (rounding would say inside); at the sign's accuracy the root is opened
+    # and the point, outside the sphere, gets 0.
+    v, f = icosphere(2)
+    bvh = build_bvh(v, f)
+    ex = bvh.expansion.copy()
+    centre, radius = ex[0, :3], np.sqrt(ex[0, 3])
+    q = centre + np.array([1.5 * radius, 0.0, 0.0])
+    y = centre - q
+    r = np.linalg.norm(y)
+    ex[0, EXP_AREA:] = 0.0
+    ex[0, EXP_AREA : EXP_AREA + 3] = 0.6 * 4.0 * np.pi * r * y  # N.y / (4 pi r^3) = 0.6
+    tree = (bvh.triangles, bvh.left, bvh.start, bvh.count, ex)
+    stack = np.empty(tree_depth(bvh.left, bvh.right) + 2, dtype=np.int64)
+    assert 1.5 > SNAP_ACCURACY
+    assert abs(winding_fast_one(*tree, SNAP_ACCURACY**2, *q, stack) - 0.6) < 1e-12
+    assert _integer(*tree, 1.6**2, *q, stack) == 0
+    # the same through caps: a cap tree far away adds nothing
+    cv, cf = icosphere(1, radius=0.01)
+    cap = build_bvh(cv + 50.0, cf)
+    caps = (cap.triangles, cap.left, cap.start, cap.count, cap.expansion)
+    assert _integer_capped(tree, caps, 1.6**2, *q, stack) == 0
+    # a value near an integer is rounded without a second look (the snap accuracy's error must stay far below
+    # what such a mistake needs; winding.py): the root falsified to 0.97 gives 1
+    ex[0, EXP_AREA : EXP_AREA + 3] = 0.97 * 4.0 * np.pi * r * y
+    assert _integer(*tree, 1.6**2, *q, stack) == 1
 
 
 def test_inside_out_mesh_still_negative_inside():
