@@ -121,8 +121,10 @@ class Monitor(Loop):
     process tree, with the kept local Ray's keeper and its Ray when a command hands its run
     to them (``foreign`` = busy time of processes that are not ours), the peak
     resident set of the command's own process (VmHWM: for ``hpcprep run`` that is the
-    driver) and the largest sum of resident sets over the command's whole tree (the
-    driver, and for the runner the Ray processes it started)."""
+    driver), the largest sum of resident sets over the command's whole tree (the
+    driver, and for the runner the Ray processes it started), and the largest resident
+    set of this script itself (``own_rss_max``: the driver, where the script runs
+    ``hpcprep.run`` in process)."""
 
     def __init__(self, interval: float = 0.5):
         self.interval = interval
@@ -131,7 +133,7 @@ class Monitor(Loop):
         self.child: int | None = None
         self.keeper: int | None = None
         self.total = self.ours = 0.0
-        self.child_hwm = self.tree_rss_max = self.keeper_rss_max = 0
+        self.child_hwm = self.tree_rss_max = self.keeper_rss_max = self.own_rss_max = 0
         self.tree_max_processes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -148,6 +150,7 @@ class Monitor(Loop):
         if self.keeper is not None:
             mine |= _descendants(self.keeper, parent) | {self.keeper}
         ours = {pid: ticks[pid] for pid in mine if pid in ticks}
+        self.own_rss_max = max(self.own_rss_max, _rss_bytes(self.me))
         if self.child is not None:
             self.child_hwm = max(self.child_hwm, _vm_hwm_bytes(self.child))
             tree = _descendants(self.child, parent) | {self.child}

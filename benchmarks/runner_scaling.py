@@ -13,8 +13,9 @@ the two paths is compared record by record, so neither can skip work.
 Writes benchmarks/results/runner_scaling.json and prints a one-line summary.
 
 One module, one job (one measurement, its two sides and their check): the spec, the
-plain loop and the monitor of the driver's memory exist only for this comparison;
-the machine helpers it shares with the other benchmarks are in ``machine.py``.
+plain loop and the output check exist only for this comparison and read best beside
+each other; what it shares with the other benchmarks (the CPU and memory monitor,
+waiting for a quiet machine) is in ``machine.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
 from hpcprep.local_ray import shutdown_ray, start_local_ray  # noqa: E402
-from machine import cpu_model, cpu_report, proc_tree, step  # noqa: E402
+from machine import Monitor, cpu_model, step, wait_until_quiet  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"
 
@@ -127,10 +127,13 @@ def placement_for(args) -> dict:
 
 def run_runner(args, out: Path) -> dict:
     spec = spec_for(args, out)
-    with CpuMonitor() as mon:
-        t = time.perf_counter()
+    mon = Monitor().start()
+    t = time.perf_counter()
+    try:
         result = hpcprep.run(spec, plugins=[bench_plugin], overwrite=True, progress=args.verbose)
+    finally:
         seconds = time.perf_counter() - t
+        mon.stop()
     m = result.manifest
     c = m["counts"]
     if not c["balanced"] or c["errors"]:
@@ -143,7 +146,7 @@ def run_runner(args, out: Path) -> dict:
         "stage_seconds": {s["where"] + ":" + s["stage"]: s.get("seconds") for s in m.get("stages", [])},
         "placement": next((s.get("placement") for s in m.get("stages", []) if "placement" in s), None),
         "counts": c,
-        "cpu": mon.report(seconds),
+        "cpu": cpu(mon, seconds),
         "table": str(out / "table"),
     }
 
@@ -154,7 +157,7 @@ def run_plain(args, out: Path) -> dict:
     path = out / "plain.parquet"
     # warm the JIT (loads Numba's cache) outside the timed part, as the runner's setup does
     bench_kernel.warm()
-    mon = CpuMonitor().__enter__()
+    mon = Monitor().start()
     t = time.perf_counter()
     writer = None
     rows = 0
@@ -168,83 +171,13 @@ def run_plain(args, out: Path) -> dict:
             rows += table.num_rows
     writer.close()
     seconds = time.perf_counter() - t
-    mon.__exit__(None, None, None)
-    return {"seconds": seconds, "rows": rows, "cpu": mon.report(seconds), "table": str(path)}
+    mon.stop()
+    return {"seconds": seconds, "rows": rows, "cpu": cpu(mon, seconds), "table": str(path)}
 
 
-# -- what else the machine was doing ------------------------------------------------
-
-
-class CpuMonitor:
-    """Samples busy CPU time of the whole machine and of this process's tree (the
-    driver, and the local Ray it started), so a phase timed while another job shared
-    the machine says so: ``foreign`` is busy time of processes that are not ours."""
-
-    def __init__(self, interval: float = 0.5):
-        self.interval = interval
-        self.hz = os.sysconf("SC_CLK_TCK")
-        self.me = os.getpid()
-        self.total = self.ours = 0.0
-        self.driver_rss_max = 0
-        self._stop = threading.Event()
-        self._thread = None
-
-    @staticmethod
-    def _machine_busy() -> int:
-        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(v[:8]) - v[3] - v[4]
-
-    def _tree(self) -> dict[int, int]:
-        parent, ticks = proc_tree()
-        ours = {}
-        for pid in ticks:
-            p, hops = pid, 0
-            while p > 1 and hops < 64:
-                if p == self.me:
-                    ours[pid] = ticks[pid]
-                    break
-                p, hops = parent.get(p, 0), hops + 1
-        return ours
-
-    def _driver_rss(self) -> None:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        self.driver_rss_max = max(self.driver_rss_max, pages * os.sysconf("SC_PAGE_SIZE"))
-
-    def _run(self):
-        busy, tree = self._machine_busy(), self._tree()
-        self._driver_rss()
-        while not self._stop.wait(self.interval):
-            self._driver_rss()
-            busy2, tree2 = self._machine_busy(), self._tree()
-            self.total += (busy2 - busy) / self.hz
-            self.ours += sum(t - tree.get(pid, 0) for pid, t in tree2.items()) / self.hz
-            busy, tree = busy2, tree2
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def report(self, seconds: float) -> dict:
-        return {
-            **cpu_report(self.total, self.ours, seconds),
-            "driver_rss_max_mib": round(self.driver_rss_max / 2**20, 1),
-        }
-
-
-def wait_until_quiet(limit_s: float, threshold: float = 0.15) -> float:
-    """Wait (up to ``limit_s``) for 3 s in which other processes use < ``threshold`` cores."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < limit_s:
-        with CpuMonitor() as mon:
-            time.sleep(3)
-        if mon.report(3)["foreign_cores_mean"] < threshold:
-            break
-    return time.perf_counter() - t0
+def cpu(mon: Monitor, seconds: float) -> dict:
+    """The CPU report of a timed side, with the driver's (this process's) largest resident set."""
+    return {**mon.report(seconds), "driver_rss_max_mib": round(mon.own_rss_max / 2**20, 1)}
 
 
 # -- checking ------------------------------------------------------------------------
