@@ -209,12 +209,12 @@ def test_mmcif_coordinates_that_are_not_numbers(tmp_path, value, problem):
 
 def test_the_plain_decimal_shortcut_is_the_pattern():
     """Coordinates are tested all at once for plain decimals; only the others get the full check. That test
-    must be exactly ``_PDB_PLAIN_FIELD``: every string of up to 6 characters over the classes it tells apart,
+    must be exactly ``plain_decimals.PATTERN``: every string of up to 6 characters over the classes it tells apart,
     padded as a line cut short is."""
     strings = ["".join(chars) for k in range(7) for chars in itertools.product(" 1+-.x", repeat=k)]
     codes = np.array(strings, dtype="S8").view(np.uint8).reshape(len(strings), 8)
     fast = plain_decimals.plain(codes)
-    pattern = np.array([integrity._PDB_PLAIN_FIELD.fullmatch(s) is not None for s in strings])
+    pattern = np.array([plain_decimals.PATTERN.fullmatch(s) is not None for s in strings])
     assert pattern.sum() > 300 and np.array_equal(fast, pattern)
 
 

@@ -48,10 +48,6 @@ _COORDINATE_RECORDS = ("ATOM", "HETATM", "ANISOU", "SIGATM", "SIGUIJ")
 #: Fixed PDB columns (0-based slices) of x, y, z and the B-factor.
 _PDB_FIELDS = (("x coordinate", 30, 38), ("y coordinate", 38, 46), ("z coordinate", 46, 54))
 _PDB_B_FACTOR = ("B-factor", 60, 66)
-#: A plain decimal in a fixed-width PDB field: what nearly every line holds. It is finite and fits float32
-#: (no exponent, at most 8 characters), so a line whose fields all match needs no closer look
-#: (``plain_decimals`` tests all lines at once for exactly this pattern).
-_PDB_PLAIN_FIELD = re.compile(r" *[+-]?(?:\d+\.?\d*|\.\d+) *")
 
 
 @dataclass(frozen=True)
@@ -226,7 +222,7 @@ class _PdbColumns:
         return ((self.codes[:, : len(name)] | 0x20) == lowered).all(axis=1)
 
     def plain_fields(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each row: x, y and z plain decimals and the B-factor one or blank (``_PDB_PLAIN_FIELD``, a
+        """For each row: x, y and z plain decimals and the B-factor one or blank (``plain_decimals.PATTERN``, a
         field cut short by the line's end read as padded with spaces, which that pattern allows); and whether
         the B-factor is blank (meaningful where the first is true)."""
         # Columns 31-54 (x, y, z) and 61-66 (B-factor), transposed: the automaton reads one character position of

@@ -1,9 +1,10 @@
 """Which of many values are plain decimals, tested all at once.
 
-A plain decimal is what ``integrity._PDB_PLAIN_FIELD`` matches: spaces, an optional sign, digits with at most one
-point and a digit on at least one side of it, spaces (``12.345``, ``-0.5``, ``.5``, ``5.``). Such a value is a
-finite number that fits float32 as long as it is short, which is what nearly every coordinate in a structure file
-is, so :mod:`.integrity` tests every value of a file this way and gives only the others its full check, one by one.
+A plain decimal is what ``PATTERN`` matches: spaces, an optional sign, digits with at most one point and a digit
+on at least one side of it, spaces (``12.345``, ``-0.5``, ``.5``, ``5.``). Such a value is a finite number that fits
+float32 as long as it is short (a PDB field holds 8 characters), which is what nearly every coordinate in a
+structure file is, so :mod:`.integrity` tests every value of a file this way and gives only the others its full
+check, one by one.
 
 The values come as rows of character codes (:func:`codes` for a list of strings; the PDB check cuts its fixed
 columns out of the lines itself), 0 past a value's end read as a space, and the test is a small automaton run
@@ -12,7 +13,12 @@ down the columns of all rows together.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+#: What the automaton accepts, as a regular expression (the tests check the two agree on every short string).
+PATTERN = re.compile(r" *[+-]?(?:\d+\.?\d*|\.\d+) *")
 
 #: Strings longer than this are never taken as plain decimals (they get the full check).
 WIDTH = 24
@@ -62,8 +68,8 @@ _ACCEPT[[2, 3, 4, 6, 7]] = True
 
 def codes(values: list[str], rows: np.ndarray) -> np.ndarray:
     """``values[rows]`` as ASCII codes, one row each, padded with 0 to the longest (at most ``WIDTH``); a value
-    longer than ``WIDTH`` is replaced by one that is not a number. (A NUL inside a value would read as padding: callers whose text may hold
-    one check it apart.)"""
+    longer than ``WIDTH`` is replaced by one that is not a number. (A NUL inside a value would read as padding:
+    callers whose text may hold one check it apart.)"""
     picked = values if len(rows) == len(values) else [values[r] for r in rows]
     lengths = np.fromiter(map(len, picked), dtype=np.int64, count=len(picked))
     width = int(min(lengths.max(initial=1), WIDTH))  # the automaton takes one step per character position
