@@ -172,6 +172,7 @@ def _run_group(
             "attempt": attempt,
             "inputs": [span[0], end],
             "sources": sources,
+            "sha256": books["sha256"],
             "stages": books["stages"],
             "nodes": books["nodes"],
             "sinks": commits,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from collections import Counter
 from pathlib import Path
@@ -19,13 +18,25 @@ from . import errors_table
 HASH_LIMIT = 64 * 1024 * 1024
 
 
-def _sha256(path: str, size: int | None) -> str | None:
-    if size is None or size > HASH_LIMIT or "://" in path or not os.path.isfile(path):
+def input_sha256(item) -> str | None:
+    """SHA-256 of a whole local input file up to ``HASH_LIMIT``; None for byte ranges,
+    URIs, larger files and files that cannot be read.
+
+    The read task that reads an item hashes it (``reading``) and the hash reaches the
+    manifest through the group's books: the hashing is spread over the workers and reads
+    files they have just read, where a pass on the driver would read every input a
+    second time, serially, on one node, before any work starts (on a cluster over a
+    shared file system, the whole collection through one node)."""
+    path, size = item.source, item.size
+    if item.offset != 0 or item.length is not None or size is None or size > HASH_LIMIT or "://" in path:
         return None
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None  # the reader's own error names the file
     return h.hexdigest()
 
 
@@ -140,15 +151,19 @@ def stage_notes(resolved) -> list[str]:
     return [f"{cs.where} ({cs.name}): {note}" for cs in placed for note in cs.stage.notes()]
 
 
-def input_listing(resolved) -> list[dict]:
-    """The manifest's list of inputs; computed once per run (it may hash files)."""
+def input_listing(resolved, state) -> list[dict]:
+    """The manifest's list of inputs, with the SHA-256 of each file that a committed
+    group read (``input_sha256``; null until then, and for what is not hashed)."""
+    hashes: dict[str, str] = {}
+    for rec in state.commits.values():
+        hashes.update(rec.get("sha256", {}))
     return [
         {
             "source": i.source,
             "size": i.size,
             "offset": i.offset,
             "length": i.length,
-            "sha256": _sha256(i.source, i.size) if i.offset == 0 and i.length is None else None,
+            "sha256": hashes.get(str(i.index)),
         }
         for i in resolved.inputs
     ]
@@ -173,7 +188,7 @@ def run_timings(state, startup: float, finish: float | None, total: float | None
 
 
 def build_manifest(
-    *, resolved, registry, cluster, placements, state, started, finished, mode, inputs, timings, sink_reports=None
+    *, resolved, registry, cluster, placements, state, started, finished, mode, timings, sink_reports=None
 ) -> dict:
     import numpy
     import pyarrow
@@ -196,7 +211,7 @@ def build_manifest(
         "spec_source": resolved.source,
         "spec": resolved.to_dict(redact=True),
         "plugins": registry.versions(),
-        "inputs": inputs,
+        "inputs": input_listing(resolved, state),
         "counts": counts,
         "notes": stage_notes(resolved),
         "stages": stages,

@@ -28,6 +28,7 @@ from .execution import (
     report,
     to_arrow_table,
 )
+from .manifest import input_sha256
 from .stages import ErrorRecord, InputItem, Reader, record_id
 
 #: A read task takes input items until it holds about this much input...
@@ -228,6 +229,7 @@ class StageDatasource(Datasource):
                 errors.append(item_error(item, exc))
 
             blocks = _BlockBuilder(bad_batch)
+            hashes: dict[str, str] = {}  # input index -> SHA-256, for the manifest
             for item in bundle:
                 start = time.perf_counter()
                 for batch in read_item(item, errors):
@@ -236,6 +238,9 @@ class StageDatasource(Datasource):
                     seconds += time.perf_counter() - start
                     yield from ready
                     start = time.perf_counter()
+                digest = input_sha256(item)  # the file was just read: its pages are in memory
+                if digest is not None:
+                    hashes[str(item.index)] = digest
                 seconds += time.perf_counter() - start
             start = time.perf_counter()
             ready = blocks.take()
@@ -251,6 +256,7 @@ class StageDatasource(Datasource):
                 rows_out=rows[0],
                 errors=len(errors),
                 seconds=seconds,
+                sha256=hashes,
             )
 
         return read

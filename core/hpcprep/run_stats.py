@@ -89,8 +89,12 @@ class RunStats:
 
     def take(self) -> dict:
         """``{"stages": {stage: sums}, "nodes": {node: {stage: sums}}, "error_keys": [...],
-        "incarnation": ..., "cut": first bundle not admitted, or None}``."""
-        return {**summarise(self.reports), "incarnation": self.incarnation, "cut": self.cut}
+        "sha256": {input index: hash}, "incarnation": ..., "cut": first bundle not
+        admitted, or None}``."""
+        hashes: dict[str, str] = {}
+        for values in self.reports.values():
+            hashes.update(values.get("sha256", {}))
+        return {**summarise(self.reports), "sha256": hashes, "incarnation": self.incarnation, "cut": self.cut}
 
 
 #: Restarted when it dies, calls made meanwhile retried; see "Losing the actor" above.

@@ -28,7 +28,7 @@ from . import errors_table, run_dir, warm_workers
 from . import progress as progress_lines
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .local_ray import shutdown_ray
-from .manifest import build_manifest, input_listing, run_timings, write_manifest
+from .manifest import build_manifest, run_timings, write_manifest
 from .placement import ClusterInfo, decide_placements
 from .plugins import PluginRegistry
 from .ray_connection import start_ray
@@ -234,7 +234,6 @@ def _run(
             placements=placements,
             started=started,
             mode=mode,
-            inputs=input_listing(resolved),
         )
         items = resolved.inputs
         try:

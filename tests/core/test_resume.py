@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -41,6 +42,10 @@ def spec_for(tmp_path, out):
         "encoders": [{"stage": "test.count", "sleep": 0.4}],
         "sinks": [{"stage": "parquet", "path": str(out / "table")}],
     }
+
+
+def sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def rows(out: Path):
@@ -83,6 +88,13 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_local):
     assert 2 <= committed_before < 6, "interrupted midway"
     manifest = json.loads((killed / "manifest.json").read_text())
     assert manifest["status"] == "incomplete" and manifest["finished"] is None
+    # Inputs are hashed by the read tasks that read them: the committed groups' inputs have
+    # their SHA-256 in the manifest, the rest none yet.
+    done = manifest["groups"]["inputs_committed"]
+    assert done >= 4
+    assert [i["sha256"] for i in manifest["inputs"]] == [sha256(i["source"]) for i in manifest["inputs"][:done]] + [
+        None
+    ] * (12 - done)
 
     with pytest.raises(RunError, match="not empty"):
         hpcprep.run(spec, plugins=[sample_plugin], progress=False)
@@ -90,6 +102,8 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_local):
     bigger = {**spec, "run": {**spec["run"], "commit_every": 3}}
     resumed = hpcprep.run(bigger, plugins=[sample_plugin], progress=False, resume=True)
     assert resumed.manifest["mode"] == "resume" and resumed.manifest["status"] == "complete"
+    # the interrupted run's hashes come from its commits, the rest from the resumed run's reads
+    assert [i["sha256"] for i in resumed.manifest["inputs"]] == [sha256(i["source"]) for i in manifest["inputs"]]
 
     clean = tmp_path / "clean"
     whole = hpcprep.run(spec_for(tmp_path, clean), plugins=[sample_plugin], progress=False)

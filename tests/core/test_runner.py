@@ -83,13 +83,29 @@ def test_manifest_contents(tmp_path, ray_local):
     assert m["cluster"]["cpus"] == 2
     assert m["status"] == "complete" and m["finished"] >= m["started"]
     assert len(m["inputs"]) == 5
-    for i in m["inputs"]:  # hashed beside the run (manifest.InputListing), all there at the end
+    for i in m["inputs"]:  # hashed by the read tasks that read them (manifest.input_sha256)
         assert i["sha256"] == hashlib.sha256(Path(i["source"]).read_bytes()).hexdigest()
     embed = [s for s in m["stages"] if s["stage"] == "test.embed"][0]
     assert embed["placement"]["compute"] == "actors" and "needs setup" in embed["placement"]["reason"]
     assert all(s["seconds"] >= 0 for s in m["stages"])
     vec = pq.read_table(tmp_path / "out" / "table").column("vector")
     assert len(vec) == 5
+
+
+def test_only_whole_local_files_up_to_the_limit_are_hashed(tmp_path, monkeypatch):
+    from hpcprep import manifest
+    from hpcprep.stages import InputItem
+
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"x" * 1000)
+    whole = InputItem(source=str(f), index=0, size=1000)
+    assert manifest.input_sha256(whole) == hashlib.sha256(b"x" * 1000).hexdigest()
+    assert manifest.input_sha256(InputItem(source=str(f), index=0, size=1000, offset=0, length=500)) is None
+    assert manifest.input_sha256(InputItem(source=str(f), index=0, size=1000, offset=500)) is None
+    assert manifest.input_sha256(InputItem(source="s3://bucket/a.txt", index=0, size=1000)) is None
+    assert manifest.input_sha256(InputItem(source=str(tmp_path / "gone.txt"), index=0, size=1000)) is None
+    monkeypatch.setattr(manifest, "HASH_LIMIT", 999)
+    assert manifest.input_sha256(whole) is None
 
 
 def test_fanout_stage_balances_stage_by_stage(tmp_path, ray_local):
