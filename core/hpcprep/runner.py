@@ -211,6 +211,8 @@ def _run(
             if problems:
                 raise RunError("the cluster cannot run this spec:\n  " + "\n  ".join(problems))
         placements = decide_placements(resolved, registry, cluster)
+        if we_started:
+            warm_workers.start_ray_data_actors(actor_pools=any(p.compute == "actors" for p in placements))
         # Everything that can refuse the run has been checked; only now is run.output touched.
         _prepare_output(out, mode)
         ray_log.open(out)

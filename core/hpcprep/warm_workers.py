@@ -7,6 +7,9 @@ a one-record run). So, as soon as the driver is connected, one small task does t
 imports while the driver plans; the driver waits for it before the first group starts,
 so that Ray hands the read task to that worker rather than starting a second one beside
 it (a task that finds every worker busy gets a new process).
+
+Ray Data's own per-cluster actors are started at the same moment
+(``start_ray_data_actors``), so that their start-up is not part of the first execution's.
 """
 
 from __future__ import annotations
@@ -47,6 +50,28 @@ def start(modules: list[str], hold: float = 0.0):
     # No CPU slot: it must not wait behind other work, and Ray does not tie a worker
     # process to the resources of the task it ran.
     return ray.remote(num_cpus=0, max_retries=0)(_import_for_tasks).remote(list(modules), hold)
+
+
+def start_ray_data_actors(actor_pools: bool) -> list:
+    """Start the detached actors that Ray Data keeps per cluster now, while the driver
+    gets the run ready, and return them: its statistics and its autoscaling coordinator,
+    which every execution uses, and with ``actor_pools`` the tracker of its actors'
+    locations. Ray Data would start them with its first execution, where their processes
+    (each importing Ray Data, about a CPU-second) compete for the CPUs with the
+    execution's first workers; it finds them by name. They are Ray Data's internals: a
+    version that moves them gets none started here (the test of this says so)."""
+    try:
+        from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
+            get_or_create_autoscaling_coordinator,
+        )
+        from ray.data._internal.execution.node_trackers import get_or_create_actor_location_tracker
+        from ray.data._internal.stats import get_or_create_stats_actor
+    except ImportError:
+        return []
+    started = [get_or_create_stats_actor(), get_or_create_autoscaling_coordinator()]
+    if actor_pools:
+        started.append(get_or_create_actor_location_tracker())
+    return started
 
 
 def wait(ref, timeout: float = WAIT_SECONDS) -> int | None:

@@ -264,7 +264,7 @@ hpcprep.run(spec, plugins=[sample_plugin], resume="--resume" in sys.argv, keep_r
 """
 
 # Ray Data's detached actors, which outlive any job (the job that first needs one creates it).
-DETACHED = ("ray::_StatsActor", "ray::_AutoscalingCoordinator")
+DETACHED = ("ray::_StatsActor", "ray::_AutoscalingCoordinator", "ray::ActorLocationTracker")
 # Those, Ray's own processes on a node and the RunStats actor the commands on a kept Ray share.
 NOT_OF_A_JOB = ("ray::DashboardAgent", "ray::RuntimeEnvAgent", *DETACHED, "ray::IDLE", "ray::RunStats")
 
