@@ -8,8 +8,9 @@ imports while the driver plans; the driver waits for it before the first group s
 so that Ray hands the read task to that worker rather than starting a second one beside
 it (a task that finds every worker busy gets a new process).
 
-Ray Data's own per-cluster actors are started at the same moment
-(``start_ray_data_actors``), so that their start-up is not part of the first execution's.
+Ray Data's own per-cluster actors are started early too, once the run's placements are
+known (``start_ray_data_actors``), so that their start-up is not part of the first
+execution's.
 """
 
 from __future__ import annotations
