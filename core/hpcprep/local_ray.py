@@ -1,6 +1,6 @@
 """The local Ray of ``hpcprep run``, and the keeper that lets it outlive a command.
 
-Starting a local Ray costs 3-5 s on a small machine and stopping it another 1.5 s:
+Starting a local Ray costs 2-3 s on a small machine and stopping it another 0.5 s:
 most of a command that has a few seconds of work to do. So unless told otherwise
 (``--keep-ray 0``), ``hpcprep run`` without an address starts Ray in a small keeper
 process that outlives the command, and the next commands hand their runs to the keeper,
@@ -28,6 +28,7 @@ Files, in a directory only this user can read (``$HPCPREP_RUNTIME_DIR``, else
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -73,22 +74,63 @@ def start_local_ray(num_cpus: int | None = None, runtime_env: dict | None = None
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     before = reaper.children_of(os.getpid())
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count(),
-        include_dashboard=False,
-        log_to_driver=False,
-        _system_config=LOCAL_RAY_SYSTEM_CONFIG,
-        runtime_env=runtime_env,
-    )
+    with _head_without_unused_services():
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            _system_config=LOCAL_RAY_SYSTEM_CONFIG,
+            runtime_env=runtime_env,
+        )
     return reaper.start(reaper.children_of(os.getpid()) - before)
 
 
+#: The head services a local Ray of hpcprep never uses: the API server that ``ray.init``
+#: starts even without a dashboard (it serves usage statistics, which are off, and job
+#: submission) and waits for, the autoscaler's monitor (one machine has nothing to
+#: scale), and the log monitor (worker output is not sent to the driver).
+UNUSED_HEAD_SERVICES = ("dashboard", "monitor", "log_monitor")
+
+
+@contextlib.contextmanager
+def _head_without_unused_services():
+    """While ``ray.init`` starts a head node, leave out ``UNUSED_HEAD_SERVICES``. Each is a
+    Python process importing Ray, and ``ray.init`` starts them before the raylet, the API
+    server's before the raylet and waiting for it: on 2 cores they made ``ray.init``
+    1-2 s longer, and ``ray.shutdown`` gave each a second to exit. Ray offers no
+    option for it, so its node class is swapped for one that skips them for as long as
+    ``ray.init`` runs; where a Ray version lacks what is changed, Ray starts as it would."""
+    from ray._private import node as ray_node
+
+    base = getattr(ray_node, "Node", None)
+    if base is None or not hasattr(base, "start_api_server"):
+        yield
+        return
+
+    class HeadWithoutUnusedServices(base):
+        def __init__(self, ray_params, *args, head=False, **kwargs):
+            if head:
+                ray_params.no_monitor = True
+                ray_params.include_log_monitor = False
+            super().__init__(ray_params, *args, head=head, **kwargs)
+
+        def start_api_server(self, **_):
+            pass
+
+    ray_node.Node = HeadWithoutUnusedServices
+    try:
+        yield
+    finally:
+        ray_node.Node = base
+
+
 def shutdown_ray() -> None:
-    """``ray.shutdown()``, a second sooner where this process started the local Ray. Ray stops its
-    processes one after another, each given a second to exit after SIGTERM; by the time its
-    autoscaler monitor is told, the GCS is gone, and the monitor spends that whole second
-    trying to report its own end there (1.0 of the 1.4 s a shutdown takes on 2 cores). A
-    local Ray has nothing to scale, so the monitor is killed outright first."""
+    """``ray.shutdown()``, a second sooner where this process started a Ray with its autoscaler
+    monitor (``start_local_ray`` leaves it out; a Ray version it cannot change, or Ray's own
+    ``ray.init``, starts it). Ray stops its processes one after another, each given a second
+    to exit after SIGTERM; by the time the monitor is told, the GCS is gone, and the monitor
+    spends that whole second trying to report its own end there (1.0 of the 1.4 s a shutdown
+    took on 2 cores). A local Ray has nothing to scale, so the monitor is killed outright first."""
     import ray
     from ray._private import ray_constants, worker
 

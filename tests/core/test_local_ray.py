@@ -209,15 +209,56 @@ def test_keep_seconds_reads_the_option_then_the_environment(monkeypatch):
         local_ray.keep_seconds(None)
 
 
+LEAN_HEAD_SCRIPT = """
+import json, os
+import ray
+import ray.data
+from ray._private import worker
+from hpcprep import local_ray, reaper
+
+watcher = local_ray.start_local_ray(2)
+started = sorted(worker._global_node.all_processes)
+pids = reaper.descendants(os.getpid()) - {watcher.pid}
+cmdlines = [open(f"/proc/{p}/cmdline", "rb").read().replace(b"\\0", b" ").decode() for p in pids]
+squares = ray.data.range(100, override_num_blocks=4).map_batches(lambda b: {"id": b["id"] ** 2}).sum("id")
+local_ray.shutdown_ray()
+watcher.terminate()
+print(json.dumps({"started": started, "cmdlines": cmdlines, "squares": int(squares), "pids": sorted(pids)}))
+"""
+
+
+def test_the_local_ray_runs_without_the_head_services_it_never_uses(tmp_path):
+    """No API server, autoscaler monitor or log monitor on hpcprep's local Ray (each a
+    Python process importing Ray that held back ``ray.init`` on 2 cores); Ray Data runs
+    without them, and shutting down leaves no process behind."""
+    res = subprocess.run(
+        [sys.executable, "-c", LEAN_HEAD_SCRIPT],
+        cwd=tmp_path,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"gcs_server", "raylet"} <= set(out["started"])
+    assert not set(local_ray.UNUSED_HEAD_SERVICES) & set(out["started"])
+    scripts = {Path(word).name for line in out["cmdlines"] for word in line.split()}
+    assert not scripts & {"dashboard.py", "monitor.py", "log_monitor.py"}, out["cmdlines"]
+    assert out["squares"] == sum(i * i for i in range(100))
+    assert not wait_gone(out["pids"], 30), "Ray's processes outlived shutdown_ray()"
+
+
 SHUTDOWN_SCRIPT = """
 import json, os
 import ray
 from ray._private import worker
 from hpcprep import local_ray, reaper
 
-watcher = local_ray.start_local_ray(2)
+before = reaper.descendants(os.getpid())
+ray.init(num_cpus=2, include_dashboard=False)  # Ray's own start, with its monitor
 monitor = worker._global_node.all_processes["monitor"][0].process
-pids = reaper.descendants(os.getpid()) - {watcher.pid}
+pids = reaper.descendants(os.getpid()) - before
 seen = {}
 real = ray.shutdown
 def shutdown(*args, **kwargs):
@@ -225,13 +266,13 @@ def shutdown(*args, **kwargs):
     real(*args, **kwargs)
 ray.shutdown = shutdown
 local_ray.shutdown_ray()
-watcher.terminate()
 print(json.dumps({"monitor_alive": seen["monitor_alive"], "monitor_code": monitor.returncode, "pids": sorted(pids)}))
 """
 
 
 def test_shutdown_kills_the_autoscaler_monitor_before_ray_stops_the_rest(tmp_path):
-    """Ray stops its processes one by one with a second each; its monitor would use that
+    """Where a Ray started in this process has its autoscaler monitor (Ray's own start),
+    Ray stops its processes one by one with a second each; the monitor would use that
     whole second trying to reach the GCS already stopped. shutdown_ray kills it first."""
     res = subprocess.run(
         [sys.executable, "-c", SHUTDOWN_SCRIPT],
