@@ -265,3 +265,10 @@ def fuse_cpu_runs(placements: list[Placement]) -> list[tuple[list[int], Placemen
             run.append(i)
     close()
     return segments
+
+
+def reads_in_actors(placements: list[Placement]) -> bool:
+    """Whether the read runs inside actors: Ray Data fuses the read tasks into a first
+    pool of CPU actors, so such a run starts no task at all."""
+    pools = fuse_cpu_runs(placements)
+    return bool(pools) and pools[0][1].compute == "actors" and not pools[0][1].num_gpus

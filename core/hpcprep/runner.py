@@ -29,7 +29,7 @@ from . import progress as progress_lines
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
 from .local_ray import shutdown_ray
 from .manifest import build_manifest, run_timings, write_manifest
-from .placement import ClusterInfo, decide_placements
+from .placement import ClusterInfo, decide_placements, reads_in_actors
 from .plugins import PluginRegistry
 from .ray_connection import start_ray
 from .run_log import RayLog
@@ -189,7 +189,18 @@ def _run(
     stats = None
     try:
         _register_by_value(resolved, registry)
-        warming = warm_workers.start(_installed_modules(resolved, registry)) if we_started and not address else None
+        cluster = ClusterInfo.from_ray(address)
+        if cluster.nodes > 1:
+            from .cluster_checks import check_nodes, needed_distributions
+
+            problems = check_nodes(out, cluster, needed_distributions(resolved, registry))
+            if problems:
+                raise RunError("the cluster cannot run this spec:\n  " + "\n  ".join(problems))
+        placements = decide_placements(resolved, registry, cluster)
+        # A warm worker serves only a read that runs as tasks: Ray never hands an actor a
+        # worker that has run a task, and a first pool of CPU actors takes the read in.
+        warm = we_started and not address and not reads_in_actors(placements)
+        warming = warm_workers.start(_installed_modules(resolved, registry)) if warm else None
         resolved = planning.result()
         state = RunState(out)
         fp = fingerprint(resolved)
@@ -203,14 +214,6 @@ def _run(
             state.load()
             started = plan.get("started", started)
 
-        cluster = ClusterInfo.from_ray(address)
-        if cluster.nodes > 1:
-            from .cluster_checks import check_nodes, needed_distributions
-
-            problems = check_nodes(out, cluster, needed_distributions(resolved, registry))
-            if problems:
-                raise RunError("the cluster cannot run this spec:\n  " + "\n  ".join(problems))
-        placements = decide_placements(resolved, registry, cluster)
         if we_started:
             warm_workers.start_ray_data_actors(actor_pools=any(p.compute == "actors" for p in placements))
         # Everything that can refuse the run has been checked; only now is run.output touched.

@@ -3,10 +3,13 @@
 Every command is a new Ray job, and Ray gives each job worker processes of its own: the
 first read task of a run waits for a Python process to start and to import Ray Data,
 the plugins' modules and the sinks' libraries (about 1.5 s on a 2-core machine, most of
-a one-record run). So, as soon as the driver is connected, one small task does those
-imports while the driver plans; the driver waits for it before the first group starts,
-so that Ray hands the read task to that worker rather than starting a second one beside
-it (a task that finds every worker busy gets a new process).
+a one-record run). So, where the run's read runs as tasks, one small task does those
+imports as soon as the driver is connected, while the driver plans; the driver waits for
+it before the first group starts, so that Ray hands the read task to that worker rather
+than starting a second one beside it (a task that finds every worker busy gets a new
+process). Where a first pool of CPU actors takes the read in (``placement.reads_in_actors``),
+there is no warm-up: Ray never hands an actor a worker that has run a task, and the
+warm-up's imports would only hold back the actors' own start.
 
 Ray Data's own per-cluster actors are started early too, once the run's placements are
 known (``start_ray_data_actors``), so that their start-up is not part of the first

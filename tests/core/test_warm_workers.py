@@ -5,11 +5,15 @@ beside it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def test_the_first_task_runs_in_the_warmed_worker_with_the_plugin_imported(tmp_path):
@@ -88,3 +92,53 @@ def test_ray_data_finds_the_actors_started_before_its_first_execution(tmp_path, 
     # not use (the actors' tracker serves actor pools only).
     assert got["started"] == (3 if actor_pools else 2)
     assert got["after"] == got["before"] and len(got["before"]) == got["started"], got
+
+
+@pytest.mark.parametrize("compute", ["tasks", "actors"])
+def test_a_run_warms_a_worker_only_for_a_read_that_runs_as_tasks(tmp_path, compute):
+    """With a first pool of CPU actors Ray Data runs the read inside the actors (no task in
+    its plan), and the run starts no warm-up; with tasks it warms one worker."""
+    out = tmp_path / "out"
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            sys.path.insert(0, {str(TESTS)!r})
+            import hpcprep
+            from hpcprep import warm_workers
+            from core import sample_plugin
+
+            warmed = []
+            real = warm_workers.start
+            warm_workers.start = lambda *a, **k: warmed.append(a) or real(*a, **k)
+            spec = {{
+                "run": {{"output": {str(out)!r}}},
+                "reader": {{"stage": "test.numbers", "items": 4, "rows": 50, "batch_rows": 50}},
+                "encoders": [{{"stage": "test.odd", "every": 7, "placement": {{"compute": {compute!r}}}}}],
+                "sinks": [{{"stage": "parquet", "path": {str(out / "table")!r}}}],
+            }}
+            result = hpcprep.run(spec, plugins=[sample_plugin], progress=False)
+            log = open({str(out / "_logs" / "ray.log")!r}).read().splitlines()
+            plans = [line.split("Execution plan", 1)[1] for line in log if "Execution plan" in line]
+            print(json.dumps({{"warmed": len(warmed), "plans": plans, "outputs": result.manifest["counts"]["outputs"]}}))
+            """
+        )
+    )
+    res = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got["outputs"] + len(range(0, 200, 7)) == 200
+    assert got["plans"] and all("Readtest.numbers" in plan for plan in got["plans"])
+    if compute == "actors":
+        assert got["warmed"] == 0
+        assert not any("TaskPoolMapOperator" in plan for plan in got["plans"]), got["plans"]
+    else:
+        assert got["warmed"] == 1
+        assert all("TaskPoolMapOperator[Readtest.numbers" in plan for plan in got["plans"]), got["plans"]
