@@ -209,6 +209,20 @@ def test_keep_seconds_reads_the_option_then_the_environment(monkeypatch):
         local_ray.keep_seconds(None)
 
 
+def script_output(script: str, cwd: Path) -> dict:
+    """Run ``script`` in a Python process of its own (a Ray of its own); the JSON it prints last."""
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 LEAN_HEAD_SCRIPT = """
 import json, os
 import ray
@@ -231,16 +245,7 @@ def test_the_local_ray_runs_without_the_head_services_it_never_uses(tmp_path):
     """No API server, autoscaler monitor or log monitor on hpcprep's local Ray (each a
     Python process importing Ray that held back ``ray.init`` on 2 cores); Ray Data runs
     without them, and shutting down leaves no process behind."""
-    res = subprocess.run(
-        [sys.executable, "-c", LEAN_HEAD_SCRIPT],
-        cwd=tmp_path,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = script_output(LEAN_HEAD_SCRIPT, tmp_path)
     assert {"gcs_server", "raylet"} <= set(out["started"])
     assert not set(local_ray.UNUSED_HEAD_SERVICES) & set(out["started"])
     scripts = {Path(word).name for line in out["cmdlines"] for word in line.split()}
@@ -274,16 +279,7 @@ def test_shutdown_kills_the_autoscaler_monitor_before_ray_stops_the_rest(tmp_pat
     """Where a Ray started in this process has its autoscaler monitor (Ray's own start),
     Ray stops its processes one by one with a second each; the monitor would use that
     whole second trying to reach the GCS already stopped. shutdown_ray kills it first."""
-    res = subprocess.run(
-        [sys.executable, "-c", SHUTDOWN_SCRIPT],
-        cwd=tmp_path,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = script_output(SHUTDOWN_SCRIPT, tmp_path)
     assert out["monitor_alive"] is False and out["monitor_code"] == -signal.SIGKILL
     assert len(out["pids"]) >= 4  # gcs_server, raylet, monitor, log monitor, agents...
     assert not wait_gone(out["pids"], 30), "Ray's processes outlived shutdown_ray()"
