@@ -86,9 +86,9 @@ def start_local_ray(num_cpus: int | None = None, runtime_env: dict | None = None
 
 
 #: The head services a local Ray of hpcprep never uses: the API server that ``ray.init``
-#: starts even without a dashboard (it serves usage statistics, which are off, and job
-#: submission) and waits for, the autoscaler's monitor (one machine has nothing to
-#: scale), and the log monitor (worker output is not sent to the driver).
+#: starts even without a dashboard (then serving only usage statistics, which are off)
+#: and waits for, the autoscaler's monitor (one machine has nothing to scale), and the
+#: log monitor (worker output is not sent to the driver).
 UNUSED_HEAD_SERVICES = ("dashboard", "monitor", "log_monitor")
 
 
