@@ -114,7 +114,7 @@ def _head_without_unused_services():
                 ray_params.include_log_monitor = False
             super().__init__(ray_params, *args, head=head, **kwargs)
 
-        def start_api_server(self, **_):
+        def start_api_server(self, *_args, **_kwargs):
             pass
 
     ray_node.Node = HeadWithoutUnusedServices
