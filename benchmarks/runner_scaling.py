@@ -48,7 +48,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), os.environ.get
 import bench_kernel  # noqa: E402
 import bench_plugin  # noqa: E402
 import hpcprep  # noqa: E402
-from hpcprep.local_ray import shutdown_ray, start_local_ray  # noqa: E402
+from hpcprep.ray_start import shutdown_ray, start_local_ray  # noqa: E402
 from machine import Monitor, cpu_model, step, wait_until_quiet  # noqa: E402
 
 RESULTS = HERE / "results" / "runner_scaling.json"

@@ -58,7 +58,7 @@ def pytest_xdist_make_scheduler(config, log):
 def ray_local():
     """A local Ray with 2 CPUs (≥ 2 workers), shared by every test that runs a pipeline."""
     import ray
-    from hpcprep.local_ray import shutdown_ray, start_local_ray
+    from hpcprep.ray_start import shutdown_ray, start_local_ray
 
     watcher = None if ray.is_initialized() else start_local_ray(num_cpus=2)
     yield ray

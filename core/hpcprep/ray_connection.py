@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-from . import local_ray
+from . import local_ray, ray_start
 
 
 class Hosted(NamedTuple):
@@ -68,5 +68,5 @@ def start_ray(address: str | None, num_cpus: int | None, keep_ray: float = 0.0, 
                 + f"; kept {keep_ray:g} s after the run for the next one (hpcprep local-ray stop)"
             )
             return RayConnection(True, kept.release, kept=True)
-    watcher = local_ray.start_local_ray(num_cpus)
+    watcher = ray_start.start_local_ray(num_cpus)
     return RayConnection(True, None if watcher is None else watcher.terminate)

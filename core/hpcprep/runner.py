@@ -27,11 +27,11 @@ from pathlib import Path
 from . import errors_table, run_dir, warm_workers
 from . import progress as progress_lines
 from .commit_group import BooksKeepDying, new_attempt, run_group, stats_actor
-from .local_ray import shutdown_ray
 from .manifest import build_manifest, run_timings, write_manifest
 from .placement import ClusterInfo, decide_placements, reads_in_actors
 from .plugins import PluginRegistry
 from .ray_connection import start_ray
+from .ray_start import shutdown_ray
 from .run_log import RayLog
 from .spec import ResolvedSpec, planned, resolve
 from .stages import SinkContext
