@@ -228,7 +228,7 @@ class DeviceMesh:
             return _winding.winding_number(self.vertices, self.faces, p, accuracy, bvh=self.bvh)
         if self._closed is None:
             self._closed = is_closed(self.vertices, self.faces)
-        return _winding.snapped(self._windings, p, accuracy, self._closed)
+        return _winding.snapped(self._windings, p, accuracy, self._closed, self.bvh.triangles)
 
     def _windings(self, p, accuracy):
         tri, _, _, _, left, start, count = self._tree

@@ -47,7 +47,11 @@ cube, 1/8 at its corner, 1/2 on a flat edge), and any point whose first pass err
 on a closed mesh the value is exact off the surface whatever ``accuracy`` says, at about a third of the cost of one
 pass at the default. On the surface itself the exact value is ill-conditioned (on a face the solid angle of the
 face's own triangle is +-2 pi or 0 by rounding, for libigl's exact sum too); a surface point whose value lies
-within the tolerance of an integer (a face, the tip of a needle) is rounded to it.
+within the tolerance of an integer (a face, the tip of a needle) is rounded to it. Given many points (at least a
+quarter as many as triangles), most of them need no pass at all: a grid of about one cell per triangle splits the
+mesh's box into cells no triangle touches, in connected pieces with one integer each (:mod:`.free_cells`), so a
+point in a free cell takes its piece's integer (0 outside, one rounded evaluation per inner piece) and only the
+points in the cells by the surface (about one in ten in the padded box of the DTC hull) are evaluated as above.
 
 Open meshes whose boundary is a small part of them (a hull with holes) get the same treatment through caps
 (:mod:`.caps`): with ``C`` the fans that close each piece of the boundary, ``w = w_(mesh + C) - w_C``, the first
@@ -68,6 +72,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import free_cells
 from .bvh import BVH, as_points, build_bvh, mesh_bvh, morton_order
 from .caps import boundary_caps
 from .closed import is_closed
@@ -209,11 +214,31 @@ def _winding_many(tri, left, right, start, count, ex, beta, points, exact):
     return out
 
 
-def snapped(evaluate, points: np.ndarray, accuracy: float | None, closed: bool) -> np.ndarray:
+def snapped(evaluate, points: np.ndarray, accuracy: float | None, closed: bool, triangles=None) -> np.ndarray:
     """Winding numbers from ``evaluate(points, accuracy)``; on a closed mesh the integer value off the surface
-    (module docstring). Shared by the CPU and GPU kernels, which differ only in ``evaluate``."""
+    (module docstring). With the mesh's ``triangles`` (``BVH.triangles``) and enough points, the points in cells
+    of a grid that no triangle touches take their piece's integer (:mod:`.free_cells`) and only the others are
+    evaluated. Shared by the CPU and GPU kernels, which differ only in ``evaluate``."""
     if not closed or accuracy is None or len(points) == 0:
         return evaluate(points, accuracy)
+    if triangles is None or not free_cells.worth_a_grid(len(triangles), len(points)):
+        return _rounded(evaluate, points, accuracy)
+    regions = free_cells.free_regions(triangles)
+    piece = free_cells.region_of(points, regions)
+    value = np.zeros(len(regions.seeds))  # OUTSIDE: 0
+    if len(value) > 1:
+        value[1:] = np.rint(_rounded(evaluate, free_cells.seed_points(regions), accuracy)) + 0.0
+    w = np.empty(len(points))
+    free = piece != free_cells.MARKED
+    w[free] = value[piece[free]]
+    rest = np.flatnonzero(~free)
+    if len(rest):
+        w[rest] = _rounded(evaluate, np.ascontiguousarray(points[rest]), accuracy)
+    return w
+
+
+def _rounded(evaluate, points: np.ndarray, accuracy: float) -> np.ndarray:
+    """A first pass at ``SNAP_ACCURACY``, its values near an integer rounded, the rest at ``accuracy``."""
     w = evaluate(points, min(accuracy, SNAP_ACCURACY))
     k = np.rint(w)
     near = np.abs(w - k) <= SNAP_TOLERANCE
@@ -270,7 +295,7 @@ def winding_number(
     else:
         closed = is_closed(v, f)
     v, f, bvh = mesh_bvh(v, f, bvh)
-    return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), as_points(points), accuracy, closed)
+    return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), as_points(points), accuracy, closed, bvh.triangles)
 
 
 def capped(v, f, apexes, cap_faces, points: np.ndarray, accuracy: float) -> np.ndarray:
@@ -279,5 +304,5 @@ def capped(v, f, apexes, cap_faces, points: np.ndarray, accuracy: float) -> np.n
     both_v = np.vstack([v, apexes])
     closed = build_bvh(both_v, np.vstack([f, cap_faces]))
     caps = build_bvh(both_v, cap_faces)
-    w = snapped(lambda p, acc: winding_from_bvh(closed, p, acc), points, accuracy, True)
+    w = snapped(lambda p, acc: winding_from_bvh(closed, p, acc), points, accuracy, True, closed.triangles)
     return w - winding_from_bvh(caps, points, accuracy)
