@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh
+from hpcprep_cfd.kernels.bvh import EXP_AREA, build_bvh, morton_order
 from hpcprep_cfd.kernels.caps import boundary_caps
 from hpcprep_cfd.kernels.distance import (
     closest_on_triangle,
@@ -175,6 +175,28 @@ def _node_triangles(b, node):
     while b.left[hi] >= 0:
         hi = b.right[hi]
     return b.triangles[b.start[lo] : b.start[hi] + b.count[hi]]
+
+
+@pytest.mark.parametrize("n", [300, 50_000])  # a comparison sort below _RADIX_FROM, a radix sort above
+def test_morton_order_sorts_by_interleaved_coordinate_bits(n):
+    rng = np.random.default_rng(n)
+    p = rng.normal(size=(n, 3)) * [1.0, 10.0, 0.1]
+    p[1::2] = p[::2][: len(p[1::2])]  # ties: every point twice
+    p[5, 1] = np.nan
+    lo, hi = np.nanmin(p, axis=0), np.nanmax(p, axis=0)
+    codes = []
+    for row in p:
+        if not np.isfinite(row).all():
+            codes.append(2**63 - 1)
+            continue
+        q = ((row - lo) / (hi - lo) * 2097151.0).astype(np.int64)
+        codes.append(sum(((int(q[d]) >> b) & 1) << (3 * b + d) for b in range(21) for d in range(3)))
+    codes = np.array(codes, dtype=np.int64)
+    order = morton_order(p)
+    assert np.array_equal(np.sort(order), np.arange(n))
+    assert np.all(np.diff(codes[order]) >= 0) and order[-1] == 5
+    if n > 1024:
+        assert np.array_equal(order, np.argsort(codes, kind="stable"))
 
 
 def test_folded_far_field_equals_moment_expansion():
