@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -75,21 +76,41 @@ def _failure(exc: BaseException) -> str:
 
 
 class PluginRegistry:
-    """The plugin manager plus everything the plugins registered, resolved on the driver."""
+    """The plugin manager plus everything the plugins registered, resolved on the driver.
+
+    The stages are collected when first asked for (``stages``, ``plugins`` and the lookups):
+    collecting imports every stage module, and with them Numba and the kernels (about 0.4 s),
+    which a command that only needs the plugins' CLI commands or report sections never uses.
+    """
 
     def __init__(self, extra_plugins: list | None = None, load_entry_points: bool = True):
         self.pm = pluggy.PluginManager("hpcprep")
         self.pm.add_hookspecs(hookspecs)
-        self.plugins: dict[str, PluginInfo] = {}
-        #: (kind, name) -> entry; a reader and a sink may share a name (``parquet``).
-        self.stages: dict[tuple[str, str], StageEntry] = {}
+        self._plugins: dict[str, PluginInfo] = {}
+        self._stages: dict[tuple[str, str], StageEntry] | None = None
+        self._collecting = threading.RLock()
         self._register_builtins()
         if load_entry_points:
             self._load_entry_points()
         for i, obj in enumerate(extra_plugins or []):
             name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
             self._add(obj, PluginInfo(name=name, version="0", distribution="(in process)"))
-        self._collect_stages()
+
+    @property
+    def stages(self) -> dict[tuple[str, str], StageEntry]:
+        """(kind, name) -> entry; a reader and a sink may share a name (``parquet``)."""
+        with self._collecting:
+            if self._stages is None:
+                self._stages = {}
+                self._collect_stages()
+        return self._stages
+
+    @property
+    def plugins(self) -> dict[str, PluginInfo]:
+        """Every plugin by name, with its status: broken includes a stage registration hook that raised, so the
+        stages are collected first."""
+        self.stages  # noqa: B018
+        return self._plugins
 
     # -- loading -----------------------------------------------------------------
 
@@ -113,30 +134,30 @@ class PluginRegistry:
             info = PluginInfo(name=ep.name, version=version, distribution=dist)
             if allow is not None and not names & set(allow):
                 info.status, info.error = "disabled", "not in HPCPREP_LOAD_PLUGINS"
-                self.plugins[info.name] = info
+                self._plugins[info.name] = info
                 continue
             if names & block:
                 info.status, info.error = "disabled", "named in HPCPREP_DISABLE_PLUGINS"
-                self.plugins[info.name] = info
+                self._plugins[info.name] = info
                 continue
             try:
                 obj = ep.load()
             except PLUGIN_FAILURES as exc:  # any import failure marks the plugin broken
                 info.status = "broken"
                 info.error = _failure(exc)
-                self.plugins[info.name] = info
+                self._plugins[info.name] = info
                 continue
             self._add(obj, info)
 
     def _add(self, obj, info: PluginInfo) -> None:
-        if info.name in self.plugins:
+        if info.name in self._plugins:
             info.status = "broken"
             info.error = f"another plugin is already registered as {info.name!r}"
-            self.plugins[info.name + f" ({info.distribution})"] = info
+            self._plugins[info.name + f" ({info.distribution})"] = info
             return
         self.pm.register(obj, name=info.name)
         info.hooks = sorted({impl for impl in dir(obj) if impl.startswith("hpcprep_") and callable(getattr(obj, impl))})
-        self.plugins[info.name] = info
+        self._plugins[info.name] = info
 
     def _collect_stages(self) -> None:
         for hook_name, kind in (
@@ -145,7 +166,7 @@ class PluginRegistry:
             ("hpcprep_register_sinks", "sink"),
         ):
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                info = self.plugins.get(impl.plugin_name)
+                info = self._plugins.get(impl.plugin_name)
                 if info is None or info.status != "ok":
                     continue
                 added: list[StageEntry] = []
@@ -160,16 +181,16 @@ class PluginRegistry:
                     info.status = "broken"
                     info.error = f"{hook_name} raised {_failure(exc)}"
                     info.stages = []
-                    self.stages = {k: v for k, v in self.stages.items() if v.plugin != info.name}
+                    self._stages = {k: v for k, v in self._stages.items() if v.plugin != info.name}
                     continue
                 for entry in added:
                     key = (entry.kind, entry.name)
-                    if key in self.stages:
-                        other = self.stages[key].plugin
+                    if key in self._stages:
+                        other = self._stages[key].plugin
                         info.status = "broken"
                         info.error = f"stage {entry.name!r} is already provided by plugin {other!r}"
                         continue
-                    self.stages[key] = entry
+                    self._stages[key] = entry
                     info.stages.append(entry.name)
 
     @staticmethod
@@ -237,7 +258,7 @@ class PluginRegistry:
                 impl.function(cli=cli)
             except PLUGIN_FAILURES as exc:
                 failures.append((impl.plugin_name, _failure(exc)))
-                info = self.plugins.get(impl.plugin_name)
+                info = self._plugins.get(impl.plugin_name)
                 if info:
                     info.status = "broken"
                     info.error = f"hpcprep_register_commands raised {_failure(exc)}"

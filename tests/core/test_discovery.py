@@ -167,6 +167,36 @@ def test_plugin_commands_are_added(site):
     assert result.exit_code == 0 and "hello from good" in result.output
 
 
+def test_commands_that_need_no_stage_do_not_import_the_stage_modules():
+    # The CLI builds the registry for every command but ``run``; collecting the stages imports every stage
+    # module (the domain plugins' kernels, Numba), so it waits until something asks for a stage.
+    probe = textwrap.dedent(
+        """
+        import sys
+        from hpcprep.cli import build_cli
+        group, reg = build_cli()
+        print(sorted(group.commands) == sorted(set(group.commands)), "cfd" in group.commands)
+        print("numba" in sys.modules, "hpcprep_cfd.encoders" in sys.modules, "hpcprep_genomics.encoders" in sys.modules)
+        reg.get("cfd.sdf_points", "encoder")
+        print("numba" in sys.modules, "hpcprep_cfd.encoders" in sys.modules, reg.plugins["cfd"].stages[:1])
+        """
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "True True"  # the domain plugins' commands are there
+    assert out[1] == "False False False"
+    assert out[2] == "True True ['cfd.mesh']"
+
+
+def test_a_raising_registration_hook_is_reported_by_the_first_question(site):
+    # Stages are collected when first asked for; the plugin list asks too, so a hook that raises is still broken.
+    reg = PluginRegistry()
+    assert reg._stages is None
+    assert reg.plugins["raising"].status == "broken"
+    assert "registration exploded" in reg.plugins["raising"].error
+
+
 def _spec(tmp_path, stage):
     data = tmp_path / "d"
     data.mkdir(exist_ok=True)

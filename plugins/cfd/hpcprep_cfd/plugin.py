@@ -1,7 +1,8 @@
 """Hook implementations: what hpcprep-cfd adds to hpcprep.
 
 Registered through the entry point ``cfd = "hpcprep_cfd.plugin"`` in the ``hpcprep`` group.
-Stage modules are imported inside the hooks, so listing plugins stays fast.
+Stage modules are imported inside the hooks, which hpcprep calls only when a command needs a stage, so
+`hpcprep --help` and this plugin's own commands never import the kernels.
 """
 
 from __future__ import annotations
