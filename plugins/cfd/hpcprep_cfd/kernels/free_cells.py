@@ -32,8 +32,8 @@ CELLS_PER_TRIANGLE = 1.0
 MIN_CELLS = 4096
 """At least this many cells (16 cubed), so a mesh of a few large triangles still gets free cells inside it."""
 
-MAX_CELLS = 1 << 24
-"""At most this many cells (about 100 MB of labels and scratch), whatever the triangle count."""
+MAX_CELLS = 1 << 22
+"""At most this many cells (about 50 MB of labels and scratch), whatever the triangle count."""
 
 MIN_POINTS_PER_TRIANGLE = 0.25
 """A grid is built only for at least this many query points per triangle: below that it costs more than the
@@ -58,7 +58,7 @@ class FreeRegions(NamedTuple):
     h: float  # the cells' edge
     dims: np.ndarray  # (3,) int64 cells along each axis
     label: np.ndarray  # (cells,) int32: MARKED, OUTSIDE or the piece 1, 2, ... (flat index (i * ny + j) * nz + k)
-    seeds: np.ndarray  # (pieces,) int64: one cell of each piece, seeds[0] for OUTSIDE (unused)
+    seeds: np.ndarray  # (pieces,) int32: one cell of each piece, seeds[0] for OUTSIDE (unused)
 
 
 def worth_a_grid(n_triangles: int, n_points: int) -> bool:
@@ -142,8 +142,8 @@ def _label(triangles, lo, h, dims):
     marked = _mark(triangles, lo, h, dims)
     n = nx * ny * nz
     label = np.full(n, -2, dtype=np.int32)  # -2: free, not yet reached
-    queue = np.empty(n, dtype=np.int64)
-    seeds = np.zeros(n + 1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int32)
+    seeds = np.zeros(n + 1, dtype=np.int32)
     for c in range(n):
         if marked[c]:
             label[c] = MARKED
