@@ -4,7 +4,8 @@ Every command is a new Ray job, and Ray gives each job worker processes of its o
 first read task of a run waits for a Python process to start and to import Ray Data,
 the plugins' modules and the sinks' libraries (about 1.5 s on a 2-core machine, most of
 a one-record run). So, where the run's read runs as tasks, one small task does those
-imports as soon as the driver is connected, while the driver plans; the driver waits for
+imports (with the modules the stages' modules name for first use, ``hpcprep.lazy``) as
+soon as the driver is connected, while the driver plans; the driver waits for
 it before the first group starts, so that Ray hands the read task to that worker rather
 than starting a second one beside it (a task that finds every worker busy gets a new
 process). Where a first pool of CPU actors takes the read in (``placement.reads_in_actors``),
@@ -31,11 +32,17 @@ def _import_for_tasks(modules: list[str], hold: float = 0.0) -> int:
     import hpcprep.execution  # noqa: F401  (Ray Data, Arrow)
     import hpcprep.reading  # noqa: F401
 
+    from .lazy import load_lazy
+
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # the run's own tasks report it, with the stage
             pass
+    try:
+        load_lazy()  # what the stages' modules import on first use (the kernels): the tasks will use it
+    except Exception:
+        pass
     if hold:
         if "numba" in sys.modules:
             # Numba sets up its compiler on the first call in a process (0.25 s): done here

@@ -167,9 +167,10 @@ def test_plugin_commands_are_added(site):
     assert result.exit_code == 0 and "hello from good" in result.output
 
 
-def test_commands_that_need_no_stage_do_not_import_the_stage_modules():
+def test_stage_modules_and_kernels_are_imported_only_when_needed():
     # The CLI builds the registry for every command but ``run``; collecting the stages imports every stage
-    # module (the domain plugins' kernels, Numba), so it waits until something asks for a stage.
+    # module, so it waits until something asks for a stage. The stage modules name their kernels (Numba) for
+    # first use (hpcprep.lazy): validating and planning a spec on the driver imports no kernel.
     probe = textwrap.dedent(
         """
         import sys
@@ -179,6 +180,9 @@ def test_commands_that_need_no_stage_do_not_import_the_stage_modules():
         print("numba" in sys.modules, "hpcprep_cfd.encoders" in sys.modules, "hpcprep_genomics.encoders" in sys.modules)
         reg.get("cfd.sdf_points", "encoder")
         print("numba" in sys.modules, "hpcprep_cfd.encoders" in sys.modules, reg.plugins["cfd"].stages[:1])
+        from hpcprep_cfd import encoders
+        encoders.kernels.check_mesh
+        print("numba" in sys.modules, "hpcprep_cfd.kernels.health" in sys.modules)
         """
     )
     import subprocess
@@ -186,7 +190,8 @@ def test_commands_that_need_no_stage_do_not_import_the_stage_modules():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "True True"  # the domain plugins' commands are there
     assert out[1] == "False False False"
-    assert out[2] == "True True ['cfd.mesh']"
+    assert out[2] == "False True ['cfd.mesh']"
+    assert out[3] == "True True"
 
 
 def test_a_raising_registration_hook_is_reported_by_the_first_question(site):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +23,11 @@ from hpcprep.columns import list_column, object_column
 from hpcprep.file_reader import FileParams, FileReader
 from pydantic import Field
 
-from .meshfiles import SUFFIXES, MeshFileError, MeshPart, read_mesh
+from . import meshfiles
+from .meshfiles import SUFFIXES
+
+if TYPE_CHECKING:
+    from .meshfiles import MeshPart
 
 #: A read task hands on a batch once it holds this many parts or this many coordinates and indices.
 MAX_BATCH_ROWS = 256
@@ -62,8 +66,8 @@ class MeshReader(FileReader):
         source = item.source
         data = self.read_bytes(item, gunzip=False)  # read_mesh tells gzip apart itself, with its own messages
         try:
-            mesh = read_mesh(data, source=source, split=self.params.split, on_error="keep")
-        except MeshFileError as exc:
+            mesh = meshfiles.read_mesh(data, source=source, split=self.params.split, on_error="keep")
+        except meshfiles.MeshFileError as exc:
             raise RecordError(str(exc)) from None
         pending: list[MeshPart] = []
         values = 0

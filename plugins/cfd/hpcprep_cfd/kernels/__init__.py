@@ -5,15 +5,28 @@ are (P, 3) float64. Each module keeps a plain NumPy reference (``reference_spati
 ``reference_mesh``) that the tests compare the compiled kernels against.
 """
 
-from .bvh import BVH, build_bvh
-from .descriptor import descriptor_length, shape_descriptor
-from .distance import signed_distance, unsigned_distance
-from .grid import sdf_grid
-from .health import check_mesh, mesh_health
-from .repair import normalize, repair
-from .sampling import sample_surface
-from .voxels import voxelize
-from .winding import winding_number
+from hpcprep.lazy import lazy_attributes
+
+# Imported on first use (a run's driver validates and plans, it calls no kernel): see hpcprep.lazy.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "BVH": ".bvh",
+        "build_bvh": ".bvh",
+        "descriptor_length": ".descriptor",
+        "shape_descriptor": ".descriptor",
+        "signed_distance": ".distance",
+        "unsigned_distance": ".distance",
+        "sdf_grid": ".grid",
+        "check_mesh": ".health",
+        "mesh_health": ".health",
+        "normalize": ".repair",
+        "repair": ".repair",
+        "sample_surface": ".sampling",
+        "voxelize": ".voxels",
+        "winding_number": ".winding",
+    },
+)
 
 __all__ = [
     "BVH",

@@ -18,7 +18,16 @@ coordinate, a face index out of range, a solid without facets) raises it too, or
 Every message names the source and where the problem is (line, byte offset, facet or row).
 """
 
-from .common import FORMATS, SUFFIXES, MeshFile, MeshFileError, MeshPart, weld
-from .read import read_mesh
+from hpcprep.lazy import lazy_attributes
+
+FORMATS = ("stl", "obj", "ply")
+#: File name suffixes the reader expands directories to.
+SUFFIXES = (".stl", ".obj", ".ply", ".stl.gz", ".obj.gz", ".ply.gz")
+
+# The parsers hold Numba code: imported on first use, as the reader's class needs only SUFFIXES (hpcprep.lazy).
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {"MeshFile": ".common", "MeshFileError": ".common", "MeshPart": ".common", "weld": ".common", "read_mesh": ".read"},
+)
 
 __all__ = ["FORMATS", "SUFFIXES", "MeshFile", "MeshFileError", "MeshPart", "read_mesh", "weld"]

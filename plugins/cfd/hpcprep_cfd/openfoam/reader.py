@@ -20,18 +20,26 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from hpcprep import Column, ErrorRecord, InputItem, LocalPath, Params, Reader, RecordError, StageExamples
 from hpcprep import record_id as make_record_id
 from hpcprep.columns import object_column
+from hpcprep.lazy import lazy_module
 from pydantic import Field
 
-from . import geometry
 from .box_case import write_box_case
-from .fields import FIELD_CLASSES, FieldData, list_fields, read_field, time_directories
-from .foamfile import FoamFileError, find_file
-from .polymesh import MESH_FILES, PolyMesh, locate, read_polymesh
+
+if TYPE_CHECKING:
+    from .fields import FieldData
+    from .polymesh import PolyMesh
+
+# Numba code, imported when a case is first looked for or read (the stage's class needs none: hpcprep.lazy).
+fields = lazy_module(".fields", __package__)
+foamfile = lazy_module(".foamfile", __package__)
+geometry = lazy_module(".geometry", __package__)
+polymesh = lazy_module(".polymesh", __package__)
 
 OUTPUTS = (
     Column("source", "string", "the case directory"),
@@ -70,7 +78,7 @@ class OpenFoamParams(Params):
 
 def _is_case(path: str) -> bool:
     try:
-        locate(path)
+        polymesh.locate(path)
         return True
     except FileNotFoundError:
         return False
@@ -99,12 +107,12 @@ def _find_cases(path: str) -> list[str]:
 
 def _mesh_bytes(path: str) -> int | None:
     try:
-        _, mesh = locate(path)
+        _, mesh = polymesh.locate(path)
     except FileNotFoundError:
         return None
     total = 0
-    for name in MESH_FILES:
-        p = find_file(mesh, name)
+    for name in polymesh.MESH_FILES:
+        p = foamfile.find_file(mesh, name)
         if p:
             total += os.path.getsize(p)
     return total
@@ -116,7 +124,7 @@ def _check_finite(mesh: PolyMesh, *arrays: np.ndarray) -> None:
     if all(np.isfinite(a).all() for a in arrays):
         return
     largest = float(np.abs(mesh.points).max())
-    points = find_file(mesh.directory, "points") or os.path.join(mesh.directory, "points")
+    points = foamfile.find_file(mesh.directory, "points") or os.path.join(mesh.directory, "points")
     raise RecordError(
         f"{points}: cell centres and volumes overflow double precision (coordinates up to {largest:.3g}); "
         "is the mesh scaled in the right unit, or the file damaged?"
@@ -167,13 +175,13 @@ class OpenFoamReader(Reader):
     def read(self, item: InputItem) -> Iterator[dict | ErrorRecord]:
         source = item.source
         try:
-            root, mesh_dir = locate(source)
+            root, mesh_dir = polymesh.locate(source)
         except FileNotFoundError as exc:
             raise RecordError(str(exc)) from None
         try:
-            mesh = read_polymesh(mesh_dir)
+            mesh = polymesh.read_polymesh(mesh_dir)
             time, field_data = self._fields(root, mesh)
-        except FoamFileError as exc:
+        except foamfile.FoamFileError as exc:
             raise RecordError(str(exc)) from None
         cc, cv, fc, fa = geometry.mesh_geometry(
             mesh.points, mesh.face_offsets, mesh.face_points, mesh.owner, mesh.neighbour, mesh.n_cells
@@ -243,33 +251,33 @@ class OpenFoamReader(Reader):
         time = self.params.time
         if time == "none":
             return "", []
-        times = time_directories(root)
+        times = fields.time_directories(root)
         if time == "latest":
             if not times:
                 if want:
-                    raise FoamFileError(f"{root}: no time directory, so no fields {want}")
+                    raise foamfile.FoamFileError(f"{root}: no time directory, so no fields {want}")
                 return "", []
             time = times[-1]
         elif not os.path.isdir(os.path.join(root, time)):
-            raise FoamFileError(
+            raise foamfile.FoamFileError(
                 f"{os.path.join(root, time)}: no such time directory (have: {', '.join(times) or 'none'})"
             )
         time_dir = os.path.join(root, time)
-        available = list_fields(time_dir)
+        available = fields.list_fields(time_dir)
         if want is None:
-            names = [n for n, (_, cls) in available.items() if cls in FIELD_CLASSES]
+            names = [n for n, (_, cls) in available.items() if cls in fields.FIELD_CLASSES]
         else:
             names = list(want)
             for n in names:
                 if n not in available:
-                    raise FoamFileError(f"{os.path.join(time_dir, n)}: no such field (asked for by 'fields')")
-                if available[n][1] not in FIELD_CLASSES:
-                    raise FoamFileError(
+                    raise foamfile.FoamFileError(f"{os.path.join(time_dir, n)}: no such field (asked for by 'fields')")
+                if available[n][1] not in fields.FIELD_CLASSES:
+                    raise foamfile.FoamFileError(
                         f"{available[n][0]}: class {available[n][1] or 'unknown'!r} is not a volScalarField "
                         "or volVectorField"
                     )
         patches = mesh.patches if self.params.boundary else None
-        return time, [read_field(available[n][0], n, mesh.n_cells, patches) for n in names]
+        return time, [fields.read_field(available[n][0], n, mesh.n_cells, patches) for n in names]
 
     @staticmethod
     def _batch(row: dict) -> dict:

@@ -8,27 +8,32 @@ the code and the code of the reverse complement (``jellyfish count -C``). All ke
 single-threaded. :mod:`.reference` holds slow pure-Python references used by the tests.
 """
 
-from .graph import debruijn_graph
-from .kmers import (
-    canonical_kmer_indices,
-    kmer_counts,
-    kmer_counts_batch,
-    kmer_counts_sparse,
-    kmer_spectrum,
-    kmer_spectrum_batch,
+from hpcprep.lazy import lazy_attributes
+
+# Imported on first use (a run's driver validates and plans, it calls no kernel): see hpcprep.lazy.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "debruijn_graph": ".graph",
+        "canonical_kmer_indices": ".kmers",
+        "kmer_counts": ".kmers",
+        "kmer_counts_batch": ".kmers",
+        "kmer_counts_sparse": ".kmers",
+        "kmer_spectrum": ".kmers",
+        "kmer_spectrum_batch": ".kmers",
+        "Records": ".sequence",
+        "encode_bases": ".sequence",
+        "join_records": ".sequence",
+        "onehot": ".sequence",
+        "onehot_batch": ".sequence",
+        "onehot_joined": ".sequence",
+        "pack_2bit": ".sequence",
+        "reverse_complement": ".sequence",
+        "unpack_2bit": ".sequence",
+        "tokenize": ".tokens",
+        "vocabulary": ".tokens",
+    },
 )
-from .sequence import (
-    Records,
-    encode_bases,
-    join_records,
-    onehot,
-    onehot_batch,
-    onehot_joined,
-    pack_2bit,
-    reverse_complement,
-    unpack_2bit,
-)
-from .tokens import tokenize, vocabulary
 
 __all__ = [
     "Records",
@@ -55,7 +60,10 @@ __all__ = [
 
 def warm_up() -> None:
     """Compile (or load from the Numba cache) every kernel once, e.g. in an actor's setup."""
-    from .kmers import warm_up_internal
+    from .graph import debruijn_graph
+    from .kmers import kmer_counts, kmer_counts_sparse, kmer_spectrum, warm_up_internal
+    from .sequence import encode_bases, onehot, pack_2bit, reverse_complement, unpack_2bit
+    from .tokens import tokenize
 
     warm_up_internal()
     s = b"ACGTNacgtRYACGTACGTAAAACCCCGGGGTTTT" * 40
