@@ -27,10 +27,28 @@ _LAZY: dict[str, dict[str, str]] = {}
 _LAZY_MODULES: dict[str, ModuleType] = {}
 
 
+class _SharedNamePackage(ModuleType):
+    """A package with a lazy attribute named like the submodule that defines it (``repair`` in ``.repair``).
+    Importing a submodule sets the package's attribute of that name to the submodule, by whichever import
+    loads it first, after which ``__getattr__`` is never asked; so such an attribute is read through here."""
+
+    def __getattribute__(self, name: str):
+        value = super().__getattribute__(name)
+        if (
+            isinstance(value, ModuleType)
+            and _LAZY.get(super().__getattribute__("__name__"), {}).get(name) == "." + name
+        ):
+            value = getattr(value, name)
+            setattr(self, name, value)
+        return value
+
+
 def lazy_attributes(package: str, names: dict[str, str]) -> tuple[Callable, Callable]:
     """``(__getattr__, __dir__)`` for ``package``'s ``__init__``: ``names`` maps each attribute to the module,
     relative to ``package``, that defines it under the same name."""
     _LAZY[package] = names
+    if any(module == "." + name for name, module in names.items()):
+        sys.modules[package].__class__ = _SharedNamePackage
 
     def __getattr__(name: str):
         module = names.get(name)

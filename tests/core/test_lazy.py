@@ -48,3 +48,17 @@ def test_a_lazy_module_runs_when_an_attribute_is_read_and_load_lazy_loads_everyt
         """
     )
     assert out == ["False", "points", "True", "True", "True", "True", "True"]
+
+
+def test_a_lazy_attribute_named_like_its_module_is_the_function_whoever_imported_the_module_first():
+    # cfd's kernels.repair lives in kernels/repair.py: importing that module first binds the package's attribute
+    # ``repair`` to the module, as every import of a submodule does; the package still answers the function.
+    out = probe(
+        """
+        import hpcprep_cfd.kernels.repair
+        from hpcprep_cfd import kernels
+        from hpcprep_cfd.kernels import repair
+        print(callable(kernels.repair), kernels.repair is repair, kernels.repair.__module__)
+        """
+    )
+    assert out == ["True", "True", "hpcprep_cfd.kernels.repair"]
