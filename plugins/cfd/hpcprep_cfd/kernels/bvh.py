@@ -72,11 +72,12 @@ def as_points(points) -> np.ndarray:
     return np.ascontiguousarray(p)
 
 
-def mesh_bvh(vertices, faces, bvh: BVH | None) -> tuple[np.ndarray, np.ndarray, BVH]:
-    """Validated (vertices, faces) and a BVH: ``bvh`` when given (checked against the face count), else built."""
+def mesh_bvh(vertices, faces, bvh: BVH | None, leaf_size: int = LEAF_SIZE) -> tuple[np.ndarray, np.ndarray, BVH]:
+    """Validated (vertices, faces) and a BVH: ``bvh`` when given (checked against the face count), else built
+    with leaves of at most ``leaf_size`` triangles."""
     v, f = check_mesh(vertices, faces)
     if bvh is None:
-        bvh = build_bvh(v, f)
+        bvh = build_bvh(v, f, leaf_size)
     elif len(bvh.perm) != len(f):
         raise ValueError(f"bvh was built for {len(bvh.perm)} faces, the mesh has {len(f)}")
     return v, f, bvh

@@ -73,7 +73,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import free_cells
-from .bvh import BVH, as_points, build_bvh, mesh_bvh, morton_order
+from .bvh import BVH, LEAF_SIZE, as_points, build_bvh, mesh_bvh, morton_order
 from .caps import boundary_caps
 from .closed import is_closed
 from .health import check_mesh
@@ -92,6 +92,14 @@ SNAP_ACCURACY = 1.3
 SNAP_TOLERANCE = 0.1
 """A first-pass value this close to an integer is that integer. Errors at ``SNAP_ACCURACY`` are below 0.08, so
 rounding to the wrong integer would take an error eleven times that; a larger error costs a second pass."""
+
+FEW_QUERIES_LEAF_SIZE = 16
+"""Triangles per leaf of a closed (or capped) mesh's tree when the free cells will take most of the points (nine in
+ten in the DTC hull's padded box): the tree then serves only the points by the surface and the build is most of
+the cost. Leaves of 16 halve the nodes to build (0.062 -> 0.051 s on the 116 062-triangle hull) and to visit (a
+call with 50 000 points 0.095 -> 0.075 s closed, 0.16 -> 0.14 s with 1 197 holes). Leaves are summed exactly, so
+no less accurate (the largest errors on the benchmark's points are those of leaves of 8 to the last digit)."""
+
 
 _INV_4PI = 1.0 / (4.0 * math.pi)
 
@@ -285,24 +293,34 @@ def winding_number(
     if accuracy is not None and not accuracy > 1.0:
         raise ValueError(f"accuracy must be None (exact) or a number > 1, got {accuracy}")
     v, f = check_mesh(vertices, faces)
+    points = as_points(points)
     if accuracy is None:
         closed = False
     elif bvh is None:
         caps = boundary_caps(v, f)  # (none needed: closed, as is_closed decides; too many: a soup)
         closed = caps is not None and len(caps[1]) == 0
         if caps is not None and not closed:
-            return capped(v, f, *caps, as_points(points), accuracy)
+            return capped(v, f, *caps, points, accuracy)
     else:
         closed = is_closed(v, f)
-    v, f, bvh = mesh_bvh(v, f, bvh)
-    return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), as_points(points), accuracy, closed, bvh.triangles)
+    v, f, bvh = mesh_bvh(v, f, bvh, _leaf_size(closed, len(f), len(points)))
+    return snapped(lambda p, acc: winding_from_bvh(bvh, p, acc), points, accuracy, closed, bvh.triangles)
+
+
+def _leaf_size(closed: bool, n_triangles: int, n_points: int) -> int:
+    """Leaves of the tree :func:`snapped` is given: ``FEW_QUERIES_LEAF_SIZE`` where the free cells will take most
+    points, ``bvh.LEAF_SIZE`` otherwise."""
+    if closed and free_cells.worth_a_grid(n_triangles, n_points):
+        return FEW_QUERIES_LEAF_SIZE
+    return LEAF_SIZE
 
 
 def capped(v, f, apexes, cap_faces, points: np.ndarray, accuracy: float) -> np.ndarray:
     """Winding numbers of the open mesh ``(v, f)`` as those of the mesh closed by its caps minus the caps'
     (module docstring)."""
     both_v = np.vstack([v, apexes])
-    closed = build_bvh(both_v, np.vstack([f, cap_faces]))
+    both_f = np.vstack([f, cap_faces])
+    closed = build_bvh(both_v, both_f, _leaf_size(True, len(both_f), len(points)))
     caps = build_bvh(both_v, cap_faces)
     w = snapped(lambda p, acc: winding_from_bvh(closed, p, acc), points, accuracy, True, closed.triangles)
     return w - winding_from_bvh(caps, points, accuracy)
