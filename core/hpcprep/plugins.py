@@ -100,18 +100,22 @@ class PluginRegistry:
     @property
     def stages(self) -> dict[tuple[str, str], StageEntry]:
         """(kind, name) -> entry; a reader and a sink may share a name (``parquet``)."""
-        with self._collecting:
-            if self._stages is None:
-                self._stages = {}
-                self._collect_stages()
-        return self._stages
+        return self._collected()
 
     @property
     def plugins(self) -> dict[str, PluginInfo]:
         """Every plugin by name, with its status: broken includes a stage registration hook that raised, so the
         stages are collected first."""
-        self.stages  # noqa: B018
+        self._collected()
         return self._plugins
+
+    def _collected(self) -> dict[tuple[str, str], StageEntry]:
+        """The stages, collected on the first call (which imports every stage module)."""
+        with self._collecting:
+            if self._stages is None:
+                self._stages = {}
+                self._collect_stages()
+        return self._stages
 
     # -- loading -----------------------------------------------------------------
 

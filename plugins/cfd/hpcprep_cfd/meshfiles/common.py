@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from . import FORMATS, SUFFIXES  # noqa: F401  (the package defines them, so its reader needs no parser)
+from . import FORMATS
 
 #: Leading bytes of formats that turn up under a mesh suffix by mistake (a JPEG renamed
 #: ``.stl``), so that the message says what the file is, not only what it is not.

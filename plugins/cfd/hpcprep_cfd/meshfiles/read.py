@@ -13,7 +13,8 @@ from typing import Literal
 
 from hpcprep.compressed import DamagedGzip, gunzip
 
-from .common import FORMATS, MeshFile, MeshFileError, _make_parts, known_format
+from . import FORMATS
+from .common import MeshFile, MeshFileError, _make_parts, known_format
 from .obj import _parse_obj
 from .ply import _parse_ply
 from .stl import _binary_stl_size_matches, _looks_like_ascii_stl, _parse_stl
