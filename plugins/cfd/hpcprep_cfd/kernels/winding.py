@@ -100,7 +100,6 @@ the cost. Leaves of 16 halve the nodes to build (0.062 -> 0.051 s on the 116 062
 call with 50 000 points 0.095 -> 0.075 s closed, 0.16 -> 0.14 s with 1 197 holes). Leaves are summed exactly, so
 no less accurate (the largest errors on the benchmark's points are those of leaves of 8 to the last digit)."""
 
-
 _INV_4PI = 1.0 / (4.0 * math.pi)
 
 
