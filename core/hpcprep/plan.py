@@ -51,7 +51,7 @@ def build_plan(resolved: ResolvedSpec, registry: PluginRegistry, cluster: Cluste
 
 def format_text(plan: dict) -> str:
     c = plan["cluster"]
-    where = c["address"] or "local Ray (started by the run)"
+    where = c["address"] or "this machine (local Ray)"
     lines = [
         f"plan for {plan['spec']}",
         f"  output:  {plan['run']['output']}",

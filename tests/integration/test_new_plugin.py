@@ -141,6 +141,34 @@ def test_generated_tests_pass_with_the_kit(demo):
     assert " passed" in out.stdout and "failed" not in out.stdout and "skipped" not in out.stdout
 
 
+def test_generated_tests_still_pass_once_the_plugin_grows_a_stage(demo, tmp_path):
+    """The project's README says to grow it by adding stages: its own tests must not pin the stage list."""
+    project, _ = demo
+    grown = tmp_path / project.name
+    shutil.copytree(project, grown, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    package = grown / f"hpcprep_{NAME}"
+    with open(package / "stages.py", "a") as fh:
+        fh.write(
+            "\n\nclass ByteHistogramAgain(ByteHistogram):\n"
+            '    """The same histogram under a second name."""\n\n'
+            f'    name = "{NAME}.byte_histogram_again"\n'
+        )
+    plugin = (package / "plugin.py").read_text()
+    plugin = plugin.replace(
+        "from .stages import ByteHistogram\n", "from .stages import ByteHistogram, ByteHistogramAgain\n"
+    )
+    plugin = plugin.replace("register(ByteHistogram)\n", "register(ByteHistogram)\n    register(ByteHistogramAgain)\n")
+    assert "register(ByteHistogramAgain)" in plugin
+    (package / "plugin.py").write_text(plugin)
+    site = tmp_path / "site"
+    install(grown, site)
+    listed = run([hpcprep_cmd(), "plugins", "--json"], env=env_with(site), timeout=120)
+    stages = {p["name"]: p for p in json.loads(listed.stdout)}[NAME]["stages"]
+    assert sorted(stages) == [f"{NAME}.byte_histogram", f"{NAME}.byte_histogram_again"]
+    out = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=grown, env=env_with(site))
+    assert " passed" in out.stdout and "failed" not in out.stdout
+
+
 def test_hpcprep_plugins_lists_it(demo):
     _, site = demo
     out = run([hpcprep_cmd(), "plugins", "--json"], env=env_with(site), timeout=120)
