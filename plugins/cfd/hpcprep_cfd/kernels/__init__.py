@@ -8,39 +8,22 @@ are (P, 3) float64. Each module keeps a plain NumPy reference (``reference_spati
 from hpcprep.lazy import lazy_attributes
 
 # Imported on first use (a run's driver validates and plans, it calls no kernel): see hpcprep.lazy.
-__getattr__, __dir__ = lazy_attributes(
-    __name__,
-    {
-        "BVH": ".bvh",
-        "build_bvh": ".bvh",
-        "descriptor_length": ".descriptor",
-        "shape_descriptor": ".descriptor",
-        "signed_distance": ".distance",
-        "unsigned_distance": ".distance",
-        "sdf_grid": ".grid",
-        "check_mesh": ".health",
-        "mesh_health": ".health",
-        "normalize": ".repair",
-        "repair": ".repair",
-        "sample_surface": ".sampling",
-        "voxelize": ".voxels",
-        "winding_number": ".winding",
-    },
-)
+_KERNELS = {
+    "BVH": ".bvh",
+    "build_bvh": ".bvh",
+    "descriptor_length": ".descriptor",
+    "shape_descriptor": ".descriptor",
+    "signed_distance": ".distance",
+    "unsigned_distance": ".distance",
+    "sdf_grid": ".grid",
+    "check_mesh": ".health",
+    "mesh_health": ".health",
+    "normalize": ".repair",
+    "repair": ".repair",
+    "sample_surface": ".sampling",
+    "voxelize": ".voxels",
+    "winding_number": ".winding",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _KERNELS)
 
-__all__ = [
-    "BVH",
-    "build_bvh",
-    "check_mesh",
-    "descriptor_length",
-    "mesh_health",
-    "normalize",
-    "repair",
-    "sample_surface",
-    "sdf_grid",
-    "shape_descriptor",
-    "signed_distance",
-    "unsigned_distance",
-    "voxelize",
-    "winding_number",
-]
+__all__ = sorted(_KERNELS)

@@ -25,9 +25,13 @@ FORMATS = ("stl", "obj", "ply")
 SUFFIXES = (".stl", ".obj", ".ply", ".stl.gz", ".obj.gz", ".ply.gz")
 
 # The parsers hold Numba code: imported on first use, as the reader's class needs only SUFFIXES (hpcprep.lazy).
-__getattr__, __dir__ = lazy_attributes(
-    __name__,
-    {"MeshFile": ".common", "MeshFileError": ".common", "MeshPart": ".common", "weld": ".common", "read_mesh": ".read"},
-)
+_PARSERS = {
+    "MeshFile": ".common",
+    "MeshFileError": ".common",
+    "MeshPart": ".common",
+    "weld": ".common",
+    "read_mesh": ".read",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _PARSERS)
 
-__all__ = ["FORMATS", "SUFFIXES", "MeshFile", "MeshFileError", "MeshPart", "read_mesh", "weld"]
+__all__ = ["FORMATS", "SUFFIXES", *sorted(_PARSERS)]

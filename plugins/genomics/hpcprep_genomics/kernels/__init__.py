@@ -11,51 +11,29 @@ single-threaded. :mod:`.reference` holds slow pure-Python references used by the
 from hpcprep.lazy import lazy_attributes
 
 # Imported on first use (a run's driver validates and plans, it calls no kernel): see hpcprep.lazy.
-__getattr__, __dir__ = lazy_attributes(
-    __name__,
-    {
-        "debruijn_graph": ".graph",
-        "canonical_kmer_indices": ".kmers",
-        "kmer_counts": ".kmers",
-        "kmer_counts_batch": ".kmers",
-        "kmer_counts_sparse": ".kmers",
-        "kmer_spectrum": ".kmers",
-        "kmer_spectrum_batch": ".kmers",
-        "Records": ".sequence",
-        "encode_bases": ".sequence",
-        "join_records": ".sequence",
-        "onehot": ".sequence",
-        "onehot_batch": ".sequence",
-        "onehot_joined": ".sequence",
-        "pack_2bit": ".sequence",
-        "reverse_complement": ".sequence",
-        "unpack_2bit": ".sequence",
-        "tokenize": ".tokens",
-        "vocabulary": ".tokens",
-    },
-)
+_KERNELS = {
+    "debruijn_graph": ".graph",
+    "canonical_kmer_indices": ".kmers",
+    "kmer_counts": ".kmers",
+    "kmer_counts_batch": ".kmers",
+    "kmer_counts_sparse": ".kmers",
+    "kmer_spectrum": ".kmers",
+    "kmer_spectrum_batch": ".kmers",
+    "Records": ".sequence",
+    "encode_bases": ".sequence",
+    "join_records": ".sequence",
+    "onehot": ".sequence",
+    "onehot_batch": ".sequence",
+    "onehot_joined": ".sequence",
+    "pack_2bit": ".sequence",
+    "reverse_complement": ".sequence",
+    "unpack_2bit": ".sequence",
+    "tokenize": ".tokens",
+    "vocabulary": ".tokens",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _KERNELS)
 
-__all__ = [
-    "Records",
-    "canonical_kmer_indices",
-    "debruijn_graph",
-    "encode_bases",
-    "join_records",
-    "kmer_counts",
-    "kmer_counts_batch",
-    "kmer_counts_sparse",
-    "kmer_spectrum",
-    "kmer_spectrum_batch",
-    "onehot",
-    "onehot_batch",
-    "onehot_joined",
-    "pack_2bit",
-    "reverse_complement",
-    "tokenize",
-    "unpack_2bit",
-    "vocabulary",
-    "warm_up",
-]
+__all__ = [*sorted(_KERNELS), "warm_up"]
 
 
 def warm_up() -> None:

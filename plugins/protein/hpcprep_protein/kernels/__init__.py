@@ -10,33 +10,19 @@
 from hpcprep.lazy import lazy_attributes
 
 # Imported on first use (a run's driver validates and plans, it calls no kernel): see hpcprep.lazy.
-__getattr__, __dir__ = lazy_attributes(
-    __name__,
-    {
-        "DEFAULT_PP_STRETCH": ".dssp",
-        "assign_model_secondary_structure": ".dssp",
-        "assign_secondary_structure": ".dssp",
-        "assign_secondary_structure_codes": ".dssp",
-        "MAX_PEPTIDE_BOND": ".geometry",
-        "backbone_dihedrals": ".geometry",
-        "chain_breaks": ".geometry",
-        "contact_edges": ".geometry",
-        "distance_map": ".geometry",
-        "knn_edges": ".geometry",
-        "q8_to_q3": ".labels",
-    },
-)
+_KERNELS = {
+    "DEFAULT_PP_STRETCH": ".dssp",
+    "assign_model_secondary_structure": ".dssp",
+    "assign_secondary_structure": ".dssp",
+    "assign_secondary_structure_codes": ".dssp",
+    "MAX_PEPTIDE_BOND": ".geometry",
+    "backbone_dihedrals": ".geometry",
+    "chain_breaks": ".geometry",
+    "contact_edges": ".geometry",
+    "distance_map": ".geometry",
+    "knn_edges": ".geometry",
+    "q8_to_q3": ".labels",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _KERNELS)
 
-__all__ = [
-    "DEFAULT_PP_STRETCH",
-    "MAX_PEPTIDE_BOND",
-    "assign_model_secondary_structure",
-    "assign_secondary_structure",
-    "assign_secondary_structure_codes",
-    "backbone_dihedrals",
-    "chain_breaks",
-    "contact_edges",
-    "distance_map",
-    "knn_edges",
-    "q8_to_q3",
-]
+__all__ = sorted(_KERNELS)
